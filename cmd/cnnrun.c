@@ -1,0 +1,315 @@
+/* cnnrun: the command line. Thin on purpose: parse arguments, call the
+ * library, print what it returns. Exit codes: 0 ok, 1 invalid input or a
+ * failed run, 2 usage or unreadable file. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#ifndef CNNRUN_VERSION
+#define CNNRUN_VERSION "dev"
+#endif
+
+typedef struct command {
+    const char *name;
+    const char *summary;
+    const char *usage;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command *find_command(const char *name);
+
+static int usage_error(const char *name, const char *fmt, const char *arg) {
+    fprintf(stderr, "cnnrun %s: ", name);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'cnnrun help %s'.\n", name);
+    return 2;
+}
+
+static int report(const cr_error *err) {
+    char text[2048];
+    cr_error_format(err, text, sizeof text);
+    fprintf(stderr, "%s\n", text);
+    return cr_error_exit_code(err);
+}
+
+static void print_warnings(const cr_warnings *warnings) {
+    char text[1024];
+    for (int i = 0; i < warnings->count; i++) {
+        cr_warning_format(&warnings->items[i], text, sizeof text);
+        fprintf(stderr, "%s\n", text);
+    }
+}
+
+/* 61706 -> "61,706" */
+static const char *grouped(int64_t value, char *out, size_t size) {
+    char digits[32];
+    snprintf(digits, sizeof digits, "%lld", (long long)(value < 0 ? -value : value));
+    size_t n = strlen(digits), o = 0;
+    if (value < 0 && o < size - 1) out[o++] = '-';
+    for (size_t i = 0; i < n && o < size - 1; i++) {
+        out[o++] = digits[i];
+        if ((n - i - 1) % 3 == 0 && i + 1 < n && o < size - 1) out[o++] = ',';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static const char *human_bytes(int64_t bytes, char *out, size_t size) {
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = (double)bytes;
+    int unit = 0;
+    while (value >= 1024.0 && unit < 4) {
+        value /= 1024.0;
+        unit++;
+    }
+    snprintf(out, size, unit ? "%.1f %s" : "%.0f %s", value, units[unit]);
+    return out;
+}
+
+static void shape_text(cr_shape s, char *out, size_t size) {
+    snprintf(out, size, "%d×%d×%d", s.c, s.h, s.w);
+}
+
+static void inputs_text(const cr_model *model, const cr_layer *layer, char *out, size_t size) {
+    out[0] = '\0';
+    for (int k = 0; k < layer->n_inputs; k++) {
+        int from = layer->inputs[k];
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", k ? "," : "",
+                 from < 0 ? "input" : model->layers[from].name);
+    }
+}
+
+static int64_t layer_parameters(const cr_layer *layer) {
+    int64_t count = 0;
+    for (int p = 0; p < layer->n_params; p++)
+        if (!layer->params[p].is_buffer) count += layer->params[p].count;
+    return count;
+}
+
+/* ---- check ---------------------------------------------------------------------- */
+
+static void print_check_table(const char *path, const cr_model *model, int batch) {
+    char a[64], b[64], c[64], d[64];
+    shape_text(model->input, a, sizeof a);
+    printf("model '%s' (%s), input %s\n\n", model->name, path, a);
+    int name_width = 5, input_width = 5;
+    for (int i = 0; i < model->n_layers; i++) {
+        char inputs[256];
+        inputs_text(model, &model->layers[i], inputs, sizeof inputs);
+        int n = (int)strlen(model->layers[i].name);
+        if (n > name_width) name_width = n;
+        if ((int)strlen(inputs) > input_width) input_width = (int)strlen(inputs);
+    }
+    if (input_width > 40) input_width = 40;
+    printf("%-*s  %-10s  %-*s  %-14s  %14s  %16s\n", name_width, "layer", "type", input_width,
+           "from", "output (C×H×W)", "parameters", "MACs per image");
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        char inputs[256];
+        inputs_text(model, layer, inputs, sizeof inputs);
+        shape_text(layer->out, a, sizeof a);
+        printf("%-*s  %-10s  %-*s  %-14s  %14s  %16s\n", name_width, layer->name, layer->kind->name,
+               input_width, inputs, a, grouped(layer_parameters(layer), b, sizeof b),
+               grouped(layer->macs, c, sizeof c));
+    }
+    printf("\nparameters:             %s (%s as float32)", grouped(model->parameters, a, sizeof a),
+           human_bytes(model->parameters * 4, b, sizeof b));
+    if (model->trainable_parameters != model->parameters)
+        printf(", %s trainable", grouped(model->trainable_parameters, c, sizeof c));
+    if (model->buffers)
+        printf(", plus %s running statistics", grouped(model->buffers, d, sizeof d));
+    printf("\nMACs per image:         %s (%.3f GMAC)\n", grouped(model->macs, a, sizeof a),
+           (double)model->macs / 1e9);
+    printf("activations per image:  %s floats (%s)\n", grouped(model->activations, a, sizeof a),
+           human_bytes(model->activations * 4, b, sizeof b));
+    cr_memory m = cr_model_memory(model, batch, true, 1);
+    printf("training memory at batch %d (SGD with momentum): %s\n", batch,
+           human_bytes(m.total, a, sizeof a));
+    printf("  parameters %s, gradients %s, optimizer state %s,\n",
+           human_bytes(m.parameters, a, sizeof a), human_bytes(m.gradients, b, sizeof b),
+           human_bytes(m.optimizer, c, sizeof c));
+    printf("  activations %s, their gradients %s,", human_bytes(m.activations, a, sizeof a),
+           human_bytes(m.activation_gradients, b, sizeof b));
+    printf(" kept for backward %s, scratch %s\n", human_bytes(m.saved, c, sizeof c),
+           human_bytes(m.workspace, d, sizeof d));
+}
+
+static cJSON *shape_json(cr_shape s) {
+    cJSON *array = cJSON_CreateArray();
+    cJSON_AddItemToArray(array, cJSON_CreateNumber(s.c));
+    cJSON_AddItemToArray(array, cJSON_CreateNumber(s.h));
+    cJSON_AddItemToArray(array, cJSON_CreateNumber(s.w));
+    return array;
+}
+
+static void print_check_json(const char *path, const cr_model *model, int batch) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "file", path);
+    cJSON_AddStringToObject(root, "name", model->name);
+    cJSON_AddItemToObject(root, "input", shape_json(model->input));
+    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", layer->name);
+        cJSON_AddStringToObject(item, "type", layer->kind->name);
+        cJSON *inputs = cJSON_AddArrayToObject(item, "inputs");
+        for (int k = 0; k < layer->n_inputs; k++)
+            cJSON_AddItemToArray(
+                inputs, cJSON_CreateString(
+                            layer->inputs[k] < 0 ? "input" : model->layers[layer->inputs[k]].name));
+        cJSON_AddItemToObject(item, "output", shape_json(layer->out));
+        cJSON_AddNumberToObject(item, "parameters", (double)layer_parameters(layer));
+        cJSON_AddNumberToObject(item, "macs", (double)layer->macs);
+        cJSON_AddNumberToObject(item, "line", layer->mark.line);
+        cJSON_AddItemToArray(layers, item);
+    }
+    cJSON *totals = cJSON_AddObjectToObject(root, "totals");
+    cJSON_AddNumberToObject(totals, "parameters", (double)model->parameters);
+    cJSON_AddNumberToObject(totals, "trainable_parameters", (double)model->trainable_parameters);
+    cJSON_AddNumberToObject(totals, "buffers", (double)model->buffers);
+    cJSON_AddNumberToObject(totals, "parameter_bytes", (double)model->parameters * 4);
+    cJSON_AddNumberToObject(totals, "macs_per_image", (double)model->macs);
+    cJSON_AddNumberToObject(totals, "activations_per_image", (double)model->activations);
+    cJSON_AddNumberToObject(totals, "activation_bytes_per_image", (double)model->activations * 4);
+    cr_memory m = cr_model_memory(model, batch, true, 1);
+    cJSON *memory = cJSON_AddObjectToObject(root, "training_memory");
+    cJSON_AddNumberToObject(memory, "batch", batch);
+    cJSON_AddStringToObject(memory, "optimizer", "sgd with momentum");
+    cJSON_AddNumberToObject(memory, "parameters", (double)m.parameters);
+    cJSON_AddNumberToObject(memory, "gradients", (double)m.gradients);
+    cJSON_AddNumberToObject(memory, "optimizer_state", (double)m.optimizer);
+    cJSON_AddNumberToObject(memory, "activations", (double)m.activations);
+    cJSON_AddNumberToObject(memory, "activation_gradients", (double)m.activation_gradients);
+    cJSON_AddNumberToObject(memory, "saved_for_backward", (double)m.saved);
+    cJSON_AddNumberToObject(memory, "workspace", (double)m.workspace);
+    cJSON_AddNumberToObject(memory, "total", (double)m.total);
+    cJSON *warnings = cJSON_AddArrayToObject(root, "warnings");
+    for (int i = 0; i < model->warnings.count; i++) {
+        char text[1024];
+        cr_warning_format(&model->warnings.items[i], text, sizeof text);
+        cJSON_AddItemToArray(warnings, cJSON_CreateString(text));
+    }
+    char *text = cJSON_Print(root);
+    if (text) printf("%s\n", text);
+    free(text);
+    cJSON_Delete(root);
+}
+
+static int parse_positive(const char *text, int *out) {
+    char *end;
+    long value = strtol(text, &end, 10);
+    if (end == text || *end || value < 1 || value > 1000000) return 1;
+    *out = (int)value;
+    return 0;
+}
+
+static int run_check(int argc, char **argv) {
+    const char *path = NULL;
+    int batch = 64, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--batch") == 0) {
+            if (i + 1 >= argc) return usage_error("check", "%s needs a number", "--batch");
+            if (parse_positive(argv[++i], &batch))
+                return usage_error("check", "--batch must be a whole number ≥ 1, got '%s'",
+                                   argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("check", "unknown option '%s'", argv[i]);
+        else if (path)
+            return usage_error("check", "one model file at a time (extra: '%s')", argv[i]);
+        else
+            path = argv[i];
+    }
+    if (!path) return usage_error("check", "%s", "missing MODEL.yaml");
+    cr_model *model;
+    cr_error err = {0};
+    if (cr_model_load(path, &model, &err)) return report(&err);
+    print_warnings(&model->warnings);
+    if (json)
+        print_check_json(path, model, batch);
+    else
+        print_check_table(path, model, batch);
+    cr_model_free(model);
+    return 0;
+}
+
+/* ---- help --------------------------------------------------------------------- */
+
+static const command commands[] = {
+    {"check", "validate a model: shapes, parameters, MACs, memory (nothing is trained)",
+     "usage: cnnrun check MODEL.yaml [--batch N] [--json]\n\n"
+     "Reads the model, checks every layer's keys and every output size\n"
+     "(out = floor((n + 2p - f) / s) + 1), and prints one row per layer with its\n"
+     "output shape, parameters and multiply-accumulates per image, then the totals\n"
+     "and the memory training needs at batch N (default 64).\n\n"
+     "  --batch N   batch size for the training-memory estimate (default 64)\n"
+     "  --json      print the same as one JSON document\n\n"
+     "Exit status: 0 valid (warnings go to stderr), 1 invalid model, 2 usage error or\n"
+     "unreadable file.\n",
+     run_check},
+    {"help", "show help for a command", "usage: cnnrun help [COMMAND]\n", NULL},
+};
+
+static const command *find_command(const char *name) {
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static void print_overview(FILE *out) {
+    fprintf(out, "cnnrun %s: check and train convolutional networks described in YAML\n\n",
+            CNNRUN_VERSION);
+    fprintf(out, "usage: cnnrun COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'cnnrun help COMMAND' shows a command's options. Model format: README.md.\n");
+}
+
+static int run_help(const char *topic) {
+    if (!topic) {
+        print_overview(stdout);
+        return 0;
+    }
+    const command *cmd = find_command(topic);
+    if (!cmd) {
+        fprintf(stderr, "cnnrun: no command '%s'\n", topic);
+        print_overview(stderr);
+        return 2;
+    }
+    fputs(cmd->usage, stdout);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_overview(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) return run_help(NULL);
+    if (strcmp(name, "--version") == 0) {
+        printf("cnnrun %s\n", CNNRUN_VERSION);
+        return 0;
+    }
+    if (strcmp(name, "help") == 0) return run_help(argc > 2 ? argv[2] : NULL);
+    const command *cmd = find_command(name);
+    if (!cmd) {
+        const char *names[16];
+        int n = 0;
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            names[n++] = commands[i].name;
+        const char *near = cr_suggest(name, names, n);
+        fprintf(stderr, "cnnrun: unknown command '%s'%s%s%s\n", name,
+                near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+        fprintf(stderr, "Try 'cnnrun --help'.\n");
+        return 2;
+    }
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return run_help(name);
+    return cmd->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,220 @@
+/* What a layer is, and what every layer kind provides.
+ *
+ * A layer kind (lib/layers/<kind>.c) supplies, through one cr_layer_kind
+ * value listed in lib/layers/table.c:
+ *   - its keys (the schema the spec loader validates and fills a config from),
+ *   - its shape rule (infer: input shapes -> output shape, parameters, MACs,
+ *     memory it needs at run time), run once before anything executes,
+ *   - forward and backward functions that trust those shapes.
+ * The spec loader, shape inference, the memory planner and the runtime know
+ * nothing about particular kinds beyond this table. */
+#ifndef CNNRUN_LAYER_H
+#define CNNRUN_LAYER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define CR_MAX_PARAMS 4
+#define CR_MAX_KEYS   16
+#define CR_MAX_DIMS   4
+
+/* Shape of one image's activation: channels, height, width. Dense and
+ * flatten outputs are [units, 1, 1]. */
+typedef struct cr_shape {
+    int c, h, w;
+} cr_shape;
+
+static inline int64_t cr_shape_size(cr_shape s) {
+    return (int64_t)s.c * s.h * s.w;
+}
+
+typedef enum cr_activation {
+    CR_ACT_NONE = 0,
+    CR_ACT_RELU,
+    CR_ACT_TANH,
+    CR_ACT_SIGMOID,
+    CR_ACT_LEAKY_RELU,
+} cr_activation;
+
+/* Slope used by a fused `activation: leaky_relu` (PyTorch's default). */
+#define CR_LEAKY_RELU_DEFAULT_SLOPE 0.01f
+
+/* ---- keys (schema) -------------------------------------------------------- */
+
+typedef enum cr_key_type {
+    CR_KEY_INT,        /* int */
+    CR_KEY_INT_PAIR,   /* int[2] {h, w}: `3` or `[3, 5]` */
+    CR_KEY_PADDING,    /* cr_padding: int, [h, w], valid, same */
+    CR_KEY_FLOAT,      /* float */
+    CR_KEY_BOOL,       /* bool */
+    CR_KEY_ACTIVATION, /* cr_activation */
+    CR_KEY_TENSOR,     /* cr_values: nested lists of numbers */
+    CR_KEY_BIAS,       /* cr_bias: `true`/`false`, or the bias values inline */
+} cr_key_type;
+
+typedef enum cr_padding_mode { CR_PAD_EXPLICIT = 0, CR_PAD_SAME } cr_padding_mode;
+
+typedef struct cr_padding {
+    cr_padding_mode mode;
+    int size[2]; /* h, w; resolved from the kernel for `same` by the shape rule */
+} cr_padding;
+
+/* Numbers given inline in the YAML (fixed weights). `dims` is the nesting of
+ * the lists, outermost first. */
+typedef struct cr_values {
+    bool present;
+    int ndim;
+    int dims[CR_MAX_DIMS];
+    int64_t count;
+    float *data;
+    cr_mark mark;
+} cr_values;
+
+typedef struct cr_bias {
+    bool enabled;
+    cr_values values;
+} cr_bias;
+
+typedef struct cr_key {
+    const char *name;
+    cr_key_type type;
+    size_t offset; /* of the field in the kind's config struct */
+    bool required;
+    double default_value; /* numbers, bools and enums; pairs get it twice */
+    double min;           /* smallest allowed number (inclusive) */
+    double max;           /* largest allowed number (inclusive) */
+} cr_key;
+
+#define CR_NO_LIMIT 1e300
+
+/* ---- layers ---------------------------------------------------------------- */
+
+typedef enum cr_init {
+    CR_INIT_UNIFORM_FAN_IN = 0, /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's conv/linear
+                                   default (kaiming-uniform a=sqrt(5)) and its bias rule */
+    CR_INIT_ONES,
+    CR_INIT_ZEROS,
+    CR_INIT_VALUES, /* from `values` (inline weights) */
+} cr_init;
+
+/* A parameter or buffer tensor of a layer, as PyTorch's state_dict names it:
+ * `<layer>.<suffix>`. */
+typedef struct cr_param {
+    const char *suffix; /* "weight", "bias", "running_mean", "running_var" */
+    int ndim;
+    int dims[CR_MAX_DIMS];
+    int64_t count;
+    bool trainable; /* false: no gradient, optimizer leaves it alone */
+    bool is_buffer; /* running statistics: state, not a parameter */
+    cr_init init;
+    int fan_in;
+    const cr_values *values; /* for CR_INIT_VALUES */
+} cr_param;
+
+struct cr_layer_kind;
+
+typedef struct cr_layer {
+    const struct cr_layer_kind *kind;
+    char *name;
+    char *scope;                    /* "block2." inside a repeat: names resolve here first */
+    cr_mark mark;                   /* the layer's entry in the model file */
+    cr_mark key_marks[CR_MAX_KEYS]; /* per schema key; line 0 when absent */
+    void *config;                   /* the kind's own config struct */
+
+    /* Graph: indices of input layers in cr_model.layers, -1 = network input.
+     * input_names[i] is NULL where the input is implicit (the previous layer). */
+    int n_inputs;
+    int *inputs;
+    char **input_names;
+    cr_mark *input_marks;
+
+    /* Filled by shape inference. */
+    cr_shape out;
+    int n_params;
+    cr_param params[CR_MAX_PARAMS];
+    int64_t macs;            /* multiply-accumulates per image (conv, dense) */
+    int64_t saved_per_image; /* floats kept from forward to backward, per image */
+    int64_t saved_fixed;     /* ... and independent of the batch size */
+    int64_t workspace;       /* scratch floats during forward/backward (shared) */
+    bool used;               /* some layer (or the network output) reads it */
+} cr_layer;
+
+/* What a layer's forward/backward sees at run time. Shapes come from the
+ * layer (trusted: inference checked them); buffers are planned once.
+ *
+ * Conventions, for every kind:
+ *   - forward writes y.
+ *   - backward ACCUMULATES into dx[i] (dx[i] += ...), because one activation
+ *     may feed several layers; the runtime zeroes activation gradients first.
+ *     dx[i] is NULL when nobody needs that gradient (network input).
+ *   - backward OVERWRITES dparam[i] (trainable parameters only; NULL for
+ *     buffers and frozen parameters).
+ *   - saved persists from forward to backward (saved_fixed + saved_per_image
+ *     * batch floats, 64-byte aligned);
+ *     workspace is scratch shared by all layers. */
+typedef struct cr_step {
+    int batch;
+    bool training;
+    const cr_layer *layer;
+    const cr_shape *in_shapes; /* [n_inputs] */
+    const float *const *x;     /* [n_inputs] */
+    float **dx;                /* [n_inputs] */
+    float *y;
+    const float *dy;
+    float *const *param;  /* [n_params] */
+    float *const *dparam; /* [n_params] */
+    float *saved;
+    float *workspace;
+    uint64_t *rng_state; /* dropout */
+} cr_step;
+
+typedef struct cr_layer_kind {
+    const char *name;
+    const cr_key *keys;
+    int n_keys;
+    size_t config_size;
+    /* Inputs: 1 for ordinary layers (key `input`); add/concat list theirs
+     * under `inputs` and need at least 2. */
+    bool multi_input;
+    /* Shape rule: checks the config against the input shapes, fills
+     * layer->out, params, macs, saved/workspace sizes. Errors name the key. */
+    int (*infer)(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err);
+    void (*forward)(const cr_step *step);
+    void (*backward)(const cr_step *step);
+} cr_layer_kind;
+
+/* The table (lib/layers/table.c). */
+extern const cr_layer_kind *const cr_layer_kinds[];
+extern const int cr_layer_kind_count;
+const cr_layer_kind *cr_layer_kind_find(const char *name);
+
+/* ---- helpers for shape rules (lib/layers/common.c) -------------------------- */
+
+/* Where the user wrote `key`, or the layer's own position if they did not. */
+cr_mark cr_layer_key_mark(const cr_layer *layer, const char *key);
+bool cr_layer_has_key(const cr_layer *layer, const char *key);
+
+/* out = floor((n + 2p - f) / s) + 1 along one axis, with the error (out < 1,
+ * padding >= kernel) and the warning (pixels dropped) worded for users.
+ * `axis` is "height" or "width"; `what` is "kernel" or "window". */
+int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const char *axis, int n,
+                  int f, int p, int s, const char *what, int kernel_h, int kernel_w, int *out,
+                  cr_warnings *warnings, cr_error *err);
+
+void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int *dims,
+                        bool trainable, bool is_buffer, cr_init init, int fan_in,
+                        const cr_values *values);
+
+const char *cr_activation_name(cr_activation activation);
+
+/* Activation applied in place / its gradient computed from the output y:
+ * relu, leaky_relu, tanh and sigmoid all have derivatives expressible in y. */
+void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope);
+/* dz[i] = dy[i] * f'(z[i]) written from y = f(z). dz may alias dy. */
+void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
+                            cr_activation activation, float slope);
+
+#endif

@@ -1,0 +1,92 @@
+/* relu, leaky_relu, tanh, sigmoid as layers of their own (conv and dense can
+ * also fuse them through `activation:`).
+ *   x: [N, C, H, W] -> y: [N, C, H, W] */
+#include <stddef.h>
+#include <string.h>
+
+#include "../layer.h"
+
+typedef struct leaky_relu_config {
+    float slope;
+} leaky_relu_config;
+
+static const cr_key leaky_relu_keys[] = {
+    {"slope", CR_KEY_FLOAT, offsetof(leaky_relu_config, slope), false, 0.01, 0, CR_NO_LIMIT},
+};
+
+static cr_activation activation_of(const cr_layer *layer, float *slope) {
+    const char *name = layer->kind->name;
+    *slope = 0.0f;
+    if (strcmp(name, "relu") == 0) return CR_ACT_RELU;
+    if (strcmp(name, "tanh") == 0) return CR_ACT_TANH;
+    if (strcmp(name, "sigmoid") == 0) return CR_ACT_SIGMOID;
+    *slope = ((const leaky_relu_config *)layer->config)->slope;
+    return CR_ACT_LEAKY_RELU;
+}
+
+static int activation_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
+                            cr_error *err) {
+    (void)warnings;
+    (void)err;
+    layer->out = in[0];
+    return 0;
+}
+
+/* x: [N, C, H, W] -> y: [N, C, H, W] */
+static void activation_layer_forward(const cr_step *step) {
+    float slope;
+    cr_activation activation = activation_of(step->layer, &slope);
+    int64_t n = step->batch * cr_shape_size(step->layer->out);
+    memcpy(step->y, step->x[0], (size_t)n * sizeof(float));
+    cr_activation_forward(step->y, n, activation, slope);
+}
+
+/* dy: [N, C, H, W] -> dx += dy * f'(x) */
+static void activation_layer_backward(const cr_step *step) {
+    if (!step->dx[0]) return;
+    float slope;
+    cr_activation activation = activation_of(step->layer, &slope);
+    int64_t n = step->batch * cr_shape_size(step->layer->out);
+    float *dx = step->dx[0];
+    const float *dy = step->dy, *y = step->y;
+    switch (activation) {
+    case CR_ACT_RELU:
+        for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case CR_ACT_LEAKY_RELU:
+        /* Decided on x, not y: with a negative slope y > 0 would be wrong. */
+        for (int64_t i = 0; i < n; i++) dx[i] += step->x[0][i] > 0.0f ? dy[i] : slope * dy[i];
+        break;
+    case CR_ACT_TANH:
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case CR_ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    case CR_ACT_NONE:
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
+        break;
+    }
+}
+
+#define ACTIVATION_KIND(NAME)                                                                      \
+    const cr_layer_kind cr_##NAME##_kind = {                                                       \
+        .name = #NAME,                                                                             \
+        .infer = activation_infer,                                                                 \
+        .forward = activation_layer_forward,                                                       \
+        .backward = activation_layer_backward,                                                     \
+    }
+
+ACTIVATION_KIND(relu);
+ACTIVATION_KIND(tanh);
+ACTIVATION_KIND(sigmoid);
+
+const cr_layer_kind cr_leaky_relu_kind = {
+    .name = "leaky_relu",
+    .keys = leaky_relu_keys,
+    .n_keys = 1,
+    .config_size = sizeof(leaky_relu_config),
+    .infer = activation_infer,
+    .forward = activation_layer_forward,
+    .backward = activation_layer_backward,
+};

@@ -1,0 +1,18 @@
+/* Config and shape rule shared by maxpool and avgpool. */
+#ifndef CNNRUN_LAYERS_POOL_H
+#define CNNRUN_LAYERS_POOL_H
+
+#include "../layer.h"
+
+typedef struct pool_config {
+    int size[2];   /* window height, width */
+    int stride[2]; /* 0 until inference: defaults to the window size */
+    int padding[2];
+} pool_config;
+
+extern const cr_key cr_pool_keys[];
+extern const int cr_pool_key_count;
+
+int cr_pool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err);
+
+#endif

@@ -1,0 +1,23 @@
+/* The one table of layer kinds. Adding a kind: write lib/layers/<kind>.c
+ * with its cr_layer_kind, declare it here and list it. The spec loader's list
+ * of valid types (and its "did you mean") comes from this table. */
+#include <string.h>
+
+#include "../layer.h"
+
+extern const cr_layer_kind cr_conv_kind, cr_maxpool_kind, cr_avgpool_kind, cr_dense_kind,
+    cr_relu_kind, cr_tanh_kind, cr_sigmoid_kind, cr_leaky_relu_kind, cr_lrn_kind, cr_dropout_kind,
+    cr_batchnorm_kind, cr_flatten_kind, cr_softmax_kind, cr_add_kind, cr_concat_kind;
+
+const cr_layer_kind *const cr_layer_kinds[] = {
+    &cr_conv_kind,      &cr_maxpool_kind, &cr_avgpool_kind,    &cr_dense_kind, &cr_relu_kind,
+    &cr_tanh_kind,      &cr_sigmoid_kind, &cr_leaky_relu_kind, &cr_lrn_kind,   &cr_dropout_kind,
+    &cr_batchnorm_kind, &cr_flatten_kind, &cr_softmax_kind,    &cr_add_kind,   &cr_concat_kind,
+};
+const int cr_layer_kind_count = sizeof cr_layer_kinds / sizeof cr_layer_kinds[0];
+
+const cr_layer_kind *cr_layer_kind_find(const char *name) {
+    for (int i = 0; i < cr_layer_kind_count; i++)
+        if (strcmp(cr_layer_kinds[i]->name, name) == 0) return cr_layer_kinds[i];
+    return NULL;
+}

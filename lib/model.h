@@ -1,0 +1,68 @@
+/* A model: the checked description of a network, before any memory for
+ * running it exists.
+ *
+ *   spec.c   YAML -> layers with their configs (keys validated, repeats expanded)
+ *   graph.c  names -> input indices, cycle check, execution order
+ *   shape.c  shape inference, parameter/MAC counts, memory figures */
+#ifndef CNNRUN_MODEL_H
+#define CNNRUN_MODEL_H
+
+#include "error.h"
+#include "layer.h"
+#include "yaml_util.h"
+
+#define CR_MAX_LAYERS 100000
+
+typedef struct cr_model {
+    char *name;
+    cr_shape input;
+    cr_mark input_mark;
+    int n_layers;
+    int layer_capacity;
+    cr_layer *layers; /* in execution order once cr_model_load returns */
+    int output;       /* index of the layer whose output is the network's */
+
+    /* The parsed file stays alive: `train:` is read by the trainer. */
+    cr_yaml yaml;
+    yaml_node_t *train; /* NULL when the file has no train section */
+
+    cr_warnings warnings;
+
+    /* Totals from shape inference. */
+    int64_t parameters;           /* weights and biases, as PyTorch's parameters() */
+    int64_t trainable_parameters; /* ... without the frozen ones */
+    int64_t buffers;              /* running statistics */
+    int64_t macs;                 /* per image */
+    int64_t activations;          /* floats per image: input + every layer output */
+} cr_model;
+
+/* Memory to train at a batch size, as the runtime will allocate it (bytes). */
+typedef struct cr_memory {
+    int64_t parameters;  /* parameters and buffers */
+    int64_t gradients;   /* one per trainable parameter */
+    int64_t optimizer;   /* optimizer state: `optimizer_slots` per trainable parameter */
+    int64_t activations; /* every layer output for the batch (and the input) */
+    int64_t activation_gradients;
+    int64_t saved;     /* what layers keep from forward for backward */
+    int64_t workspace; /* largest scratch any layer needs */
+    int64_t total;
+} cr_memory;
+
+/* Load, check and infer shapes. On error *out is NULL. */
+int cr_model_load(const char *path, cr_model **out, cr_error *err);
+int cr_model_load_text(const char *text, size_t length, const char *file_name, cr_model **out,
+                       cr_error *err);
+void cr_model_free(cr_model *model);
+
+int cr_model_find_layer(const cr_model *model, const char *name);
+
+/* Training memory at `batch`; optimizer_slots is 1 for SGD with momentum, 2
+ * for Adam. Inference (no gradients) when `training` is false. */
+cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int optimizer_slots);
+
+/* Internal stages, in order (spec.c, graph.c, shape.c). */
+int cr_spec_parse(cr_model *model, cr_error *err);
+int cr_graph_build(cr_model *model, cr_error *err);
+int cr_shape_infer(cr_model *model, cr_error *err);
+
+#endif
