@@ -138,7 +138,8 @@ typedef struct cr_layer {
     int64_t macs;            /* multiply-accumulates per image (conv, dense) */
     int64_t saved_per_image; /* floats kept from forward to backward, per image */
     int64_t saved_fixed;     /* ... and independent of the batch size */
-    int64_t workspace;       /* scratch floats during forward/backward (shared) */
+    int64_t workspace;       /* scratch floats during forward/backward (shared) ... */
+    int64_t workspace_per_image; /* ... plus this many per image of the batch */
     bool used;               /* some layer (or the network output) reads it */
 } cr_layer;
 

@@ -40,7 +40,8 @@ cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int o
     m.activations = model->activations * batch * f;
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
-        if (layer->workspace * f > m.workspace) m.workspace = layer->workspace * f;
+        int64_t workspace = (layer->workspace + layer->workspace_per_image * batch) * f;
+        if (workspace > m.workspace) m.workspace = workspace;
         if (training) m.saved += (layer->saved_fixed + layer->saved_per_image * batch) * f;
     }
     if (training) {
