@@ -155,7 +155,10 @@ typedef struct cr_layer {
  *     buffers and frozen parameters).
  *   - saved persists from forward to backward (saved_fixed + saved_per_image
  *     * batch floats, 64-byte aligned);
- *     workspace is scratch shared by all layers. */
+ *   - workspace is scratch shared by all layers (workspace +
+ *     workspace_per_image * batch floats); its contents do not survive
+ *     from forward to backward.
+ *   - dropout draws from *rng_state with cr_random_uniform (lib/random.h). */
 typedef struct cr_step {
     int batch;
     bool training;
