@@ -1,6 +1,6 @@
-/* The one random number generator: splitmix64 to seed, xoshiro-style
- * stepping kept as a single 64-bit state so checkpoints can store it and
- * resumed runs draw the same numbers. */
+/* The one random number generator: splitmix64, whose whole state is one
+ * 64-bit integer, so checkpoints can store it and resumed runs draw the same
+ * numbers. */
 #ifndef CNNRUN_RANDOM_H
 #define CNNRUN_RANDOM_H
 
