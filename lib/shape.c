@@ -42,7 +42,8 @@ cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int o
         const cr_layer *layer = &model->layers[i];
         int64_t workspace = (layer->workspace + layer->workspace_per_image * batch) * f;
         if (workspace > m.workspace) m.workspace = workspace;
-        if (training) m.saved += (layer->saved_fixed + layer->saved_per_image * batch) * f;
+        /* Layers may write what they keep for backward in inference too. */
+        m.saved += (layer->saved_fixed + layer->saved_per_image * batch) * f;
     }
     if (training) {
         m.gradients = model->trainable_parameters * f;

@@ -1,0 +1,423 @@
+/* The runtime: a checked model plus every buffer it needs for a batch size,
+ * planned and allocated once in cr_net_create. Forward and backward walk the
+ * layers in execution order and call each kind's functions from the table;
+ * they allocate nothing.
+ *
+ * Memory layout:
+ *   params:  trainable parameters first (one contiguous block, mirrored by
+ *            grads), then frozen parameters and buffers;
+ *   arena:   input, then per layer: output, output gradient, saved; then the
+ *            shared workspace. Every piece starts on a 64-byte boundary. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnrun.h"
+#include "random.h"
+
+#define ALIGN_FLOATS 16 /* 64 bytes */
+
+typedef struct layer_state {
+    float *y, *dy, *saved;
+    float *param[CR_MAX_PARAMS];
+    float *dparam[CR_MAX_PARAMS];
+    /* Pointers handed to the kind's functions, fixed at creation. */
+    const float **x;
+    float **dx;
+    cr_shape *in_shapes;
+} layer_state;
+
+typedef struct param_entry {
+    int layer, index;
+    char *name;
+} param_entry;
+
+struct cr_net {
+    const cr_model *model;
+    int max_batch, batch;
+    bool training_planned;
+    layer_state *layers;
+
+    float *params; /* [param_floats] */
+    float *grads;  /* [trainable_floats] */
+    int64_t param_floats, trainable_floats;
+    int n_entries;
+    param_entry *entries;
+
+    float *arena;
+    int64_t arena_floats;
+    float *input, *dinput, *workspace;
+
+    /* Set by cr_net_cross_entropy: the output gradient holds d(loss)/d(logits)
+     * and a final softmax is skipped in backward. */
+    bool output_grad_is_logits;
+    uint64_t rng_state;
+    int64_t allocated_bytes;
+};
+
+static int64_t round_up(int64_t floats) {
+    return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
+
+static float *aligned_floats(int64_t count) {
+    size_t bytes = (size_t)round_up(count > 0 ? count : 1) * sizeof(float);
+    float *p = aligned_alloc(64, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+static int out_of_memory(cr_error *err, int64_t bytes) {
+    return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL,
+                   "out of memory: could not allocate %.1f MiB", (double)bytes / (1 << 20));
+}
+
+/* ---- initialisation ---------------------------------------------------------- */
+
+static void init_param(float *data, const cr_param *param, uint64_t *rng) {
+    switch (param->init) {
+    case CR_INIT_UNIFORM_FAN_IN: {
+        /* kaiming_uniform(a = sqrt(5)) gives bound = 1/sqrt(fan_in), and so
+         * does PyTorch's bias rule: one formula for both. */
+        float bound = param->fan_in > 0 ? 1.0f / sqrtf((float)param->fan_in) : 0.0f;
+        for (int64_t i = 0; i < param->count; i++)
+            data[i] = (2.0f * cr_random_uniform(rng) - 1.0f) * bound;
+        break;
+    }
+    case CR_INIT_ONES:
+        for (int64_t i = 0; i < param->count; i++) data[i] = 1.0f;
+        break;
+    case CR_INIT_ZEROS:
+        memset(data, 0, (size_t)param->count * sizeof *data);
+        break;
+    case CR_INIT_VALUES:
+        memcpy(data, param->values->data, (size_t)param->count * sizeof *data);
+        break;
+    }
+}
+
+static int plan_params(cr_net *net, uint64_t seed, cr_error *err) {
+    const cr_model *model = net->model;
+    for (int i = 0; i < model->n_layers; i++)
+        for (int p = 0; p < model->layers[i].n_params; p++) {
+            const cr_param *param = &model->layers[i].params[p];
+            if (param->trainable && !param->is_buffer) net->trainable_floats += param->count;
+            net->param_floats += param->count;
+            net->n_entries++;
+        }
+    net->params = aligned_floats(net->param_floats);
+    net->grads = net->training_planned ? aligned_floats(net->trainable_floats) : NULL;
+    net->entries = calloc((size_t)(net->n_entries ? net->n_entries : 1), sizeof *net->entries);
+    if (!net->params || (net->training_planned && !net->grads) || !net->entries)
+        return out_of_memory(err, net->param_floats * 8);
+    net->allocated_bytes += round_up(net->param_floats) * 4;
+    if (net->grads) net->allocated_bytes += round_up(net->trainable_floats) * 4;
+
+    int64_t trainable_offset = 0, other_offset = net->trainable_floats;
+    uint64_t rng = seed;
+    int entry = 0;
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        for (int p = 0; p < layer->n_params; p++) {
+            const cr_param *param = &layer->params[p];
+            bool trainable = param->trainable && !param->is_buffer;
+            int64_t offset = trainable ? trainable_offset : other_offset;
+            net->layers[i].param[p] = net->params + offset;
+            net->layers[i].dparam[p] = trainable && net->grads ? net->grads + offset : NULL;
+            if (trainable)
+                trainable_offset += param->count;
+            else
+                other_offset += param->count;
+            init_param(net->layers[i].param[p], param, &rng);
+
+            size_t length = strlen(layer->name) + strlen(param->suffix) + 2;
+            char *name = malloc(length);
+            if (!name) return out_of_memory(err, (int64_t)length);
+            snprintf(name, length, "%s.%s", layer->name, param->suffix);
+            net->entries[entry++] = (param_entry){i, p, name};
+        }
+    }
+    return 0;
+}
+
+/* ---- planning ----------------------------------------------------------------- */
+
+static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
+    const cr_model *model = net->model;
+    int64_t batch = net->max_batch, offset = 0, workspace = 0;
+    /* First pass computes offsets (stored as pointers from NULL's role by
+     * index), second pass assigns them once the arena exists. */
+    int64_t *offsets = malloc((size_t)(3 * model->n_layers + 2) * sizeof *offsets);
+    if (!offsets) return out_of_memory(err, 0);
+    offsets[0] = offset;
+    offset += round_up(batch * cr_shape_size(model->input));
+    offsets[1] = -1;
+    if (input_grad) {
+        offsets[1] = offset;
+        offset += round_up(batch * cr_shape_size(model->input));
+    }
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        int64_t size = batch * cr_shape_size(layer->out);
+        offsets[2 + 3 * i] = offset;
+        offset += round_up(size);
+        offsets[3 + 3 * i] = -1;
+        if (net->training_planned) {
+            offsets[3 + 3 * i] = offset;
+            offset += round_up(size);
+        }
+        /* Saved tensors exist in inference too: forward may always write them. */
+        offsets[4 + 3 * i] = offset;
+        offset += round_up(layer->saved_fixed + layer->saved_per_image * batch);
+        int64_t scratch = layer->workspace + layer->workspace_per_image * batch;
+        if (scratch > workspace) workspace = scratch;
+    }
+    int64_t workspace_offset = offset;
+    offset += round_up(workspace);
+    net->arena_floats = offset;
+    net->arena = aligned_floats(offset);
+    if (!net->arena) {
+        free(offsets);
+        return out_of_memory(err, offset * 4);
+    }
+    net->allocated_bytes += offset * 4;
+    net->input = net->arena + offsets[0];
+    net->dinput = offsets[1] >= 0 ? net->arena + offsets[1] : NULL;
+    net->workspace = net->arena + workspace_offset;
+    for (int i = 0; i < model->n_layers; i++) {
+        layer_state *state = &net->layers[i];
+        state->y = net->arena + offsets[2 + 3 * i];
+        state->dy = offsets[3 + 3 * i] >= 0 ? net->arena + offsets[3 + 3 * i] : NULL;
+        state->saved = net->arena + offsets[4 + 3 * i];
+    }
+    free(offsets);
+    return 0;
+}
+
+static int wire_inputs(cr_net *net, cr_error *err) {
+    const cr_model *model = net->model;
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        layer_state *state = &net->layers[i];
+        state->x = calloc((size_t)layer->n_inputs, sizeof *state->x);
+        state->dx = calloc((size_t)layer->n_inputs, sizeof *state->dx);
+        state->in_shapes = calloc((size_t)layer->n_inputs, sizeof *state->in_shapes);
+        if (!state->x || !state->dx || !state->in_shapes) return out_of_memory(err, 0);
+        for (int k = 0; k < layer->n_inputs; k++) {
+            int from = layer->inputs[k];
+            state->x[k] = from < 0 ? net->input : net->layers[from].y;
+            state->dx[k] = from < 0 ? net->dinput : net->layers[from].dy;
+            state->in_shapes[k] = from < 0 ? model->input : model->layers[from].out;
+        }
+    }
+    return 0;
+}
+
+int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *options, cr_net **out,
+                  cr_error *err) {
+    *out = NULL;
+    if (max_batch < 1)
+        return cr_fail(err, CR_ERR_USAGE, (cr_mark){0}, NULL, "batch size must be ≥ 1, got %d",
+                       max_batch);
+    for (int i = 0; i < model->n_layers; i++)
+        if (!model->layers[i].kind->forward || !model->layers[i].kind->backward)
+            return cr_fail(err, CR_ERR_RUNTIME, model->layers[i].mark, model->layers[i].name,
+                           "layer type '%s' cannot run yet (no forward/backward)",
+                           model->layers[i].kind->name);
+    cr_net *net = calloc(1, sizeof *net);
+    if (!net) return out_of_memory(err, sizeof *net);
+    net->model = model;
+    net->max_batch = net->batch = max_batch;
+    net->training_planned = options->training;
+    net->rng_state = options->seed ^ 0xD1B54A32D192ED03ULL; /* dropout's own stream */
+    net->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *net->layers);
+    if (!net->layers || plan_params(net, options->seed, err) ||
+        plan_arena(net, err, options->input_grad) || wire_inputs(net, err)) {
+        if (net->layers)
+            cr_net_free(net);
+        else
+            free(net);
+        return 1;
+    }
+    *out = net;
+    return 0;
+}
+
+void cr_net_free(cr_net *net) {
+    if (!net) return;
+    for (int i = 0; i < net->model->n_layers; i++) {
+        free(net->layers[i].x);
+        free(net->layers[i].dx);
+        free(net->layers[i].in_shapes);
+    }
+    for (int i = 0; i < net->n_entries; i++) free(net->entries ? net->entries[i].name : NULL);
+    free(net->entries);
+    free(net->layers);
+    free(net->params);
+    free(net->grads);
+    free(net->arena);
+    free(net);
+}
+
+/* ---- running -------------------------------------------------------------------- */
+
+const cr_model *cr_net_model(const cr_net *net) {
+    return net->model;
+}
+int cr_net_max_batch(const cr_net *net) {
+    return net->max_batch;
+}
+int cr_net_batch(const cr_net *net) {
+    return net->batch;
+}
+int64_t cr_net_allocated_bytes(const cr_net *net) {
+    return net->allocated_bytes;
+}
+
+void cr_net_set_batch(cr_net *net, int batch) {
+    net->batch = batch < 1 ? 1 : batch > net->max_batch ? net->max_batch : batch;
+}
+
+float *cr_net_input(cr_net *net) {
+    return net->input;
+}
+const float *cr_net_input_grad(const cr_net *net) {
+    return net->dinput;
+}
+const float *cr_net_output(const cr_net *net) {
+    return net->layers[net->model->output].y;
+}
+float *cr_net_layer_output(cr_net *net, int layer) {
+    return net->layers[layer].y;
+}
+float *cr_net_layer_grad(cr_net *net, int layer) {
+    return net->layers[layer].dy;
+}
+
+static cr_step make_step(cr_net *net, int i, bool training) {
+    layer_state *state = &net->layers[i];
+    return (cr_step){
+        .batch = net->batch,
+        .training = training,
+        .layer = &net->model->layers[i],
+        .in_shapes = state->in_shapes,
+        .x = state->x,
+        .dx = state->dx,
+        .y = state->y,
+        .dy = state->dy,
+        .param = state->param,
+        .dparam = state->dparam,
+        .saved = state->saved,
+        .workspace = net->workspace,
+        .rng_state = &net->rng_state,
+    };
+}
+
+void cr_net_forward(cr_net *net, bool training) {
+    for (int i = 0; i < net->model->n_layers; i++) {
+        cr_step step = make_step(net, i, training);
+        net->model->layers[i].kind->forward(&step);
+    }
+}
+
+float *cr_net_output_grad(cr_net *net) {
+    net->output_grad_is_logits = false;
+    return net->layers[net->model->output].dy;
+}
+
+static bool ends_in_softmax(const cr_net *net) {
+    return strcmp(net->model->layers[net->model->output].kind->name, "softmax") == 0;
+}
+
+double cr_net_cross_entropy(cr_net *net, const int *labels) {
+    const cr_model *model = net->model;
+    const cr_layer *output = &model->layers[model->output];
+    const float *logits =
+        ends_in_softmax(net) ? net->layers[model->output].x[0] : net->layers[model->output].y;
+    float *dlogits = net->layers[model->output].dy;
+    int classes = (int)cr_shape_size(output->out);
+    double total = 0.0;
+    for (int n = 0; n < net->batch; n++) {
+        const float *z = logits + (int64_t)n * classes;
+        if (labels[n] < 0 || labels[n] >= classes) return NAN;
+        float largest = z[0];
+        for (int c = 1; c < classes; c++)
+            if (z[c] > largest) largest = z[c];
+        double sum = 0.0;
+        for (int c = 0; c < classes; c++) sum += exp((double)z[c] - largest);
+        double log_sum = log(sum) + largest;
+        total += log_sum - z[labels[n]];
+        if (dlogits) {
+            float *d = dlogits + (int64_t)n * classes;
+            for (int c = 0; c < classes; c++)
+                d[c] = (float)(exp((double)z[c] - log_sum) - (c == labels[n])) / net->batch;
+        }
+    }
+    net->output_grad_is_logits = true;
+    return total / net->batch;
+}
+
+void cr_net_backward(cr_net *net) {
+    const cr_model *model = net->model;
+    int64_t batch = net->batch;
+    if (!net->training_planned) return; /* nothing planned to hold gradients */
+    /* Gradients accumulate into each layer's dy from its consumers: start
+     * every one but the output's (set by the loss) at zero. */
+    for (int i = 0; i < model->n_layers; i++)
+        if (i != model->output)
+            memset(net->layers[i].dy, 0,
+                   (size_t)(batch * cr_shape_size(model->layers[i].out)) * sizeof(float));
+    if (net->dinput)
+        memset(net->dinput, 0, (size_t)(batch * cr_shape_size(model->input)) * sizeof(float));
+    for (int i = model->n_layers - 1; i >= 0; i--) {
+        cr_step step = make_step(net, i, true);
+        if (i == model->output && net->output_grad_is_logits && ends_in_softmax(net)) {
+            /* Fused softmax + cross-entropy: dy already is d(loss)/d(logits). */
+            if (step.dx[0]) {
+                int64_t n = batch * cr_shape_size(model->layers[i].out);
+                for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
+            }
+            continue;
+        }
+        model->layers[i].kind->backward(&step);
+    }
+}
+
+/* ---- parameters ------------------------------------------------------------------ */
+
+int cr_net_param_count(const cr_net *net) {
+    return net->n_entries;
+}
+
+cr_tensor cr_net_param(cr_net *net, int index) {
+    const param_entry *entry = &net->entries[index];
+    const cr_param *param = &net->model->layers[entry->layer].params[entry->index];
+    cr_tensor t = {
+        .name = entry->name,
+        .ndim = param->ndim,
+        .count = param->count,
+        .data = net->layers[entry->layer].param[entry->index],
+        .grad = net->layers[entry->layer].dparam[entry->index],
+        .trainable = param->trainable && !param->is_buffer,
+        .is_buffer = param->is_buffer,
+    };
+    memcpy(t.dims, param->dims, sizeof t.dims);
+    return t;
+}
+
+float *cr_net_param_block(cr_net *net, int64_t *count) {
+    *count = net->trainable_floats;
+    return net->params;
+}
+
+float *cr_net_grad_block(cr_net *net, int64_t *count) {
+    *count = net->grads ? net->trainable_floats : 0;
+    return net->grads;
+}
+
+uint64_t cr_net_rng_state(const cr_net *net) {
+    return net->rng_state;
+}
+void cr_net_set_rng_state(cr_net *net, uint64_t state) {
+    net->rng_state = state;
+}
