@@ -13,10 +13,20 @@
 #define MAX_REPEAT_DEPTH  8
 #define MAX_INLINE_VALUES (16 << 20)
 
+/* Repeat blocks in one list that share a name continue its numbering, as
+ * unnamed layers do: two blocks named `block` give block1, block2, then
+ * block3, ... (VGG-16's 2-conv and 3-conv stages). */
+typedef struct repeat_counts {
+    int count;
+    const char *names[64];
+    long long used[64];
+} repeat_counts;
+
 typedef struct scope {
     const char *prefix; /* "" at top level, "block2." inside a repeat */
     const cr_env *env;
     int *type_counts; /* per kind, for default names */
+    repeat_counts *repeats;
     int depth;
 } scope;
 
@@ -463,6 +473,18 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
     if (strchr(name, '.'))
         return cr_fail(err, CR_ERR_INVALID, name_entry->key_mark, NULL,
                        "repeat name '%s' cannot contain '.'", name);
+    int slot = 0;
+    while (slot < sc->repeats->count && strcmp(sc->repeats->names[slot], name) != 0) slot++;
+    if (slot == sc->repeats->count) {
+        if (slot == 64)
+            return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), NULL,
+                           "more than 64 differently named repeat blocks in one list");
+        sc->repeats->names[slot] = name;
+        sc->repeats->used[slot] = 0;
+        sc->repeats->count++;
+    }
+    long long first_number = sc->repeats->used[slot] + 1;
+    sc->repeats->used[slot] += count;
 
     /* with: {var: [v1, v2, ...]} — one value per iteration. */
     cr_entries with = {0};
@@ -491,11 +513,12 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
             values[v] = yaml_document_get_node(&y->document, lists[v][i]);
         cr_env env = {sc->env, with.count, names, values};
         char prefix[512];
-        snprintf(prefix, sizeof prefix, "%s%s%lld.", sc->prefix, name, i + 1);
+        snprintf(prefix, sizeof prefix, "%s%s%lld.", sc->prefix, name, first_number + i);
         free(counts);
         counts = calloc((size_t)cr_layer_kind_count, sizeof *counts);
         if (!counts) return out_of_memory(err);
-        scope inner = {prefix, &env, counts, sc->depth + 1};
+        repeat_counts inner_repeats = {0};
+        scope inner = {prefix, &env, counts, &inner_repeats, sc->depth + 1};
         status = parse_layers(model, layers_entry->value, &inner, err);
     }
     free(counts);
@@ -578,7 +601,8 @@ int cr_spec_parse(cr_model *model, cr_error *err) {
                        "missing required key 'layers': the list of layers");
     int *counts = calloc((size_t)cr_layer_kind_count, sizeof *counts);
     if (!counts) return out_of_memory(err);
-    scope top_scope = {"", NULL, counts, 0};
+    repeat_counts repeats = {0};
+    scope top_scope = {"", NULL, counts, &repeats, 0};
     int status = parse_layers(model, layers->value, &top_scope, err);
     free(counts);
     return status;
