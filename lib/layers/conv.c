@@ -2,6 +2,7 @@
  * and a fused activation.
  *   x: [N, C, H, W] -> y: [N, F, OH, OW]
  *   weight: [F, C/groups, KH, KW] (PyTorch's layout), bias: [F] */
+#include <cblas.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,6 +75,207 @@ int cr_conv_geometry(const cr_layer *layer, const int kernel[2], const int strid
                          stride[1], what, kernel[0], kernel[1], out_width, warnings, err);
 }
 
+/* ---- the math ---------------------------------------------------------------- */
+
+/* Everything that fixes a convolution's shapes. */
+typedef struct conv_dims {
+    int batch, channels, height, width; /* x: [N, C, H, W] */
+    int filters, groups;                /* weight: [F, C/groups, KH, KW] */
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int out_height, out_width; /* y: [N, F, OH, OW] */
+} conv_dims;
+
+static conv_dims conv_dims_of(const cr_layer *layer, cr_shape in, int batch) {
+    const conv_config *cfg = layer->config;
+    return (conv_dims){
+        .batch = batch,
+        .channels = in.c,
+        .height = in.h,
+        .width = in.w,
+        .filters = cfg->filters,
+        .groups = cfg->groups,
+        .kernel_h = cfg->kernel[0],
+        .kernel_w = cfg->kernel[1],
+        .stride_h = cfg->stride[0],
+        .stride_w = cfg->stride[1],
+        .pad_h = cfg->padding.size[0],
+        .pad_w = cfg->padding.size[1],
+        .out_height = layer->out.h,
+        .out_width = layer->out.w,
+    };
+}
+
+/* A 1×1 kernel with stride 1 and no padding reads every pixel once, in
+ * place: the image already is its own column matrix. */
+static bool conv_is_pointwise(conv_dims d) {
+    return d.kernel_h == 1 && d.kernel_w == 1 && d.stride_h == 1 && d.stride_w == 1 &&
+           d.pad_h == 0 && d.pad_w == 0;
+}
+
+/* Floats of one image's column matrix [C*KH*KW, OH*OW], rounded up to 64
+ * bytes so whatever follows it in the workspace stays aligned. */
+static int64_t conv_col_floats(conv_dims d) {
+    if (conv_is_pointwise(d)) return 0;
+    int64_t floats = (int64_t)d.channels * d.kernel_h * d.kernel_w * d.out_height * d.out_width;
+    return (floats + 15) / 16 * 16;
+}
+
+/* Output positions [*first, *end) along one axis whose input index
+ * out*stride - pad + offset falls inside [0, size); the rest read padding. */
+static void inside_range(int offset, int pad, int stride, int size, int out_size, int *first,
+                         int *end) {
+    int low = pad - offset;         /* out*stride >= low */
+    int high = size + pad - offset; /* out*stride < high */
+    *first = low <= 0 ? 0 : (low + stride - 1) / stride;
+    *end = high <= 0 ? 0 : (high + stride - 1) / stride;
+    if (*first > out_size) *first = out_size;
+    if (*end > out_size) *end = out_size;
+    if (*end < *first) *end = *first;
+}
+
+/* Unfolds an image so that convolution becomes one matrix product: row
+ * (c, kh, kw) of col holds, for every output pixel, the input pixel that
+ * kernel tap meets there (0 in the padding).
+ *   image: [channels, height, width] -> col: [channels*kernel_h*kernel_w, out_height*out_width] */
+static void im2col(float *col, const float *image, int channels, int height, int width,
+                   int kernel_h, int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
+                   int out_height, int out_width) {
+    for (int c = 0; c < channels; c++)
+        for (int kh = 0; kh < kernel_h; kh++)
+            for (int kw = 0; kw < kernel_w; kw++) {
+                int first, end;
+                inside_range(kw, pad_w, stride_w, width, out_width, &first, &end);
+                for (int oh = 0; oh < out_height; oh++, col += out_width) {
+                    int ih = oh * stride_h - pad_h + kh;
+                    if (ih < 0 || ih >= height) {
+                        memset(col, 0, (size_t)out_width * sizeof *col);
+                        continue;
+                    }
+                    const float *row = image + ((int64_t)c * height + ih) * width - pad_w + kw;
+                    for (int ow = 0; ow < first; ow++) col[ow] = 0.0f;
+                    if (stride_w == 1)
+                        memcpy(col + first, row + first, (size_t)(end - first) * sizeof *col);
+                    else
+                        for (int ow = first; ow < end; ow++) col[ow] = row[ow * stride_w];
+                    for (int ow = end; ow < out_width; ow++) col[ow] = 0.0f;
+                }
+            }
+}
+
+/* The adjoint of im2col: every column entry is added back onto the pixel it
+ * was copied from (pixels under several taps collect several terms).
+ *   col: [channels*kernel_h*kernel_w, out_height*out_width] -> image += [channels, height, width]
+ */
+static void col2im(float *image, const float *col, int channels, int height, int width,
+                   int kernel_h, int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
+                   int out_height, int out_width) {
+    for (int c = 0; c < channels; c++)
+        for (int kh = 0; kh < kernel_h; kh++)
+            for (int kw = 0; kw < kernel_w; kw++) {
+                int first, end;
+                inside_range(kw, pad_w, stride_w, width, out_width, &first, &end);
+                for (int oh = 0; oh < out_height; oh++, col += out_width) {
+                    int ih = oh * stride_h - pad_h + kh;
+                    if (ih < 0 || ih >= height) continue;
+                    float *row = image + ((int64_t)c * height + ih) * width - pad_w + kw;
+                    for (int ow = first; ow < end; ow++) row[ow * stride_w] += col[ow];
+                }
+            }
+}
+
+/* y = weight ⊛ x + bias, one GEMM per image and group:
+ *   y_g [F/G, OH*OW] = weight_g [F/G, C/G*KH*KW] · col_g [C/G*KH*KW, OH*OW]
+ * x: [N, C, H, W] -> y: [N, F, OH, OW]; weight: [F, C/G, KH, KW]; bias: [F] or NULL;
+ * col: scratch for one image's column matrix (unused for pointwise convs). */
+static void conv_forward(float *y, float *col, const float *x, const float *weight,
+                         const float *bias, conv_dims d) {
+    int spatial = d.out_height * d.out_width;
+    int filters_per_group = d.filters / d.groups;
+    int patch = d.channels / d.groups * d.kernel_h * d.kernel_w; /* GEMM depth */
+    bool pointwise = conv_is_pointwise(d);
+    for (int n = 0; n < d.batch; n++) {
+        const float *image = x + (int64_t)n * d.channels * d.height * d.width;
+        float *out = y + (int64_t)n * d.filters * spatial;
+        const float *x_col = col;
+        if (pointwise)
+            x_col = image;
+        else
+            im2col(col, image, d.channels, d.height, d.width, d.kernel_h, d.kernel_w, d.pad_h,
+                   d.pad_w, d.stride_h, d.stride_w, d.out_height, d.out_width);
+        for (int g = 0; g < d.groups; g++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, filters_per_group, spatial,
+                        patch, 1.0f, weight + (int64_t)g * filters_per_group * patch, patch,
+                        x_col + (int64_t)g * patch * spatial, spatial, 0.0f,
+                        out + (int64_t)g * filters_per_group * spatial, spatial);
+        if (bias)
+            for (int f = 0; f < d.filters; f++)
+                for (int i = 0; i < spatial; i++) out[(int64_t)f * spatial + i] += bias[f];
+    }
+}
+
+/* Gradients of y = weight ⊛ x + bias from dz = dL/dy:
+ *   dweight_g = Σ_n dz_g · col_gᵀ   (OVERWRITTEN; NULL: not wanted)
+ *   dbias[f]  = Σ_n,pixels dz[f]    (OVERWRITTEN; NULL: not wanted)
+ *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED; NULL: not wanted)
+ * dz: [N, F, OH, OW]; x, dx: [N, C, H, W]; weight, dweight: [F, C/G, KH, KW];
+ * col: scratch for one image's column matrix (unused for pointwise convs). */
+static void conv_backward(float *dx, float *dweight, float *dbias, float *col, const float *dz,
+                          const float *x, const float *weight, conv_dims d) {
+    int spatial = d.out_height * d.out_width;
+    int filters_per_group = d.filters / d.groups;
+    int channels_per_group = d.channels / d.groups;
+    int patch = channels_per_group * d.kernel_h * d.kernel_w;
+    int64_t image_size = (int64_t)d.channels * d.height * d.width;
+    bool pointwise = conv_is_pointwise(d);
+
+    if (dbias)
+        for (int f = 0; f < d.filters; f++) {
+            double sum = 0.0;
+            for (int n = 0; n < d.batch; n++) {
+                const float *row = dz + ((int64_t)n * d.filters + f) * spatial;
+                for (int i = 0; i < spatial; i++) sum += row[i];
+            }
+            dbias[f] = (float)sum;
+        }
+    if (!dweight && !dx) return;
+
+    for (int n = 0; n < d.batch; n++) {
+        const float *image = x + n * image_size;
+        const float *dz_image = dz + (int64_t)n * d.filters * spatial;
+        if (dweight) {
+            const float *x_col = col;
+            if (pointwise)
+                x_col = image;
+            else
+                im2col(col, image, d.channels, d.height, d.width, d.kernel_h, d.kernel_w, d.pad_h,
+                       d.pad_w, d.stride_h, d.stride_w, d.out_height, d.out_width);
+            for (int g = 0; g < d.groups; g++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, filters_per_group, patch,
+                            spatial, 1.0f, dz_image + (int64_t)g * filters_per_group * spatial,
+                            spatial, x_col + (int64_t)g * patch * spatial, spatial,
+                            n == 0 ? 0.0f : 1.0f, dweight + (int64_t)g * filters_per_group * patch,
+                            patch);
+        }
+        if (dx) {
+            float *dx_image = dx + n * image_size;
+            /* Pointwise: the column gradient is the image gradient, so the
+             * GEMM accumulates straight into dx. */
+            float *dcol = pointwise ? dx_image : col;
+            for (int g = 0; g < d.groups; g++)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, spatial,
+                            filters_per_group, 1.0f,
+                            weight + (int64_t)g * filters_per_group * patch, patch,
+                            dz_image + (int64_t)g * filters_per_group * spatial, spatial,
+                            pointwise ? 1.0f : 0.0f, dcol + (int64_t)g * patch * spatial, spatial);
+            if (!pointwise)
+                col2im(dx_image, col, d.channels, d.height, d.width, d.kernel_h, d.kernel_w,
+                       d.pad_h, d.pad_w, d.stride_h, d.stride_w, d.out_height, d.out_width);
+        }
+    }
+}
+
+/* ---- the layer ----------------------------------------------------------------- */
+
 static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err) {
     conv_config *cfg = layer->config;
     cr_shape x = in[0];
@@ -104,9 +306,39 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                            cfg->bias.values.present ? CR_INIT_VALUES : CR_INIT_UNIFORM_FAN_IN,
                            fan_in, &cfg->bias.values);
     layer->macs = (int64_t)cfg->filters * layer->out.h * layer->out.w * fan_in;
-    /* One image's im2col matrix: [C*KH*KW, OH*OW]. */
-    layer->workspace = (int64_t)x.c * cfg->kernel[0] * cfg->kernel[1] * layer->out.h * layer->out.w;
+    layer->workspace = conv_col_floats(conv_dims_of(layer, x, 1));
+    /* The activation gradient dz = dy ⊙ f'(z), for the whole batch. */
+    if (cfg->activation != CR_ACT_NONE) layer->workspace_per_image = cr_shape_size(layer->out);
     return 0;
+}
+
+/* x: [N, C, H, W] -> y: [N, F, OH, OW] = act(weight ⊛ x + bias) */
+static void conv_layer_forward(const cr_step *step) {
+    const cr_layer *layer = step->layer;
+    const conv_config *cfg = layer->config;
+    conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
+    conv_forward(step->y, step->workspace, step->x[0], step->param[0],
+                 cfg->bias.enabled ? step->param[1] : NULL, d);
+    cr_activation_forward(step->y, step->batch * cr_shape_size(layer->out), cfg->activation,
+                          CR_LEAKY_RELU_DEFAULT_SLOPE);
+}
+
+/* dy: [N, F, OH, OW] -> dx += ..., dweight, dbias (see conv_backward) */
+static void conv_layer_backward(const cr_step *step) {
+    const cr_layer *layer = step->layer;
+    const conv_config *cfg = layer->config;
+    conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
+    float *col = step->workspace;
+    const float *dz = step->dy;
+    if (cfg->activation != CR_ACT_NONE) {
+        float *dz_scratch = step->workspace + conv_col_floats(d);
+        cr_activation_backward(dz_scratch, step->dy, step->y,
+                               step->batch * cr_shape_size(layer->out), cfg->activation,
+                               CR_LEAKY_RELU_DEFAULT_SLOPE);
+        dz = dz_scratch;
+    }
+    conv_backward(step->dx[0], step->dparam[0], cfg->bias.enabled ? step->dparam[1] : NULL, col, dz,
+                  step->x[0], step->param[0], d);
 }
 
 const cr_layer_kind cr_conv_kind = {
@@ -115,6 +347,6 @@ const cr_layer_kind cr_conv_kind = {
     .n_keys = sizeof conv_keys / sizeof conv_keys[0],
     .config_size = sizeof(conv_config),
     .infer = conv_infer,
-    .forward = NULL,
-    .backward = NULL,
+    .forward = conv_layer_forward,
+    .backward = conv_layer_backward,
 };

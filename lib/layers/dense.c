@@ -2,6 +2,7 @@
  * PyTorch's nn.Flatten + nn.Linear).
  *   x: [N, C, H, W] viewed as [N, IN] -> y: [N, UNITS, 1, 1]
  *   weight: [UNITS, IN], bias: [UNITS] */
+#include <cblas.h>
 #include <stddef.h>
 
 #include "conv.h"
@@ -36,7 +37,66 @@ static int dense_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warning
                            (int)inputs, &cfg->bias.values);
     layer->out = (cr_shape){cfg->units, 1, 1};
     layer->macs = (int64_t)cfg->units * inputs;
+    /* The activation gradient dz = dy ⊙ f'(z), for the whole batch. */
+    if (cfg->activation != CR_ACT_NONE) layer->workspace_per_image = cfg->units;
     return 0;
+}
+
+/* y = x · weightᵀ + bias, one GEMM for the whole batch.
+ * x: [N, IN] -> y: [N, UNITS]; weight: [UNITS, IN]; bias: [UNITS] or NULL */
+static void dense_forward(float *y, const float *x, const float *weight, const float *bias,
+                          int batch, int inputs, int units) {
+    if (bias)
+        for (int n = 0; n < batch; n++)
+            for (int u = 0; u < units; u++) y[(int64_t)n * units + u] = bias[u];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, units, inputs, 1.0f, x, inputs,
+                weight, inputs, bias ? 1.0f : 0.0f, y, units);
+}
+
+/* Gradients of y = x · weightᵀ + bias from dz = dL/dy:
+ *   dweight = dzᵀ · x      (OVERWRITTEN; NULL: not wanted)
+ *   dbias   = Σ_n dz       (OVERWRITTEN; NULL: not wanted)
+ *   dx     += dz · weight  (ACCUMULATED; NULL: not wanted)
+ * dz: [N, UNITS]; x, dx: [N, IN]; weight, dweight: [UNITS, IN] */
+static void dense_backward(float *dx, float *dweight, float *dbias, const float *dz, const float *x,
+                           const float *weight, int batch, int inputs, int units) {
+    if (dweight)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, units, inputs, batch, 1.0f, dz, units,
+                    x, inputs, 0.0f, dweight, inputs);
+    if (dbias)
+        for (int u = 0; u < units; u++) {
+            double sum = 0.0;
+            for (int n = 0; n < batch; n++) sum += dz[(int64_t)n * units + u];
+            dbias[u] = (float)sum;
+        }
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, inputs, units, 1.0f, dz,
+                    units, weight, inputs, 1.0f, dx, inputs);
+}
+
+/* x: [N, C, H, W] viewed as [N, IN] -> y: [N, UNITS, 1, 1] = act(x · weightᵀ + bias) */
+static void dense_layer_forward(const cr_step *step) {
+    const dense_config *cfg = step->layer->config;
+    int inputs = (int)cr_shape_size(step->in_shapes[0]);
+    dense_forward(step->y, step->x[0], step->param[0], cfg->bias.enabled ? step->param[1] : NULL,
+                  step->batch, inputs, cfg->units);
+    cr_activation_forward(step->y, (int64_t)step->batch * cfg->units, cfg->activation,
+                          CR_LEAKY_RELU_DEFAULT_SLOPE);
+}
+
+/* dy: [N, UNITS, 1, 1] -> dx += ..., dweight, dbias (see dense_backward) */
+static void dense_layer_backward(const cr_step *step) {
+    const dense_config *cfg = step->layer->config;
+    int inputs = (int)cr_shape_size(step->in_shapes[0]);
+    const float *dz = step->dy;
+    if (cfg->activation != CR_ACT_NONE) {
+        cr_activation_backward(step->workspace, step->dy, step->y,
+                               (int64_t)step->batch * cfg->units, cfg->activation,
+                               CR_LEAKY_RELU_DEFAULT_SLOPE);
+        dz = step->workspace;
+    }
+    dense_backward(step->dx[0], step->dparam[0], cfg->bias.enabled ? step->dparam[1] : NULL, dz,
+                   step->x[0], step->param[0], step->batch, inputs, cfg->units);
 }
 
 const cr_layer_kind cr_dense_kind = {
@@ -45,4 +105,6 @@ const cr_layer_kind cr_dense_kind = {
     .n_keys = sizeof dense_keys / sizeof dense_keys[0],
     .config_size = sizeof(dense_config),
     .infer = dense_infer,
+    .forward = dense_layer_forward,
+    .backward = dense_layer_backward,
 };
