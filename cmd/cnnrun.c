@@ -69,6 +69,39 @@ static const char *human_bytes(int64_t bytes, char *out, size_t size) {
     return out;
 }
 
+/* 416520 -> "0.42 M", 15470264320 -> "15.47 G" */
+static const char *human_count(int64_t value, char *out, size_t size) {
+    double v = (double)value;
+    if (v >= 1e9)
+        snprintf(out, size, "%.2f G", v / 1e9);
+    else if (v >= 1e4)
+        snprintf(out, size, "%.2f M", v / 1e6);
+    else
+        snprintf(out, size, "%.2f K", v / 1e3);
+    return out;
+}
+
+/* Characters a terminal shows for UTF-8 text: printf's widths count bytes,
+ * and "×" is two of them. */
+static int display_width(const char *text) {
+    int width = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if ((*p & 0xC0) != 0x80) width++;
+    return width;
+}
+
+/* Prints text left- (width > 0) or right-aligned (width < 0) in |width|
+ * columns, followed by `gap` spaces. */
+static void print_cell(const char *text, int width, int gap) {
+    int pad = (width < 0 ? -width : width) - display_width(text);
+    if (width < 0)
+        for (int i = 0; i < pad; i++) putchar(' ');
+    fputs(text, stdout);
+    if (width > 0)
+        for (int i = 0; i < pad; i++) putchar(' ');
+    for (int i = 0; i < gap; i++) putchar(' ');
+}
+
 static void shape_text(cr_shape s, char *out, size_t size) {
     snprintf(out, size, "%d×%d×%d", s.c, s.h, s.w);
 }
@@ -99,21 +132,30 @@ static void print_check_table(const char *path, const cr_model *model, int batch
     for (int i = 0; i < model->n_layers; i++) {
         char inputs[256];
         inputs_text(model, &model->layers[i], inputs, sizeof inputs);
-        int n = (int)strlen(model->layers[i].name);
+        int n = display_width(model->layers[i].name);
         if (n > name_width) name_width = n;
-        if ((int)strlen(inputs) > input_width) input_width = (int)strlen(inputs);
+        if (display_width(inputs) > input_width) input_width = display_width(inputs);
     }
     if (input_width > 40) input_width = 40;
-    printf("%-*s  %-10s  %-*s  %-14s  %14s  %16s\n", name_width, "layer", "type", input_width,
-           "from", "output (C×H×W)", "parameters", "MACs per image");
+    print_cell("layer", name_width, 2);
+    print_cell("type", 10, 2);
+    print_cell("from", input_width, 2);
+    print_cell("output (C×H×W)", 14, 2);
+    print_cell("parameters", -14, 2);
+    print_cell("MACs per image", -16, 0);
+    putchar('\n');
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
         char inputs[256];
         inputs_text(model, layer, inputs, sizeof inputs);
         shape_text(layer->out, a, sizeof a);
-        printf("%-*s  %-10s  %-*s  %-14s  %14s  %16s\n", name_width, layer->name, layer->kind->name,
-               input_width, inputs, a, grouped(layer_parameters(layer), b, sizeof b),
-               grouped(layer->macs, c, sizeof c));
+        print_cell(layer->name, name_width, 2);
+        print_cell(layer->kind->name, 10, 2);
+        print_cell(inputs, input_width, 2);
+        print_cell(a, 14, 2);
+        print_cell(grouped(layer_parameters(layer), b, sizeof b), -14, 2);
+        print_cell(grouped(layer->macs, c, sizeof c), -16, 0);
+        putchar('\n');
     }
     printf("\nparameters:             %s (%s as float32)", grouped(model->parameters, a, sizeof a),
            human_bytes(model->parameters * 4, b, sizeof b));
@@ -121,8 +163,8 @@ static void print_check_table(const char *path, const cr_model *model, int batch
         printf(", %s trainable", grouped(model->trainable_parameters, c, sizeof c));
     if (model->buffers)
         printf(", plus %s running statistics", grouped(model->buffers, d, sizeof d));
-    printf("\nMACs per image:         %s (%.3f GMAC)\n", grouped(model->macs, a, sizeof a),
-           (double)model->macs / 1e9);
+    printf("\nMACs per image:         %s (%s)\n", grouped(model->macs, a, sizeof a),
+           human_count(model->macs, b, sizeof b));
     printf("activations per image:  %s floats (%s)\n", grouped(model->activations, a, sizeof a),
            human_bytes(model->activations * 4, b, sizeof b));
     cr_memory m = cr_model_memory(model, batch, true, 1);
