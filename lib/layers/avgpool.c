@@ -1,7 +1,64 @@
 /* avgpool: the mean of each window, padding counted as zeros in the divisor
  * (PyTorch's default count_include_pad=True).
- *   x: [N, C, H, W] -> y: [N, C, OH, OW] */
+ *   x: [N, C, H, W] -> y: [N, C, OH, OW]
+ * PyTorch divides by the window clipped to the padded image; with outputs
+ * rounded down (no ceil_mode) no window reaches past the padding, so the
+ * divisor is always the full window size. */
 #include "pool.h"
+
+/* x: [N, C, H, W] -> y: [N, C, OH, OW] */
+static void avgpool_forward(const cr_step *step) {
+    const pool_config *cfg = step->layer->config;
+    cr_shape in = step->in_shapes[0], out = step->layer->out;
+    int64_t planes = (int64_t)step->batch * in.c;
+    int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
+    float window = (float)(cfg->size[0] * cfg->size[1]);
+    for (int64_t plane = 0; plane < planes; plane++) {
+        const float *x = step->x[0] + plane * in_plane;
+        float *y = step->y + plane * out_plane;
+        for (int out_row = 0; out_row < out.h; out_row++) {
+            int row_start, row_end;
+            cr_pool_window(out_row, cfg->size[0], cfg->stride[0], cfg->padding[0], in.h, &row_start,
+                           &row_end);
+            for (int out_col = 0; out_col < out.w; out_col++) {
+                int col_start, col_end;
+                cr_pool_window(out_col, cfg->size[1], cfg->stride[1], cfg->padding[1], in.w,
+                               &col_start, &col_end);
+                float sum = 0.0f;
+                for (int row = row_start; row < row_end; row++)
+                    for (int col = col_start; col < col_end; col++) sum += x[row * in.w + col];
+                y[out_row * out.w + out_col] = sum / window;
+            }
+        }
+    }
+}
+
+/* dy: [N, C, OH, OW] -> dx: [N, C, H, W] += dy / window size over each window */
+static void avgpool_backward(const cr_step *step) {
+    if (!step->dx[0]) return;
+    const pool_config *cfg = step->layer->config;
+    cr_shape in = step->in_shapes[0], out = step->layer->out;
+    int64_t planes = (int64_t)step->batch * in.c;
+    int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
+    float window = (float)(cfg->size[0] * cfg->size[1]);
+    for (int64_t plane = 0; plane < planes; plane++) {
+        float *dx = step->dx[0] + plane * in_plane;
+        const float *dy = step->dy + plane * out_plane;
+        for (int out_row = 0; out_row < out.h; out_row++) {
+            int row_start, row_end;
+            cr_pool_window(out_row, cfg->size[0], cfg->stride[0], cfg->padding[0], in.h, &row_start,
+                           &row_end);
+            for (int out_col = 0; out_col < out.w; out_col++) {
+                int col_start, col_end;
+                cr_pool_window(out_col, cfg->size[1], cfg->stride[1], cfg->padding[1], in.w,
+                               &col_start, &col_end);
+                float share = dy[out_row * out.w + out_col] / window;
+                for (int row = row_start; row < row_end; row++)
+                    for (int col = col_start; col < col_end; col++) dx[row * in.w + col] += share;
+            }
+        }
+    }
+}
 
 const cr_layer_kind cr_avgpool_kind = {
     .name = "avgpool",
@@ -9,4 +66,6 @@ const cr_layer_kind cr_avgpool_kind = {
     .n_keys = 3,
     .config_size = sizeof(pool_config),
     .infer = cr_pool_infer,
+    .forward = avgpool_forward,
+    .backward = avgpool_backward,
 };

@@ -5,9 +5,12 @@
  * Training normalises with the batch mean and biased variance and updates the
  * running statistics as running = (1 - momentum)·running + momentum·batch,
  * with the unbiased variance; evaluation uses the running statistics. */
+#include <math.h>
 #include <stddef.h>
 
 #include "batchnorm.h"
+
+enum { GAMMA, BETA, RUNNING_MEAN, RUNNING_VAR };
 
 static const cr_key batchnorm_keys[] = {
     {"eps", CR_KEY_FLOAT, offsetof(batchnorm_config, eps), false, 1e-5, 1e-30, CR_NO_LIMIT},
@@ -24,10 +27,132 @@ static int batchnorm_infer(cr_layer *layer, const cr_shape *in, cr_warnings *war
     cr_layer_add_param(layer, "bias", 1, channels, true, false, CR_INIT_ZEROS, 0, NULL);
     cr_layer_add_param(layer, "running_mean", 1, channels, false, true, CR_INIT_ZEROS, 0, NULL);
     cr_layer_add_param(layer, "running_var", 1, channels, false, true, CR_INIT_ONES, 0, NULL);
-    /* x normalised (x-hat) per element, plus batch mean and 1/std per channel. */
-    layer->saved_per_image = cr_shape_size(in[0]);
+    /* Batch mean and 1/std per channel, then x normalised (x-hat) per element. */
     layer->saved_fixed = 2 * (int64_t)in[0].c;
+    layer->saved_per_image = cr_shape_size(in[0]);
     return 0;
+}
+
+/* x: [N, C, H, W] -> y: [N, C, H, W]
+ * saved (training, when planned): mean [C], 1/std [C], x-hat [N, C, H, W]. */
+static void batchnorm_forward(const cr_step *step) {
+    const batchnorm_config *cfg = step->layer->config;
+    cr_shape shape = step->layer->out;
+    int channels = shape.c;
+    int64_t spatial = (int64_t)shape.h * shape.w, image_size = channels * spatial;
+    int64_t count = step->batch * spatial; /* values per channel: M = N·H·W */
+    const float *gamma = step->param[GAMMA], *beta = step->param[BETA];
+    float *running_mean = step->param[RUNNING_MEAN], *running_var = step->param[RUNNING_VAR];
+    float *saved_mean = step->saved,
+          *saved_inverse_std = step->saved ? step->saved + channels : NULL;
+    float *x_hat = step->saved ? step->saved + 2 * channels : NULL;
+
+    for (int c = 0; c < channels; c++) {
+        float mean, inverse_std;
+        if (step->training) {
+            /* Two passes in double: E[x²] − E[x]² loses everything when the
+             * mean is large next to the spread. */
+            double sum = 0.0;
+            for (int image = 0; image < step->batch; image++) {
+                const float *x = step->x[0] + image * image_size + c * spatial;
+                for (int64_t i = 0; i < spatial; i++) sum += x[i];
+            }
+            double batch_mean = sum / (double)count;
+            double squares = 0.0;
+            for (int image = 0; image < step->batch; image++) {
+                const float *x = step->x[0] + image * image_size + c * spatial;
+                for (int64_t i = 0; i < spatial; i++) {
+                    double centred = x[i] - batch_mean;
+                    squares += centred * centred;
+                }
+            }
+            double variance = squares / (double)count;
+            mean = (float)batch_mean;
+            inverse_std = (float)(1.0 / sqrt(variance + cfg->eps));
+            float momentum = cfg->momentum;
+            running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+            /* The unbiased variance is undefined for one value per channel
+             * (PyTorch refuses to train then); keep the old estimate rather
+             * than store NaN. */
+            if (count > 1)
+                running_var[c] = (1.0f - momentum) * running_var[c] +
+                                 momentum * (float)(squares / (double)(count - 1));
+            if (saved_mean) {
+                saved_mean[c] = mean;
+                saved_inverse_std[c] = inverse_std;
+            }
+        } else {
+            mean = running_mean[c];
+            inverse_std = (float)(1.0 / sqrt((double)running_var[c] + cfg->eps));
+        }
+        bool keep = step->training && x_hat;
+        for (int image = 0; image < step->batch; image++) {
+            int64_t offset = image * image_size + c * spatial;
+            const float *x = step->x[0] + offset;
+            float *y = step->y + offset;
+            for (int64_t i = 0; i < spatial; i++) {
+                float normalised = (x[i] - mean) * inverse_std;
+                if (keep) x_hat[offset + i] = normalised;
+                y[i] = gamma[c] * normalised + beta[c];
+            }
+        }
+    }
+}
+
+/* dy: [N, C, H, W] -> dx += ..., dgamma = Σ dy·x-hat, dbeta = Σ dy (per channel).
+ * Training: the batch statistics depend on x, so
+ *   dx = γ·invstd/M · (M·dy − Σdy − x-hat·Σ(dy·x-hat));
+ * evaluation: the statistics are constants and dx = γ·invstd·dy. */
+static void batchnorm_backward(const cr_step *step) {
+    const batchnorm_config *cfg = step->layer->config;
+    cr_shape shape = step->layer->out;
+    int channels = shape.c;
+    int64_t spatial = (int64_t)shape.h * shape.w, image_size = channels * spatial;
+    int64_t count = step->batch * spatial;
+    const float *gamma = step->param[GAMMA];
+    const float *running_mean = step->param[RUNNING_MEAN];
+    const float *running_var = step->param[RUNNING_VAR];
+    float *dgamma = step->dparam[GAMMA], *dbeta = step->dparam[BETA];
+    const float *x_hat = step->training ? step->saved + 2 * channels : NULL;
+
+    for (int c = 0; c < channels; c++) {
+        float mean, inverse_std;
+        if (step->training) {
+            mean = step->saved[c];
+            inverse_std = step->saved[channels + c];
+        } else {
+            mean = running_mean[c];
+            inverse_std = (float)(1.0 / sqrt((double)running_var[c] + cfg->eps));
+        }
+        /* x-hat is recomputed in evaluation: forward did not keep it. */
+        double sum_dy = 0.0, sum_dy_x_hat = 0.0;
+        for (int image = 0; image < step->batch; image++) {
+            int64_t offset = image * image_size + c * spatial;
+            const float *dy = step->dy + offset, *x = step->x[0] + offset;
+            for (int64_t i = 0; i < spatial; i++) {
+                float normalised = step->training ? x_hat[offset + i] : (x[i] - mean) * inverse_std;
+                sum_dy += dy[i];
+                sum_dy_x_hat += (double)dy[i] * normalised;
+            }
+        }
+        if (dgamma) dgamma[c] = (float)sum_dy_x_hat;
+        if (dbeta) dbeta[c] = (float)sum_dy;
+        if (!step->dx[0]) continue;
+
+        float scale = gamma[c] * inverse_std;
+        float mean_dy = (float)(sum_dy / (double)count);
+        float mean_dy_x_hat = (float)(sum_dy_x_hat / (double)count);
+        for (int image = 0; image < step->batch; image++) {
+            int64_t offset = image * image_size + c * spatial;
+            const float *dy = step->dy + offset;
+            float *dx = step->dx[0] + offset;
+            if (step->training)
+                for (int64_t i = 0; i < spatial; i++)
+                    dx[i] += scale * (dy[i] - mean_dy - x_hat[offset + i] * mean_dy_x_hat);
+            else
+                for (int64_t i = 0; i < spatial; i++) dx[i] += scale * dy[i];
+        }
+    }
 }
 
 const cr_layer_kind cr_batchnorm_kind = {
@@ -36,4 +161,6 @@ const cr_layer_kind cr_batchnorm_kind = {
     .n_keys = sizeof batchnorm_keys / sizeof batchnorm_keys[0],
     .config_size = sizeof(batchnorm_config),
     .infer = batchnorm_infer,
+    .forward = batchnorm_forward,
+    .backward = batchnorm_backward,
 };

@@ -15,4 +15,13 @@ extern const int cr_pool_key_count;
 
 int cr_pool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err);
 
+/* The input rows (or columns) [*start, *end) that window `out_index` covers
+ * along one axis of length n, clipped to the image: padding holds no data. */
+static inline void cr_pool_window(int out_index, int size, int stride, int padding, int n,
+                                  int *start, int *end) {
+    int first = out_index * stride - padding;
+    *start = first < 0 ? 0 : first;
+    *end = first + size > n ? n : first + size;
+}
+
 #endif
