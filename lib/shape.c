@@ -1,12 +1,31 @@
 /* Shape inference: runs each layer kind's shape rule in execution order, once,
  * and totals parameters, MACs and memory. Nothing later recomputes shapes. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "model.h"
 
+/* Far beyond any real network (VGG-16: 2^27 parameters, 2^34 MACs), and small
+ * enough that the totals, and memory at the largest batch `check` accepts
+ * (10^6 < 2^20, 4 bytes per float), stay well inside int64. */
+#define MAX_VALUES ((int64_t)1 << 40)
+#define MAX_MACS   ((int64_t)1 << 50)
+
+static int too_large(const cr_layer *layer, const char *what, int64_t total, int64_t limit,
+                     cr_error *err) {
+    return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name,
+                   "the model's %s reach %lld here, more than the %lld this tool handles", what,
+                   (long long)total, (long long)limit);
+}
+
 int cr_shape_infer(cr_model *model, cr_error *err) {
     model->parameters = model->trainable_parameters = model->buffers = model->macs = 0;
     model->activations = cr_shape_size(model->input);
+    if (model->activations > MAX_VALUES)
+        return cr_fail(err, CR_ERR_INVALID, model->input_mark, NULL,
+                       "input %d×%d×%d is too large: %lld values per image, at most %lld",
+                       model->input.c, model->input.h, model->input.w,
+                       (long long)model->activations, (long long)MAX_VALUES);
     cr_shape in[64];
     for (int i = 0; i < model->n_layers; i++) {
         cr_layer *layer = &model->layers[i];
@@ -14,10 +33,13 @@ int cr_shape_infer(cr_model *model, cr_error *err) {
             in[k] = layer->inputs[k] < 0 ? model->input : model->layers[layer->inputs[k]].out;
         layer->n_params = 0;
         if (layer->kind->infer(layer, in, &model->warnings, err)) return 1;
-        if (cr_shape_size(layer->out) > ((int64_t)1 << 40))
+        if (cr_shape_size(layer->out) > MAX_VALUES)
             return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name,
                            "output %d×%d×%d is too large", layer->out.c, layer->out.h,
                            layer->out.w);
+        /* Each layer's own figures fit in int64 (its shape rule sees to
+         * that); checking the running totals after every layer keeps the
+         * sums from overflowing however many layers there are. */
         for (int p = 0; p < layer->n_params; p++) {
             const cr_param *param = &layer->params[p];
             if (param->is_buffer) {
@@ -27,31 +49,53 @@ int cr_shape_infer(cr_model *model, cr_error *err) {
             model->parameters += param->count;
             if (param->trainable) model->trainable_parameters += param->count;
         }
+        if (model->parameters > MAX_VALUES)
+            return too_large(layer, "parameters", model->parameters, MAX_VALUES, err);
+        if (model->buffers > MAX_VALUES)
+            return too_large(layer, "buffers", model->buffers, MAX_VALUES, err);
         model->macs += layer->macs;
+        if (model->macs > MAX_MACS)
+            return too_large(layer, "multiply-accumulates per image", model->macs, MAX_MACS, err);
         model->activations += cr_shape_size(layer->out);
+        if (model->activations > MAX_VALUES)
+            return too_large(layer, "activations per image", model->activations, MAX_VALUES, err);
     }
     return 0;
+}
+
+/* Memory figures saturate at INT64_MAX rather than overflow: a caller may ask
+ * for any batch size. */
+static int64_t mul(int64_t a, int64_t b) {
+    int64_t product;
+    return __builtin_mul_overflow(a, b, &product) ? INT64_MAX : product;
+}
+
+static int64_t add(int64_t a, int64_t b) {
+    int64_t sum;
+    return __builtin_add_overflow(a, b, &sum) ? INT64_MAX : sum;
 }
 
 cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int optimizer_slots) {
     cr_memory m = {0};
     const int64_t f = sizeof(float);
-    m.parameters = (model->parameters + model->buffers) * f;
-    m.activations = model->activations * batch * f;
+    m.parameters = mul(add(model->parameters, model->buffers), f);
+    m.activations = mul(mul(model->activations, batch), f);
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
-        int64_t workspace = (layer->workspace + layer->workspace_per_image * batch) * f;
+        int64_t workspace = mul(add(layer->workspace, mul(layer->workspace_per_image, batch)), f);
         if (workspace > m.workspace) m.workspace = workspace;
         /* Layers may write what they keep for backward in inference too. */
-        m.saved += (layer->saved_fixed + layer->saved_per_image * batch) * f;
+        m.saved = add(m.saved, mul(add(layer->saved_fixed, mul(layer->saved_per_image, batch)), f));
     }
     if (training) {
-        m.gradients = model->trainable_parameters * f;
-        m.optimizer = model->trainable_parameters * optimizer_slots * f;
+        m.gradients = mul(model->trainable_parameters, f);
+        m.optimizer = mul(mul(model->trainable_parameters, optimizer_slots), f);
         /* Every layer output has a gradient; the input does not. */
-        m.activation_gradients = (model->activations - cr_shape_size(model->input)) * batch * f;
+        m.activation_gradients =
+            mul(mul(model->activations - cr_shape_size(model->input), batch), f);
     }
-    m.total = m.parameters + m.gradients + m.optimizer + m.activations + m.activation_gradients +
-              m.saved + m.workspace;
+    int64_t parts[] = {m.parameters,           m.gradients, m.optimizer, m.activations,
+                       m.activation_gradients, m.saved,     m.workspace};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) m.total = add(m.total, parts[i]);
     return m;
 }
