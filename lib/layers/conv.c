@@ -3,6 +3,7 @@
  *   x: [N, C, H, W] -> y: [N, F, OH, OW]
  *   weight: [F, C/groups, KH, KW] (PyTorch's layout), bias: [F] */
 #include <cblas.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -205,7 +206,7 @@ static void conv_forward(float *y, float *col, const float *x, const float *weig
         for (int g = 0; g < d.groups; g++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, filters_per_group, spatial,
                         patch, 1.0f, weight + (int64_t)g * filters_per_group * patch, patch,
-                        x_col + (int64_t)g * patch * spatial, spatial, 0.0f,
+                        x_col, spatial, 0.0f,
                         out + (int64_t)g * filters_per_group * spatial, spatial);
         if (bias)
             for (int f = 0; f < d.filters; f++)
@@ -291,6 +292,21 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
     layer->out.c = cfg->filters;
 
     int in_per_group = x.c / cfg->groups;
+    /* Checked in double, which cannot overflow here: a filter's size is a
+     * GEMM dimension (int) at run time, and the MAC count (which bounds the
+     * im2col scratch too) must fit in int64. */
+    double filter_size = (double)in_per_group * cfg->kernel[0] * cfg->kernel[1];
+    double macs = (double)cfg->filters * layer->out.h * layer->out.w * filter_size;
+    if (filter_size > INT_MAX)
+        return cr_fail(err, CR_ERR_INVALID, cr_layer_key_mark(layer, "kernel"), layer->name,
+                       "each filter would cover %d×%d×%d = %.0f input values (input channels / "
+                       "groups × kernel), more than %d",
+                       in_per_group, cfg->kernel[0], cfg->kernel[1], filter_size, INT_MAX);
+    if (macs > 0x1p62)
+        return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name,
+                       "output %d×%d×%d with %.0f values per filter needs %.3g multiply-"
+                       "accumulates per image, too many",
+                       layer->out.c, layer->out.h, layer->out.w, filter_size, macs);
     int weight_dims[4] = {cfg->filters, in_per_group, cfg->kernel[0], cfg->kernel[1]};
     if (cr_check_values(layer, "weights", &cfg->weights, 4, weight_dims,
                         "[filters, input channels / groups, kernel height, kernel width]", err))
