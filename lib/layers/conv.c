@@ -206,7 +206,7 @@ static void conv_forward(float *y, float *col, const float *x, const float *weig
         for (int g = 0; g < d.groups; g++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, filters_per_group, spatial,
                         patch, 1.0f, weight + (int64_t)g * filters_per_group * patch, patch,
-                        x_col, spatial, 0.0f,
+                        x_col + (int64_t)g * patch * spatial, spatial, 0.0f,
                         out + (int64_t)g * filters_per_group * spatial, spatial);
         if (bias)
             for (int f = 0; f < d.filters; f++)
