@@ -1,0 +1,443 @@
+/* conv forward/backward through the runtime: hand-computed textbook cases,
+ * then random geometries against a naive direct convolution in double. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "cnnrun.h"
+#include "net_fixture.h"
+
+/* 1..25 row by row: x(r, c) = 5r + c + 1. */
+static void fill_one_to_25(float *x) {
+    for (int i = 0; i < 25; i++) x[i] = (float)(i + 1);
+}
+
+/* Runs a one-conv network named `c` on the 5×5 image 1..25 and compares y. */
+static void check_textbook(const char *what, const char *layer, const float *weight,
+                           int64_t weight_count, const float *expected, int64_t expected_count) {
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "name: t\ninput: [1, 5, 5]\nlayers:\n  - %s\n", layer);
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return;
+    CHECK_INT(cr_shape_size(f.model->layers[0].out), expected_count);
+    fill_one_to_25(cr_net_input(f.net));
+    fixture_set_param(&f, "c.weight", weight, weight_count);
+    cr_net_forward(f.net, true);
+    check_floats(what, cr_net_output(f.net), expected, expected_count, 1e-6);
+    fixture_free(&f);
+}
+
+static void test_textbook_cases(void) {
+    const float ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+
+    /* 3×3 window sums without padding: Σ_{r=i..i+2, c=j..j+2} (5r + c + 1)
+     * = 9·(5i + j + 7): 63 72 81 / 108 117 126 / 153 162 171. */
+    const float valid[9] = {63, 72, 81, 108, 117, 126, 153, 162, 171};
+    check_textbook("5x5 * 3x3", "{type: conv, name: c, filters: 1, kernel: 3, bias: false}", ones,
+                   9, valid, 9);
+
+    /* Padding 1 keeps 5×5; the border sums lose the zero taps: corner
+     * 1+2+6+7 = 16, top edge 1+2+3+6+7+8 = 27, ..., centre still 117. */
+    const float same[25] = {16,  27, 33, 39,  28,  39,  63,  72, 81,  57,  69,  108, 117,
+                            126, 87, 99, 153, 162, 171, 117, 76, 117, 123, 129, 88};
+    check_textbook("5x5 * 3x3 padding 1",
+                   "{type: conv, name: c, filters: 1, kernel: 3, padding: 1, bias: false}", ones, 9,
+                   same, 25);
+
+    /* Cross-correlation as PyTorch, not a flipped convolution: top-left tap 1,
+     * bottom-right 10 gives y(i,j) = x(i,j) + 10·x(i+2,j+2) = 11·(5i+j) + 131
+     * (flipped would be 11·(5i+j) + 23). */
+    const float corners[9] = {1, 0, 0, 0, 0, 0, 0, 0, 10};
+    const float corner_sums[9] = {131, 142, 153, 186, 197, 208, 241, 252, 263};
+    check_textbook("5x5 * corner taps", "{type: conv, name: c, filters: 1, kernel: 3, bias: false}",
+                   corners, 9, corner_sums, 9);
+
+    /* Stride 2 keeps the windows at (0,0), (0,2), (2,0), (2,2): 9·(5i+j+7). */
+    const float strided[4] = {63, 81, 153, 171};
+    check_textbook("5x5 * 3x3 stride 2",
+                   "{type: conv, name: c, filters: 1, kernel: 3, stride: 2, bias: false}", ones, 9,
+                   strided, 4);
+
+    /* Kernel [2, 3], padding [1, 0]: 6×3. Each row contributes
+     * 3·(5r + ow + 2) over columns ow..ow+2; output row oh sums input rows
+     * oh-1 and oh where they exist: row 0 = 6 9 12, rows 1..4 =
+     * 3·(10·oh + 2·ow − 1), row 5 = 3·(22 + ow) = 66 69 72. */
+    const float asymmetric[18] = {6,  9,  12, 27,  33,  39,  57, 63, 69,
+                                  87, 93, 99, 117, 123, 129, 66, 69, 72};
+    check_textbook(
+        "5x5 * [2,3] padding [1,0]",
+        "{type: conv, name: c, filters: 1, kernel: [2, 3], padding: [1, 0], bias: false}", ones, 6,
+        asymmetric, 18);
+}
+
+/* groups 2: filter 0 sees only channel 0, filter 1 only channel 1. */
+static void test_groups(void) {
+    const char *yaml = "name: t\ninput: [2, 3, 3]\nlayers:\n"
+                       "  - {type: conv, name: c, filters: 2, kernel: 2, groups: 2}\n";
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return;
+    cr_tensor weight = fixture_param(&f, "c.weight");
+    CHECK_INT(weight.ndim, 4);
+    CHECK_INT(weight.dims[0], 2);
+    CHECK_INT(weight.dims[1], 1); /* C / groups */
+    float *x = cr_net_input(f.net);
+    for (int i = 0; i < 18; i++) x[i] = (float)(i + 1); /* channel 0: 1..9, channel 1: 10..18 */
+    const float w[8] = {1, 1, 1, 1, 2, 2, 2, 2};
+    const float b[2] = {0.5f, -1.0f};
+    fixture_set_param(&f, "c.weight", w, 8);
+    fixture_set_param(&f, "c.bias", b, 2);
+    cr_net_forward(f.net, true);
+    /* Channel 0 window sums 12 16 24 28, plus 0.5; channel 1 window sums
+     * 48 52 60 64, times 2, minus 1. */
+    const float expected[8] = {12.5f, 16.5f, 24.5f, 28.5f, 95, 103, 119, 127};
+    check_floats("groups 2", cr_net_output(f.net), expected, 8, 1e-6);
+    fixture_free(&f);
+}
+
+/* Backward on a case small enough to do by hand:
+ *   x = 1..9 as 3×3, weight [[1, 2], [3, 4]], bias 0.5 -> y 2×2
+ *   y = 37.5 47.5 / 67.5 77.5   (e.g. 1·1 + 2·2 + 3·4 + 4·5 + 0.5)
+ *   dy = [[1, 0], [0, 1]]
+ *   dweight(a, b) = Σ dy(i,j)·x(i+a, j+b) = x(a,b) + x(a+1,b+1) = [[6, 8], [12, 14]]
+ *   dbias = Σ dy = 2
+ *   dx = weight placed at (0,0) + weight placed at (1,1)
+ *      = [[1, 2, 0], [3, 5, 2], [0, 3, 4]] */
+static const float hand_y[4] = {37.5f, 47.5f, 67.5f, 77.5f};
+static const float hand_dy[4] = {1, 0, 0, 1};
+static const float hand_dx[9] = {1, 2, 0, 3, 5, 2, 0, 3, 4};
+
+static void run_hand_case(fixture *f) {
+    float *x = cr_net_input(f->net);
+    for (int i = 0; i < 9; i++) x[i] = (float)(i + 1);
+    cr_net_forward(f->net, true);
+    check_floats("hand y", cr_net_output(f->net), hand_y, 4, 1e-6);
+    memcpy(cr_net_output_grad(f->net), hand_dy, sizeof hand_dy);
+    cr_net_backward(f->net);
+    check_floats("hand dx", cr_net_input_grad(f->net), hand_dx, 9, 1e-6);
+}
+
+static void test_backward_by_hand(void) {
+    const char *yaml = "name: t\ninput: [1, 3, 3]\nlayers:\n"
+                       "  - {type: conv, name: c, filters: 1, kernel: 2}\n";
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return;
+    const float w[4] = {1, 2, 3, 4}, b[1] = {0.5f};
+    fixture_set_param(&f, "c.weight", w, 4);
+    fixture_set_param(&f, "c.bias", b, 1);
+    run_hand_case(&f);
+    const float dweight[4] = {6, 8, 12, 14}, dbias[1] = {2};
+    check_floats("hand dweight", fixture_param(&f, "c.weight").grad, dweight, 4, 1e-6);
+    check_floats("hand dbias", fixture_param(&f, "c.bias").grad, dbias, 1, 1e-6);
+    fixture_free(&f);
+}
+
+/* The same case frozen with inline values: no parameter gradients, same dx. */
+static void test_frozen(void) {
+    const char *yaml = "name: t\ninput: [1, 3, 3]\nlayers:\n"
+                       "  - {type: conv, name: c, filters: 1, kernel: 2, trainable: false,\n"
+                       "     weights: [[[[1, 2], [3, 4]]]], bias: [0.5]}\n";
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return;
+    CHECK(fixture_param(&f, "c.weight").grad == NULL);
+    CHECK(fixture_param(&f, "c.bias").grad == NULL);
+    run_hand_case(&f);
+    fixture_free(&f);
+}
+
+/* Two convs reading the network input: its gradient must be the sum of both
+ * (backward accumulates). Second weight [[0, 0], [0, 1]] with dy = diag gives
+ * dx2 = [[0, 0, 0], [0, 1, 0], [0, 0, 1]]; dx = hand_dx + dx2. */
+static void test_dx_accumulates(void) {
+    const char *yaml =
+        "name: t\ninput: [1, 3, 3]\nlayers:\n"
+        "  - {type: conv, name: a, filters: 1, kernel: 2, bias: false,\n"
+        "     weights: [[[[1, 2], [3, 4]]]]}\n"
+        "  - {type: conv, name: b, input: input, filters: 1, kernel: 2, bias: false,\n"
+        "     weights: [[[[0, 0], [0, 1]]]]}\n"
+        "  - {type: add, inputs: [a, b]}\n";
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return;
+    float *x = cr_net_input(f.net);
+    for (int i = 0; i < 9; i++) x[i] = (float)(i + 1);
+    cr_net_forward(f.net, true);
+    /* a gives 37 47 67 77, b gives x(i+1, j+1) = 5 6 8 9. */
+    const float y[4] = {42, 53, 75, 86};
+    check_floats("sum y", cr_net_output(f.net), y, 4, 1e-6);
+    memcpy(cr_net_output_grad(f.net), hand_dy, sizeof hand_dy);
+    cr_net_backward(f.net);
+    const float dx[9] = {1, 2, 0, 3, 6, 2, 0, 3, 5};
+    check_floats("summed dx", cr_net_input_grad(f.net), dx, 9, 1e-6);
+    fixture_free(&f);
+}
+
+/* The same for 1×1 convs, whose dx skips col2im: weights 2 and 3 give
+ * y = 5x and dx = 5·dy. */
+static void test_pointwise_dx_accumulates(void) {
+    const char *yaml =
+        "name: t\ninput: [1, 2, 2]\nlayers:\n"
+        "  - {type: conv, name: a, filters: 1, kernel: 1, bias: false,\n"
+        "     weights: [[[[2]]]]}\n"
+        "  - {type: conv, name: b, input: input, filters: 1, kernel: 1, bias: false,\n"
+        "     weights: [[[[3]]]]}\n"
+        "  - {type: add, inputs: [a, b]}\n";
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return;
+    const float x[4] = {1, -2, 3, 0.5f}, dy[4] = {1, 0.5f, -1, 2};
+    memcpy(cr_net_input(f.net), x, sizeof x);
+    cr_net_forward(f.net, true);
+    const float y[4] = {5, -10, 15, 2.5f};
+    check_floats("pointwise sum y", cr_net_output(f.net), y, 4, 1e-6);
+    memcpy(cr_net_output_grad(f.net), dy, sizeof dy);
+    cr_net_backward(f.net);
+    const float dx[4] = {5, 2.5f, -5, 10};
+    check_floats("pointwise summed dx", cr_net_input_grad(f.net), dx, 4, 1e-6);
+    fixture_free(&f);
+}
+
+/* Each fused activation on a 1×1 conv with weight 3 over x = -2 -0.5 0.5 2,
+ * so z = 3x = -6 -1.5 1.5 6, y = f(z), and with dy = 1:
+ *   dx = 3·f'(z), dweight = Σ x·f'(z), dbias = Σ f'(z). */
+static void test_fused_activations(void) {
+    static const char *const names[] = {"relu", "leaky_relu", "tanh", "sigmoid"};
+    const float x[4] = {-2, -0.5f, 0.5f, 2};
+    for (int a = 0; a < 4; a++) {
+        char yaml[256];
+        snprintf(yaml, sizeof yaml,
+                 "name: t\ninput: [1, 1, 4]\nlayers:\n"
+                 "  - {type: conv, name: c, filters: 1, kernel: 1, activation: %s,\n"
+                 "     weights: [[[[3]]]], bias: [0]}\n",
+                 names[a]);
+        fixture f;
+        if (!fixture_build(&f, yaml, 1)) continue;
+        memcpy(cr_net_input(f.net), x, sizeof x);
+        cr_net_forward(f.net, true);
+        float y[4], derivative[4];
+        for (int i = 0; i < 4; i++) {
+            double z = 3.0 * x[i];
+            switch (a) {
+            case 0: /* relu: 0 0 1.5 6 */
+                y[i] = (float)(z > 0 ? z : 0);
+                derivative[i] = z > 0 ? 1.0f : 0.0f;
+                break;
+            case 1: /* leaky_relu, slope 0.01: -0.06 -0.015 1.5 6 */
+                y[i] = (float)(z > 0 ? z : 0.01 * z);
+                derivative[i] = z > 0 ? 1.0f : 0.01f;
+                break;
+            case 2:
+                y[i] = (float)tanh(z);
+                derivative[i] = (float)(1.0 - tanh(z) * tanh(z));
+                break;
+            default:
+                y[i] = (float)(1.0 / (1.0 + exp(-z)));
+                derivative[i] = y[i] * (1.0f - y[i]);
+            }
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%s y", names[a]);
+        check_floats(what, cr_net_output(f.net), y, 4, 1e-6);
+        /* The piecewise-linear ones written out, not only as formulas. */
+        const float relu_y[4] = {0, 0, 1.5f, 6}, leaky_y[4] = {-0.06f, -0.015f, 1.5f, 6};
+        if (a == 0) check_floats("relu y by hand", cr_net_output(f.net), relu_y, 4, 1e-6);
+        if (a == 1) check_floats("leaky_relu y by hand", cr_net_output(f.net), leaky_y, 4, 1e-6);
+        float *dy = cr_net_output_grad(f.net);
+        for (int i = 0; i < 4; i++) dy[i] = 1.0f;
+        cr_net_backward(f.net);
+        float dx[4], dweight[1] = {0}, dbias[1] = {0};
+        for (int i = 0; i < 4; i++) {
+            dx[i] = 3.0f * derivative[i];
+            dweight[0] += x[i] * derivative[i];
+            dbias[0] += derivative[i];
+        }
+        snprintf(what, sizeof what, "%s dx", names[a]);
+        check_floats(what, cr_net_input_grad(f.net), dx, 4, 1e-5);
+        snprintf(what, sizeof what, "%s dweight", names[a]);
+        check_floats(what, fixture_param(&f, "c.weight").grad, dweight, 1, 1e-5);
+        snprintf(what, sizeof what, "%s dbias", names[a]);
+        check_floats(what, fixture_param(&f, "c.bias").grad, dbias, 1, 1e-5);
+        fixture_free(&f);
+    }
+}
+
+/* ---- random geometries against a naive direct convolution ----------------- */
+
+typedef struct geometry {
+    int batch, channels, height, width, filters, groups;
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    bool bias;
+    const char *activation;
+} geometry;
+
+static int out_height(const geometry *g) {
+    return (g->height + 2 * g->pad_h - g->kernel_h) / g->stride_h + 1;
+}
+static int out_width(const geometry *g) {
+    return (g->width + 2 * g->pad_w - g->kernel_w) / g->stride_w + 1;
+}
+
+static double activate(const char *activation, double z, double *derivative) {
+    if (strcmp(activation, "relu") == 0) {
+        *derivative = z > 0 ? 1 : 0;
+        return z > 0 ? z : 0;
+    }
+    if (strcmp(activation, "leaky_relu") == 0) {
+        *derivative = z > 0 ? 1 : 0.01;
+        return z > 0 ? z : 0.01 * z;
+    }
+    if (strcmp(activation, "tanh") == 0) {
+        double t = tanh(z);
+        *derivative = 1 - t * t;
+        return t;
+    }
+    if (strcmp(activation, "sigmoid") == 0) {
+        double s = 1 / (1 + exp(-z));
+        *derivative = s * (1 - s);
+        return s;
+    }
+    *derivative = 1;
+    return z;
+}
+
+/* y = act(weight ⊛ x + bias) and its gradients, straight from the definition:
+ * y[n,f,oh,ow] = Σ_{c in f's group, kh, kw} w[f,c',kh,kw]·x[n,c,oh·s−p+kh, ow·s−p+kw]. */
+static void naive_conv(const geometry *g, const float *x, const float *weight, const float *bias,
+                       const float *dy, float *y, float *dx, float *dweight, float *dbias) {
+    int in_per_group = g->channels / g->groups, out_per_group = g->filters / g->groups;
+    int64_t x_count = (int64_t)g->batch * g->channels * g->height * g->width;
+    int64_t w_count = (int64_t)g->filters * in_per_group * g->kernel_h * g->kernel_w;
+    for (int64_t i = 0; i < x_count; i++) dx[i] = 0;
+    for (int64_t i = 0; i < w_count; i++) dweight[i] = 0;
+    for (int f = 0; f < g->filters; f++) dbias[f] = 0;
+    for (int n = 0; n < g->batch; n++)
+        for (int f = 0; f < g->filters; f++) {
+            int first_channel = f / out_per_group * in_per_group;
+            for (int oh = 0; oh < out_height(g); oh++)
+                for (int ow = 0; ow < out_width(g); ow++) {
+                    double z = bias ? bias[f] : 0;
+                    for (int c = 0; c < in_per_group; c++)
+                        for (int kh = 0; kh < g->kernel_h; kh++)
+                            for (int kw = 0; kw < g->kernel_w; kw++) {
+                                int ih = oh * g->stride_h - g->pad_h + kh;
+                                int iw = ow * g->stride_w - g->pad_w + kw;
+                                if (ih < 0 || ih >= g->height || iw < 0 || iw >= g->width) continue;
+                                z += (double)weight[((f * in_per_group + c) * g->kernel_h + kh) *
+                                                        g->kernel_w +
+                                                    kw] *
+                                     x[((n * g->channels + first_channel + c) * g->height + ih) *
+                                           g->width +
+                                       iw];
+                            }
+                    double derivative;
+                    int64_t at =
+                        ((int64_t)(n * g->filters + f) * out_height(g) + oh) * out_width(g) + ow;
+                    y[at] = (float)activate(g->activation, z, &derivative);
+                    double dz = dy[at] * derivative;
+                    dbias[f] += (float)dz;
+                    for (int c = 0; c < in_per_group; c++)
+                        for (int kh = 0; kh < g->kernel_h; kh++)
+                            for (int kw = 0; kw < g->kernel_w; kw++) {
+                                int ih = oh * g->stride_h - g->pad_h + kh;
+                                int iw = ow * g->stride_w - g->pad_w + kw;
+                                if (ih < 0 || ih >= g->height || iw < 0 || iw >= g->width) continue;
+                                int64_t wi =
+                                    ((f * in_per_group + c) * g->kernel_h + kh) * g->kernel_w + kw;
+                                int64_t xi =
+                                    ((n * g->channels + first_channel + c) * g->height + ih) *
+                                        g->width +
+                                    iw;
+                                dweight[wi] += (float)(dz * x[xi]);
+                                dx[xi] += (float)(dz * weight[wi]);
+                            }
+                }
+        }
+}
+
+static void check_random_case(geometry g, int max_batch, uint64_t seed) {
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "name: t\ninput: [%d, %d, %d]\nlayers:\n"
+             "  - {type: conv, name: c, filters: %d, kernel: [%d, %d], stride: [%d, %d],\n"
+             "     padding: [%d, %d], groups: %d, bias: %s, activation: %s}\n",
+             g.channels, g.height, g.width, g.filters, g.kernel_h, g.kernel_w, g.stride_h,
+             g.stride_w, g.pad_h, g.pad_w, g.groups, g.bias ? "true" : "false", g.activation);
+    fixture f;
+    if (!fixture_build(&f, yaml, max_batch)) return;
+    cr_net_set_batch(f.net, g.batch);
+    CHECK_INT(f.model->layers[0].out.h, out_height(&g));
+    CHECK_INT(f.model->layers[0].out.w, out_width(&g));
+
+    int64_t x_count = (int64_t)g.batch * g.channels * g.height * g.width;
+    int64_t y_count = (int64_t)g.batch * g.filters * out_height(&g) * out_width(&g);
+    cr_tensor weight = fixture_param(&f, "c.weight");
+    float *x = malloc((size_t)x_count * sizeof *x), *dy = malloc((size_t)y_count * sizeof *dy);
+    float *y = malloc((size_t)y_count * sizeof *y), *dx = malloc((size_t)x_count * sizeof *dx);
+    float *dweight = malloc((size_t)weight.count * sizeof *dweight);
+    float *dbias = malloc((size_t)g.filters * sizeof *dbias);
+    fill_uniform(x, x_count, &seed);
+    fill_uniform(dy, y_count, &seed);
+    fill_uniform(weight.data, weight.count, &seed);
+    const float *bias = NULL;
+    if (g.bias) {
+        cr_tensor b = fixture_param(&f, "c.bias");
+        fill_uniform(b.data, b.count, &seed);
+        bias = b.data;
+    }
+    naive_conv(&g, x, weight.data, bias, dy, y, dx, dweight, dbias);
+
+    memcpy(cr_net_input(f.net), x, (size_t)x_count * sizeof *x);
+    cr_net_forward(f.net, true);
+    memcpy(cr_net_output_grad(f.net), dy, (size_t)y_count * sizeof *dy);
+    cr_net_backward(f.net);
+
+    char what[160];
+    snprintf(what, sizeof what, "N%d C%d %dx%d F%d g%d k%dx%d s%dx%d p%dx%d %s", g.batch,
+             g.channels, g.height, g.width, g.filters, g.groups, g.kernel_h, g.kernel_w, g.stride_h,
+             g.stride_w, g.pad_h, g.pad_w, g.activation);
+    char label[200];
+    snprintf(label, sizeof label, "%s: y", what);
+    check_floats(label, cr_net_output(f.net), y, y_count, 1e-4);
+    snprintf(label, sizeof label, "%s: dx", what);
+    check_floats(label, cr_net_input_grad(f.net), dx, x_count, 1e-4);
+    snprintf(label, sizeof label, "%s: dweight", what);
+    check_floats(label, weight.grad, dweight, weight.count, 1e-4);
+    if (g.bias) {
+        snprintf(label, sizeof label, "%s: dbias", what);
+        check_floats(label, fixture_param(&f, "c.bias").grad, dbias, g.filters, 1e-4);
+    }
+    free(x);
+    free(dy);
+    free(y);
+    free(dx);
+    free(dweight);
+    free(dbias);
+    fixture_free(&f);
+}
+
+static void test_random_geometries(void) {
+    /* batch, C, H, W, F, groups, KH, KW, SH, SW, PH, PW, bias, activation */
+    const geometry cases[] = {
+        {2, 3, 5, 6, 4, 1, 3, 3, 1, 1, 1, 1, true, "none"},
+        {3, 4, 7, 6, 6, 2, 3, 2, 2, 1, 1, 1, false, "tanh"},
+        {2, 6, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, true, "relu"},       /* pointwise, grouped */
+        {2, 2, 6, 5, 2, 1, 1, 1, 2, 2, 0, 0, true, "sigmoid"},    /* 1×1 but strided */
+        {1, 2, 3, 3, 3, 1, 3, 3, 1, 1, 2, 2, true, "leaky_relu"}, /* mostly padding */
+        {2, 4, 9, 8, 4, 4, 3, 3, 2, 3, 1, 0, true, "none"},       /* depthwise, drops pixels */
+        {2, 2, 8, 7, 5, 1, 2, 3, 3, 2, 1, 2, false, "relu"},      /* stride > kernel height */
+    };
+    uint64_t seed = 12345;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_random_case(cases[i], cases[i].batch + 1, seed + i);
+}
+
+int main(void) {
+    test_textbook_cases();
+    test_groups();
+    test_backward_by_hand();
+    test_frozen();
+    test_dx_accumulates();
+    test_pointwise_dx_accumulates();
+    test_fused_activations();
+    test_random_geometries();
+    return check_report();
+}
