@@ -56,6 +56,10 @@ void cr_model_free(cr_model *model);
 
 int cr_model_find_layer(const cr_model *model, const char *name);
 
+/* Re-infers every shape for another input size (e.g. a smaller image for a
+ * quick gradient check); warnings are collected afresh. */
+int cr_model_set_input(cr_model *model, cr_shape input, cr_error *err);
+
 /* Training memory at `batch`; optimizer_slots is 1 for SGD with momentum, 2
  * for Adam. Inference (no gradients) when `training` is false. */
 cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int optimizer_slots);

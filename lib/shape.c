@@ -99,3 +99,9 @@ cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int o
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) m.total = add(m.total, parts[i]);
     return m;
 }
+
+int cr_model_set_input(cr_model *model, cr_shape input, cr_error *err) {
+    model->input = input;
+    cr_warnings_free(&model->warnings);
+    return cr_shape_infer(model, err);
+}
