@@ -25,12 +25,26 @@ int cr_yaml_parse(cr_yaml *y, const char *file, const unsigned char *text, size_
         yaml_mark_t m = parser.problem_mark;
         if (parser.error == YAML_MEMORY_ERROR) m = (yaml_mark_t){0};
         cr_mark mark = {y->file, (int)m.line + 1, (int)m.column + 1};
-        if (parser.context)
+        yaml_mark_t start = parser.context_mark;
+        /* The error is often found far from its cause (an unclosed bracket
+         * shows up lines later), so say where the construct began. */
+        if (parser.context && (start.line != m.line || start.column != m.column))
+            cr_fail(err, CR_ERR_INVALID, mark, NULL,
+                    "YAML syntax error: %s %s that starts at line %d, column %d",
+                    parser.problem ? parser.problem : "invalid YAML", parser.context,
+                    (int)start.line + 1, (int)start.column + 1);
+        else if (parser.context)
             cr_fail(err, CR_ERR_INVALID, mark, NULL, "YAML syntax error: %s %s",
                     parser.problem ? parser.problem : "invalid YAML", parser.context);
         else
             cr_fail(err, CR_ERR_INVALID, mark, NULL, "YAML syntax error: %s",
                     parser.problem ? parser.problem : "invalid YAML");
+        bool tab = (parser.problem && strstr(parser.problem, "tab")) ||
+                   (m.index < length && text[m.index] == '\t');
+        if (err && tab)
+            snprintf(err->message + strlen(err->message),
+                     sizeof err->message - strlen(err->message),
+                     " (YAML indents with spaces only: replace the tab)");
         yaml_parser_delete(&parser);
         return 1;
     }
