@@ -287,6 +287,15 @@ static int expect_scalar(cr_yaml *y, yaml_node_t **node, const cr_env *env, cons
     return 0;
 }
 
+/* "must be a number, got '10'" would puzzle anyone: say it is the quotes. */
+static int quoted_number(cr_yaml *y, yaml_node_t *node, const char *key, const char *layer,
+                         cr_error *err) {
+    return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), layer,
+                   "'%s' must be a number, but \"%s\" is quoted, which makes it text; write "
+                   "it without quotes",
+                   key, cr_yaml_scalar(node));
+}
+
 int cr_yaml_int(cr_yaml *y, yaml_node_t *node, const cr_env *env, const char *key,
                 const char *layer, long long *out, cr_error *err) {
     if (expect_scalar(y, &node, env, key, layer, "a whole number", err)) return 1;
@@ -294,7 +303,9 @@ int cr_yaml_int(cr_yaml *y, yaml_node_t *node, const cr_env *env, const char *ke
     char *end;
     errno = 0;
     long long value = strtoll(text, &end, 10);
-    if (end == text || *end != '\0' || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    if (end != text && *end == '\0' && node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return quoted_number(y, node, key, layer, err);
+    if (end == text || *end != '\0')
         return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), layer,
                        "'%s' must be a whole number, got '%s'", key, text);
     if (errno == ERANGE || value > 2000000000LL || value < -2000000000LL)
@@ -310,8 +321,10 @@ int cr_yaml_number(cr_yaml *y, yaml_node_t *node, const cr_env *env, const char 
     const char *text = cr_yaml_scalar(node);
     char *end;
     double value = strtod(text, &end);
-    if (end == text || *end != '\0' || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
-        !isfinite(value))
+    if (end != text && *end == '\0' && isfinite(value) &&
+        node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return quoted_number(y, node, key, layer, err);
+    if (end == text || *end != '\0' || !isfinite(value))
         return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), layer,
                        "'%s' must be a finite number, got '%s'", key, text);
     *out = value;
