@@ -1,8 +1,10 @@
 #include "error.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int cr_vfail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer, const char *fmt,
              va_list args) {
@@ -98,7 +100,8 @@ static int edit_distance(const char *a, const char *b) {
         row[0] = (int)i;
         for (size_t j = 1; j <= lb; j++) {
             int above = row[j];
-            int substitution = diagonal + (a[i - 1] != b[j - 1]);
+            int substitution =
+                diagonal + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
             int best = above + 1 < row[j - 1] + 1 ? above + 1 : row[j - 1] + 1;
             row[j] = substitution < best ? substitution : best;
             diagonal = above;
@@ -120,5 +123,14 @@ const char *cr_suggest(const char *word, const char *const *candidates, int coun
     /* Allow about one typo per three letters, at least two. */
     int limit = (int)strlen(word) / 3;
     if (limit < 2) limit = 2;
-    return best_distance <= limit ? best : NULL;
+    if (best_distance <= limit) return best;
+    /* Longer spellings of a name: `convolutional` -> conv, `MaxPooling2D`
+     * -> maxpool, `batchnormalization` -> batchnorm; the longest such name. */
+    best = NULL;
+    for (int i = 0; i < count; i++) {
+        size_t n = strlen(candidates[i]);
+        if (n >= 4 && strncasecmp(word, candidates[i], n) == 0 && (!best || n > strlen(best)))
+            best = candidates[i];
+    }
+    return best;
 }
