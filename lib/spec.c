@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "model.h"
 
@@ -27,6 +28,7 @@ typedef struct scope {
     const cr_env *env;
     int *type_counts; /* per kind, for default names */
     repeat_counts *repeats;
+    int64_t *inline_values; /* numbers given inline so far, in the whole model */
     int depth;
 } scope;
 
@@ -171,7 +173,7 @@ static int fill_values(cr_yaml *y, yaml_node_t *node, const cr_env *env, const c
 }
 
 static int read_values(cr_yaml *y, yaml_node_t *node, const cr_env *env, const char *key,
-                       const char *layer, cr_values *v, cr_error *err) {
+                       const char *layer, cr_values *v, int64_t *model_total, cr_error *err) {
     memset(v, 0, sizeof *v);
     v->mark = cr_yaml_mark(y, node);
     /* The shape comes from the first item at each depth; fill_values then
@@ -201,6 +203,14 @@ static int read_values(cr_yaml *y, yaml_node_t *node, const cr_env *env, const c
     if (v->ndim == 0)
         return cr_fail(err, CR_ERR_INVALID, v->mark, layer,
                        "'%s' must be a (nested) list of numbers", key);
+    /* Aliases let a few hundred bytes name millions of numbers, again in
+     * every layer of a repeat: the limit is for the whole model. */
+    *model_total += v->count;
+    if (*model_total > MAX_INLINE_VALUES)
+        return cr_fail(err, CR_ERR_INVALID, v->mark, layer,
+                       "'%s' brings the numbers given inline in this model to %lld, more than "
+                       "%d; use a weights file instead",
+                       key, (long long)*model_total, MAX_INLINE_VALUES);
     v->data = malloc((size_t)v->count * sizeof(float));
     if (!v->data) return out_of_memory(err);
     v->present = true;
@@ -209,7 +219,7 @@ static int read_values(cr_yaml *y, yaml_node_t *node, const cr_env *env, const c
 }
 
 static int read_key(cr_yaml *y, yaml_node_t *node, const cr_env *env, const cr_key *key,
-                    const char *layer, void *config, cr_error *err) {
+                    const char *layer, void *config, int64_t *inline_values, cr_error *err) {
     void *field = (char *)config + key->offset;
     switch (key->type) {
     case CR_KEY_INT:
@@ -225,7 +235,7 @@ static int read_key(cr_yaml *y, yaml_node_t *node, const cr_env *env, const cr_k
     case CR_KEY_ACTIVATION:
         return read_activation(y, node, env, key->name, layer, field, err);
     case CR_KEY_TENSOR:
-        return read_values(y, node, env, key->name, layer, field, err);
+        return read_values(y, node, env, key->name, layer, field, inline_values, err);
     case CR_KEY_BIAS: {
         cr_bias *bias = field;
         yaml_node_t *resolved = cr_yaml_resolve(y, node, env, layer, err);
@@ -233,7 +243,7 @@ static int read_key(cr_yaml *y, yaml_node_t *node, const cr_env *env, const cr_k
         if (resolved->type != YAML_SEQUENCE_NODE)
             return cr_yaml_bool(y, resolved, env, key->name, layer, &bias->enabled, err);
         bias->enabled = true;
-        return read_values(y, resolved, env, key->name, layer, &bias->values, err);
+        return read_values(y, resolved, env, key->name, layer, &bias->values, inline_values, err);
     }
     }
     return 1;
@@ -363,6 +373,22 @@ static int type_names_list(char *out, size_t size) {
     return 0;
 }
 
+/* Layer type names users bring from Caffe, Darknet, Keras and PyTorch that
+ * spelling alone does not lead to. */
+static const char *type_alias(const char *type) {
+    static const char *const aliases[][2] = {
+        {"linear", "dense"},          {"innerproduct", "dense"},
+        {"connected", "dense"},       {"fc", "dense"},
+        {"fully_connected", "dense"}, {"averagepooling2d", "avgpool"},
+        {"localresponsenorm", "lrn"}, {"bn", "batchnorm"},
+        {"concatenate", "concat"},    {"route", "concat"},
+        {"shortcut", "add"},          {"eltwise", "add"},
+    };
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcasecmp(type, aliases[i][0]) == 0) return aliases[i][1];
+    return NULL;
+}
+
 static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *entries,
                        const scope *sc, cr_error *err) {
     cr_yaml *y = &model->yaml;
@@ -383,7 +409,8 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
     if (!kind) {
         const char *names[64];
         for (int i = 0; i < cr_layer_kind_count; i++) names[i] = cr_layer_kinds[i]->name;
-        const char *near = cr_suggest(type, names, cr_layer_kind_count);
+        const char *near = type_alias(type);
+        if (!near) near = cr_suggest(type, names, cr_layer_kind_count);
         return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, type_entry->value), given_name,
                        "unknown layer type '%s'%s%s%s (known types: %s)", type,
                        near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "", types);
@@ -441,7 +468,9 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
                            kind->name, required);
         }
         layer->key_marks[i] = entry->key_mark;
-        if (read_key(y, entry->value, sc->env, key, layer->name, layer->config, err)) return 1;
+        if (read_key(y, entry->value, sc->env, key, layer->name, layer->config, sc->inline_values,
+                     err))
+            return 1;
     }
     return 0;
 }
@@ -518,7 +547,7 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
         counts = calloc((size_t)cr_layer_kind_count, sizeof *counts);
         if (!counts) return out_of_memory(err);
         repeat_counts inner_repeats = {0};
-        scope inner = {prefix, &env, counts, &inner_repeats, sc->depth + 1};
+        scope inner = {prefix, &env, counts, &inner_repeats, sc->inline_values, sc->depth + 1};
         status = parse_layers(model, layers_entry->value, &inner, err);
     }
     free(counts);
@@ -602,7 +631,8 @@ int cr_spec_parse(cr_model *model, cr_error *err) {
     int *counts = calloc((size_t)cr_layer_kind_count, sizeof *counts);
     if (!counts) return out_of_memory(err);
     repeat_counts repeats = {0};
-    scope top_scope = {"", NULL, counts, &repeats, 0};
+    int64_t inline_values = 0;
+    scope top_scope = {"", NULL, counts, &repeats, &inline_values, 0};
     int status = parse_layers(model, layers->value, &top_scope, err);
     free(counts);
     return status;
