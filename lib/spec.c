@@ -443,7 +443,9 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
     allowed[n_allowed++] = kind->multi_input ? "inputs" : "input";
     for (int i = 0; i < kind->n_keys; i++) allowed[n_allowed++] = kind->keys[i].name;
     char what[64];
-    snprintf(what, sizeof what, "a %s layer", kind->name);
+    /* "an avgpool layer", "a conv layer" */
+    const char *article = strchr("aeiou", kind->name[0]) ? "an" : "a";
+    snprintf(what, sizeof what, "%s %s layer", article, kind->name);
     if (cr_yaml_check_keys(y, entries, allowed, n_allowed, layer->name, what, err)) return 1;
 
     if (read_inputs(model, layer, entries, sc, err)) return 1;
@@ -464,8 +466,7 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
                     snprintf(required + strlen(required), sizeof required - strlen(required),
                              "%s%s", required[0] ? ", " : "", kind->keys[j].name);
             return cr_fail(err, CR_ERR_INVALID, mark, layer->name,
-                           "missing required key '%s' (a %s layer needs: %s)", key->name,
-                           kind->name, required);
+                           "missing required key '%s' (%s needs: %s)", key->name, what, required);
         }
         layer->key_marks[i] = entry->key_mark;
         if (read_key(y, entry->value, sc->env, key, layer->name, layer->config, sc->inline_values,
