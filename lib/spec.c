@@ -603,8 +603,9 @@ int cr_spec_parse(cr_model *model, cr_error *err) {
     cr_yaml *y = &model->yaml;
     yaml_node_t *root = cr_yaml_root(y);
     if (!root)
-        return cr_fail(err, CR_ERR_INVALID, (cr_mark){y->file, 0, 0}, NULL,
-                       "the file is empty: expected a model with 'input' and 'layers'");
+        return cr_fail(err, CR_ERR_INVALID, (cr_mark){y->file, 1, 1}, NULL,
+                       "the file is empty (or only comments): expected a model with 'input' "
+                       "and 'layers'");
     cr_entries top;
     if (cr_yaml_entries(y, root, NULL, "the model", &top, err)) return 1;
     if (cr_yaml_check_keys(y, &top, top_keys, 4, NULL, "the model", err)) return 1;
