@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# `cnnrun check` and the command line around it, through the binary: exit
+# codes, help, version, JSON output, --batch, and where messages go.
+# Usage: cli_check.sh PATH/TO/cnnrun SOURCE_DIR
+set -u
+cnnrun=${1:?usage: cli_check.sh CNNRUN SOURCE_DIR}
+source_dir=${2:?usage: cli_check.sh CNNRUN SOURCE_DIR}
+models=$source_dir/models
+bad=$source_dir/tests/specs/bad
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); }
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL: $*" >&2
+}
+
+# run ARGS...: runs cnnrun, leaving $status, $scratch/out and $scratch/err.
+run() {
+    "$cnnrun" "$@" >"$scratch/out" 2>"$scratch/err"
+    status=$?
+}
+
+# expect_exit CODE ARGS...
+expect_exit() {
+    local want=$1
+    shift
+    run "$@"
+    if [ "$status" -eq "$want" ]; then pass; else fail "cnnrun $* exited $status, expected $want: $(head -c 300 "$scratch/err")"; fi
+}
+
+# expect_in FILE TEXT WHAT: FILE (out or err) contains TEXT.
+expect_in() {
+    if grep -qF -- "$2" "$scratch/$1"; then pass; else fail "$3: std$1 lacks '$2': $(head -c 300 "$scratch/$1")"; fi
+}
+
+expect_empty() {
+    if [ ! -s "$scratch/$1" ]; then pass; else fail "$2: std$1 should be empty: $(head -c 300 "$scratch/$1")"; fi
+}
+
+# json EXPRESSION...: evaluates Python expressions over the JSON document `d`
+# in $scratch/out (one Python start for all of them: it is the slow part),
+# leaving the results in the array `value`.
+json() {
+    mapfile -t value < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+for expression in sys.argv[2:]:
+    print(eval(expression))' "$scratch/out" "$@")
+}
+
+expect_equal() {
+    if [ "$1" = "$2" ]; then pass; else fail "$3: got '$1', expected '$2'"; fi
+}
+
+# ---- exit codes -------------------------------------------------------------------------
+
+for model in "$models"/*.yaml; do
+    expect_exit 0 check "$model"
+    expect_empty err "check $(basename "$model") (a valid model warns about nothing)"
+done
+
+expect_exit 1 check "$bad/lenet_c3_too_small.yaml"
+expect_in err "lenet_c3_too_small.yaml:9:41: layer 'c3': output height (4 + 2·0 − 5)/1 + 1 = 0 < 1: input 6×4×4 is smaller than the 5×5 kernel" "shape error"
+expect_empty out "an invalid model"
+expect_exit 1 check "$bad/syntax_unclosed_bracket.yaml"
+expect_in err "YAML syntax error" "syntax error"
+expect_exit 1 check "$bad/unknown_type_convolutional.yaml"
+expect_in err "did you mean 'conv'?" "unknown type"
+expect_exit 1 check "$bad/empty.yaml"
+expect_exit 1 check --json "$bad/cycle.yaml"
+expect_empty out "--json on an invalid model prints no document"
+# every bad spec is exit 1, never a crash (which would be 128+)
+for spec in "$bad"/*.yaml; do
+    expect_exit 1 check "$spec"
+done
+
+expect_exit 2 check "$scratch/no-such-model.yaml"
+expect_in err "no-such-model.yaml: cannot open" "missing file"
+expect_exit 2 check "$source_dir/models"
+expect_exit 2
+expect_in err "usage: cnnrun COMMAND" "no arguments"
+expect_exit 2 check
+expect_in err "missing MODEL.yaml" "check without a file"
+expect_exit 2 check --bogus "$models/lenet5.yaml"
+expect_in err "unknown option '--bogus'" "unknown option"
+expect_exit 2 check "$models/lenet5.yaml" "$models/alexnet.yaml"
+expect_exit 2 check --batch 0 "$models/lenet5.yaml"
+expect_exit 2 check --batch many "$models/lenet5.yaml"
+expect_exit 2 check "$models/lenet5.yaml" --batch
+expect_exit 2 chek "$models/lenet5.yaml"
+expect_in err "unknown command 'chek'; did you mean 'check'?" "unknown command"
+expect_exit 2 help no-such-command
+
+# ---- help and version -------------------------------------------------------------------
+
+expect_exit 0 --help
+expect_in out "usage: cnnrun COMMAND" "--help"
+expect_in out "check" "--help lists check"
+expect_empty err "--help"
+expect_exit 0 -h
+expect_exit 0 help
+expect_in out "commands:" "help"
+expect_exit 0 help check
+expect_in out "usage: cnnrun check MODEL.yaml [--batch N] [--json]" "help check"
+expect_in out "--batch N" "help check"
+expect_exit 0 check --help
+expect_in out "usage: cnnrun check" "check --help"
+expect_exit 0 --version
+if grep -qE '^cnnrun [0-9]+\.[0-9]+\.[0-9]+' "$scratch/out"; then pass; else fail "--version: $(cat "$scratch/out")"; fi
+
+# ---- the table ----------------------------------------------------------------------------
+
+expect_exit 0 check "$models/lenet5.yaml"
+expect_in out "61,706" "LeNet-5 parameters"
+expect_in out "416,520 (0.42 M)" "LeNet-5 MACs in human units"
+expect_in out "6×28×28" "c1 output shape"
+# columns line up although '×' takes two bytes: every row's parameter
+# column ends where the header's does (counted in characters)
+widths=$(python3 -c '
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+header = next(l for l in lines if l.startswith("layer"))
+end = header.index("parameters") + len("parameters")
+rows = lines[lines.index(header) + 1 : lines.index("")] if "" in lines[lines.index(header):] else []
+rows = [r for r in lines[lines.index(header) + 1 :] if r and not r.startswith(" ")][:9]
+print(sum(1 for r in rows if r[end - 1] != " " and (len(r) <= end or r[end] == " ")), len(rows))
+' "$scratch/out")
+expect_equal "$widths" "9 9" "LeNet-5 rows aligned with the header"
+expect_exit 0 check "$models/vgg16.yaml"
+expect_in out "138,357,544" "VGG-16 parameters"
+expect_in out "15,470,264,320 (15.47 G)" "VGG-16 MACs"
+expect_in out "block5.conv3" "VGG-16 repeat names"
+expect_exit 0 check "$models/alexnet.yaml"
+expect_in out "60,965,224" "AlexNet parameters"
+
+# ---- JSON ---------------------------------------------------------------------------------
+
+expect_exit 0 check --json "$models/lenet5.yaml"
+expect_empty err "check --json on a valid model"
+json 'd["totals"]["parameters"]' 'd["totals"]["macs_per_image"]' 'd["totals"]["activations_per_image"]' \
+    'd["name"]' 'd["input"]' 'len(d["layers"])' \
+    'd["layers"][0]["name"], d["layers"][0]["output"], d["layers"][0]["parameters"]' \
+    'sum(l["parameters"] for l in d["layers"])' 'sum(l["macs"] for l in d["layers"])' \
+    'd["training_memory"]["batch"]' 'd["warnings"]' 'd["training_memory"]["total"]' \
+    'd["training_memory"]["activations"]'
+expect_equal "${#value[@]}" 13 "check --json is valid JSON with every field"
+expect_equal "${value[0]:-}" "61706" "JSON parameters"
+expect_equal "${value[1]:-}" "416520" "JSON MACs"
+expect_equal "${value[2]:-}" "9288" "JSON activations"
+expect_equal "${value[3]:-}" "lenet5" "JSON name"
+expect_equal "${value[4]:-}" "[1, 28, 28]" "JSON input"
+expect_equal "${value[5]:-}" "9" "JSON layer count"
+expect_equal "${value[6]:-}" "('c1', [6, 28, 28], 156)" "JSON first layer"
+expect_equal "${value[7]:-}" "61706" "JSON layer parameters add up"
+expect_equal "${value[8]:-}" "416520" "JSON layer MACs add up"
+expect_equal "${value[9]:-}" "64" "JSON default batch"
+expect_equal "${value[10]:-}" "[]" "JSON warnings"
+memory_64=${value[11]:-0}
+activations_64=${value[12]:-0}
+
+expect_exit 0 check --json --batch 128 "$models/lenet5.yaml"
+json 'd["training_memory"]["batch"]' 'd["training_memory"]["total"]' 'd["training_memory"]["activations"]'
+expect_equal "${value[0]:-}" "128" "--batch 128 in JSON"
+memory_128=${value[1]:-0}
+expect_equal "${value[2]:-}" "$((${activations_64%.*} * 2))" "--batch 128 doubles activation memory"
+if [ "${memory_128%.*}" -gt "${memory_64%.*}" ]; then pass; else fail "--batch 128 total $memory_128 is not above batch 64's $memory_64"; fi
+
+expect_exit 0 check --batch 128 "$models/lenet5.yaml"
+expect_in out "training memory at batch 128" "--batch 128 in the table"
+table_128=$(grep "training memory at batch" "$scratch/out")
+run check "$models/lenet5.yaml"
+table_64=$(grep "training memory at batch" "$scratch/out")
+if [ "${table_128#*: }" != "${table_64#*: }" ]; then pass; else fail "--batch 128 does not change the figure: $table_128"; fi
+
+expect_exit 0 check --json "$models/vgg16.yaml"
+json 'd["totals"]["parameters"]' 'd["totals"]["macs_per_image"]'
+expect_equal "${value[0]:-}" "138357544" "VGG-16 JSON parameters"
+expect_equal "${value[1]:-}" "15470264320" "VGG-16 JSON MACs"
+
+# ---- warnings: stderr, exit 0 ------------------------------------------------------------
+
+cat >"$scratch/drops.yaml" <<'EOF'
+input: [1, 28, 28]
+layers:
+  - {type: conv, name: c, filters: 2, kernel: 3, stride: 2}
+  - {type: dense, units: 10}
+EOF
+expect_exit 0 check "$scratch/drops.yaml"
+expect_in err "drops.yaml:3:" "warning position"
+expect_in err "layer 'c': warning: height: (28 + 2·0 − 3) = 25 is not divisible by stride 2, so the last 1 row" "warning text"
+expect_in err "the last 1 column" "width warning"
+if grep -q "warning" "$scratch/out"; then fail "warnings leaked to stdout"; else pass; fi
+expect_in out "2×13×13" "shape despite the warning"
+expect_exit 0 check --json "$scratch/drops.yaml"
+json 'len(d["warnings"])'
+expect_equal "${value[0]:-}" "2" "--json with warnings is valid JSON and lists them"
+expect_in err "warning:" "--json still prints warnings to stderr"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
