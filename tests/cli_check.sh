@@ -123,11 +123,10 @@ expect_in out "6×28×28" "c1 output shape"
 widths=$(python3 -c '
 import sys
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
-header = next(l for l in lines if l.startswith("layer"))
-end = header.index("parameters") + len("parameters")
-rows = lines[lines.index(header) + 1 : lines.index("")] if "" in lines[lines.index(header):] else []
-rows = [r for r in lines[lines.index(header) + 1 :] if r and not r.startswith(" ")][:9]
-print(sum(1 for r in rows if r[end - 1] != " " and (len(r) <= end or r[end] == " ")), len(rows))
+at = next(i for i, l in enumerate(lines) if l.startswith("layer "))
+end = lines[at].index("parameters") + len("parameters")
+rows = lines[at + 1 : at + 10]
+print(sum(1 for r in rows if r[end - 1] != " " and r[end] == " "), len(rows))
 ' "$scratch/out")
 expect_equal "$widths" "9 9" "LeNet-5 rows aligned with the header"
 expect_exit 0 check "$models/vgg16.yaml"
