@@ -10,6 +10,34 @@
 #define MAX_SUBSTITUTIONS 64
 #define MAX_FILE_BYTES    (64 << 20)
 
+static yaml_node_t *document_root(yaml_document_t *document);
+
+/* libyaml's error as `FILE:LINE:COL: YAML syntax error: ...`. */
+static int syntax_error(const cr_yaml *y, const yaml_parser_t *parser, const unsigned char *text,
+                        size_t length, cr_error *err) {
+    yaml_mark_t m = parser->problem_mark;
+    if (parser->error == YAML_MEMORY_ERROR) m = (yaml_mark_t){0};
+    cr_mark mark = {y->file, (int)m.line + 1, (int)m.column + 1};
+    yaml_mark_t start = parser->context_mark;
+    const char *problem = parser->problem ? parser->problem : "invalid YAML";
+    /* The error is often found far from its cause (an unclosed bracket
+     * shows up lines later), so say where the construct began. */
+    if (parser->context && (start.line != m.line || start.column != m.column))
+        cr_fail(err, CR_ERR_INVALID, mark, NULL,
+                "YAML syntax error: %s %s that starts at line %d, column %d", problem,
+                parser->context, (int)start.line + 1, (int)start.column + 1);
+    else if (parser->context)
+        cr_fail(err, CR_ERR_INVALID, mark, NULL, "YAML syntax error: %s %s", problem,
+                parser->context);
+    else
+        cr_fail(err, CR_ERR_INVALID, mark, NULL, "YAML syntax error: %s", problem);
+    bool tab = strstr(problem, "tab") || (m.index < length && text[m.index] == '\t');
+    if (err && tab)
+        snprintf(err->message + strlen(err->message), sizeof err->message - strlen(err->message),
+                 " (YAML indents with spaces only: replace the tab)");
+    return 1;
+}
+
 int cr_yaml_parse(cr_yaml *y, const char *file, const unsigned char *text, size_t length,
                   cr_error *err) {
     memset(y, 0, sizeof *y);
@@ -20,37 +48,32 @@ int cr_yaml_parse(cr_yaml *y, const char *file, const unsigned char *text, size_
         return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){y->file, 0, 0}, NULL,
                        "cannot start the YAML parser");
     yaml_parser_set_input_string(&parser, text, length);
-    int ok = yaml_parser_load(&parser, &y->document);
-    if (!ok) {
-        yaml_mark_t m = parser.problem_mark;
-        if (parser.error == YAML_MEMORY_ERROR) m = (yaml_mark_t){0};
-        cr_mark mark = {y->file, (int)m.line + 1, (int)m.column + 1};
-        yaml_mark_t start = parser.context_mark;
-        /* The error is often found far from its cause (an unclosed bracket
-         * shows up lines later), so say where the construct began. */
-        if (parser.context && (start.line != m.line || start.column != m.column))
-            cr_fail(err, CR_ERR_INVALID, mark, NULL,
-                    "YAML syntax error: %s %s that starts at line %d, column %d",
-                    parser.problem ? parser.problem : "invalid YAML", parser.context,
-                    (int)start.line + 1, (int)start.column + 1);
-        else if (parser.context)
-            cr_fail(err, CR_ERR_INVALID, mark, NULL, "YAML syntax error: %s %s",
-                    parser.problem ? parser.problem : "invalid YAML", parser.context);
-        else
-            cr_fail(err, CR_ERR_INVALID, mark, NULL, "YAML syntax error: %s",
-                    parser.problem ? parser.problem : "invalid YAML");
-        bool tab = (parser.problem && strstr(parser.problem, "tab")) ||
-                   (m.index < length && text[m.index] == '\t');
-        if (err && tab)
-            snprintf(err->message + strlen(err->message),
-                     sizeof err->message - strlen(err->message),
-                     " (YAML indents with spaces only: replace the tab)");
-        yaml_parser_delete(&parser);
-        return 1;
+    int status = 0;
+    if (!yaml_parser_load(&parser, &y->document)) {
+        status = syntax_error(y, &parser, text, length, err);
+    } else {
+        y->loaded = true;
+        /* A second document (after `---`) would otherwise be ignored
+         * without a word; a syntax error in it is still an error. */
+        yaml_document_t next;
+        if (!yaml_parser_load(&parser, &next)) {
+            status = syntax_error(y, &parser, text, length, err);
+        } else {
+            cr_mark second = {y->file, (int)next.start_mark.line + 1,
+                              (int)next.start_mark.column + 1};
+            if (document_root(&next) && !cr_yaml_root(y))
+                status = cr_fail(err, CR_ERR_INVALID, second, NULL,
+                                 "the model starts here, after an empty first YAML document: "
+                                 "remove the extra '---' above it");
+            else if (document_root(&next))
+                status = cr_fail(err, CR_ERR_INVALID, second, NULL,
+                                 "a second YAML document starts here: a model file holds one "
+                                 "model (remove the '---' and what follows, or split the file)");
+            yaml_document_delete(&next);
+        }
     }
-    y->loaded = true;
     yaml_parser_delete(&parser);
-    return 0;
+    return status;
 }
 
 int cr_yaml_load_file(cr_yaml *y, const char *path, cr_error *err) {
@@ -85,8 +108,17 @@ void cr_yaml_free(cr_yaml *y) {
     memset(y, 0, sizeof *y);
 }
 
+/* NULL for a document with nothing in it: `---` alone gives an empty scalar. */
+static yaml_node_t *document_root(yaml_document_t *document) {
+    yaml_node_t *root = yaml_document_get_root_node(document);
+    if (root && root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0 &&
+        root->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+        return NULL;
+    return root;
+}
+
 yaml_node_t *cr_yaml_root(cr_yaml *y) {
-    return yaml_document_get_root_node(&y->document);
+    return document_root(&y->document);
 }
 
 cr_mark cr_yaml_mark(const cr_yaml *y, const yaml_node_t *node) {
