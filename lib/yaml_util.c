@@ -342,7 +342,9 @@ int cr_yaml_int(cr_yaml *y, yaml_node_t *node, const cr_env *env, const char *ke
                        "'%s' must be a whole number, got '%s'", key, text);
     if (errno == ERANGE || value > 2000000000LL || value < -2000000000LL)
         return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), layer,
-                       "'%s' is %s, out of range", key, text);
+                       "'%s' is %s, out of range: whole numbers here must be between "
+                       "-2000000000 and 2000000000",
+                       key, text);
     *out = value;
     return 0;
 }
