@@ -555,6 +555,21 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
     return status;
 }
 
+/* Errors in a layer's keys themselves (a duplicate key, a bad merge) come
+ * before its name is read; name the layer when the file names it plainly. */
+static void name_layer_in_error(cr_yaml *y, yaml_node_t *node, const scope *sc, cr_error *err) {
+    if (!err || err->layer[0] || !node || node->type != YAML_MAPPING_NODE) return;
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        const char *key = cr_yaml_scalar(yaml_document_get_node(&y->document, pair->key));
+        const char *value = cr_yaml_scalar(yaml_document_get_node(&y->document, pair->value));
+        if (key && value && strcmp(key, "name") == 0 && value[0] && value[0] != '$') {
+            snprintf(err->layer, sizeof err->layer, "%s%s", sc->prefix, value);
+            return;
+        }
+    }
+}
+
 static int parse_layers(cr_model *model, yaml_node_t *list, const scope *sc, cr_error *err) {
     cr_yaml *y = &model->yaml;
     int count;
@@ -566,7 +581,10 @@ static int parse_layers(cr_model *model, yaml_node_t *list, const scope *sc, cr_
     for (int i = 0; i < count; i++) {
         yaml_node_t *node = yaml_document_get_node(&y->document, items[i]);
         cr_entries entries;
-        if (cr_yaml_entries(y, node, NULL, "a layer", &entries, err)) return 1;
+        if (cr_yaml_entries(y, node, NULL, "a layer", &entries, err)) {
+            name_layer_in_error(y, node, sc, err);
+            return 1;
+        }
         int status = cr_entries_find(&entries, "repeat")
                          ? parse_repeat(model, node, &entries, sc, err)
                          : parse_layer(model, node, &entries, sc, err);
