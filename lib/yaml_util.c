@@ -9,6 +9,40 @@
 #define MAX_MERGE_DEPTH   16
 #define MAX_SUBSTITUTIONS 64
 #define MAX_FILE_BYTES    (64 << 20)
+#define MAX_NESTING       64
+
+/* libyaml's scanner slows down with the square of the nesting depth (a 400 KB
+ * file of `{a: {a: ...` took minutes to load), and no model needs more than a
+ * few dozen levels. One pass over the parser's events rejects deep files
+ * before the loader sees them; it stops at the first syntax error, which the
+ * loader then reports. */
+static int check_nesting(const char *file, const unsigned char *text, size_t length,
+                         cr_error *err) {
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){file, 0, 0}, NULL,
+                       "cannot start the YAML parser");
+    yaml_parser_set_input_string(&parser, text, length);
+    int depth = 0, status = 0;
+    for (;;) {
+        yaml_event_t event;
+        if (!yaml_parser_parse(&parser, &event)) break;
+        yaml_event_type_t type = event.type;
+        yaml_mark_t m = event.start_mark;
+        yaml_event_delete(&event);
+        if (type == YAML_STREAM_END_EVENT) break;
+        if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) depth--;
+        if (type != YAML_SEQUENCE_START_EVENT && type != YAML_MAPPING_START_EVENT) continue;
+        if (++depth > MAX_NESTING) {
+            status =
+                cr_fail(err, CR_ERR_INVALID, (cr_mark){file, (int)m.line + 1, (int)m.column + 1},
+                        NULL, "lists and mappings nest deeper than %d levels", MAX_NESTING);
+            break;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return status;
+}
 
 static yaml_node_t *document_root(yaml_document_t *document);
 
@@ -43,6 +77,7 @@ int cr_yaml_parse(cr_yaml *y, const char *file, const unsigned char *text, size_
     memset(y, 0, sizeof *y);
     y->file = strdup(file);
     if (!y->file) return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
+    if (check_nesting(y->file, text, length, err)) return 1;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){y->file, 0, 0}, NULL,
