@@ -424,6 +424,8 @@ static void test_random_geometries(void) {
         {1, 2, 3, 3, 3, 1, 3, 3, 1, 1, 2, 2, true, "leaky_relu"}, /* mostly padding */
         {2, 4, 9, 8, 4, 4, 3, 3, 2, 3, 1, 0, true, "none"},       /* depthwise, drops pixels */
         {2, 2, 8, 7, 5, 1, 2, 3, 3, 2, 1, 2, false, "relu"},      /* stride > kernel height */
+        /* Big enough for OpenBLAS's blocked, threaded GEMM paths. */
+        {2, 32, 12, 12, 64, 2, 3, 3, 1, 1, 1, 1, true, "relu"},
     };
     uint64_t seed = 12345;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
