@@ -36,6 +36,7 @@ ctest_stage() {
         grep -q "tests passed" "$logs/$name-ctest.log" || status=1
     else
         status=1
+        total_failed=$((total_failed + 1)) # the build counts as one failed test
         cat "$logs/$name-configure.log" "$logs/$name-build.log" 2>/dev/null | tail -40 || true
     fi
     local line
@@ -69,10 +70,10 @@ fi
 echo "=== summary"
 printf '%s\n' "${summary[@]}"
 if ((${#failed[@]})); then
-    echo "FAILED: ${failed[*]}"
+    echo "FAILED after $SECONDS s: ${failed[*]}"
     status=1
 else
-    echo "all stages passed"
+    echo "all stages passed in $SECONDS s"
     status=0
 fi
 # Both ctest runs together, as the last line.
