@@ -188,6 +188,62 @@ static cJSON *shape_json(cr_shape s) {
     return array;
 }
 
+/* The shortest decimal that reads back as the same float: 0.1f prints as
+ * 0.1, not 0.100000001490116. */
+static double shortest_decimal(float value) {
+    char text[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)value);
+        if (strtof(text, NULL) == value) break;
+    }
+    return strtod(text, NULL);
+}
+
+/* A layer's settings as inference left them (pool strides and 'same'
+ * padding resolved), one entry per key of its kind's schema: generic, so a
+ * new layer kind needs nothing here. Inline tensors give only their shape. */
+static cJSON *config_json(const cr_layer *layer) {
+    cJSON *config = cJSON_CreateObject();
+    for (int k = 0; k < layer->kind->n_keys; k++) {
+        const cr_key *key = &layer->kind->keys[k];
+        const char *field = (const char *)layer->config + key->offset;
+        cJSON *value = NULL;
+        switch (key->type) {
+        case CR_KEY_INT:
+            value = cJSON_CreateNumber(*(const int *)field);
+            break;
+        case CR_KEY_INT_PAIR:
+            value = cJSON_CreateIntArray((const int *)field, 2);
+            break;
+        case CR_KEY_PADDING:
+            value = cJSON_CreateIntArray(((const cr_padding *)field)->size, 2);
+            break;
+        case CR_KEY_FLOAT:
+            value = cJSON_CreateNumber(shortest_decimal(*(const float *)field));
+            break;
+        case CR_KEY_BOOL:
+            value = cJSON_CreateBool(*(const bool *)field);
+            break;
+        case CR_KEY_ACTIVATION:
+            value = cJSON_CreateString(cr_activation_name(*(const cr_activation *)field));
+            break;
+        case CR_KEY_TENSOR: {
+            const cr_values *values = (const cr_values *)field;
+            value = values->present ? cJSON_CreateObject() : cJSON_CreateNull();
+            if (values->present)
+                cJSON_AddItemToObject(value, "shape",
+                                      cJSON_CreateIntArray(values->dims, values->ndim));
+            break;
+        }
+        case CR_KEY_BIAS:
+            value = cJSON_CreateBool(((const cr_bias *)field)->enabled);
+            break;
+        }
+        cJSON_AddItemToObject(config, key->name, value);
+    }
+    return config;
+}
+
 static void print_check_json(const char *path, const cr_model *model, int batch) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "file", path);
@@ -199,6 +255,7 @@ static void print_check_json(const char *path, const cr_model *model, int batch)
         cJSON *item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "name", layer->name);
         cJSON_AddStringToObject(item, "type", layer->kind->name);
+        cJSON_AddItemToObject(item, "config", config_json(layer));
         cJSON *inputs = cJSON_AddArrayToObject(item, "inputs");
         for (int k = 0; k < layer->n_inputs; k++)
             cJSON_AddItemToArray(
