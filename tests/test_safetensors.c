@@ -459,7 +459,8 @@ static void expect_specs_fail(fixture *f, const char *what, int index, tensor_sp
 static void test_broken_files(void) {
     fixture f;
     if (!build(&f, broken_yaml, 3, 1)) return;
-    const char *path = in_folder("valid.safetensors");
+    char path[256]; /* in_folder's buffers are reused by the cases below */
+    snprintf(path, sizeof path, "%s", in_folder("valid.safetensors"));
     cr_error err = {0};
 
     /* The corpus is built from this valid file: it loads. */
