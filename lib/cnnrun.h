@@ -26,15 +26,15 @@
 typedef struct cr_net cr_net;
 
 typedef struct cr_net_options {
-    uint64_t seed;    /* parameter initialisation and dropout */
-    bool training;    /* plan memory for backward (gradients, saved tensors) */
-    bool input_grad;  /* also compute the gradient with respect to the input */
+    uint64_t seed;   /* parameter initialisation and dropout */
+    bool training;   /* plan memory for backward (gradients, saved tensors) */
+    bool input_grad; /* also compute the gradient with respect to the input */
 } cr_net_options;
 
 /* Plans every buffer for up to `max_batch` images once, and initialises the
  * parameters (PyTorch's defaults from `seed`, or the model's inline values). */
-int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *options,
-                  cr_net **out, cr_error *err);
+int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *options, cr_net **out,
+                  cr_error *err);
 void cr_net_free(cr_net *net);
 
 const cr_model *cr_net_model(const cr_net *net);
@@ -57,6 +57,8 @@ const float *cr_net_output(const cr_net *net);
 /* Any layer's output and gradient, by index in cr_model.layers. */
 float *cr_net_layer_output(cr_net *net, int layer);
 float *cr_net_layer_grad(cr_net *net, int layer);
+/* What a layer kept from its last forward for backward (diagnostics). */
+const float *cr_net_layer_saved(const cr_net *net, int layer);
 
 /* Mean cross-entropy of the logits against labels[batch] (the logits are the
  * input of a final softmax layer, else the output itself), computed stably

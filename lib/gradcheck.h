@@ -17,7 +17,8 @@
 typedef struct cr_gradcheck_options {
     int batch;        /* images in the random batch (default 2) */
     uint64_t seed;    /* weights, inputs, labels, directions */
-    int samples;      /* elements checked per tensor, plus 2 random directions */
+    int samples;      /* elements checked per tensor */
+    int directions;   /* ... plus this many random multi-element directions */
     double tolerance; /* largest acceptable relative error */
 } cr_gradcheck_options;
 

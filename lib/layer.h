@@ -100,6 +100,14 @@ typedef enum cr_init {
     CR_INIT_VALUES, /* from `values` (inline weights) */
 } cr_init;
 
+/* Where a layer's output is not differentiable in its input, so that a
+ * gradient check can tell a step that crossed a kink from a wrong gradient. */
+typedef enum cr_kinks {
+    CR_SMOOTH = 0,
+    CR_KINKS_AT_ZERO, /* relu-like: the kink is where the output crosses 0 */
+    CR_KINKS_ARGMAX,  /* max-like: saved holds the int32 winner of each output */
+} cr_kinks;
+
 /* A parameter or buffer tensor of a layer, as PyTorch's state_dict names it:
  * `<layer>.<suffix>`. */
 typedef struct cr_param {
@@ -135,12 +143,13 @@ typedef struct cr_layer {
     cr_shape out;
     int n_params;
     cr_param params[CR_MAX_PARAMS];
-    int64_t macs;            /* multiply-accumulates per image (conv, dense) */
-    int64_t saved_per_image; /* floats kept from forward to backward, per image */
-    int64_t saved_fixed;     /* ... and independent of the batch size */
-    int64_t workspace;       /* scratch floats during forward/backward (shared) ... */
+    int64_t macs;                /* multiply-accumulates per image (conv, dense) */
+    int64_t saved_per_image;     /* floats kept from forward to backward, per image */
+    int64_t saved_fixed;         /* ... and independent of the batch size */
+    int64_t workspace;           /* scratch floats during forward/backward (shared) ... */
     int64_t workspace_per_image; /* ... plus this many per image of the batch */
-    bool used;               /* some layer (or the network output) reads it */
+    bool used;                   /* some layer (or the network output) reads it */
+    cr_kinks kinks;              /* where the output is not differentiable */
 } cr_layer;
 
 /* What a layer's forward/backward sees at run time. Shapes come from the
@@ -213,6 +222,7 @@ void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int
                         const cr_values *values);
 
 const char *cr_activation_name(cr_activation activation);
+cr_kinks cr_activation_kinks(cr_activation activation);
 
 /* Activation applied in place / its gradient computed from the output y:
  * relu, leaky_relu, tanh and sigmoid all have derivatives expressible in y. */

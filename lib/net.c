@@ -54,6 +54,7 @@ struct cr_net {
     bool output_grad_is_logits;
     uint64_t rng_state;
     int64_t allocated_bytes;
+    bool last_forward_training; /* backward runs in the mode of the last forward */
 };
 
 static int64_t round_up(int64_t floats) {
@@ -293,6 +294,9 @@ float *cr_net_layer_output(cr_net *net, int layer) {
 float *cr_net_layer_grad(cr_net *net, int layer) {
     return net->layers[layer].dy;
 }
+const float *cr_net_layer_saved(const cr_net *net, int layer) {
+    return net->layers[layer].saved;
+}
 
 static cr_step make_step(cr_net *net, int i, bool training) {
     layer_state *state = &net->layers[i];
@@ -314,6 +318,7 @@ static cr_step make_step(cr_net *net, int i, bool training) {
 }
 
 void cr_net_forward(cr_net *net, bool training) {
+    net->last_forward_training = training;
     for (int i = 0; i < net->model->n_layers; i++) {
         cr_step step = make_step(net, i, training);
         net->model->layers[i].kind->forward(&step);
@@ -370,7 +375,7 @@ void cr_net_backward(cr_net *net) {
     if (net->dinput)
         memset(net->dinput, 0, (size_t)(batch * cr_shape_size(model->input)) * sizeof(float));
     for (int i = model->n_layers - 1; i >= 0; i--) {
-        cr_step step = make_step(net, i, true);
+        cr_step step = make_step(net, i, net->last_forward_training);
         if (i == model->output && net->output_grad_is_logits && ends_in_softmax(net)) {
             /* Fused softmax + cross-entropy: dy already is d(loss)/d(logits). */
             if (step.dx[0]) {

@@ -29,6 +29,10 @@ static int activation_infer(cr_layer *layer, const cr_shape *in, cr_warnings *wa
     (void)warnings;
     (void)err;
     layer->out = in[0];
+    float slope;
+    cr_activation activation = activation_of(layer, &slope);
+    if (activation == CR_ACT_RELU || activation == CR_ACT_LEAKY_RELU)
+        layer->kinks = CR_KINKS_AT_ZERO;
     return 0;
 }
 

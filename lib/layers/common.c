@@ -125,3 +125,8 @@ void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t 
         break;
     }
 }
+
+cr_kinks cr_activation_kinks(cr_activation activation) {
+    return activation == CR_ACT_RELU || activation == CR_ACT_LEAKY_RELU ? CR_KINKS_AT_ZERO
+                                                                        : CR_SMOOTH;
+}

@@ -322,6 +322,7 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                            cfg->bias.values.present ? CR_INIT_VALUES : CR_INIT_UNIFORM_FAN_IN,
                            fan_in, &cfg->bias.values);
     layer->macs = (int64_t)cfg->filters * layer->out.h * layer->out.w * fan_in;
+    layer->kinks = cr_activation_kinks(cfg->activation);
     layer->workspace = conv_col_floats(conv_dims_of(layer, x, 1));
     /* The activation gradient dz = dy ⊙ f'(z), for the whole batch. */
     if (cfg->activation != CR_ACT_NONE) layer->workspace_per_image = cr_shape_size(layer->out);

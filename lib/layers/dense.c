@@ -37,6 +37,7 @@ static int dense_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warning
                            (int)inputs, &cfg->bias.values);
     layer->out = (cr_shape){cfg->units, 1, 1};
     layer->macs = (int64_t)cfg->units * inputs;
+    layer->kinks = cr_activation_kinks(cfg->activation);
     /* The activation gradient dz = dy ⊙ f'(z), for the whole batch. */
     if (cfg->activation != CR_ACT_NONE) layer->workspace_per_image = cfg->units;
     return 0;

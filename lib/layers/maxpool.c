@@ -15,6 +15,7 @@ static int maxpool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warni
                          cr_error *err) {
     if (cr_pool_infer(layer, in, warnings, err)) return 1;
     layer->saved_per_image = cr_shape_size(layer->out); /* arg-max index per output */
+    layer->kinks = CR_KINKS_ARGMAX;
     return 0;
 }
 

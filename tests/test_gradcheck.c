@@ -1,0 +1,138 @@
+/* Finite-difference gradient checks through the whole runtime:
+ *   - every tiny model in tests/gradcheck/ (each layer kind at awkward
+ *     geometries), over several seeds;
+ *   - every model in models/ at a reduced input size;
+ *   - and the check itself: a layer with a deliberately wrong backward must
+ *     be caught, so a silent gradcheck cannot pass for a working one. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "gradcheck.h"
+
+/* Smaller inputs keep the check fast; kinks and float32 noise grow with the
+ * number of units, so smaller is also more exact. */
+static cr_shape reduced_input(const char *file, cr_shape input) {
+    if (strstr(file, "alexnet")) return (cr_shape){3, 67, 67};
+    if (strstr(file, "vgg16")) return (cr_shape){3, 32, 32};
+    if (input.h > 12) return (cr_shape){input.c, 12, 12};
+    return input;
+}
+
+static int kinds_seen[64];
+
+static void note_kinds(const cr_model *model) {
+    for (int i = 0; i < model->n_layers; i++)
+        for (int k = 0; k < cr_layer_kind_count; k++)
+            if (model->layers[i].kind == cr_layer_kinds[k]) kinds_seen[k] = 1;
+}
+
+static void check_file(const char *path, bool reduce, int seeds, int samples) {
+    cr_model *model;
+    cr_error err;
+    char message[2048];
+    if (cr_model_load(path, &model, &err)) {
+        cr_error_format(&err, message, sizeof message);
+        fprintf(stderr, "%s\n", message);
+        CHECK(!"model loads");
+        return;
+    }
+    if (reduce && cr_model_set_input(model, reduced_input(path, model->input), &err)) {
+        cr_error_format(&err, message, sizeof message);
+        fprintf(stderr, "%s\n", message);
+        CHECK(!"reduced input size works");
+        cr_model_free(model);
+        return;
+    }
+    note_kinds(model);
+    for (int seed = 1; seed <= seeds; seed++) {
+        cr_gradcheck_options options = {.batch = 2,
+                                        .seed = (uint64_t)seed,
+                                        .samples = samples,
+                                        .directions = 2,
+                                        .tolerance = 2e-2};
+        cr_gradcheck_result *results;
+        int n;
+        CHECK(cr_gradcheck(model, &options, &results, &n, &err) == 0);
+        int checked = 0;
+        for (int i = 0; i < n; i++) {
+            checked += results[i].checked;
+            if (!results[i].passed)
+                fprintf(stderr, "%s seed %d: %s (%s) relative error %.3g\n", path, seed,
+                        results[i].name, results[i].kind, results[i].worst);
+            CHECK(results[i].passed);
+        }
+        /* Most probes must be usable, or the check says little. */
+        CHECK(checked >= n * 2);
+        free(results);
+    }
+    cr_model_free(model);
+}
+
+static void check_folder(const char *folder, bool reduce, int seeds, int samples) {
+    DIR *dir = opendir(folder);
+    CHECK(dir != NULL);
+    if (!dir) return;
+    int files = 0;
+    for (struct dirent *entry; (entry = readdir(dir));) {
+        size_t length = strlen(entry->d_name);
+        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
+        check_file(path, reduce, seeds, samples);
+        files++;
+    }
+    closedir(dir);
+    CHECK(files > 0);
+}
+
+/* relu whose backward is 10% too large: the check must notice. */
+static void wrong_relu_backward(const cr_step *step) {
+    int64_t n = step->batch * cr_shape_size(step->layer->out);
+    for (int64_t i = 0; i < n; i++)
+        if (step->dx[0] && step->y[i] > 0) step->dx[0][i] += 1.1f * step->dy[i];
+}
+
+static void check_detects_wrong_gradient(void) {
+    const char *yaml = "input: [2, 6, 6]\n"
+                       "layers:\n"
+                       "  - {type: conv, filters: 3, kernel: 3}\n"
+                       "  - {type: relu}\n"
+                       "  - {type: dense, units: 4}\n"
+                       "  - {type: softmax}\n";
+    cr_model *model;
+    cr_error err;
+    CHECK(cr_model_load_text(yaml, strlen(yaml), "wrong.yaml", &model, &err) == 0);
+    if (!model) return;
+    int relu = cr_model_find_layer(model, "relu1");
+    cr_layer_kind broken = *model->layers[relu].kind;
+    broken.backward = wrong_relu_backward;
+    model->layers[relu].kind = &broken;
+    cr_gradcheck_options options = {
+        .batch = 2, .seed = 3, .samples = 6, .directions = 2, .tolerance = 2e-2};
+    cr_gradcheck_result *results;
+    int n;
+    CHECK(cr_gradcheck(model, &options, &results, &n, &err) == 0);
+    int conv_failed = 0, dense_passed = 0;
+    for (int i = 0; i < n; i++) {
+        if (strncmp(results[i].name, "conv1.", 6) == 0 && !results[i].passed) conv_failed++;
+        if (strncmp(results[i].name, "dense1.", 7) == 0 && results[i].passed) dense_passed++;
+    }
+    CHECK_INT(conv_failed, 2);  /* weight and bias sit below the broken layer */
+    CHECK_INT(dense_passed, 2); /* the layers above it are unaffected */
+    free(results);
+    cr_model_free(model);
+}
+
+int main(void) {
+    check_detects_wrong_gradient();
+    check_folder(CNNRUN_SOURCE_DIR "/tests/gradcheck", false, 3, 8);
+    check_folder(CNNRUN_SOURCE_DIR "/models", true, 1, 4);
+    /* Every layer kind went through at least one check. */
+    for (int k = 0; k < cr_layer_kind_count; k++) {
+        if (!kinds_seen[k]) fprintf(stderr, "no gradcheck covers '%s'\n", cr_layer_kinds[k]->name);
+        CHECK(kinds_seen[k]);
+    }
+    return check_report();
+}
