@@ -1,0 +1,73 @@
+/* Data sets for training and evaluation, decoded once into memory.
+ *
+ * Images stay as bytes (Fashion-MNIST's 70,000 images are 55 MB as bytes,
+ * 220 MB as floats) and become floats per batch, scaled to [0, 1],
+ * normalised and augmented on the way; assembling a batch allocates nothing.
+ * Every problem with a file is an error naming the file and what is wrong. */
+#ifndef CNNRUN_DATA_H
+#define CNNRUN_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "layer.h"
+
+typedef struct cr_dataset {
+    int count;                 /* images */
+    int channels, height, width;
+    uint8_t *pixels;           /* [count, channels, height, width] */
+    int *labels;               /* [count], each in [0, classes) */
+    int classes;
+    char **class_names;        /* [classes]; NULL when the format has none */
+    char *source;              /* what it was read from, for messages */
+} cr_dataset;
+
+/* Where the data comes from: the `data:` key of the train section (or
+ * --data). `fashion-mnist` is shorthand for {format: mnist, dir:
+ * /usr/share/datasets/fashion-mnist} with Fashion-MNIST's class names. */
+typedef enum cr_data_format { CR_DATA_MNIST, CR_DATA_CIFAR10, CR_DATA_FOLDER } cr_data_format;
+
+typedef struct cr_data_source {
+    cr_data_format format;
+    char dir[1024];       /* mnist, cifar10 */
+    char train_dir[1024]; /* folder */
+    char test_dir[1024];  /* folder */
+    bool fashion_names;   /* Fashion-MNIST's class names for mnist-format data */
+} cr_data_source;
+
+/* Parses `fashion-mnist`, `mnist:DIR`, `cifar10:DIR` or `folder:TRAIN_DIR,TEST_DIR`
+ * (the command-line form of --data). */
+int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err);
+
+/* Loads the training (test == false) or test split. Images are converted to
+ * `want` channels (grey <-> RGB) and, for image folders, resized to want's
+ * height and width; IDX and CIFAR files must already have that size. */
+int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_dataset *out,
+                 cr_error *err);
+void cr_dataset_free(cr_dataset *data);
+
+/* Splits off the last `fraction` of a seeded shuffle of `all` as validation;
+ * `all` is emptied (its memory moves to the two halves). */
+int cr_dataset_split(cr_dataset *all, double fraction, uint64_t seed, cr_dataset *train,
+                     cr_dataset *validation, cr_error *err);
+
+typedef struct cr_transform {
+    int channels;
+    float mean[4], std[4]; /* per channel, after scaling to [0, 1] */
+    int crop_padding;      /* training only: random crop after zero padding */
+    bool hflip;            /* training only: random horizontal flip */
+} cr_transform;
+
+/* Fills out[n, C, H, W] with images indices[0..n) as floats: x/255, then
+ * (x - mean) / std, then (when augment) a random crop and flip from *rng. */
+void cr_data_batch(const cr_dataset *data, const int *indices, int n,
+                   const cr_transform *transform, bool augment, uint64_t *rng, float *out,
+                   int *labels);
+
+/* Decodes one image file for `cnnrun predict` into floats [C, H, W] like a
+ * batch element (no augmentation). */
+int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
+                  cr_error *err);
+
+#endif
