@@ -1,0 +1,62 @@
+/* The `train:` section of a model file: what `cnnrun train` does with the
+ * model, read as strictly as the model part (unknown keys with suggestions,
+ * wrong types and out-of-range values are `FILE:LINE:COL` errors).
+ *
+ *   train:
+ *     data: fashion-mnist            # or {format: mnist|cifar10, dir: DIR}
+ *                                    # or {format: folder, train: DIR, test: DIR}
+ *     epochs: 10
+ *     batch_size: 64
+ *     optimizer: {type: sgd, lr: 0.01, momentum: 0.9, nesterov: false, weight_decay: 0}
+ *                # or {type: adam|adamw, lr, betas: [b1, b2], eps, weight_decay}
+ *     schedule: {type: cosine, warmup_epochs: 1, min_lr: 0}
+ *                # constant | step {step_epochs, gamma} | cosine {min_lr}
+ *     seed: 0
+ *     validation: test                # or a fraction of the training set, 0 < f < 1
+ *     normalize: {mean: [0.286], std: [0.353]}   # one number per input channel
+ *     augment: {crop_padding: 4, hflip: true}    # training batches only
+ *
+ * Every key is optional. Defaults: data fashion-mnist, epochs 10, batch_size
+ * 64, optimizer sgd (lr 0.01, momentum 0.9, nesterov false, weight_decay 0);
+ * for adam lr 0.001, betas [0.9, 0.999], eps 1e-8, weight_decay 0; adamw the
+ * same with weight_decay 0.01 (PyTorch's); schedule constant (warmup_epochs
+ * 0; step's gamma 0.1, its step_epochs has no default; cosine's min_lr 0),
+ * seed 0, validation test, normalize mean 0 and std 1, no augmentation.
+ *
+ * Shorthands: `optimizer: adam` and `schedule: cosine` mean the type with
+ * its defaults. Relative data folders are relative to the model file's
+ * folder. The section is checked without touching the data: missing files
+ * are the loader's errors. */
+#ifndef CNNRUN_TRAIN_CONFIG_H
+#define CNNRUN_TRAIN_CONFIG_H
+
+#include <stdint.h>
+
+#include "data.h"
+#include "error.h"
+#include "model.h"
+#include "optim.h"
+
+#define CR_TRAIN_MAX_EPOCHS     1000000
+#define CR_TRAIN_MAX_BATCH_SIZE 1000000
+
+typedef struct cr_train_config {
+    cr_data_source data;
+    cr_mark data_mark; /* where `data:` is (line 0 when defaulted), for data errors */
+    int epochs;
+    int batch_size;
+    cr_optimizer_config optimizer;
+    cr_schedule_config schedule;
+    uint64_t seed;
+    double validation; /* fraction of the training set held out; 0 = the test split */
+    cr_transform transform;
+} cr_train_config;
+
+/* The defaults above, for a model with `channels` input channels. */
+void cr_train_config_defaults(cr_train_config *out, int channels);
+
+/* Reads model->train (absent or empty: every default) into *out. Errors
+ * are CR_ERR_INVALID with the position of the offending key or value. */
+int cr_train_config_parse(const cr_model *model, cr_train_config *out, cr_error *err);
+
+#endif
