@@ -5,6 +5,7 @@
 #include "train_config.h"
 
 #include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,25 +69,29 @@ static int read_whole(cr_yaml *y, yaml_node_t *node, const char *key, long long 
     return 0;
 }
 
-typedef enum bound { AT_LEAST, ABOVE } bound;
+typedef enum bound { ANY, AT_LEAST, ABOVE } bound;
 
-/* A number ≥ or > `low`, and below `high` when high > low (exclusive:
- * momentum and betas must stay below 1). */
+/* A number (≥ or > `low` unless ANY) that a float holds. */
 static int read_float(cr_yaml *y, yaml_node_t *node, const char *key, bound lower, double low,
-                      double high, float *out, cr_error *err) {
+                      float *out, cr_error *err) {
     double value;
     if (cr_yaml_number(y, node, NULL, key, NULL, &value, err)) return 1;
-    bool too_low = lower == ABOVE ? !(value > low) : !(value >= low);
-    bool too_high = high > low && !(value < high);
-    if (high > low && (too_low || too_high))
-        return invalid(y, node, err, "'%s' must be in %s%g, %g), got %g", key,
-                       lower == ABOVE ? "(" : "[", low, high, value);
-    if (too_low)
+    if ((lower == ABOVE && !(value > low)) || (lower == AT_LEAST && !(value >= low)))
         return invalid(y, node, err, "'%s' must be %s %g, got %g", key, lower == ABOVE ? ">" : "≥",
                        low, value);
-    if (value > FLT_MAX || (value > 0 && (float)value == 0.0f))
+    if (fabs(value) > FLT_MAX || (value != 0 && (float)value == 0.0f))
         return invalid(y, node, err, "'%s' is %g, outside float32's range", key, value);
     *out = (float)value;
+    return 0;
+}
+
+/* A factor in [0, 1): momentum, betas. */
+static int read_unit(cr_yaml *y, yaml_node_t *node, const char *key, double *out, cr_error *err) {
+    double value;
+    if (cr_yaml_number(y, node, NULL, key, NULL, &value, err)) return 1;
+    if (!(value >= 0 && value < 1))
+        return invalid(y, node, err, "'%s' must be in [0, 1), got %g", key, value);
+    *out = value;
     return 0;
 }
 
@@ -126,11 +131,27 @@ static int check_type_keys(const cr_entries *entries, const char *const *allowed
     return 0;
 }
 
-/* A mapping's keys, checked against `allowed` (with suggestions). */
+/* A mapping's keys, checked against `allowed`. Suggestions as the model
+ * part makes them, plus the short forms people type for the long names
+ * here (`warmup` for warmup_epochs, `crop` for crop_padding). */
 static int read_mapping(cr_yaml *y, yaml_node_t *node, const char *what, const char *const *allowed,
                         int n_allowed, cr_entries *entries, cr_error *err) {
-    return cr_yaml_entries(y, node, NULL, what, entries, err) ||
-           cr_yaml_check_keys(y, entries, allowed, n_allowed, NULL, what, err);
+    if (cr_yaml_entries(y, node, NULL, what, entries, err)) return 1;
+    for (int i = 0; i < entries->count; i++) {
+        const char *key = entries->items[i].key;
+        bool known = false;
+        for (int j = 0; j < n_allowed && !known; j++) known = strcmp(key, allowed[j]) == 0;
+        if (known) continue;
+        const char *near = cr_suggest(key, allowed, n_allowed);
+        for (int j = 0; j < n_allowed && !near; j++)
+            if (strlen(key) >= 4 && strncmp(allowed[j], key, strlen(key)) == 0) near = allowed[j];
+        char list[256];
+        join_names(allowed, n_allowed, list, sizeof list);
+        return cr_fail(err, CR_ERR_INVALID, entries->items[i].key_mark, NULL,
+                       "unknown key '%s' in %s%s%s%s (valid keys: %s)", key, what,
+                       near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "", list);
+    }
+    return 0;
 }
 
 static yaml_node_t *value_of(const cr_entries *entries, const char *key) {
@@ -252,14 +273,16 @@ static int read_optimizer(cr_yaml *y, yaml_node_t *node, cr_optimizer_config *ou
 
     yaml_node_t *value;
     if ((value = value_of(&entries, "lr")) &&
-        read_float(y, value, "optimizer.lr", ABOVE, 0, 0, &out->lr, err))
+        read_float(y, value, "optimizer.lr", ABOVE, 0, &out->lr, err))
         return 1;
     if ((value = value_of(&entries, "weight_decay")) &&
-        read_float(y, value, "optimizer.weight_decay", AT_LEAST, 0, 0, &out->weight_decay, err))
+        read_float(y, value, "optimizer.weight_decay", AT_LEAST, 0, &out->weight_decay, err))
         return 1;
+    double momentum = out->momentum;
     if ((value = value_of(&entries, "momentum")) &&
-        read_float(y, value, "optimizer.momentum", AT_LEAST, 0, 1, &out->momentum, err))
+        read_unit(y, value, "optimizer.momentum", &momentum, err))
         return 1;
+    out->momentum = (float)momentum;
     yaml_node_t *nesterov = value_of(&entries, "nesterov");
     if (nesterov &&
         cr_yaml_bool(y, nesterov, NULL, "optimizer.nesterov", NULL, &out->nesterov, err))
@@ -269,7 +292,7 @@ static int read_optimizer(cr_yaml *y, yaml_node_t *node, cr_optimizer_config *ou
                        "'optimizer.nesterov' needs momentum: with momentum 0 there is nothing to "
                        "look ahead with");
     if ((value = value_of(&entries, "eps")) &&
-        read_float(y, value, "optimizer.eps", ABOVE, 0, 0, &out->eps, err))
+        read_float(y, value, "optimizer.eps", ABOVE, 0, &out->eps, err))
         return 1;
     if ((value = value_of(&entries, "betas"))) {
         int count;
@@ -284,10 +307,7 @@ static int read_optimizer(cr_yaml *y, yaml_node_t *node, cr_optimizer_config *ou
         for (int i = 0; i < 2; i++) {
             yaml_node_t *item = yaml_document_get_node(&y->document, items[i]);
             double beta;
-            if (cr_yaml_number(y, item, NULL, "optimizer.betas", NULL, &beta, err)) return 1;
-            if (!(beta >= 0 && beta < 1))
-                return invalid(y, item, err, "'optimizer.betas' must each be in [0, 1), got %g",
-                               beta);
+            if (read_unit(y, item, "optimizer.betas", &beta, err)) return 1;
             out->betas[i] = beta;
         }
     }
@@ -337,10 +357,10 @@ static int read_schedule(cr_yaml *y, yaml_node_t *node, cr_schedule_config *out,
 
     yaml_node_t *value;
     if ((*warmup = value_of(&entries, "warmup_epochs")) &&
-        read_float(y, *warmup, "schedule.warmup_epochs", AT_LEAST, 0, 0, &out->warmup_epochs, err))
+        read_float(y, *warmup, "schedule.warmup_epochs", AT_LEAST, 0, &out->warmup_epochs, err))
         return 1;
     if ((value = value_of(&entries, "gamma"))) {
-        if (read_float(y, value, "schedule.gamma", ABOVE, 0, 0, &out->gamma, err)) return 1;
+        if (read_float(y, value, "schedule.gamma", ABOVE, 0, &out->gamma, err)) return 1;
         if (out->gamma > 1.0f)
             return invalid(y, value, err,
                            "'schedule.gamma' must be at most 1 (it multiplies the learning "
@@ -348,7 +368,7 @@ static int read_schedule(cr_yaml *y, yaml_node_t *node, cr_schedule_config *out,
                            (double)out->gamma);
     }
     if ((*min_lr = value_of(&entries, "min_lr")) &&
-        read_float(y, *min_lr, "schedule.min_lr", AT_LEAST, 0, 0, &out->min_lr, err))
+        read_float(y, *min_lr, "schedule.min_lr", AT_LEAST, 0, &out->min_lr, err))
         return 1;
     yaml_node_t *step_epochs = value_of(&entries, "step_epochs");
     if (type == CR_SCHED_STEP) {
@@ -377,9 +397,7 @@ static int read_channel_values(cr_yaml *y, yaml_node_t *node, const char *key, i
                        key, count, count == 1 ? "" : "s", channels, channels == 1 ? "" : "s");
     for (int i = 0; i < count; i++) {
         yaml_node_t *item = yaml_document_get_node(&y->document, items[i]);
-        if (read_float(y, item, key, positive ? ABOVE : AT_LEAST, positive ? 0 : -FLT_MAX, 0,
-                       &out[i], err))
-            return 1;
+        if (read_float(y, item, key, positive ? ABOVE : ANY, 0, &out[i], err)) return 1;
     }
     return 0;
 }

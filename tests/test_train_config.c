@@ -1,0 +1,338 @@
+/* The train section: good sections written inline, with the values they
+ * must produce (every key, every default, the shorthands), and the corpus
+ * of bad sections in tests/specs/bad_train, each naming the error text and
+ * the position it must get. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "train_config.h"
+
+#ifndef CNNRUN_SOURCE_DIR
+#define CNNRUN_SOURCE_DIR "."
+#endif
+
+#define MODEL "input: [1, 28, 28]\nlayers:\n  - {type: dense, units: 10}\n"
+
+/* Parses `text` as a model file named `file_name`; the model is returned
+ * for the config's lifetime (marks point into it). */
+static cr_model *parse(const char *text, const char *file_name, cr_train_config *config) {
+    cr_model *model = NULL;
+    cr_error err = {0};
+    char message[2048];
+    if (cr_model_load_text(text, strlen(text), file_name, &model, &err) ||
+        cr_train_config_parse(model, config, &err)) {
+        cr_error_format(&err, message, sizeof message);
+        fprintf(stderr, "train section does not parse: %s\n--- spec:\n%s---\n", message, text);
+        cr_model_free(model);
+        return NULL;
+    }
+    return model;
+}
+
+static void check_defaults(const cr_train_config *c, int channels) {
+    CHECK_INT(c->data.format, CR_DATA_MNIST);
+    CHECK(strcmp(c->data.dir, "/usr/share/datasets/fashion-mnist") == 0);
+    CHECK(c->data.fashion_names);
+    CHECK_INT(c->epochs, 10);
+    CHECK_INT(c->batch_size, 64);
+    CHECK_INT(c->optimizer.type, CR_OPT_SGD);
+    CHECK_NEAR(c->optimizer.lr, 0.01, 1e-9);
+    CHECK_NEAR(c->optimizer.momentum, 0.9, 1e-7);
+    CHECK(!c->optimizer.nesterov);
+    CHECK_NEAR(c->optimizer.weight_decay, 0.0, 0.0);
+    CHECK_INT(c->schedule.type, CR_SCHED_CONSTANT);
+    CHECK_NEAR(c->schedule.warmup_epochs, 0.0, 0.0);
+    CHECK_INT(c->seed, 0);
+    CHECK_NEAR(c->validation, 0.0, 0.0);
+    CHECK_INT(c->transform.channels, channels);
+    for (int i = 0; i < channels && i < 4; i++) {
+        CHECK_NEAR(c->transform.mean[i], 0.0, 0.0);
+        CHECK_NEAR(c->transform.std[i], 1.0, 0.0);
+    }
+    CHECK_INT(c->transform.crop_padding, 0);
+    CHECK(!c->transform.hflip);
+}
+
+static void test_defaults(void) {
+    cr_train_config config;
+    cr_model *model = parse(MODEL, "m.yaml", &config);
+    CHECK(model != NULL);
+    if (model) check_defaults(&config, 1);
+    CHECK_INT(config.data_mark.line, 0);
+    cr_model_free(model);
+
+    /* `train:` with nothing under it */
+    model = parse("input: [3, 8, 8]\nlayers:\n  - {type: dense, units: 2}\ntrain:\n", "m.yaml",
+                  &config);
+    CHECK(model != NULL);
+    if (model) check_defaults(&config, 3);
+    cr_model_free(model);
+
+    /* a section with one key leaves the others at their defaults */
+    model = parse(MODEL "train:\n  seed: 7\n", "m.yaml", &config);
+    CHECK(model != NULL);
+    CHECK_INT(config.seed, 7);
+    config.seed = 0;
+    if (model) check_defaults(&config, 1);
+    cr_model_free(model);
+}
+
+static void test_every_key(void) {
+    cr_train_config config;
+    cr_model *model = parse("input: [3, 32, 32]\n"
+                            "layers:\n"
+                            "  - {type: dense, units: 10}\n"
+                            "train:\n"
+                            "  data: {format: cifar10, dir: /data/cifar-10-batches-bin}\n"
+                            "  epochs: 30\n"
+                            "  batch_size: 128\n"
+                            "  optimizer: {type: sgd, lr: 0.05, momentum: 0.8, nesterov: true,\n"
+                            "              weight_decay: 0.0005}\n"
+                            "  schedule: {type: step, warmup_epochs: 0.5, step_epochs: 10,\n"
+                            "             gamma: 0.2}\n"
+                            "  seed: 1234\n"
+                            "  validation: 0.1\n"
+                            "  normalize: {mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26]}\n"
+                            "  augment: {crop_padding: 4, hflip: yes}\n",
+                            "models/cifar.yaml", &config);
+    CHECK(model != NULL);
+    if (!model) return;
+    CHECK_INT(config.data.format, CR_DATA_CIFAR10);
+    /* absolute folders stay as they are */
+    CHECK(strcmp(config.data.dir, "/data/cifar-10-batches-bin") == 0);
+    CHECK(!config.data.fashion_names);
+    CHECK_INT(config.data_mark.line, 5);
+    CHECK_INT(config.data_mark.column, 9);
+    CHECK(strcmp(config.data_mark.file, "models/cifar.yaml") == 0);
+    CHECK_INT(config.epochs, 30);
+    CHECK_INT(config.batch_size, 128);
+    CHECK_INT(config.optimizer.type, CR_OPT_SGD);
+    CHECK_NEAR(config.optimizer.lr, 0.05, 1e-8);
+    CHECK_NEAR(config.optimizer.momentum, 0.8, 1e-7);
+    CHECK(config.optimizer.nesterov);
+    CHECK_NEAR(config.optimizer.weight_decay, 0.0005, 1e-10);
+    CHECK_INT(config.schedule.type, CR_SCHED_STEP);
+    CHECK_NEAR(config.schedule.warmup_epochs, 0.5, 0.0);
+    CHECK_INT(config.schedule.step_epochs, 10);
+    CHECK_NEAR(config.schedule.gamma, 0.2, 1e-7);
+    CHECK_INT(config.seed, 1234);
+    CHECK_NEAR(config.validation, 0.1, 0.0);
+    CHECK_INT(config.transform.channels, 3);
+    const float mean[3] = {0.49f, 0.48f, 0.45f}, std[3] = {0.25f, 0.24f, 0.26f};
+    for (int c = 0; c < 3; c++) {
+        CHECK_NEAR(config.transform.mean[c], mean[c], 0.0);
+        CHECK_NEAR(config.transform.std[c], std[c], 0.0);
+    }
+    CHECK_INT(config.transform.crop_padding, 4);
+    CHECK(config.transform.hflip);
+    cr_model_free(model);
+}
+
+static void test_adam_and_cosine(void) {
+    cr_train_config config;
+    cr_model *model = parse(MODEL "train:\n"
+                                  "  optimizer: {type: adam, lr: 0.002, betas: [0.8, 0.99], eps: "
+                                  "1e-7, weight_decay: 0.01}\n"
+                                  "  schedule: {type: cosine, warmup_epochs: 1, min_lr: 1e-5}\n"
+                                  "  validation: test\n",
+                            "m.yaml", &config);
+    CHECK(model != NULL);
+    if (!model) return;
+    CHECK_INT(config.optimizer.type, CR_OPT_ADAM);
+    CHECK_NEAR(config.optimizer.lr, 0.002, 1e-9);
+    /* betas are kept in double: 1 − β2 must come out as 0.01, not 0.00999999 */
+    CHECK(config.optimizer.betas[0] == 0.8);
+    CHECK(config.optimizer.betas[1] == 0.99);
+    CHECK_NEAR(config.optimizer.eps, 1e-7, 1e-12);
+    CHECK_NEAR(config.optimizer.weight_decay, 0.01, 1e-9);
+    CHECK_INT(config.schedule.type, CR_SCHED_COSINE);
+    CHECK_NEAR(config.schedule.warmup_epochs, 1.0, 0.0);
+    CHECK_NEAR(config.schedule.min_lr, 1e-5, 1e-11);
+    CHECK_NEAR(config.validation, 0.0, 0.0);
+    cr_model_free(model);
+}
+
+/* `optimizer: adam` and `schedule: cosine` are the types with their
+ * defaults; a mapping without `type` is sgd / constant. */
+static void test_shorthands(void) {
+    cr_train_config config;
+    cr_model *model =
+        parse(MODEL "train:\n  optimizer: adam\n  schedule: cosine\n", "m.yaml", &config);
+    CHECK(model != NULL);
+    CHECK_INT(config.optimizer.type, CR_OPT_ADAM);
+    CHECK_NEAR(config.optimizer.lr, 0.001, 1e-9);
+    CHECK(config.optimizer.betas[0] == 0.9 && config.optimizer.betas[1] == 0.999);
+    CHECK_NEAR(config.optimizer.eps, 1e-8, 1e-13);
+    CHECK_NEAR(config.optimizer.weight_decay, 0.0, 0.0);
+    CHECK_INT(config.schedule.type, CR_SCHED_COSINE);
+    CHECK_NEAR(config.schedule.min_lr, 0.0, 0.0);
+    cr_model_free(model);
+
+    /* adamw: PyTorch's weight decay default 0.01 */
+    model = parse(MODEL "train:\n  optimizer: {type: adamw, lr: 0.003}\n", "m.yaml", &config);
+    CHECK(model != NULL);
+    CHECK_INT(config.optimizer.type, CR_OPT_ADAMW);
+    CHECK_NEAR(config.optimizer.lr, 0.003, 1e-9);
+    CHECK_NEAR(config.optimizer.weight_decay, 0.01, 1e-9);
+    cr_model_free(model);
+
+    model = parse(MODEL "train:\n  optimizer: {lr: 0.1, momentum: 0}\n  schedule: {warmup_epochs: "
+                        "2}\n",
+                  "m.yaml", &config);
+    CHECK(model != NULL);
+    CHECK_INT(config.optimizer.type, CR_OPT_SGD);
+    CHECK_NEAR(config.optimizer.lr, 0.1, 1e-8);
+    CHECK_NEAR(config.optimizer.momentum, 0.0, 0.0);
+    CHECK_INT(config.schedule.type, CR_SCHED_CONSTANT);
+    CHECK_NEAR(config.schedule.warmup_epochs, 2.0, 0.0);
+    CHECK_NEAR(config.schedule.gamma, 0.1, 1e-8);
+    cr_model_free(model);
+}
+
+/* Relative data folders are relative to the model file's folder. */
+static void test_data_folders(void) {
+    cr_train_config config;
+    cr_model *model = parse(MODEL "train:\n  data: {format: mnist, dir: data/mnist}\n",
+                            "models/sub/lenet.yaml", &config);
+    CHECK(model != NULL);
+    CHECK_INT(config.data.format, CR_DATA_MNIST);
+    CHECK(strcmp(config.data.dir, "models/sub/data/mnist") == 0);
+    CHECK(!config.data.fashion_names);
+    cr_model_free(model);
+
+    /* a model file in the current folder: the path stays as written */
+    model = parse(MODEL "train:\n  data: {format: mnist, dir: ../mnist}\n", "lenet.yaml", &config);
+    CHECK(model != NULL);
+    CHECK(strcmp(config.data.dir, "../mnist") == 0);
+    cr_model_free(model);
+
+    model = parse(MODEL "train:\n"
+                        "  data:\n"
+                        "    format: folder\n"
+                        "    train: images/train\n"
+                        "    test: /srv/images/test\n",
+                  "/home/u/m.yaml", &config);
+    CHECK(model != NULL);
+    CHECK_INT(config.data.format, CR_DATA_FOLDER);
+    CHECK(strcmp(config.data.train_dir, "/home/u/images/train") == 0);
+    CHECK(strcmp(config.data.test_dir, "/srv/images/test") == 0);
+    CHECK_INT(config.data_mark.line, 6);
+    cr_model_free(model);
+
+    model = parse(MODEL "train:\n  data: fashion-mnist\n", "x/m.yaml", &config);
+    CHECK(model != NULL);
+    CHECK(strcmp(config.data.dir, "/usr/share/datasets/fashion-mnist") == 0);
+    CHECK(config.data.fashion_names);
+    cr_model_free(model);
+}
+
+/* Anchors and merge keys work in the train section as in layers. */
+static void test_merges(void) {
+    cr_train_config config;
+    cr_model *model =
+        parse(MODEL "train:\n"
+                    "  epochs: &n 3\n"
+                    "  schedule: {type: step, step_epochs: *n}\n"
+                    "  optimizer: {<<: {type: sgd, lr: 0.1, momentum: 0.5}, lr: 0.2}\n",
+              "m.yaml", &config);
+    CHECK(model != NULL);
+    CHECK_INT(config.epochs, 3);
+    CHECK_INT(config.schedule.step_epochs, 3);
+    CHECK_NEAR(config.optimizer.lr, 0.2, 1e-8);
+    CHECK_NEAR(config.optimizer.momentum, 0.5, 0.0);
+    cr_model_free(model);
+}
+
+/* ---- the bad-section corpus ------------------------------------------------------ */
+
+/* `# expect: TEXT` (first line) and `# at: LINE:COL` (second). */
+static int read_header(const char *path, char *expect, size_t size, int *line, int *column) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    char text[1024];
+    expect[0] = '\0';
+    *line = *column = 0;
+    if (fgets(text, sizeof text, f) && strncmp(text, "# expect: ", 10) == 0) {
+        text[strcspn(text, "\n")] = '\0';
+        snprintf(expect, size, "%s", text + 10);
+    }
+    if (fgets(text, sizeof text, f) && sscanf(text, "# at: %d:%d", line, column) != 2)
+        *line = *column = 0;
+    fclose(f);
+    return expect[0] && *line ? 0 : 1;
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_bad_corpus(void) {
+    const char *dir_path = CNNRUN_SOURCE_DIR "/tests/specs/bad_train";
+    DIR *dir = opendir(dir_path);
+    CHECK(dir != NULL);
+    if (!dir) return;
+    char *names[512];
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) && count < 512) {
+        size_t length = strlen(entry->d_name);
+        if (length > 5 && strcmp(entry->d_name + length - 5, ".yaml") == 0)
+            names[count++] = strdup(entry->d_name);
+    }
+    closedir(dir);
+    qsort(names, (size_t)count, sizeof names[0], compare_names);
+    CHECK(count >= 80);
+    for (int i = 0; i < count; i++) {
+        char path[1024], expect[1024], message[2048];
+        int line, column;
+        snprintf(path, sizeof path, "%s/%s", dir_path, names[i]);
+        int failures_before = check_failure_count;
+        if (read_header(path, expect, sizeof expect, &line, &column)) {
+            fprintf(stderr, "%s: must start with '# expect: TEXT' and '# at: LINE:COL'\n",
+                    names[i]);
+            CHECK(0);
+            free(names[i]);
+            continue;
+        }
+        /* The model part is fine in every file: only the train section fails. */
+        cr_model *model = NULL;
+        cr_error err = {0};
+        CHECK(cr_model_load(path, &model, &err) == 0);
+        if (!model) {
+            cr_error_format(&err, message, sizeof message);
+            fprintf(stderr, "  in %s: the model part does not load: %s\n", names[i], message);
+            free(names[i]);
+            continue;
+        }
+        cr_train_config config;
+        CHECK(cr_train_config_parse(model, &config, &err) != 0);
+        cr_model_free(model);
+        cr_error_format(&err, message, sizeof message);
+        CHECK_INT(err.kind, CR_ERR_INVALID);
+        CHECK_CONTAINS(message, expect);
+        /* FILE:LINE:COL: message, at the offending key or value */
+        size_t path_length = strlen(path);
+        int got_line = 0, got_column = 0, prefix = 0;
+        CHECK(strncmp(message, path, path_length) == 0);
+        CHECK(sscanf(message + path_length, ":%d:%d: %n", &got_line, &got_column, &prefix) == 2 &&
+              prefix > 0);
+        CHECK_INT(got_line, line);
+        CHECK_INT(got_column, column);
+        if (check_failure_count != failures_before)
+            fprintf(stderr, "  in %s: %s\n", names[i], message);
+        free(names[i]);
+    }
+}
+
+int main(void) {
+    test_defaults();
+    test_every_key();
+    test_adam_and_cosine();
+    test_shorthands();
+    test_data_folders();
+    test_merges();
+    test_bad_corpus();
+    return check_report();
+}
