@@ -1,0 +1,101 @@
+/* Training checkpoints: everything a run needs to continue exactly where it
+ * stopped, in one safetensors file written atomically.
+ *
+ * The file holds
+ *   - every parameter and buffer under its state_dict name ("c1.weight",
+ *     "bn1.running_mean"), so PyTorch can read the weights out of it too;
+ *   - "__checkpoint__.optimizer_state" (F32, the optimizer's state array) and
+ *     "__checkpoint__.optimizer_steps";
+ *   - "__checkpoint__.metrics" (F64 [epochs, 7], the rows of metrics.csv);
+ *   - one scalar per field of cr_checkpoint_state below, named
+ *     "__checkpoint__.FIELD": I64 for counters and random states (a uint64
+ *     random state is stored as the int64 with the same bits), F64 for
+ *     sums and settings.
+ * Counters and states are tensors, not header metadata, because they must
+ * come back bit for bit: a JSON number cannot hold a 64-bit random state. */
+#ifndef CNNRUN_CHECKPOINT_H
+#define CNNRUN_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cnnrun.h"
+#include "error.h"
+#include "optim.h"
+
+/* Columns of metrics.csv, one row per epoch. */
+enum {
+    CR_METRIC_EPOCH,
+    CR_METRIC_TRAIN_LOSS,
+    CR_METRIC_TRAIN_ACCURACY,
+    CR_METRIC_VAL_LOSS,
+    CR_METRIC_VAL_ACCURACY,
+    CR_METRIC_LR,
+    CR_METRIC_SECONDS,
+    CR_METRIC_COLUMNS
+};
+
+typedef struct cr_checkpoint_state {
+    /* Where the run stands. */
+    int64_t epoch;         /* the epoch in progress, from 0 (= epochs done when
+                              step_in_epoch is 0) */
+    int64_t step_in_epoch; /* optimizer steps done in that epoch */
+    int64_t global_step;   /* optimizer steps done in the whole run */
+    uint64_t order_seed;   /* seed of that epoch's shuffle */
+    uint64_t augment_rng;  /* the augmentation stream, as it is now */
+    uint64_t dropout_rng;  /* the network's dropout stream, as it is now */
+
+    /* The epoch's running figures, so that its metrics row comes out the
+     * same after a resume mid-epoch. */
+    double loss_sum; /* sum over images of the batch-mean loss × batch size */
+    int64_t correct; /* images classified right */
+    int64_t seen;    /* images trained on */
+    double seconds;  /* wall time spent on the epoch so far */
+
+    double best_accuracy; /* best validation accuracy so far; −1 before any */
+    int64_t best_epoch;   /* 1-based; 0 before any */
+
+    /* Settings that fix the order of the data: a resume must use the same. */
+    int64_t batch_size;
+    uint64_t seed;
+    int64_t shuffle;
+    int64_t train_images;
+    uint64_t data_hash; /* of the training images and labels */
+
+    /* Settings a resume may change (a lower learning rate after a NaN, more
+     * epochs); kept to tell the user what changed. */
+    int64_t epochs;
+    int64_t optimizer_type;
+    double lr, momentum, nesterov, weight_decay, beta1, beta2, eps;
+    int64_t schedule_type;
+    double warmup_epochs, step_epochs, gamma, min_lr;
+
+    /* metrics.csv so far: [metric_rows, CR_METRIC_COLUMNS]. Owned by the
+     * state (cr_checkpoint_state_free). */
+    int64_t metric_rows;
+    int64_t metric_capacity;
+    double *metrics;
+} cr_checkpoint_state;
+
+/* Appends one metrics row (CR_METRIC_COLUMNS values). */
+int cr_checkpoint_add_metrics(cr_checkpoint_state *state, const double *row, cr_error *err);
+void cr_checkpoint_state_free(cr_checkpoint_state *state);
+
+/* Writes the network's parameters and buffers, the optimizer's state and
+ * `state` to path, atomically (a temporary file renamed over path): on any
+ * failure the previous file is left as it was. */
+int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimizer,
+                       const cr_checkpoint_state *state, cr_error *err);
+
+/* Reads a checkpoint into net, optimizer (already initialised for the same
+ * optimizer type and parameter count) and *state. Everything is read and
+ * checked before anything is changed: a bad file leaves the network and the
+ * optimizer as they were. */
+int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
+                       cr_checkpoint_state *state, cr_error *err);
+
+/* Writes `length` bytes of text to path atomically: PATH.tmp-XXXXXX in the
+ * same folder, flushed and fsync'ed, renamed over path. */
+int cr_write_file_atomic(const char *path, const char *text, size_t length, cr_error *err);
+
+#endif

@@ -1,0 +1,602 @@
+/* The training loop (see train.h). Everything the loop needs is allocated
+ * before the first step; a step assembles its batch straight into the
+ * network's input and allocates nothing. */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "optim.h"
+#include "random.h"
+#include "train.h"
+
+void cr_set_threads(int n) {
+    if (n > 0) openblas_set_num_threads(n);
+}
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int model_outputs(const cr_model *model) {
+    return (int)cr_shape_size(model->layers[model->output].out);
+}
+
+static int fail(cr_error *err, cr_error_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(cr_error *err, cr_error_kind kind, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    cr_vfail(err, kind, (cr_mark){0}, NULL, fmt, args);
+    va_end(args);
+    return 1;
+}
+
+/* ---- data ---------------------------------------------------------------------------- */
+
+int cr_train_load_data(const cr_model *model, const cr_train_config *config, cr_dataset *train,
+                       cr_dataset *validation, cr_error *err) {
+    memset(train, 0, sizeof *train);
+    memset(validation, 0, sizeof *validation);
+    if (config->validation <= 0) {
+        if (cr_data_load(&config->data, false, model->input, train, err)) return 1;
+        if (cr_data_load(&config->data, true, model->input, validation, err)) {
+            cr_dataset_free(train);
+            return 1;
+        }
+        return 0;
+    }
+    cr_dataset all;
+    if (cr_data_load(&config->data, false, model->input, &all, err)) return 1;
+    int status = cr_dataset_split(&all, config->validation, config->seed, train, validation, err);
+    cr_dataset_free(&all);
+    return status;
+}
+
+int cr_check_labels(const cr_model *model, const cr_dataset *data, cr_error *err) {
+    int outputs = model_outputs(model);
+    for (int i = 0; i < data->count; i++)
+        if (data->labels[i] < 0 || data->labels[i] >= outputs)
+            return fail(err, CR_ERR_INVALID,
+                        "%s: image %d has label %d, but model '%s' has %d outputs (labels must "
+                        "be 0 to %d): give the last layer as many units as the data has classes",
+                        data->source ? data->source : "data", i, data->labels[i], model->name,
+                        outputs, outputs - 1);
+    return 0;
+}
+
+/* FNV-1a over the images and labels: a resume must see the same data. */
+static uint64_t data_hash(const cr_dataset *data) {
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    int64_t bytes = (int64_t)data->count * data->channels * data->height * data->width;
+    for (int64_t i = 0; i < bytes; i++) hash = (hash ^ data->pixels[i]) * 0x100000001b3ULL;
+    for (int i = 0; i < data->count; i++)
+        hash = (hash ^ (uint64_t)(uint32_t)data->labels[i]) * 0x100000001b3ULL;
+    return hash;
+}
+
+/* ---- evaluation ---------------------------------------------------------------------- */
+
+static int argmax(const float *values, int count) {
+    int best = 0;
+    for (int i = 1; i < count; i++)
+        if (values[i] > values[best]) best = i;
+    return best;
+}
+
+int cr_evaluate(cr_net *net, const cr_dataset *data, const cr_transform *transform,
+                int64_t *confusion, double *loss, double *accuracy, cr_error *err) {
+    const cr_model *model = cr_net_model(net);
+    int classes = model_outputs(model), max_batch = cr_net_max_batch(net);
+    int *indices = malloc((size_t)max_batch * sizeof *indices);
+    int *labels = malloc((size_t)max_batch * sizeof *labels);
+    if (!indices || !labels) {
+        free(indices);
+        free(labels);
+        return fail(err, CR_ERR_RUNTIME, "out of memory");
+    }
+    if (confusion) memset(confusion, 0, (size_t)classes * (size_t)classes * sizeof *confusion);
+    double loss_sum = 0.0;
+    int64_t correct = 0;
+    for (int start = 0; start < data->count; start += max_batch) {
+        int n = data->count - start < max_batch ? data->count - start : max_batch;
+        for (int i = 0; i < n; i++) indices[i] = start + i;
+        cr_net_set_batch(net, n);
+        cr_data_batch(data, indices, n, transform, false, NULL, cr_net_input(net), labels);
+        cr_net_forward(net, false);
+        loss_sum += cr_net_cross_entropy(net, labels) * n;
+        const float *output = cr_net_output(net);
+        for (int i = 0; i < n; i++) {
+            int predicted = argmax(output + (int64_t)i * classes, classes);
+            correct += predicted == labels[i];
+            if (confusion) confusion[(int64_t)labels[i] * classes + predicted]++;
+        }
+    }
+    cr_net_set_batch(net, max_batch);
+    *loss = data->count ? loss_sum / data->count : NAN;
+    *accuracy = data->count ? (double)correct / data->count : NAN;
+    free(indices);
+    free(labels);
+    return 0;
+}
+
+void cr_output_probabilities(cr_net *net, int image, float *out) {
+    const cr_model *model = cr_net_model(net);
+    int classes = model_outputs(model);
+    const float *output = cr_net_output(net) + (int64_t)image * classes;
+    if (strcmp(model->layers[model->output].kind->name, "softmax") == 0) {
+        memcpy(out, output, (size_t)classes * sizeof *out);
+        return;
+    }
+    float largest = output[argmax(output, classes)];
+    double sum = 0.0;
+    for (int c = 0; c < classes; c++) sum += exp((double)output[c] - largest);
+    for (int c = 0; c < classes; c++) out[c] = (float)(exp((double)output[c] - largest) / sum);
+}
+
+/* ---- run folder ---------------------------------------------------------------------- */
+
+/* mkdir -p */
+static int make_folders(const char *path, cr_error *err) {
+    char partial[4096];
+    if (snprintf(partial, sizeof partial, "%s", path) >= (int)sizeof partial)
+        return fail(err, CR_ERR_USAGE, "run folder name too long: %s", path);
+    for (char *p = partial + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            struct stat info;
+            if (stat(partial, &info) != 0) {
+                if (mkdir(partial, 0755) != 0 && errno != EEXIST)
+                    return fail(err, CR_ERR_IO, "cannot create the run folder '%s': %s", partial,
+                                strerror(errno));
+            } else if (!S_ISDIR(info.st_mode)) {
+                return fail(err, CR_ERR_IO, "cannot use '%s' as a run folder: '%s' is a file", path,
+                            partial);
+            }
+            if (end) break;
+            *p = '/';
+        }
+    }
+    return 0;
+}
+
+static void run_file(char *out, size_t size, const char *run_dir, const char *name) {
+    snprintf(out, size, "%s/%s", run_dir, name);
+}
+
+static int write_metrics(const char *run_dir, const cr_checkpoint_state *state, cr_error *err) {
+    size_t capacity = 128 + (size_t)state->metric_rows * 160, used = 0;
+    char *text = malloc(capacity);
+    if (!text) return fail(err, CR_ERR_RUNTIME, "out of memory");
+    used += (size_t)snprintf(text, capacity,
+                             "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
+    for (int64_t r = 0; r < state->metric_rows; r++) {
+        const double *row = state->metrics + r * CR_METRIC_COLUMNS;
+        used += (size_t)snprintf(text + used, capacity - used, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n",
+                                 (int)row[CR_METRIC_EPOCH], row[CR_METRIC_TRAIN_LOSS],
+                                 row[CR_METRIC_TRAIN_ACCURACY], row[CR_METRIC_VAL_LOSS],
+                                 row[CR_METRIC_VAL_ACCURACY], row[CR_METRIC_LR],
+                                 row[CR_METRIC_SECONDS]);
+    }
+    char path[4200];
+    run_file(path, sizeof path, run_dir, CR_RUN_METRICS);
+    int status = cr_write_file_atomic(path, text, used, err);
+    free(text);
+    return status;
+}
+
+/* ---- settings ------------------------------------------------------------------------ */
+
+static void record_settings(cr_checkpoint_state *state, const cr_train_config *config) {
+    const cr_optimizer_config *o = &config->optimizer;
+    const cr_schedule_config *s = &config->schedule;
+    state->epochs = config->epochs;
+    state->optimizer_type = o->type;
+    state->lr = o->lr;
+    state->momentum = o->momentum;
+    state->nesterov = o->nesterov;
+    state->weight_decay = o->weight_decay;
+    state->beta1 = o->betas[0];
+    state->beta2 = o->betas[1];
+    state->eps = o->eps;
+    state->schedule_type = s->type;
+    state->warmup_epochs = s->warmup_epochs;
+    state->step_epochs = s->step_epochs;
+    state->gamma = s->gamma;
+    state->min_lr = s->min_lr;
+}
+
+typedef struct text {
+    char buffer[1024];
+    size_t used;
+} text;
+
+static void note_change(text *t, const char *what, double before, double now) {
+    if (before == now || t->used >= sizeof t->buffer) return;
+    t->used += (size_t)snprintf(t->buffer + t->used, sizeof t->buffer - t->used, "%s%s %g (was %g)",
+                                t->used ? ", " : "", what, now, before);
+    if (t->used > sizeof t->buffer) t->used = sizeof t->buffer;
+}
+
+/* What a resume may not change (it would change which images each step
+ * sees, or the optimizer's state layout) is an error; what it may change is
+ * listed in `changes`. */
+static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoint_state *now,
+                            const char *path, text *changes, cr_error *err) {
+    const char *hint = "resume with the settings the run started with, or start a new run "
+                       "(another --out)";
+    if (saved->batch_size != now->batch_size)
+        return fail(err, CR_ERR_INVALID, "%s was saved with batch size %lld, this run has %lld: %s",
+                    path, (long long)saved->batch_size, (long long)now->batch_size, hint);
+    if (saved->seed != now->seed)
+        return fail(err, CR_ERR_INVALID, "%s was saved with seed %llu, this run has %llu: %s", path,
+                    (unsigned long long)saved->seed, (unsigned long long)now->seed, hint);
+    if (saved->shuffle != now->shuffle)
+        return fail(err, CR_ERR_INVALID, "%s was saved %s shuffling, this run is %s: %s", path,
+                    saved->shuffle ? "with" : "without (--no-shuffle)",
+                    now->shuffle ? "with" : "without", hint);
+    if (saved->train_images != now->train_images || saved->data_hash != now->data_hash)
+        return fail(err, CR_ERR_INVALID,
+                    "%s was saved training on other data (%lld images then, %lld now, or the "
+                    "same number with other contents): %s",
+                    path, (long long)saved->train_images, (long long)now->train_images, hint);
+    /* (The optimizer type was checked by cr_checkpoint_load: its state layout depends on it.) */
+    if (saved->schedule_type != now->schedule_type && changes->used < sizeof changes->buffer)
+        changes->used += (size_t)snprintf(changes->buffer + changes->used,
+                                          sizeof changes->buffer - changes->used,
+                                          "%sschedule %s (was %s)", changes->used ? ", " : "",
+                                          cr_schedule_name((cr_schedule_type)now->schedule_type),
+                                          cr_schedule_name((cr_schedule_type)saved->schedule_type));
+    note_change(changes, "epochs", (double)saved->epochs, (double)now->epochs);
+    note_change(changes, "lr", saved->lr, now->lr);
+    note_change(changes, "momentum", saved->momentum, now->momentum);
+    note_change(changes, "nesterov", saved->nesterov, now->nesterov);
+    note_change(changes, "weight_decay", saved->weight_decay, now->weight_decay);
+    note_change(changes, "beta1", saved->beta1, now->beta1);
+    note_change(changes, "beta2", saved->beta2, now->beta2);
+    note_change(changes, "eps", saved->eps, now->eps);
+    note_change(changes, "warmup_epochs", saved->warmup_epochs, now->warmup_epochs);
+    note_change(changes, "step_epochs", saved->step_epochs, now->step_epochs);
+    note_change(changes, "gamma", saved->gamma, now->gamma);
+    note_change(changes, "min_lr", saved->min_lr, now->min_lr);
+    return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+/* Seeds of the random streams, derived from the run's seed so that each
+ * epoch's order can be rebuilt on its own after a resume. */
+static uint64_t epoch_order_seed(uint64_t seed, int64_t epoch) {
+    uint64_t state = seed ^ (0x5851F42D4C957F2DULL * (uint64_t)(epoch + 1));
+    return cr_random_next(&state);
+}
+
+static uint64_t augment_seed(uint64_t seed) {
+    uint64_t state = seed ^ 0xA0761D6478BD642FULL;
+    return cr_random_next(&state);
+}
+
+static void epoch_order(int *order, int count, bool shuffle, uint64_t seed) {
+    for (int i = 0; i < count; i++) order[i] = i;
+    if (!shuffle) return;
+    uint64_t rng = seed;
+    for (int i = count - 1; i > 0; i--) {
+        int j = (int)cr_random_below(&rng, (uint64_t)i + 1);
+        int swap = order[i];
+        order[i] = order[j];
+        order[j] = swap;
+    }
+}
+
+typedef struct run {
+    const cr_model *model;
+    const cr_train_config *config;
+    const cr_dataset *train, *validation;
+    const cr_train_options *options;
+    const cr_train_callbacks *callbacks;
+    cr_net *net;
+    cr_optimizer optimizer;
+    cr_checkpoint_state state;
+    int *order, *labels;
+    int64_t steps_per_epoch;
+    char checkpoint_path[4200];
+    /* The checkpoint in the folder, for the NaN message: whether there is
+     * one, and where it stands (1-based epoch, steps done in it). */
+    bool checkpoint_saved;
+    int64_t saved_epoch, saved_step;
+} run;
+
+static int save_weights(run *r, const char *name, cr_error *err) {
+    char path[4200];
+    run_file(path, sizeof path, r->options->run_dir, name);
+    return cr_net_save_weights(r->net, path, err);
+}
+
+static int save_checkpoint(run *r, cr_error *err) {
+    r->state.dropout_rng = cr_net_rng_state(r->net);
+    if (cr_checkpoint_save(r->checkpoint_path, r->net, &r->optimizer, &r->state, err)) return 1;
+    r->checkpoint_saved = true;
+    r->saved_epoch = r->state.epoch;
+    r->saved_step = r->state.step_in_epoch;
+    return 0;
+}
+
+/* Sets up a fresh run, or loads the checkpoint of the one being resumed. */
+static int start_run(run *r, text *changes, cr_error *err) {
+    const cr_train_config *config = r->config;
+    cr_checkpoint_state *state = &r->state;
+    state->batch_size = config->batch_size;
+    state->seed = config->seed;
+    state->shuffle = !r->options->no_shuffle;
+    state->train_images = r->train->count;
+    state->data_hash = data_hash(r->train);
+    record_settings(state, config);
+    struct stat info;
+    bool exists = stat(r->checkpoint_path, &info) == 0;
+    if (!r->options->resume) {
+        if (exists)
+            return fail(err, CR_ERR_USAGE,
+                        "%s already holds a training run (%s): continue it with --resume %s, or "
+                        "start a new one in another folder (--out)",
+                        r->options->run_dir, CR_RUN_CHECKPOINT, r->options->run_dir);
+        state->augment_rng = augment_seed(config->seed);
+        state->best_accuracy = -1.0;
+        if (r->options->init_weights && cr_net_load_weights(r->net, r->options->init_weights, err))
+            return 1;
+        return 0;
+    }
+    if (!exists)
+        return fail(err, CR_ERR_IO, "cannot resume: %s has no %s (%s)", r->options->run_dir,
+                    CR_RUN_CHECKPOINT, strerror(errno));
+    cr_checkpoint_state saved = {0};
+    if (cr_checkpoint_load(r->checkpoint_path, r->net, &r->optimizer, &saved, err)) return 1;
+    int status = compare_settings(&saved, state, r->checkpoint_path, changes, err);
+    if (!status) {
+        /* The run's position and streams from the file; the settings a
+         * resume may change from this run's config. */
+        cr_checkpoint_state now = *state;
+        *state = saved;
+        state->epochs = now.epochs;
+        record_settings(state, config);
+        r->checkpoint_saved = true;
+        r->saved_epoch = state->epoch;
+        r->saved_step = state->step_in_epoch;
+    } else {
+        cr_checkpoint_state_free(&saved);
+    }
+    return status;
+}
+
+/* Saves a checkpoint mid-epoch (or at its end) and reports where the run stopped. */
+static int stop_run(run *r, cr_train_status status, cr_train_result *result, cr_error *err) {
+    if (save_checkpoint(r, err) || save_weights(r, CR_RUN_LAST, err)) return 1;
+    result->status = status;
+    return 0;
+}
+
+static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error *err) {
+    const cr_train_config *config = r->config;
+    cr_checkpoint_state *state = &r->state;
+    cr_net *net = r->net;
+    int classes = model_outputs(r->model), batch_size = config->batch_size;
+    int64_t count = r->train->count;
+    int64_t parameter_count, gradient_count;
+    float *params = cr_net_param_block(net, &parameter_count);
+    const float *grads = cr_net_grad_block(net, &gradient_count);
+    if (state->step_in_epoch == 0) {
+        state->order_seed = epoch_order_seed(config->seed, state->epoch);
+        state->loss_sum = 0.0;
+        state->correct = state->seen = 0;
+        state->seconds = 0.0;
+    }
+    epoch_order(r->order, (int)count, state->shuffle, state->order_seed);
+    double started = now_seconds(), seconds_before = state->seconds;
+    int64_t images_here = 0; /* trained on in this call, for images/s */
+    float lr = 0.0f;
+    cr_train_progress progress = {
+        .epoch = (int)state->epoch + 1, .epochs = config->epochs, .steps = r->steps_per_epoch};
+    while (state->step_in_epoch < r->steps_per_epoch) {
+        int64_t first = state->step_in_epoch * batch_size;
+        int n = (int)(count - first < batch_size ? count - first : batch_size);
+        lr = cr_schedule_lr(&config->schedule, config->optimizer.lr, state->global_step,
+                            r->steps_per_epoch, config->epochs);
+        cr_net_set_batch(net, n);
+        cr_data_batch(r->train, r->order + first, n, &config->transform, true, &state->augment_rng,
+                      cr_net_input(net), r->labels);
+        cr_net_forward(net, true);
+        double loss = cr_net_cross_entropy(net, r->labels);
+        if (!isfinite(loss)) {
+            char kept[4600];
+            if (!r->checkpoint_saved)
+                snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
+            else if (r->saved_step == 0)
+                snprintf(kept, sizeof kept,
+                         "the last good checkpoint (end of epoch %lld) is kept in %s: resume "
+                         "from it with a lower learning rate (--resume %s --lr X)",
+                         (long long)r->saved_epoch, r->options->run_dir, r->options->run_dir);
+            else
+                snprintf(kept, sizeof kept,
+                         "the last good checkpoint (epoch %lld, step %lld) is kept in %s: resume "
+                         "from it with a lower learning rate (--resume %s --lr X)",
+                         (long long)r->saved_epoch + 1, (long long)r->saved_step,
+                         r->options->run_dir, r->options->run_dir);
+            return fail(err, CR_ERR_RUNTIME,
+                        "the loss became %s at epoch %lld, step %lld (step %lld of the run, "
+                        "learning rate %g); training stopped without saving: %s",
+                        isnan(loss) ? "NaN" : "infinite", (long long)state->epoch + 1,
+                        (long long)state->step_in_epoch + 1, (long long)state->global_step + 1,
+                        (double)lr, kept);
+        }
+        const float *output = cr_net_output(net);
+        for (int i = 0; i < n; i++)
+            state->correct += argmax(output + (int64_t)i * classes, classes) == r->labels[i];
+        cr_net_backward(net);
+        cr_optimizer_step(&r->optimizer, params, grads, lr);
+        state->loss_sum += loss * n;
+        state->seen += n;
+        state->step_in_epoch++;
+        state->global_step++;
+        images_here += n;
+
+        double elapsed = now_seconds() - started;
+        state->seconds = seconds_before + elapsed;
+        if (r->callbacks && r->callbacks->on_step) {
+            progress.step = state->step_in_epoch;
+            progress.loss = state->loss_sum / (double)state->seen;
+            progress.accuracy = (double)state->correct / (double)state->seen;
+            progress.images_per_second = elapsed > 0 ? (double)images_here / elapsed : 0.0;
+            progress.eta_seconds = progress.images_per_second > 0
+                                       ? (double)(count - first - n) / progress.images_per_second
+                                       : 0.0;
+            progress.lr = lr;
+            r->callbacks->on_step(r->callbacks->user, &progress);
+        }
+        bool interrupted = r->options->stop && *r->options->stop;
+        bool limit = r->options->max_steps > 0 && state->global_step >= r->options->max_steps;
+        if ((interrupted || limit) && state->step_in_epoch < r->steps_per_epoch) {
+            *stopped = true;
+            return stop_run(r, interrupted ? CR_TRAIN_INTERRUPTED : CR_TRAIN_STEP_LIMIT, result,
+                            err);
+        }
+    }
+    cr_net_set_batch(net, cr_net_max_batch(net));
+
+    /* The epoch's training is done: validation, then its row and files. */
+    double val_loss, val_accuracy;
+    if (cr_evaluate(net, r->validation, &config->transform, NULL, &val_loss, &val_accuracy, err))
+        return 1;
+    state->seconds = seconds_before + (now_seconds() - started);
+    double row[CR_METRIC_COLUMNS] = {
+        [CR_METRIC_EPOCH] = (double)state->epoch + 1,
+        [CR_METRIC_TRAIN_LOSS] = state->loss_sum / (double)state->seen,
+        [CR_METRIC_TRAIN_ACCURACY] = (double)state->correct / (double)state->seen,
+        [CR_METRIC_VAL_LOSS] = val_loss,
+        [CR_METRIC_VAL_ACCURACY] = val_accuracy,
+        [CR_METRIC_LR] = lr,
+        [CR_METRIC_SECONDS] = state->seconds,
+    };
+    if (cr_checkpoint_add_metrics(state, row, err)) return 1;
+    bool best = val_accuracy > state->best_accuracy;
+    if (best) {
+        state->best_accuracy = val_accuracy;
+        state->best_epoch = state->epoch + 1;
+    }
+    state->epoch++;
+    state->step_in_epoch = 0;
+    if (save_weights(r, CR_RUN_LAST, err) || (best && save_weights(r, CR_RUN_BEST, err)) ||
+        save_checkpoint(r, err) || write_metrics(r->options->run_dir, state, err))
+        return 1;
+    result->epochs_run++;
+    result->final_val_loss = val_loss;
+    result->final_val_accuracy = val_accuracy;
+    if (r->callbacks && r->callbacks->on_epoch) {
+        cr_epoch_result summary = {
+            .epoch = (int)state->epoch,
+            .epochs = config->epochs,
+            .train_loss = row[CR_METRIC_TRAIN_LOSS],
+            .train_accuracy = row[CR_METRIC_TRAIN_ACCURACY],
+            .val_loss = val_loss,
+            .val_accuracy = val_accuracy,
+            .lr = lr,
+            .seconds = state->seconds,
+            .best = best,
+        };
+        r->callbacks->on_epoch(r->callbacks->user, &summary);
+    }
+    bool interrupted = r->options->stop && *r->options->stop;
+    bool limit = r->options->max_steps > 0 && state->global_step >= r->options->max_steps;
+    if ((interrupted || limit) && state->epoch < config->epochs) {
+        *stopped = true;
+        result->status = interrupted ? CR_TRAIN_INTERRUPTED : CR_TRAIN_STEP_LIMIT;
+    }
+    return 0;
+}
+
+int cr_train(const cr_model *model, const cr_train_config *config, const cr_dataset *train,
+             const cr_dataset *validation, const cr_train_options *options,
+             const cr_train_callbacks *callbacks, cr_train_result *result, cr_error *err) {
+    memset(result, 0, sizeof *result);
+    if (config->batch_size < 1 || config->epochs < 1)
+        return fail(err, CR_ERR_USAGE, "batch size and epochs must be at least 1 (got %d and %d)",
+                    config->batch_size, config->epochs);
+    if (train->count < 1 || validation->count < 1)
+        return fail(err, CR_ERR_INVALID, "%s: no images to %s",
+                    train->count < 1 ? (train->source ? train->source : "training data")
+                                     : (validation->source ? validation->source : "validation"),
+                    train->count < 1 ? "train on" : "validate on");
+    if (options->resume && options->init_weights)
+        return fail(err, CR_ERR_USAGE,
+                    "--init and --resume do not go together: a resumed run continues from its "
+                    "checkpoint's weights");
+    if (cr_check_labels(model, train, err) || cr_check_labels(model, validation, err)) return 1;
+    if (make_folders(options->run_dir, err)) return 1;
+
+    run r = {.model = model,
+             .config = config,
+             .train = train,
+             .validation = validation,
+             .options = options,
+             .callbacks = callbacks};
+    r.steps_per_epoch = (train->count + config->batch_size - 1) / config->batch_size;
+    run_file(r.checkpoint_path, sizeof r.checkpoint_path, options->run_dir, CR_RUN_CHECKPOINT);
+    cr_net_options net_options = {.seed = config->seed, .training = true};
+    int status = cr_net_create(model, config->batch_size, &net_options, &r.net, err);
+    int64_t parameter_count = 0;
+    if (!status) cr_net_param_block(r.net, &parameter_count);
+    if (!status) status = cr_optimizer_init(&r.optimizer, &config->optimizer, parameter_count, err);
+    r.order = malloc((size_t)train->count * sizeof *r.order);
+    r.labels = malloc((size_t)config->batch_size * sizeof *r.labels);
+    if (!status && (!r.order || !r.labels)) status = fail(err, CR_ERR_RUNTIME, "out of memory");
+    text changes = {.used = 0};
+    changes.buffer[0] = '\0';
+    if (!status) status = start_run(&r, &changes, err);
+
+    if (!status && callbacks && callbacks->on_start) {
+        cr_train_start start = {
+            .train_images = train->count,
+            .validation_images = validation->count,
+            .steps_per_epoch = r.steps_per_epoch,
+            .epochs = config->epochs,
+            .resumed = options->resume,
+            .start_epoch = (int)r.state.epoch + 1,
+            .start_step = r.state.step_in_epoch,
+            .changes = changes.buffer,
+        };
+        callbacks->on_start(callbacks->user, &start);
+    }
+    bool stopped = false;
+    result->status = CR_TRAIN_FINISHED;
+    if (!status && options->max_steps > 0 && r.state.global_step >= options->max_steps &&
+        r.state.epoch < config->epochs) {
+        stopped = true;
+        result->status = CR_TRAIN_STEP_LIMIT;
+    }
+    while (!status && !stopped && r.state.epoch < config->epochs)
+        status = train_epoch(&r, &stopped, result, err);
+
+    result->epoch = (int)(r.state.epoch < config->epochs ? r.state.epoch + 1 : r.state.epoch);
+    result->step = r.state.step_in_epoch;
+    result->global_step = r.state.global_step;
+    result->best_accuracy = r.state.best_accuracy;
+    result->best_epoch = (int)r.state.best_epoch;
+    if (!status && result->epochs_run == 0 && r.state.metric_rows > 0) {
+        const double *last = r.state.metrics + (r.state.metric_rows - 1) * CR_METRIC_COLUMNS;
+        result->final_val_loss = last[CR_METRIC_VAL_LOSS];
+        result->final_val_accuracy = last[CR_METRIC_VAL_ACCURACY];
+    }
+    cr_checkpoint_state_free(&r.state);
+    cr_optimizer_free(&r.optimizer);
+    free(r.order);
+    free(r.labels);
+    cr_net_free(r.net);
+    return status;
+}

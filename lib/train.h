@@ -1,0 +1,134 @@
+/* The training loop, evaluation and prediction.
+ *
+ *   cr_train_config config;             (train_config.h: the YAML train section)
+ *   cr_dataset train, validation;
+ *   cr_train_load_data(model, &config, &train, &validation, &err);
+ *   cr_train(model, &config, &train, &validation, &options, &callbacks, &result, &err);
+ *
+ * Per epoch: a seeded shuffle, batches assembled into the network's input,
+ * forward, cross-entropy, backward and one optimizer step at the scheduled
+ * learning rate per batch; then the validation set in inference mode. The
+ * run folder receives metrics.csv, last.safetensors, best.safetensors and
+ * checkpoint.safetensors (checkpoint.h), each written atomically. A run
+ * stopped by max_steps or by options.stop, and continued with
+ * options.resume, ends with the same weights as one that ran straight
+ * through (bit for bit with one BLAS thread).
+ *
+ * Progress goes to caller-supplied callbacks: the library never prints. */
+#ifndef CNNRUN_TRAIN_H
+#define CNNRUN_TRAIN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cnnrun.h"
+#include "data.h"
+#include "error.h"
+#include "model.h"
+#include "train_config.h"
+
+/* File names inside a run folder. */
+#define CR_RUN_METRICS    "metrics.csv"
+#define CR_RUN_LAST       "last.safetensors"
+#define CR_RUN_BEST       "best.safetensors"
+#define CR_RUN_CHECKPOINT "checkpoint.safetensors"
+
+typedef struct cr_train_options {
+    const char *run_dir;      /* created (with its parents) when missing */
+    bool resume;              /* continue the run saved in run_dir */
+    const char *init_weights; /* start from these weights (not with resume); NULL: seeded init */
+    int64_t max_steps;        /* stop after this many optimizer steps of the run; 0: no limit */
+    bool no_shuffle;          /* the training images in file order every epoch */
+    /* When *stop becomes non-zero (a SIGINT handler), the run finishes the
+     * current step, saves a checkpoint and returns CR_TRAIN_INTERRUPTED. */
+    const volatile sig_atomic_t *stop;
+} cr_train_options;
+
+/* Told once, before the first step. */
+typedef struct cr_train_start {
+    int64_t train_images, validation_images;
+    int64_t steps_per_epoch;
+    int epochs;
+    bool resumed;
+    int start_epoch;     /* 1-based */
+    int64_t start_step;  /* steps already done in it */
+    const char *changes; /* on resume: settings that differ from the checkpoint's, or "" */
+} cr_train_start;
+
+/* After every optimizer step. */
+typedef struct cr_train_progress {
+    int epoch, epochs;     /* 1-based */
+    int64_t step, steps;   /* batches done in this epoch, of */
+    double loss, accuracy; /* running means over the epoch so far */
+    double images_per_second;
+    double eta_seconds; /* to the end of this epoch's training */
+    float lr;
+} cr_train_progress;
+
+/* After every epoch (its row of metrics.csv). */
+typedef struct cr_epoch_result {
+    int epoch, epochs; /* 1-based */
+    double train_loss, train_accuracy;
+    double val_loss, val_accuracy;
+    float lr; /* of the epoch's last step */
+    double seconds;
+    bool best; /* best validation accuracy so far: best.safetensors was written */
+} cr_epoch_result;
+
+typedef struct cr_train_callbacks {
+    void *user;
+    void (*on_start)(void *user, const cr_train_start *start);
+    void (*on_step)(void *user, const cr_train_progress *progress);
+    void (*on_epoch)(void *user, const cr_epoch_result *result);
+} cr_train_callbacks;
+
+typedef enum cr_train_status {
+    CR_TRAIN_FINISHED,    /* every epoch done (also when a resumed run already was) */
+    CR_TRAIN_STEP_LIMIT,  /* max_steps reached; checkpoint saved */
+    CR_TRAIN_INTERRUPTED, /* *options.stop was set; checkpoint saved */
+} cr_train_status;
+
+typedef struct cr_train_result {
+    cr_train_status status;
+    int epoch;           /* 1-based epoch in progress when stopped (epochs when finished) */
+    int64_t step;        /* steps done in it */
+    int64_t global_step; /* optimizer steps of the whole run */
+    int epochs_run;      /* epochs finished by this call */
+    double best_accuracy;
+    int best_epoch;                            /* 0 when no epoch finished yet */
+    double final_val_loss, final_val_accuracy; /* of the last finished epoch */
+} cr_train_result;
+
+/* Loads the data the config names: the training split, and the validation
+ * set (the test split, or a seeded fraction held out of the training
+ * split). Images are converted to the model's input shape. */
+int cr_train_load_data(const cr_model *model, const cr_train_config *config, cr_dataset *train,
+                       cr_dataset *validation, cr_error *err);
+
+/* Every label must be below the number of the model's outputs: an error
+ * naming the data source, the image, the label and the output size. */
+int cr_check_labels(const cr_model *model, const cr_dataset *data, cr_error *err);
+
+int cr_train(const cr_model *model, const cr_train_config *config, const cr_dataset *train,
+             const cr_dataset *validation, const cr_train_options *options,
+             const cr_train_callbacks *callbacks, cr_train_result *result, cr_error *err);
+
+/* Inference over a whole data set in batches of the network's batch size:
+ * mean cross-entropy and accuracy, and when confusion is not NULL, the
+ * confusion matrix [classes, classes] (row: true class, column: predicted;
+ * classes = the model's outputs), overwritten. Labels must have been checked
+ * (cr_check_labels). Allocates two small arrays per call. */
+int cr_evaluate(cr_net *net, const cr_dataset *data, const cr_transform *transform,
+                int64_t *confusion, double *loss, double *accuracy, cr_error *err);
+
+/* Class probabilities of image `image` of the last forward: the output
+ * itself when the model ends in softmax, else the softmax of the output.
+ * out holds the model's number of outputs. */
+void cr_output_probabilities(cr_net *net, int image, float *out);
+
+/* Threads for OpenBLAS's matrix products (the only threads cnnrun runs);
+ * 1 makes every run bit-reproducible. n ≤ 0 leaves the default. */
+void cr_set_threads(int n);
+
+#endif

@@ -1,0 +1,578 @@
+/* The training loop on a tiny data set that this test writes (8×8 grey
+ * images in the IDX layout, three classes told apart by where a bright bar
+ * is): the loss falls; a run stopped at an epoch boundary, mid-epoch or by
+ * the stop flag and then resumed ends bit-identical to one that ran
+ * straight through; the same seed gives the same metrics.csv; a NaN loss
+ * stops without touching the last good checkpoint; a failed write leaves
+ * the old checkpoint; labels beyond the model's outputs are an error; and
+ * evaluation computes loss, accuracy and the confusion matrix by hand. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "checkpoint.h"
+#include "cnnrun.h"
+#include "train.h"
+#include "train_config.h"
+
+#define TRAIN_IMAGES    60
+#define TEST_IMAGES     30
+#define BATCH           8
+#define STEPS_PER_EPOCH 8 /* 60 / 8 rounded up: the last batch has 4 */
+#define EPOCHS          3
+
+static char folder[64];
+
+static const char *in_folder(const char *name) {
+    static char path[4][512];
+    static int next;
+    char *out = path[next++ % 4];
+    snprintf(out, sizeof path[0], "%s/%s", folder, name);
+    return out;
+}
+
+static void put_be32(FILE *f, uint32_t value) {
+    unsigned char bytes[4] = {value >> 24, value >> 16 & 0xff, value >> 8 & 0xff, value & 0xff};
+    fwrite(bytes, 1, 4, f);
+}
+
+/* Images [count, 8, 8]: faint noise, and a bright two-row bar at rows
+ * 1 + 2·class. Labels cycle 0, 1, 2 (and 3 when `classes` is 4). */
+static void write_split(const char *dir, const char *prefix, int count, int classes,
+                        uint32_t noise_seed) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    FILE *images = fopen(path, "wb");
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    FILE *labels = fopen(path, "wb");
+    put_be32(images, 0x803);
+    put_be32(images, (uint32_t)count);
+    put_be32(images, 8);
+    put_be32(images, 8);
+    put_be32(labels, 0x801);
+    put_be32(labels, (uint32_t)count);
+    uint32_t noise = noise_seed;
+    for (int i = 0; i < count; i++) {
+        int label = i % classes;
+        int bar = 1 + 2 * (label % 3);
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++) {
+                noise = noise * 1664525u + 1013904223u;
+                int value = (int)(noise >> 27); /* 0..31 */
+                if (y == bar || y == bar + 1) value += 180;
+                fputc(value, images);
+            }
+        fputc(label, labels);
+    }
+    fclose(images);
+    fclose(labels);
+}
+
+static void make_data(const char *dir, int classes) {
+    mkdir(dir, 0755);
+    write_split(dir, "train", TRAIN_IMAGES, classes, 1);
+    write_split(dir, "t10k", TEST_IMAGES, classes, 2);
+}
+
+/* Batchnorm (buffers), dropout (its random stream) and augmentation (its
+ * stream) all take part, so an exact resume needs every piece of state. */
+static const char *model_yaml(const char *data_dir, const char *optimizer) {
+    static char text[2048];
+    snprintf(text, sizeof text,
+             "name: tiny\n"
+             "input: [1, 8, 8]\n"
+             "layers:\n"
+             "  - {type: conv, name: c1, filters: 4, kernel: 3, padding: 1, bias: false}\n"
+             "  - {type: batchnorm, name: bn1}\n"
+             "  - {type: relu}\n"
+             "  - {type: maxpool, size: 2}\n"
+             "  - {type: flatten}\n"
+             "  - {type: dense, name: fc1, units: 16, activation: relu}\n"
+             "  - {type: dropout, rate: 0.25}\n"
+             "  - {type: dense, name: out, units: 3}\n"
+             "  - {type: softmax}\n"
+             "train:\n"
+             "  data: {format: mnist, dir: %s}\n"
+             "  epochs: %d\n"
+             "  batch_size: %d\n"
+             "  optimizer: %s\n"
+             "  schedule: {type: cosine, warmup_epochs: 1}\n"
+             "  seed: 7\n"
+             /*XX"  normalize: {mean: [0.2], std: [0.3]}\n"*/
+             "  augment: {crop_padding: 1, hflip: true}\n",
+             data_dir, EPOCHS, BATCH, optimizer);
+    return text;
+}
+
+static const char *const sgd =
+    "{type: sgd, lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0001}";
+static const char *const adamw = "{type: adamw, lr: 0.01}";
+
+typedef struct setup {
+    cr_model *model;
+    cr_train_config config;
+    cr_dataset train, validation;
+} setup;
+
+static bool setup_load(setup *s, const char *data_dir, const char *optimizer) {
+    cr_error err;
+    const char *yaml = model_yaml(data_dir, optimizer);
+    memset(s, 0, sizeof *s);
+    if (cr_model_load_text(yaml, strlen(yaml), "tiny.yaml", &s->model, &err) ||
+        cr_train_config_parse(s->model, &s->config, &err) ||
+        cr_train_load_data(s->model, &s->config, &s->train, &s->validation, &err)) {
+        fprintf(stderr, "setup: %s\n", err.message);
+        CHECK(!"setup loads");
+        return false;
+    }
+    return true;
+}
+
+static void setup_free(setup *s) {
+    cr_dataset_free(&s->train);
+    cr_dataset_free(&s->validation);
+    cr_model_free(s->model);
+}
+
+/* Sets the stop flag at a given step, as a SIGINT handler would. */
+typedef struct recorder {
+    volatile sig_atomic_t stop;
+    int stop_epoch, stop_step;
+    int epochs_seen;
+    cr_epoch_result epochs[8];
+    int steps_seen;
+} recorder;
+
+static void on_step(void *user, const cr_train_progress *progress) {
+    recorder *r = user;
+    r->steps_seen++;
+    if (progress->epoch == r->stop_epoch && progress->step == r->stop_step) r->stop = 1;
+}
+
+static void on_epoch(void *user, const cr_epoch_result *result) {
+    recorder *r = user;
+    if (r->epochs_seen < 8) r->epochs[r->epochs_seen++] = *result;
+}
+
+static int train(setup *s, const char *run_dir, bool resume, int64_t max_steps, recorder *rec,
+                 cr_train_result *result, cr_error *err) {
+    recorder local = {0};
+    if (!rec) rec = &local;
+    cr_train_options options = {
+        .run_dir = run_dir, .resume = resume, .max_steps = max_steps, .stop = &rec->stop};
+    cr_train_callbacks callbacks = {.user = rec, .on_step = on_step, .on_epoch = on_epoch};
+    return cr_train(s->model, &s->config, &s->train, &s->validation, &options, &callbacks, result,
+                    err);
+}
+
+/* Trains and expects success and a status. */
+static void train_ok(setup *s, const char *run_dir, bool resume, int64_t max_steps, recorder *rec,
+                     cr_train_status want) {
+    cr_train_result result;
+    cr_error err;
+    if (train(s, run_dir, resume, max_steps, rec, &result, &err)) {
+        fprintf(stderr, "training in %s failed: %s\n", run_dir, err.message);
+        CHECK(!"training succeeds");
+        return;
+    }
+    CHECK_INT(result.status, want);
+}
+
+static unsigned char *read_all(const char *path, long *size) {
+    FILE *f = fopen(path, "rb");
+    *size = -1;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc((size_t)*size + 1);
+    if (fread(bytes, 1, (size_t)*size, f) != (size_t)*size) *size = -1;
+    bytes[*size > 0 ? *size : 0] = '\0';
+    fclose(f);
+    return bytes;
+}
+
+static bool same_file(const char *a, const char *b) {
+    long size_a, size_b;
+    unsigned char *x = read_all(a, &size_a), *y = read_all(b, &size_b);
+    bool same = x && y && size_a == size_b && memcmp(x, y, (size_t)size_a) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* metrics.csv without its last column (seconds: wall time differs). */
+static char *metrics_without_seconds(const char *run_dir) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/metrics.csv", run_dir);
+    long size;
+    char *text = (char *)read_all(path, &size);
+    if (!text) return NULL;
+    char *out = malloc((size_t)size + 1), *o = out;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *comma = strrchr(line, ',');
+        if (comma) *comma = '\0';
+        o += sprintf(o, "%s\n", line);
+    }
+    free(text);
+    return out;
+}
+
+static void check_same_run(const char *dir, const char *reference) {
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/last.safetensors", dir);
+    snprintf(b, sizeof b, "%s/last.safetensors", reference);
+    CHECK(same_file(a, b));
+    snprintf(a, sizeof a, "%s/best.safetensors", dir);
+    snprintf(b, sizeof b, "%s/best.safetensors", reference);
+    CHECK(same_file(a, b));
+    char *x = metrics_without_seconds(dir), *y = metrics_without_seconds(reference);
+    CHECK(x && y && strcmp(x, y) == 0);
+    if (x && y && strcmp(x, y)) fprintf(stderr, "%s\nvs\n%s\n", x, y);
+    free(x);
+    free(y);
+}
+
+static int count_temp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    int count = 0;
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));) count += strstr(e->d_name, ".tmp-") != NULL;
+    closedir(d);
+    return count;
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+
+static void test_straight_run_and_metrics(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    recorder rec = {0};
+    train_ok(&s, in_folder("straight"), false, 0, &rec, CR_TRAIN_FINISHED);
+    CHECK_INT(rec.steps_seen, EPOCHS * STEPS_PER_EPOCH);
+    CHECK_INT(rec.epochs_seen, EPOCHS);
+    /* The loss falls and the bars are learnt. */
+    CHECK(rec.epochs[EPOCHS - 1].train_loss < 0.6 * rec.epochs[0].train_loss);
+    CHECK(rec.epochs[EPOCHS - 1].val_accuracy >= 0.9);
+    CHECK(rec.epochs[0].best);
+
+    /* metrics.csv: the header and one row per epoch, as the callback saw them. */
+    long size;
+    char path[600];
+    snprintf(path, sizeof path, "%s/metrics.csv", in_folder("straight"));
+    char *text = (char *)read_all(path, &size);
+    CHECK(text != NULL);
+    if (text) {
+        char *line = strtok(text, "\n");
+        CHECK(line && strcmp(line, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,"
+                                   "seconds") == 0);
+        for (int e = 0; e < EPOCHS; e++) {
+            line = strtok(NULL, "\n");
+            CHECK(line != NULL);
+            if (!line) break;
+            int epoch;
+            double train_loss, train_accuracy, val_loss, val_accuracy, lr, seconds;
+            CHECK_INT(sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf,%lf", &epoch, &train_loss,
+                             &train_accuracy, &val_loss, &val_accuracy, &lr, &seconds),
+                      7);
+            CHECK_INT(epoch, e + 1);
+            CHECK_NEAR(train_loss, rec.epochs[e].train_loss, 1e-6);
+            CHECK_NEAR(val_accuracy, rec.epochs[e].val_accuracy, 1e-6);
+            /* The lr of the epoch's last step: cosine after one epoch of warm-up. */
+            float want_lr = cr_schedule_lr(&s.config.schedule, 0.05f, (e + 1) * STEPS_PER_EPOCH - 1,
+                                           STEPS_PER_EPOCH, EPOCHS);
+            CHECK_NEAR(lr, want_lr, 1e-5);
+            CHECK(seconds >= 0);
+        }
+        CHECK(strtok(NULL, "\n") == NULL);
+        free(text);
+    }
+    /* warm-up ends at 0.05 after epoch 1; cosine reaches 0.05·(1 + cos(15π/16))/2 at the end. */
+    CHECK_NEAR(rec.epochs[0].lr, 0.05, 1e-7);
+    CHECK_NEAR(rec.epochs[2].lr, 0.05 * (1 + cos(15 * 3.14159265358979323846 / 16)) / 2, 1e-6);
+    CHECK_INT(count_temp_files(in_folder("straight")), 0);
+
+    /* Same seed, one BLAS thread: the same metrics and the same weights. */
+    train_ok(&s, in_folder("again"), false, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(in_folder("again"), in_folder("straight"));
+
+    /* A folder that holds a run is not silently overwritten. */
+    cr_train_result result;
+    cr_error err;
+    CHECK_INT(train(&s, in_folder("again"), false, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "already holds a training run");
+    CHECK_CONTAINS(err.message, "--resume");
+    setup_free(&s);
+}
+
+static void test_resume_is_exact(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    cr_train_result result;
+    cr_error err;
+
+    /* Stopped at the end of epoch 1, then resumed. */
+    train_ok(&s, in_folder("boundary"), false, STEPS_PER_EPOCH, NULL, CR_TRAIN_STEP_LIMIT);
+    train_ok(&s, in_folder("boundary"), true, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(in_folder("boundary"), in_folder("straight"));
+
+    /* Stopped twice mid-epoch (epoch 2 step 3, epoch 3 step 3), resumed each time. */
+    CHECK_INT(train(&s, in_folder("middle"), false, STEPS_PER_EPOCH + 3, NULL, &result, &err), 0);
+    CHECK_INT(result.status, CR_TRAIN_STEP_LIMIT);
+    CHECK_INT(result.epoch, 2);
+    CHECK_INT(result.step, 3);
+    CHECK_INT(result.global_step, STEPS_PER_EPOCH + 3);
+    CHECK_INT(count_temp_files(in_folder("middle")), 0);
+    train_ok(&s, in_folder("middle"), true, 2 * STEPS_PER_EPOCH + 3, NULL, CR_TRAIN_STEP_LIMIT);
+    train_ok(&s, in_folder("middle"), true, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(in_folder("middle"), in_folder("straight"));
+
+    /* The stop flag (what the SIGINT handler sets): the step finishes, a
+     * checkpoint is saved, and the run says where it stopped. */
+    recorder rec = {.stop_epoch = 1, .stop_step = 5};
+    CHECK_INT(train(&s, in_folder("interrupted"), false, 0, &rec, &result, &err), 0);
+    CHECK_INT(result.status, CR_TRAIN_INTERRUPTED);
+    CHECK_INT(result.epoch, 1);
+    CHECK_INT(result.step, 5);
+    CHECK_INT(rec.steps_seen, 5);
+    recorder more = {0};
+    train_ok(&s, in_folder("interrupted"), true, 0, &more, CR_TRAIN_FINISHED);
+    CHECK_INT(more.steps_seen, EPOCHS * STEPS_PER_EPOCH - 5);
+    check_same_run(in_folder("interrupted"), in_folder("straight"));
+
+    /* Resuming a finished run does nothing. */
+    recorder none = {0};
+    train_ok(&s, in_folder("interrupted"), true, 0, &none, CR_TRAIN_FINISHED);
+    CHECK_INT(none.steps_seen, 0);
+
+    /* A resume that would see the data in another order is refused. */
+    s.config.batch_size = 4;
+    CHECK_INT(train(&s, in_folder("boundary"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "batch size 8, this run has 4");
+    s.config.batch_size = BATCH;
+    s.config.seed = 8;
+    CHECK_INT(train(&s, in_folder("boundary"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "seed 7, this run has 8");
+    s.config.seed = 7;
+    CHECK_INT(train(&s, in_folder("nothing-here"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "cannot resume");
+    setup_free(&s);
+
+    /* AdamW (two state slots and the step count for bias correction). */
+    if (!setup_load(&s, data, adamw)) return;
+    train_ok(&s, in_folder("adamw"), false, 0, NULL, CR_TRAIN_FINISHED);
+    train_ok(&s, in_folder("adamw-resumed"), false, 13, NULL, CR_TRAIN_STEP_LIMIT);
+    train_ok(&s, in_folder("adamw-resumed"), true, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(in_folder("adamw-resumed"), in_folder("adamw"));
+    /* ... and an SGD checkpoint does not resume under Adam. */
+    CHECK_INT(train(&s, in_folder("boundary"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "saved with optimizer sgd, this run uses adamw");
+    setup_free(&s);
+}
+
+static void test_nan_keeps_checkpoint(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    const char *dir = in_folder("nan");
+    char checkpoint[600], copy[600], last[600], last_copy[600];
+    snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.safetensors", dir);
+    snprintf(last, sizeof last, "%s/last.safetensors", dir);
+    snprintf(copy, sizeof copy, "%s/kept.bin", folder);
+    snprintf(last_copy, sizeof last_copy, "%s/kept-last.bin", folder);
+    train_ok(&s, dir, false, STEPS_PER_EPOCH, NULL, CR_TRAIN_STEP_LIMIT);
+    long size;
+    unsigned char *bytes = read_all(checkpoint, &size);
+    FILE *f = fopen(copy, "wb");
+    fwrite(bytes, 1, (size_t)size, f);
+    fclose(f);
+    free(bytes);
+    bytes = read_all(last, &size);
+    f = fopen(last_copy, "wb");
+    fwrite(bytes, 1, (size_t)size, f);
+    fclose(f);
+    free(bytes);
+
+    /* Resumed with an absurd learning rate: the first update blows up the
+     * weights and the next loss is not finite. */
+    s.config.optimizer.lr = 1e30f;
+    cr_train_result result;
+    cr_error err;
+    CHECK_INT(train(&s, dir, true, 0, NULL, &result, &err), 1);
+    CHECK_INT(err.kind, CR_ERR_RUNTIME);
+    CHECK_CONTAINS(err.message, "at epoch 2, step 2 (step 10 of the run");
+    CHECK_CONTAINS(err.message, "the last good checkpoint (end of epoch 1) is kept in");
+    CHECK(same_file(checkpoint, copy));
+    CHECK(same_file(last, last_copy));
+
+    /* From scratch, there is no checkpoint to keep. */
+    CHECK_INT(train(&s, in_folder("nan-fresh"), false, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "at epoch 1, step 2 (step 2 of the run");
+    CHECK_CONTAINS(err.message, "no checkpoint had been saved yet");
+
+    /* The kept checkpoint resumes with a sane learning rate. */
+    s.config.optimizer.lr = 0.05f;
+    train_ok(&s, dir, true, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(dir, in_folder("straight"));
+    setup_free(&s);
+}
+
+static void test_failed_write_keeps_checkpoint(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    const char *dir = in_folder("full");
+    char checkpoint[600], copy[600];
+    snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.safetensors", dir);
+    snprintf(copy, sizeof copy, "%s/kept-full.bin", folder);
+    train_ok(&s, dir, false, 3, NULL, CR_TRAIN_STEP_LIMIT);
+    long size;
+    unsigned char *bytes = read_all(checkpoint, &size);
+    FILE *f = fopen(copy, "wb");
+    fwrite(bytes, 1, (size_t)size, f);
+    fclose(f);
+    free(bytes);
+
+    /* A disk that fills up: files may not grow past a few kilobytes, less
+     * than a checkpoint. (A file-size limit works even for root, which
+     * ignores permissions.) */
+    struct rlimit before, small;
+    getrlimit(RLIMIT_FSIZE, &before);
+    small = before;
+    small.rlim_cur = (rlim_t)size / 2;
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &small);
+    cr_train_result result;
+    cr_error err;
+    int status = train(&s, dir, true, 5, NULL, &result, &err);
+    setrlimit(RLIMIT_FSIZE, &before);
+    CHECK_INT(status, 1);
+    CHECK_CONTAINS(err.message, "cannot write");
+    CHECK(same_file(checkpoint, copy));
+    CHECK_INT(count_temp_files(dir), 0);
+
+    /* The checkpoint still works. */
+    train_ok(&s, dir, true, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(dir, in_folder("straight"));
+    setup_free(&s);
+}
+
+static void test_labels_beyond_outputs(void) {
+    char data[600];
+    snprintf(data, sizeof data, "%s/four-classes", folder);
+    make_data(data, 4);
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    cr_train_result result;
+    cr_error err;
+    recorder rec = {0};
+    CHECK_INT(train(&s, in_folder("four"), false, 0, &rec, &result, &err), 1);
+    CHECK_INT(err.kind, CR_ERR_INVALID);
+    CHECK_CONTAINS(err.message, "four-classes/train-images-idx3-ubyte");
+    CHECK_CONTAINS(err.message, "image 3 has label 3");
+    CHECK_CONTAINS(err.message, "'tiny' has 3 outputs");
+    CHECK_INT(rec.steps_seen, 0);
+    struct stat info;
+    CHECK(stat(in_folder("four"), &info) != 0); /* nothing was created */
+    setup_free(&s);
+}
+
+/* Two inputs, the identity as weights: image (255, 0) gives logits (1, 0),
+ * image (0, 255) gives (0, 1). Cross-entropy of logits (1, 0) is
+ * log(1 + e^-1) = 0.3132617 for label 0 and log(1 + e) = 1.3132617 for 1. */
+static void test_evaluate_by_hand(void) {
+    const char *yaml = "name: identity\n"
+                       "input: [2, 1, 1]\n"
+                       "layers:\n"
+                       "  - {type: flatten}\n"
+                       "  - {type: dense, name: d, units: 2, weights: [[1, 0], [0, 1]], "
+                       "bias: [0, 0]}\n";
+    cr_model *model;
+    cr_net *net;
+    cr_error err;
+    if (cr_model_load_text(yaml, strlen(yaml), "identity.yaml", &model, &err)) {
+        fprintf(stderr, "%s\n", err.message);
+        CHECK(!"model loads");
+        return;
+    }
+    cr_net_options options = {.seed = 1};
+    CHECK_INT(cr_net_create(model, 2, &options, &net, &err), 0); /* batches of 2, 2, 1 */
+    uint8_t pixels[] = {255, 0, 255, 0, 0, 255, 0, 255, 255, 0};
+    int labels[] = {0, 1, 1, 0, 0};
+    cr_dataset data = {.count = 5,
+                       .channels = 2,
+                       .height = 1,
+                       .width = 1,
+                       .pixels = pixels,
+                       .labels = labels,
+                       .classes = 2,
+                       .source = "by hand"};
+    cr_transform plain = {.channels = 2, .std = {1, 1}};
+    int64_t confusion[4];
+    double loss, accuracy;
+    CHECK_INT(cr_evaluate(net, &data, &plain, confusion, &loss, &accuracy, &err), 0);
+    /* predictions 0, 0, 1, 1, 0 against labels 0, 1, 1, 0, 0 */
+    CHECK_INT(confusion[0], 2); /* true 0, predicted 0 */
+    CHECK_INT(confusion[1], 1); /* true 0, predicted 1 */
+    CHECK_INT(confusion[2], 1); /* true 1, predicted 0 */
+    CHECK_INT(confusion[3], 1);
+    CHECK_NEAR(accuracy, 0.6, 1e-12);
+    double right = log(1 + exp(-1.0)), wrong = log(1 + exp(1.0));
+    CHECK_NEAR(loss, (3 * right + 2 * wrong) / 5, 1e-6);
+
+    /* Without a softmax layer, probabilities are the softmax of the output. */
+    float probabilities[2];
+    cr_output_probabilities(net, 0, probabilities); /* the last batch: image 4, logits (1, 0) */
+    CHECK_NEAR(probabilities[0], 1 / (1 + exp(-1.0)), 1e-6);
+    CHECK_NEAR(probabilities[1], 1 / (1 + exp(1.0)), 1e-6);
+
+    /* Labels beyond the outputs are found before anything runs. */
+    labels[2] = 2;
+    CHECK_INT(cr_check_labels(model, &data, &err), 1);
+    CHECK_CONTAINS(err.message, "by hand: image 2 has label 2, but model 'identity' has 2 outputs");
+    cr_net_free(net);
+    cr_model_free(model);
+}
+
+static void remove_tree(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) {
+        unlink(path);
+        return;
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char child[1024];
+        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+        remove_tree(child);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+int main(void) {
+    cr_set_threads(1);
+    snprintf(folder, sizeof folder, "/tmp/cnnrun-train-XXXXXX");
+    if (!mkdtemp(folder)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", folder);
+    make_data(data, 3);
+
+    test_straight_run_and_metrics(data);
+    test_resume_is_exact(data);
+    test_nan_keeps_checkpoint(data);
+    test_failed_write_keeps_checkpoint(data);
+    test_labels_beyond_outputs();
+    test_evaluate_by_hand();
+
+    remove_tree(folder);
+    return check_report();
+}
