@@ -105,7 +105,7 @@ static const char *model_yaml(const char *data_dir, const char *optimizer) {
              "  optimizer: %s\n"
              "  schedule: {type: cosine, warmup_epochs: 1}\n"
              "  seed: 7\n"
-             /*XX"  normalize: {mean: [0.2], std: [0.3]}\n"*/
+             "  normalize: {mean: [0.2], std: [0.3]}\n"
              "  augment: {crop_padding: 1, hflip: true}\n",
              data_dir, EPOCHS, BATCH, optimizer);
     return text;
