@@ -8,6 +8,7 @@
 
 #include "gradcheck.h"
 #include "model.h"
+#include "train_config.h"
 
 #ifndef CNNRUN_VERSION
 #define CNNRUN_VERSION "dev"
@@ -125,7 +126,17 @@ static int64_t layer_parameters(const cr_layer *layer) {
 
 /* ---- check ---------------------------------------------------------------------- */
 
-static void print_check_table(const char *path, const cr_model *model, int batch) {
+/* "sgd with momentum 0.9", "adam": what the memory estimate assumed. */
+static const char *optimizer_text(const cr_optimizer_config *optimizer, char *out, size_t size) {
+    if (optimizer->type == CR_OPT_SGD && optimizer->momentum != 0.0f)
+        snprintf(out, size, "sgd with momentum %g", (double)optimizer->momentum);
+    else
+        snprintf(out, size, "%s", cr_optimizer_name(optimizer->type));
+    return out;
+}
+
+static void print_check_table(const char *path, const cr_model *model, int batch,
+                              const cr_optimizer_config *optimizer) {
     char a[64], b[64], c[64], d[64];
     shape_text(model->input, a, sizeof a);
     printf("model '%s' (%s), input %s\n\n", model->name, path, a);
@@ -168,8 +179,8 @@ static void print_check_table(const char *path, const cr_model *model, int batch
            human_count(model->macs, b, sizeof b));
     printf("activations per image:  %s floats (%s)\n", grouped(model->activations, a, sizeof a),
            human_bytes(model->activations * 4, b, sizeof b));
-    cr_memory m = cr_model_memory(model, batch, true, 1);
-    printf("training memory at batch %d (SGD with momentum): %s\n", batch,
+    cr_memory m = cr_model_memory(model, batch, true, cr_optimizer_slots(optimizer));
+    printf("training memory at batch %d (%s): %s\n", batch, optimizer_text(optimizer, b, sizeof b),
            human_bytes(m.total, a, sizeof a));
     printf("  parameters %s, gradients %s, optimizer state %s,\n",
            human_bytes(m.parameters, a, sizeof a), human_bytes(m.gradients, b, sizeof b),
@@ -244,7 +255,8 @@ static cJSON *config_json(const cr_layer *layer) {
     return config;
 }
 
-static void print_check_json(const char *path, const cr_model *model, int batch) {
+static void print_check_json(const char *path, const cr_model *model, int batch,
+                             const cr_optimizer_config *optimizer) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "file", path);
     cJSON_AddStringToObject(root, "name", model->name);
@@ -275,10 +287,12 @@ static void print_check_json(const char *path, const cr_model *model, int batch)
     cJSON_AddNumberToObject(totals, "macs_per_image", (double)model->macs);
     cJSON_AddNumberToObject(totals, "activations_per_image", (double)model->activations);
     cJSON_AddNumberToObject(totals, "activation_bytes_per_image", (double)model->activations * 4);
-    cr_memory m = cr_model_memory(model, batch, true, 1);
+    cr_memory m = cr_model_memory(model, batch, true, cr_optimizer_slots(optimizer));
     cJSON *memory = cJSON_AddObjectToObject(root, "training_memory");
     cJSON_AddNumberToObject(memory, "batch", batch);
-    cJSON_AddStringToObject(memory, "optimizer", "sgd with momentum");
+    char optimizer_name[64];
+    cJSON_AddStringToObject(memory, "optimizer",
+                            optimizer_text(optimizer, optimizer_name, sizeof optimizer_name));
     cJSON_AddNumberToObject(memory, "parameters", (double)m.parameters);
     cJSON_AddNumberToObject(memory, "gradients", (double)m.gradients);
     cJSON_AddNumberToObject(memory, "optimizer_state", (double)m.optimizer);
@@ -309,7 +323,7 @@ static int parse_positive(const char *text, int *out) {
 
 static int run_check(int argc, char **argv) {
     const char *path = NULL;
-    int batch = 64, json = 0;
+    int batch = 0, json = 0; /* 0: the train section's batch_size */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
@@ -329,11 +343,17 @@ static int run_check(int argc, char **argv) {
     cr_model *model;
     cr_error err = {0};
     if (cr_model_load(path, &model, &err)) return report(&err);
+    cr_train_config train;
+    if (cr_train_config_parse(model, &train, &err)) {
+        cr_model_free(model);
+        return report(&err);
+    }
+    if (!batch) batch = train.batch_size;
     print_warnings(&model->warnings);
     if (json)
-        print_check_json(path, model, batch);
+        print_check_json(path, model, batch, &train.optimizer);
     else
-        print_check_table(path, model, batch);
+        print_check_table(path, model, batch, &train.optimizer);
     cr_model_free(model);
     return 0;
 }
@@ -440,10 +460,12 @@ static const command commands[] = {
     {"check", "validate a model: shapes, parameters, MACs, memory (nothing is trained)",
      "usage: cnnrun check MODEL.yaml [--batch N] [--json]\n\n"
      "Reads the model, checks every layer's keys and every output size\n"
-     "(out = floor((n + 2p - f) / s) + 1), and prints one row per layer with its\n"
-     "output shape, parameters and multiply-accumulates per image, then the totals\n"
-     "and the memory training needs at batch N (default 64).\n\n"
-     "  --batch N   batch size for the training-memory estimate (default 64)\n"
+     "(out = floor((n + 2p - f) / s) + 1) and the train section, and prints one row\n"
+     "per layer with its output shape, parameters and multiply-accumulates per image,\n"
+     "then the totals and the memory training needs with the train section's\n"
+     "optimizer and batch size.\n\n"
+     "  --batch N   batch size for the training-memory estimate (default: the train\n"
+     "              section's batch_size, 64 when it has none)\n"
      "  --json      print the same as one JSON document\n\n"
      "Exit status: 0 valid (warnings go to stderr), 1 invalid model, 2 usage error or\n"
      "unreadable file.\n",
