@@ -2,12 +2,18 @@
  * library, print what it returns. Exit codes: 0 ok, 1 invalid input or a
  * failed run, 2 usage or unreadable file. */
 #include <cJSON.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gradcheck.h"
 #include "model.h"
+#include "train.h"
 #include "train_config.h"
 
 #ifndef CNNRUN_VERSION
@@ -454,6 +460,537 @@ static int run_gradcheck(int argc, char **argv) {
     return failed ? 1 : 0;
 }
 
+/* ---- train, eval, predict ------------------------------------------------------------ */
+
+/* Options that take a value: parsed by one helper so every command words
+ * its errors the same way. */
+static int parse_count64(const char *text, int64_t *out) {
+    char *end;
+    long long value = strtoll(text, &end, 10);
+    if (end == text || *end || value < 1) return 1;
+    *out = value;
+    return 0;
+}
+
+static int parse_seed(const char *text, uint64_t *out) {
+    char *end;
+    if (!*text || *text == '-') return 1;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (end == text || *end) return 1;
+    *out = value;
+    return 0;
+}
+
+/* 75 -> "1:15", 3725 -> "1:02:05" */
+static const char *duration_text(double seconds, char *out, size_t size) {
+    long total = seconds > 0 && seconds < 1e9 ? (long)(seconds + 0.5) : 0;
+    if (total >= 3600)
+        snprintf(out, size, "%ld:%02ld:%02ld", total / 3600, total / 60 % 60, total % 60);
+    else
+        snprintf(out, size, "%ld:%02ld", total / 60, total % 60);
+    return out;
+}
+
+static double monotonic_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+/* The first Ctrl-C asks the loop to stop after the current step and save;
+ * SA_RESETHAND makes a second one end the program at once. */
+static void request_stop(int signal_number) {
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+typedef struct train_display {
+    bool terminal; /* one updating line per epoch, redrawn with \r */
+    bool quiet;
+    double last_drawn;
+    bool line_open;
+} train_display;
+
+static void show_start(void *user, const cr_train_start *start) {
+    train_display *display = user;
+    if (display->quiet) return;
+    char a[32], b[32];
+    printf("%s images for training, %s for validation: %lld steps of up to %lld per epoch\n",
+           grouped(start->train_images, a, sizeof a),
+           grouped(start->validation_images, b, sizeof b), (long long)start->steps_per_epoch,
+           (long long)((start->train_images + start->steps_per_epoch - 1) /
+                       start->steps_per_epoch));
+    if (start->resumed)
+        printf("resuming at epoch %d of %d, step %lld\n", start->start_epoch, start->epochs,
+               (long long)start->start_step);
+    if (start->changes && start->changes[0])
+        printf("changed since the checkpoint: %s\n", start->changes);
+    fflush(stdout);
+}
+
+static void show_step(void *user, const cr_train_progress *p) {
+    train_display *display = user;
+    if (!display->terminal || display->quiet) return;
+    double now = monotonic_seconds();
+    if (p->step != p->steps && now - display->last_drawn < 0.1) return;
+    display->last_drawn = now;
+    enum { BAR = 24 };
+    char bar[BAR + 1], eta[32];
+    int filled = (int)(BAR * p->step / (p->steps ? p->steps : 1));
+    for (int i = 0; i < BAR; i++) bar[i] = i < filled ? '#' : ' ';
+    bar[BAR] = '\0';
+    printf("\r\033[Kepoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s",
+           p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps, p->loss,
+           100 * p->accuracy, p->images_per_second, duration_text(p->eta_seconds, eta, sizeof eta));
+    fflush(stdout);
+    display->line_open = true;
+}
+
+static void show_epoch(void *user, const cr_epoch_result *e) {
+    train_display *display = user;
+    if (display->quiet) return;
+    if (display->line_open) printf("\r\033[K");
+    display->line_open = false;
+    printf("epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g  %.1f s%s\n",
+           e->epoch, e->epochs, e->train_loss, 100 * e->train_accuracy, e->val_loss,
+           100 * e->val_accuracy, (double)e->lr, e->seconds, e->best ? "  (best)" : "");
+    fflush(stdout);
+}
+
+static bool has_checkpoint(const char *dir) {
+    char path[4200];
+    struct stat info;
+    snprintf(path, sizeof path, "%s/%s", dir, CR_RUN_CHECKPOINT);
+    return stat(path, &info) == 0;
+}
+
+/* runs/NAME, or runs/NAME-2, -3, ... when that folder already holds a run:
+ * an accidental second `cnnrun train` never overwrites the first. */
+static void default_run_dir(const cr_model *model, char *out, size_t size) {
+    snprintf(out, size, "runs/%s", model->name);
+    for (int n = 2; has_checkpoint(out) && n < 10000; n++)
+        snprintf(out, size, "runs/%s-%d", model->name, n);
+}
+
+typedef struct train_args {
+    const char *path, *data, *out, *init, *resume;
+    int epochs, batch_size, threads;
+    double lr;
+    bool has_seed, no_shuffle, quiet;
+    uint64_t seed;
+    int64_t max_steps;
+} train_args;
+
+static int parse_train_args(int argc, char **argv, train_args *a) {
+    static const char *const valued[] = {"--data", "--epochs", "--batch-size", "--lr",
+                                         "--seed", "--threads", "--out",        "--init",
+                                         "--resume", "--max-steps"};
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool takes_value = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+            if (strcmp(arg, valued[k]) == 0) takes_value = true;
+        const char *value = takes_value && i + 1 < argc ? argv[i + 1] : NULL;
+        if (takes_value && !value) return usage_error("train", "%s needs a value", arg);
+        if (strcmp(arg, "--data") == 0)
+            a->data = value;
+        else if (strcmp(arg, "--out") == 0)
+            a->out = value;
+        else if (strcmp(arg, "--init") == 0)
+            a->init = value;
+        else if (strcmp(arg, "--resume") == 0)
+            a->resume = value;
+        else if (strcmp(arg, "--epochs") == 0) {
+            if (parse_positive(value, &a->epochs))
+                return usage_error("train", "--epochs must be a whole number ≥ 1, got '%s'", value);
+        } else if (strcmp(arg, "--batch-size") == 0) {
+            if (parse_positive(value, &a->batch_size))
+                return usage_error("train", "--batch-size must be a whole number ≥ 1, got '%s'",
+                                   value);
+        } else if (strcmp(arg, "--threads") == 0) {
+            if (parse_positive(value, &a->threads))
+                return usage_error("train", "--threads must be a whole number ≥ 1, got '%s'",
+                                   value);
+        } else if (strcmp(arg, "--max-steps") == 0) {
+            if (parse_count64(value, &a->max_steps))
+                return usage_error("train", "--max-steps must be a whole number ≥ 1, got '%s'",
+                                   value);
+        } else if (strcmp(arg, "--lr") == 0) {
+            char *end;
+            a->lr = strtod(value, &end);
+            if (end == value || *end || !(a->lr > 0) || !isfinite(a->lr))
+                return usage_error("train", "--lr must be a positive number, got '%s'", value);
+        } else if (strcmp(arg, "--seed") == 0) {
+            if (parse_seed(value, &a->seed))
+                return usage_error("train", "--seed must be a whole number ≥ 0, got '%s'", value);
+            a->has_seed = true;
+        } else if (strcmp(arg, "--no-shuffle") == 0)
+            a->no_shuffle = true;
+        else if (strcmp(arg, "--quiet") == 0)
+            a->quiet = true;
+        else if (arg[0] == '-' && arg[1])
+            return usage_error("train", "unknown option '%s'", arg);
+        else if (a->path)
+            return usage_error("train", "one model file at a time (extra: '%s')", arg);
+        else
+            a->path = arg;
+        if (takes_value) i++;
+    }
+    if (!a->path) return usage_error("train", "%s", "missing MODEL.yaml");
+    if (a->resume && a->init)
+        return usage_error("train", "%s",
+                           "--init and --resume do not go together: a resumed run continues "
+                           "from its checkpoint's weights");
+    if (a->resume && a->out && strcmp(a->resume, a->out) != 0)
+        return usage_error("train", "%s",
+                           "--resume DIR continues the run in DIR: --out cannot name another "
+                           "folder");
+    return 0;
+}
+
+/* Loads the model and its train section, with --data applied. */
+static int load_for_training(const char *path, const char *data, cr_model **model,
+                             cr_train_config *config, cr_error *err) {
+    if (cr_model_load(path, model, err)) return 1;
+    print_warnings(&(*model)->warnings);
+    if (cr_train_config_parse(*model, config, err) ||
+        (data && cr_data_source_parse(data, &config->data, err))) {
+        cr_model_free(*model);
+        *model = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+static void print_run_files(const char *dir, const cr_train_result *result) {
+    printf("files in %s/:\n", dir);
+    printf("  %-24s one row per epoch\n", CR_RUN_METRICS);
+    printf("  %-24s the latest weights\n", CR_RUN_LAST);
+    if (result->best_epoch)
+        printf("  %-24s the best validation accuracy, %.2f%% (epoch %d)\n", CR_RUN_BEST,
+               100 * result->best_accuracy, result->best_epoch);
+    printf("  %-24s everything --resume needs\n", CR_RUN_CHECKPOINT);
+}
+
+static int run_train(int argc, char **argv) {
+    train_args a = {0};
+    int usage = parse_train_args(argc, argv, &a);
+    if (usage) return usage;
+    cr_model *model;
+    cr_train_config config;
+    cr_error err = {0};
+    if (load_for_training(a.path, a.data, &model, &config, &err)) return report(&err);
+    if (a.epochs) config.epochs = a.epochs;
+    if (a.batch_size) config.batch_size = a.batch_size;
+    if (a.lr > 0) config.optimizer.lr = (float)a.lr;
+    if (a.has_seed) config.seed = a.seed;
+    cr_set_threads(a.threads);
+
+    char run_dir[4096];
+    if (a.resume)
+        snprintf(run_dir, sizeof run_dir, "%s", a.resume);
+    else if (a.out)
+        snprintf(run_dir, sizeof run_dir, "%s", a.out);
+    else
+        default_run_dir(model, run_dir, sizeof run_dir);
+
+    train_display display = {.terminal = isatty(STDOUT_FILENO) == 1, .quiet = a.quiet};
+    if (!a.quiet) {
+        printf("training '%s' (%s) for %d epochs, batch %d, %s lr %g, seed %llu\n", model->name,
+               a.path, config.epochs, config.batch_size, cr_optimizer_name(config.optimizer.type),
+               (double)config.optimizer.lr, (unsigned long long)config.seed);
+        printf("run folder: %s\nloading data ...\n", run_dir);
+        fflush(stdout);
+    }
+    cr_dataset train, validation;
+    if (cr_train_load_data(model, &config, &train, &validation, &err)) {
+        cr_model_free(model);
+        return report(&err);
+    }
+
+    cr_train_options options = {.run_dir = run_dir,
+                                .resume = a.resume != NULL,
+                                .init_weights = a.init,
+                                .max_steps = a.max_steps,
+                                .no_shuffle = a.no_shuffle,
+                                .stop = &stop_requested};
+    cr_train_callbacks callbacks = {
+        .user = &display, .on_start = show_start, .on_step = show_step, .on_epoch = show_epoch};
+    struct sigaction action = {.sa_handler = request_stop, .sa_flags = SA_RESETHAND}, previous;
+    sigemptyset(&action.sa_mask);
+    stop_requested = 0;
+    sigaction(SIGINT, &action, &previous);
+    cr_train_result result;
+    int status = cr_train(model, &config, &train, &validation, &options, &callbacks, &result, &err);
+    sigaction(SIGINT, &previous, NULL);
+    if (display.line_open) printf("\n");
+    int code = 0;
+    if (status) {
+        fflush(stdout);
+        code = report(&err);
+    } else if (result.status == CR_TRAIN_FINISHED) {
+        if (result.epochs_run == 0)
+            printf("the run in %s had already finished its %d epochs (more: --epochs N)\n",
+                   run_dir, config.epochs);
+        printf("done: validation accuracy %.2f%% after epoch %d, best %.2f%% (epoch %d)\n",
+               100 * result.final_val_accuracy, result.epoch, 100 * result.best_accuracy,
+               result.best_epoch);
+        print_run_files(run_dir, &result);
+    } else {
+        print_run_files(run_dir, &result);
+        fflush(stdout);
+        fprintf(stderr, "%s at epoch %d step %lld; resume with: cnnrun train %s --resume %s\n",
+                result.status == CR_TRAIN_INTERRUPTED ? "interrupted" : "stopped (--max-steps)",
+                result.epoch, (long long)result.step, a.path, run_dir);
+        code = result.status == CR_TRAIN_INTERRUPTED ? 1 : 0;
+    }
+    cr_dataset_free(&train);
+    cr_dataset_free(&validation);
+    cr_model_free(model);
+    return code;
+}
+
+/* Class `index` as "3 Dress", or "3" when the data set has no names. */
+static const char *class_text(const cr_dataset *names, int index, char *out, size_t size) {
+    if (names && names->class_names && index < names->classes)
+        snprintf(out, size, "%d %s", index, names->class_names[index]);
+    else
+        snprintf(out, size, "%d", index);
+    return out;
+}
+
+/* The model with weights loaded, for inference on batches of `batch`. */
+static int load_inference_net(cr_model *model, const char *weights, int batch, cr_net **net,
+                              cr_error *err) {
+    cr_net_options options = {.seed = 0};
+    if (cr_net_create(model, batch, &options, net, err)) return 1;
+    if (cr_net_load_weights(*net, weights, err)) {
+        cr_net_free(*net);
+        *net = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+static void print_confusion(const cr_dataset *data, const int64_t *confusion, int classes) {
+    char label[160], number[32];
+    int label_width = 5, count_width = 3;
+    for (int c = 0; c < classes; c++) {
+        int n = display_width(class_text(data, c, label, sizeof label));
+        if (n > label_width) label_width = n;
+    }
+    for (int i = 0; i < classes * classes; i++) {
+        int n = (int)strlen(grouped(confusion[i], number, sizeof number));
+        if (n > count_width) count_width = n;
+    }
+    printf("\nconfusion matrix (rows: true class, columns: predicted class)\n");
+    print_cell("", label_width, 1);
+    for (int c = 0; c < classes; c++) {
+        snprintf(number, sizeof number, "%d", c);
+        print_cell(number, -count_width, 1);
+    }
+    putchar('\n');
+    for (int t = 0; t < classes; t++) {
+        print_cell(class_text(data, t, label, sizeof label), label_width, 1);
+        for (int p = 0; p < classes; p++)
+            print_cell(grouped(confusion[(int64_t)t * classes + p], number, sizeof number),
+                       -count_width, 1);
+        putchar('\n');
+    }
+}
+
+static int run_eval(int argc, char **argv) {
+    const char *path = NULL, *weights = NULL, *data = NULL;
+    int batch = 0, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool takes_value = strcmp(arg, "--weights") == 0 || strcmp(arg, "--data") == 0 ||
+                           strcmp(arg, "--batch-size") == 0 || strcmp(arg, "--threads") == 0;
+        const char *value = takes_value && i + 1 < argc ? argv[i + 1] : NULL;
+        if (takes_value && !value) return usage_error("eval", "%s needs a value", arg);
+        if (strcmp(arg, "--weights") == 0)
+            weights = value;
+        else if (strcmp(arg, "--data") == 0)
+            data = value;
+        else if (strcmp(arg, "--batch-size") == 0) {
+            if (parse_positive(value, &batch))
+                return usage_error("eval", "--batch-size must be a whole number ≥ 1, got '%s'",
+                                   value);
+        } else if (strcmp(arg, "--threads") == 0) {
+            if (parse_positive(value, &threads))
+                return usage_error("eval", "--threads must be a whole number ≥ 1, got '%s'", value);
+        } else if (arg[0] == '-' && arg[1])
+            return usage_error("eval", "unknown option '%s'", arg);
+        else if (path)
+            return usage_error("eval", "one model file at a time (extra: '%s')", arg);
+        else
+            path = arg;
+        if (takes_value) i++;
+    }
+    if (!path) return usage_error("eval", "%s", "missing MODEL.yaml");
+    if (!weights)
+        return usage_error("eval", "%s", "missing --weights W.safetensors (e.g. from a run "
+                                         "folder: runs/NAME/best.safetensors)");
+    cr_set_threads(threads);
+    cr_model *model;
+    cr_train_config config;
+    cr_error err = {0};
+    if (load_for_training(path, data, &model, &config, &err)) return report(&err);
+    if (!batch) batch = config.batch_size;
+    cr_dataset test = {0};
+    cr_net *net = NULL;
+    int classes = (int)cr_shape_size(model->layers[model->output].out);
+    int64_t *confusion = calloc((size_t)classes * (size_t)classes, sizeof *confusion);
+    double loss = 0, accuracy = 0;
+    int status = confusion ? 0 : cr_fail(&err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
+    if (!status) status = cr_data_load(&config.data, true, model->input, &test, &err);
+    if (!status) status = cr_check_labels(model, &test, &err);
+    if (!status) status = load_inference_net(model, weights, batch, &net, &err);
+    if (!status)
+        status = cr_evaluate(net, &test, &config.transform, confusion, &loss, &accuracy, &err);
+    int code = 0;
+    if (status) {
+        code = report(&err);
+    } else {
+        char a[32], b[32], label[160];
+        printf("model '%s', weights %s\ndata: %s (%s images)\n\n", model->name, weights,
+               test.source, grouped(test.count, a, sizeof a));
+        int64_t right = 0;
+        for (int c = 0; c < classes; c++) right += confusion[(int64_t)c * classes + c];
+        printf("loss %.4f  accuracy %.2f%% (%s of %s)\n\n", loss, 100 * accuracy,
+               grouped(right, a, sizeof a), grouped(test.count, b, sizeof b));
+        int label_width = 5;
+        for (int c = 0; c < classes; c++) {
+            int n = display_width(class_text(&test, c, label, sizeof label));
+            if (n > label_width) label_width = n;
+        }
+        print_cell("class", label_width, 2);
+        print_cell("accuracy", -9, 2);
+        print_cell("images", -8, 0);
+        putchar('\n');
+        for (int c = 0; c < classes; c++) {
+            int64_t total = 0;
+            for (int p = 0; p < classes; p++) total += confusion[(int64_t)c * classes + p];
+            char percent[32];
+            if (total)
+                snprintf(percent, sizeof percent, "%.2f%%",
+                         100.0 * (double)confusion[(int64_t)c * classes + c] / (double)total);
+            else
+                snprintf(percent, sizeof percent, "-");
+            print_cell(class_text(&test, c, label, sizeof label), label_width, 2);
+            print_cell(percent, -9, 2);
+            print_cell(grouped(total, a, sizeof a), -8, 0);
+            putchar('\n');
+        }
+        print_confusion(&test, confusion, classes);
+    }
+    free(confusion);
+    cr_net_free(net);
+    cr_dataset_free(&test);
+    cr_model_free(model);
+    return code;
+}
+
+typedef struct ranked {
+    int index;
+    float probability;
+} ranked;
+
+static int by_probability(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->probability != y->probability) return x->probability < y->probability ? 1 : -1;
+    return x->index - y->index;
+}
+
+static int run_predict(int argc, char **argv) {
+    const char *path = NULL, *weights = NULL;
+    int top = 5, n_images = 0;
+    const char **images = calloc((size_t)argc, sizeof *images);
+    if (!images) return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool takes_value = strcmp(arg, "--weights") == 0 || strcmp(arg, "--top") == 0;
+        const char *value = takes_value && i + 1 < argc ? argv[i + 1] : NULL;
+        int code = 0;
+        if (takes_value && !value)
+            code = usage_error("predict", "%s needs a value", arg);
+        else if (strcmp(arg, "--weights") == 0)
+            weights = value;
+        else if (strcmp(arg, "--top") == 0) {
+            if (parse_positive(value, &top))
+                code = usage_error("predict", "--top must be a whole number ≥ 1, got '%s'", value);
+        } else if (arg[0] == '-' && arg[1])
+            code = usage_error("predict", "unknown option '%s'", arg);
+        else if (!path)
+            path = arg;
+        else
+            images[n_images++] = arg;
+        if (code) {
+            free(images);
+            return code;
+        }
+        if (takes_value) i++;
+    }
+    int code = 0;
+    if (!path)
+        code = usage_error("predict", "%s", "missing MODEL.yaml");
+    else if (!weights)
+        code = usage_error("predict", "%s", "missing --weights W.safetensors");
+    else if (!n_images)
+        code = usage_error("predict", "%s", "no image files given");
+    if (code) {
+        free(images);
+        return code;
+    }
+    cr_model *model;
+    cr_train_config config;
+    cr_error err = {0};
+    if (load_for_training(path, NULL, &model, &config, &err)) {
+        free(images);
+        return report(&err);
+    }
+    cr_net *net = NULL;
+    int classes = (int)cr_shape_size(model->layers[model->output].out);
+    float *probabilities = malloc((size_t)classes * sizeof *probabilities);
+    ranked *order = malloc((size_t)classes * sizeof *order);
+    int status = probabilities && order ? 0
+                                        : cr_fail(&err, CR_ERR_RUNTIME, (cr_mark){0}, NULL,
+                                                  "out of memory");
+    if (!status) status = load_inference_net(model, weights, 1, &net, &err);
+    if (status) code = report(&err);
+    /* Class names come with the data set; without it (not installed, or
+     * another machine) the classes are shown by number. */
+    cr_dataset names = {0};
+    cr_error ignored;
+    bool have_names = !status &&
+                      cr_data_load(&config.data, true, model->input, &names, &ignored) == 0;
+    for (int i = 0; i < n_images && !status; i++) {
+        if (cr_image_load(images[i], model->input, &config.transform, cr_net_input(net), &err)) {
+            code = report(&err);
+            continue;
+        }
+        cr_net_forward(net, false);
+        cr_output_probabilities(net, 0, probabilities);
+        for (int c = 0; c < classes; c++) order[c] = (ranked){c, probabilities[c]};
+        qsort(order, (size_t)classes, sizeof *order, by_probability);
+        printf("%s\n", images[i]);
+        for (int k = 0; k < top && k < classes; k++) {
+            char label[160];
+            printf("  %6.2f%%  %s\n", 100.0 * order[k].probability,
+                   class_text(have_names ? &names : NULL, order[k].index, label, sizeof label));
+        }
+    }
+    if (have_names) cr_dataset_free(&names);
+    free(probabilities);
+    free(order);
+    free(images);
+    cr_net_free(net);
+    cr_model_free(model);
+    return code;
+}
+
 /* ---- help --------------------------------------------------------------------- */
 
 static const command commands[] = {
@@ -485,6 +1022,55 @@ static const command commands[] = {
      "Exit status: 0 all within tolerance (default 2e-2), 1 otherwise or invalid\n"
      "model, 2 usage error.\n",
      run_gradcheck},
+    {"train", "train a model on its data set: progress, checkpoints, resume",
+     "usage: cnnrun train MODEL.yaml [--data D] [--epochs N] [--batch-size B] [--lr X]\n"
+     "                    [--seed S] [--threads N] [--out DIR] [--init W.safetensors]\n"
+     "                    [--resume DIR] [--max-steps N] [--no-shuffle] [--quiet]\n\n"
+     "Trains the model with its file's train section (data, epochs, batch_size,\n"
+     "optimizer, schedule, seed, validation, normalize, augment; see\n"
+     "docs/training.md); the options override it. After every epoch it evaluates\n"
+     "the validation set and writes, atomically, to the run folder:\n"
+     "  metrics.csv             epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+     "  last.safetensors        the latest weights\n"
+     "  best.safetensors        the weights with the best validation accuracy\n"
+     "  checkpoint.safetensors  weights, optimizer state, position and random streams\n\n"
+     "  --data D          fashion-mnist, mnist:DIR, cifar10:DIR or folder:TRAIN_DIR,TEST_DIR\n"
+     "  --epochs N        --batch-size B   --lr X (the base learning rate)   --seed S\n"
+     "  --threads N       BLAS threads; 1 makes runs bit-for-bit reproducible\n"
+     "  --out DIR         run folder (default runs/MODEL_NAME, or runs/MODEL_NAME-2, ...\n"
+     "                    when that one already holds a run)\n"
+     "  --init W          start from these weights instead of random ones\n"
+     "  --resume DIR      continue the run in DIR exactly where it stopped; a lower --lr\n"
+     "                    or more --epochs may be given, the data order may not change\n"
+     "  --max-steps N     stop (with a checkpoint) after N optimizer steps of the run\n"
+     "  --no-shuffle      the training images in file order every epoch\n"
+     "  --quiet           no progress, only the result\n\n"
+     "Ctrl-C finishes the current step, saves a checkpoint and says how to resume.\n"
+     "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n\n"
+     "Exit status: 0 trained (or stopped by --max-steps), 1 invalid model or data, a\n"
+     "NaN loss or an interrupted run, 2 usage error or unreadable file.\n",
+     run_train},
+    {"eval", "evaluate weights on the test set: accuracy, per class, confusion matrix",
+     "usage: cnnrun eval MODEL.yaml --weights W.safetensors [--data D] [--batch-size B]\n"
+     "                   [--threads N]\n\n"
+     "Runs the model in inference mode over the test split of its train section's\n"
+     "data (or --data D, as for train) with the section's normalisation, and prints\n"
+     "the mean cross-entropy, the accuracy, the accuracy per class and the confusion\n"
+     "matrix (rows: true class, columns: predicted), with class names where the\n"
+     "data set has them.\n\n"
+     "Exit status: 0 evaluated, 1 invalid model, weights or data, 2 usage error or\n"
+     "unreadable file.\n",
+     run_eval},
+    {"predict", "classify image files: the top classes with probabilities",
+     "usage: cnnrun predict MODEL.yaml --weights W.safetensors [--top K] IMAGE...\n\n"
+     "Decodes each image (PNG, JPEG, BMP, PGM, ...), converts it to the model's\n"
+     "channels and size, normalises it as the train section says, and prints the\n"
+     "K most likely classes (default 5) with their probabilities. Class names come\n"
+     "from the train section's data set when it is installed, else classes are\n"
+     "shown by number.\n\n"
+     "Exit status: 0 every image classified, 1 invalid model or weights or an\n"
+     "undecodable image, 2 usage error or unreadable file.\n",
+     run_predict},
     {"help", "show help for a command", "usage: cnnrun help [COMMAND]\n", NULL},
 };
 
