@@ -517,11 +517,11 @@ static void show_start(void *user, const cr_train_start *start) {
     train_display *display = user;
     if (display->quiet) return;
     char a[32], b[32];
-    printf("%s images for training, %s for validation: %lld steps of up to %lld per epoch\n",
-           grouped(start->train_images, a, sizeof a),
-           grouped(start->validation_images, b, sizeof b), (long long)start->steps_per_epoch,
-           (long long)((start->train_images + start->steps_per_epoch - 1) /
-                       start->steps_per_epoch));
+    printf(
+        "%s images for training, %s for validation: %lld steps of up to %lld per epoch\n",
+        grouped(start->train_images, a, sizeof a), grouped(start->validation_images, b, sizeof b),
+        (long long)start->steps_per_epoch,
+        (long long)((start->train_images + start->steps_per_epoch - 1) / start->steps_per_epoch));
     if (start->resumed)
         printf("resuming at epoch %d of %d, step %lld\n", start->start_epoch, start->epochs,
                (long long)start->start_step);
@@ -584,8 +584,8 @@ typedef struct train_args {
 } train_args;
 
 static int parse_train_args(int argc, char **argv, train_args *a) {
-    static const char *const valued[] = {"--data", "--epochs", "--batch-size", "--lr",
-                                         "--seed", "--threads", "--out",        "--init",
+    static const char *const valued[] = {"--data",   "--epochs",   "--batch-size", "--lr",
+                                         "--seed",   "--threads",  "--out",        "--init",
                                          "--resume", "--max-steps"};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -732,8 +732,8 @@ static int run_train(int argc, char **argv) {
         code = report(&err);
     } else if (result.status == CR_TRAIN_FINISHED) {
         if (result.epochs_run == 0)
-            printf("the run in %s had already finished its %d epochs (more: --epochs N)\n",
-                   run_dir, config.epochs);
+            printf("the run in %s had already finished its %d epochs (more: --epochs N)\n", run_dir,
+                   config.epochs);
         printf("done: validation accuracy %.2f%% after epoch %d, best %.2f%% (epoch %d)\n",
                100 * result.final_val_accuracy, result.epoch, 100 * result.best_accuracy,
                result.best_epoch);
@@ -831,8 +831,9 @@ static int run_eval(int argc, char **argv) {
     }
     if (!path) return usage_error("eval", "%s", "missing MODEL.yaml");
     if (!weights)
-        return usage_error("eval", "%s", "missing --weights W.safetensors (e.g. from a run "
-                                         "folder: runs/NAME/best.safetensors)");
+        return usage_error("eval", "%s",
+                           "missing --weights W.safetensors (e.g. from a run "
+                           "folder: runs/NAME/best.safetensors)");
     cr_set_threads(threads);
     cr_model *model;
     cr_train_config config;
@@ -955,17 +956,17 @@ static int run_predict(int argc, char **argv) {
     int classes = (int)cr_shape_size(model->layers[model->output].out);
     float *probabilities = malloc((size_t)classes * sizeof *probabilities);
     ranked *order = malloc((size_t)classes * sizeof *order);
-    int status = probabilities && order ? 0
-                                        : cr_fail(&err, CR_ERR_RUNTIME, (cr_mark){0}, NULL,
-                                                  "out of memory");
+    int status = probabilities && order
+                     ? 0
+                     : cr_fail(&err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
     if (!status) status = load_inference_net(model, weights, 1, &net, &err);
     if (status) code = report(&err);
     /* Class names come with the data set; without it (not installed, or
      * another machine) the classes are shown by number. */
     cr_dataset names = {0};
     cr_error ignored;
-    bool have_names = !status &&
-                      cr_data_load(&config.data, true, model->input, &names, &ignored) == 0;
+    bool have_names =
+        !status && cr_data_load(&config.data, true, model->input, &names, &ignored) == 0;
     for (int i = 0; i < n_images && !status; i++) {
         if (cr_image_load(images[i], model->input, &config.transform, cr_net_input(net), &err)) {
             code = report(&err);
