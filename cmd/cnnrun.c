@@ -517,11 +517,10 @@ static void show_start(void *user, const cr_train_start *start) {
     train_display *display = user;
     if (display->quiet) return;
     char a[32], b[32];
-    printf(
-        "%s images for training, %s for validation: %lld steps of up to %lld per epoch\n",
-        grouped(start->train_images, a, sizeof a), grouped(start->validation_images, b, sizeof b),
-        (long long)start->steps_per_epoch,
-        (long long)((start->train_images + start->steps_per_epoch - 1) / start->steps_per_epoch));
+    printf("%s images for training, %s for validation: %lld steps of %d images per epoch\n",
+           grouped(start->train_images, a, sizeof a),
+           grouped(start->validation_images, b, sizeof b), (long long)start->steps_per_epoch,
+           start->batch_size);
     if (start->resumed)
         printf("resuming at epoch %d of %d, step %lld\n", start->start_epoch, start->epochs,
                (long long)start->start_step);
@@ -666,7 +665,10 @@ static int load_for_training(const char *path, const char *data, cr_model **mode
 
 static void print_run_files(const char *dir, const cr_train_result *result) {
     printf("files in %s/:\n", dir);
-    printf("  %-24s one row per epoch\n", CR_RUN_METRICS);
+    char path[4200];
+    struct stat info;
+    snprintf(path, sizeof path, "%s/%s", dir, CR_RUN_METRICS);
+    if (stat(path, &info) == 0) printf("  %-24s one row per epoch\n", CR_RUN_METRICS);
     printf("  %-24s the latest weights\n", CR_RUN_LAST);
     if (result->best_epoch)
         printf("  %-24s the best validation accuracy, %.2f%% (epoch %d)\n", CR_RUN_BEST,

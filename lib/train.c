@@ -565,6 +565,7 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
             .train_images = train->count,
             .validation_images = validation->count,
             .steps_per_epoch = r.steps_per_epoch,
+            .batch_size = config->batch_size,
             .epochs = config->epochs,
             .resumed = options->resume,
             .start_epoch = (int)r.state.epoch + 1,

@@ -49,6 +49,7 @@ typedef struct cr_train_options {
 typedef struct cr_train_start {
     int64_t train_images, validation_images;
     int64_t steps_per_epoch;
+    int batch_size;
     int epochs;
     bool resumed;
     int start_epoch;     /* 1-based */
