@@ -791,14 +791,14 @@ static void print_confusion(const cr_dataset *data, const int64_t *confusion, in
     print_cell("", label_width, 1);
     for (int c = 0; c < classes; c++) {
         snprintf(number, sizeof number, "%d", c);
-        print_cell(number, -count_width, 1);
+        print_cell(number, -count_width, c + 1 < classes);
     }
     putchar('\n');
     for (int t = 0; t < classes; t++) {
         print_cell(class_text(data, t, label, sizeof label), label_width, 1);
         for (int p = 0; p < classes; p++)
             print_cell(grouped(confusion[(int64_t)t * classes + p], number, sizeof number),
-                       -count_width, 1);
+                       -count_width, p + 1 < classes);
         putchar('\n');
     }
 }
