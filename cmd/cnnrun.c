@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -529,20 +530,36 @@ static void show_start(void *user, const cr_train_start *start) {
     fflush(stdout);
 }
 
+/* The progress line must fit the terminal: a wrapped line cannot be
+ * redrawn with \r. The bar takes what the numbers leave. */
+static int terminal_columns(void) {
+    struct winsize size;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+    return 80;
+}
+
 static void show_step(void *user, const cr_train_progress *p) {
     train_display *display = user;
     if (!display->terminal || display->quiet) return;
     double now = monotonic_seconds();
     if (p->step != p->steps && now - display->last_drawn < 0.1) return;
     display->last_drawn = now;
-    enum { BAR = 24 };
-    char bar[BAR + 1], eta[32];
-    int filled = (int)(BAR * p->step / (p->steps ? p->steps : 1));
-    for (int i = 0; i < BAR; i++) bar[i] = i < filled ? '#' : ' ';
-    bar[BAR] = '\0';
-    printf("\r\033[Kepoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s",
-           p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps, p->loss,
-           100 * p->accuracy, p->images_per_second, duration_text(p->eta_seconds, eta, sizeof eta));
+    char numbers[160], eta[32], bar[64];
+    snprintf(numbers, sizeof numbers, " %lld/%lld loss %.4f acc %.2f%% %.0f img/s ETA %s",
+             (long long)p->step, (long long)p->steps, p->loss, 100 * p->accuracy,
+             p->images_per_second, duration_text(p->eta_seconds, eta, sizeof eta));
+    char epoch[32];
+    snprintf(epoch, sizeof epoch, "epoch %d/%d ", p->epoch, p->epochs);
+    int width = terminal_columns() - 1 - (int)strlen(epoch) - (int)strlen(numbers) - 2;
+    if (width > 30) width = 30;
+    if (width < 0) width = 0;
+    int filled = (int)(width * p->step / (p->steps ? p->steps : 1));
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    if (width)
+        printf("\r\033[K%s[%s]%s", epoch, bar, numbers);
+    else
+        printf("\r\033[K%s%s", epoch, numbers + 1);
     fflush(stdout);
     display->line_open = true;
 }
