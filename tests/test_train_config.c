@@ -5,12 +5,17 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "train_config.h"
 
 #ifndef CNNRUN_SOURCE_DIR
 #define CNNRUN_SOURCE_DIR "."
+#endif
+#ifndef CNNRUN_BINARY
+#define CNNRUN_BINARY "cnnrun"
 #endif
 
 #define MODEL "input: [1, 28, 28]\nlayers:\n  - {type: dense, units: 10}\n"
@@ -326,6 +331,55 @@ static void test_bad_corpus(void) {
     }
 }
 
+/* ---- `cnnrun check` reads the section ----------------------------------------------- */
+
+/* Runs the binary; returns its exit status, with stdout and stderr in out. */
+static int run_cnnrun(const char *arguments, char *out, size_t size) {
+    char command[2048];
+    snprintf(command, sizeof command, "'%s' %s 2>&1", CNNRUN_BINARY, arguments);
+    FILE *pipe = popen(command, "r");
+    if (!pipe) return -1;
+    size_t length = fread(out, 1, size - 1, pipe);
+    out[length] = '\0';
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_check_command(void) {
+    char dir[] = "/tmp/cnnrun-train-config-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256], arguments[512], out[65536];
+    snprintf(path, sizeof path, "%s/adam.yaml", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    /* 16·2 + 2 = 34 parameters; adam keeps 2 floats each: 272 bytes */
+    fputs("input: [1, 4, 4]\n"
+          "layers:\n"
+          "  - {type: dense, units: 2}\n"
+          "train:\n"
+          "  batch_size: 32\n"
+          "  optimizer: {type: adam, lr: 0.001}\n",
+          f);
+    fclose(f);
+    snprintf(arguments, sizeof arguments, "check --json '%s'", path);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    CHECK_CONTAINS(out, "\"optimizer\":\t\"adam\"");
+    CHECK_CONTAINS(out, "\"optimizer_state\":\t272");
+    CHECK_CONTAINS(out, "\"batch\":\t32");
+    snprintf(arguments, sizeof arguments, "check --batch 8 '%s'", path);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    CHECK_CONTAINS(out, "training memory at batch 8 (adam):");
+
+    /* a bad section: exit 1, the message on stderr */
+    snprintf(arguments, sizeof arguments, "check '%s/tests/specs/bad_train/momentum_one.yaml'",
+             CNNRUN_SOURCE_DIR);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "momentum_one.yaml:7:36: 'optimizer.momentum' must be in [0, 1), got 1");
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void) {
     test_defaults();
     test_every_key();
@@ -334,5 +388,6 @@ int main(void) {
     test_data_folders();
     test_merges();
     test_bad_corpus();
+    test_check_command();
     return check_report();
 }
