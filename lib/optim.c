@@ -9,8 +9,7 @@
 #include <string.h>
 
 cr_optimizer_config cr_optimizer_defaults(cr_optimizer_type type) {
-    cr_optimizer_config config = {
-        .type = type, .lr = 0.001f, .betas = {0.9, 0.999}, .eps = 1e-8f};
+    cr_optimizer_config config = {.type = type, .lr = 0.001f, .betas = {0.9, 0.999}, .eps = 1e-8f};
     if (type == CR_OPT_SGD) {
         config.lr = 0.01f;
         config.momentum = 0.9f;
@@ -117,18 +116,18 @@ static void adam_step(cr_optimizer *opt, float *restrict params, const float *re
     const float one_minus_beta2 = (float)(1.0 - c->betas[1]);
     const float step_size = (float)((double)lr / (1.0 - pow(c->betas[0], t)));
     const float correction2_sqrt = (float)sqrt(1.0 - pow(c->betas[1], t));
-    float decay = c->weight_decay;
-    if (c->type == CR_OPT_ADAMW) {
-        const float shrink = (float)(1.0 - (double)lr * (double)c->weight_decay);
-        for (int64_t i = 0; i < n; i++) params[i] *= shrink;
-        decay = 0.0f;
-    }
+    /* AdamW's decoupled decay is θ·(1 − lr·wd) before the update; for Adam
+     * the factor is 1 (exact) and the decay goes into the gradient. */
+    const bool decoupled = c->type == CR_OPT_ADAMW;
+    const float shrink = decoupled ? (float)(1.0 - (double)lr * (double)c->weight_decay) : 1.0f;
+    const float decay = decoupled ? 0.0f : c->weight_decay;
     for (int64_t i = 0; i < n; i++) {
-        float g = grads[i] + decay * params[i];
+        float theta = params[i] * shrink;
+        float g = grads[i] + decay * theta;
         first[i] = first[i] * beta1 + one_minus_beta1 * g;
         second[i] = second[i] * beta2 + one_minus_beta2 * (g * g);
         float denom = sqrtf(second[i]) / correction2_sqrt + eps;
-        params[i] += -step_size * (first[i] / denom);
+        params[i] = theta + -step_size * (first[i] / denom);
     }
 }
 

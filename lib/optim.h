@@ -15,9 +15,9 @@
  * (bias corrections, 1 − β) computed in double as PyTorch computes them in
  * Python; results agree with torch.optim to a few float32 ulps (PyTorch's
  * vectorised kernels fuse some multiply-adds). Every step is deterministic
- * and allocates nothing. All state is one float
- * array so checkpoints can save it as a tensor; `steps` must be saved with it
- * (SGD's first step and Adam's bias correction depend on it). */
+ * and allocates nothing. All state is one float array so checkpoints can
+ * save it as a tensor; `steps` must be saved with it (SGD's first step and
+ * Adam's bias correction depend on it). */
 #ifndef CNNRUN_OPTIM_H
 #define CNNRUN_OPTIM_H
 
