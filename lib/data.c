@@ -47,11 +47,6 @@ static int join_path(char *out, size_t size, const char *dir, const char *name, 
     return 0;
 }
 
-static bool is_directory(const char *path) {
-    struct stat info;
-    return stat(path, &info) == 0 && S_ISDIR(info.st_mode);
-}
-
 static bool is_regular_file(const char *path) {
     struct stat info;
     return stat(path, &info) == 0 && S_ISREG(info.st_mode);
@@ -97,6 +92,15 @@ static int check_image_size(uint32_t height, uint32_t width, cr_shape want, cons
 
 /* ---- compressed or plain streams --------------------------------------------------- */
 
+/* zlib's message without the "PATH: " it starts with: the error already
+ * names the file. */
+static const char *gzip_message(gzFile file, const char *path, int *code) {
+    const char *why = gzerror(file, code);
+    size_t length = strlen(path);
+    if (strncmp(why, path, length) == 0 && strncmp(why + length, ": ", 2) == 0) why += length + 2;
+    return why;
+}
+
 /* gzread takes an unsigned int length: read in pieces that fit. Returns the
  * bytes read (fewer at the end of the file) or -1 with err filled. */
 static int64_t read_bytes(gzFile file, const char *path, uint8_t *out, uint64_t length,
@@ -107,8 +111,8 @@ static int64_t read_bytes(gzFile file, const char *path, uint8_t *out, uint64_t 
         int got = gzread(file, out + done, (unsigned)piece);
         if (got < 0) {
             int code;
-            const char *why = gzerror(file, &code);
-            file_error(err, CR_ERR_INVALID, path, "cannot decompress: %s", why);
+            file_error(err, CR_ERR_INVALID, path, "cannot decompress: %s",
+                       gzip_message(file, path, &code));
             return -1;
         }
         if (got == 0) break;
@@ -158,9 +162,9 @@ static int64_t bytes_left(gzFile file) {
 }
 
 /* The zlib error (if any) behind a short read, for the truncation message. */
-static const char *gzip_problem(gzFile file) {
+static const char *gzip_problem(gzFile file, const char *path) {
     int code = Z_OK;
-    const char *why = gzerror(file, &code);
+    const char *why = gzip_message(file, path, &code);
     return code == Z_OK || code == Z_STREAM_END ? NULL : why;
 }
 
@@ -240,7 +244,7 @@ static int idx_payload(gzFile file, const char *path, int header_bytes, uint64_t
     uint64_t found = 0;
     if (read_growing(file, path, expected, out, &found, err)) return 1;
     if (found < expected) {
-        const char *why = gzip_problem(file);
+        const char *why = gzip_problem(file, path);
         free(*out);
         *out = NULL;
         return file_error(err, CR_ERR_INVALID, path,
@@ -496,7 +500,7 @@ static int cifar_class_names(const char *dir, char ***out, cr_error *err) {
     if (count != CIFAR_CLASSES) {
         free_names(names, count < CIFAR_CLASSES ? count : CIFAR_CLASSES);
         return file_error(err, CR_ERR_INVALID, path,
-                          "%d class names, expected %d (one a line) for CIFAR-10", count,
+                          "%d class names, expected %d for CIFAR-10 (one a line)", count,
                           CIFAR_CLASSES);
     }
     *out = names;
@@ -520,8 +524,8 @@ static int load_cifar(const cr_data_source *source, bool test, cr_shape want, cr
     int failed = chunk ? 0 : out_of_memory(err, path, (uint64_t)chunk_records * CIFAR_RECORD);
     int files = test ? 1 : 5;
     for (int f = 0; f < files && !failed; f++) {
-        char name[32];
-        snprintf(name, sizeof name, test ? "test_batch.bin" : "data_batch_%d.bin", f + 1);
+        char name[32] = "test_batch.bin";
+        if (!test) snprintf(name, sizeof name, "data_batch_%d.bin", f + 1);
         failed = join_path(path, sizeof path, source->dir, name, err) ||
                  cifar_read_file(path, want.c, &data, chunk, chunk_records, err);
     }
@@ -564,7 +568,9 @@ static int compare_names(const void *a, const void *b) {
 }
 
 /* The sub-folders (directories == true) or files of dir, sorted by bytes
- * (not by locale, so every machine agrees), hidden entries left out. */
+ * (not by locale, so every machine agrees), hidden entries left out. Loose
+ * files next to the class folders (a README) are not classes and are
+ * ignored; a sub-folder among the images is an error. */
 static int list_folder(const char *dir, bool directories, name_list *out, cr_error *err) {
     out->names = NULL;
     out->count = 0;
@@ -580,7 +586,20 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
             failed = 1;
             break;
         }
-        if (directories ? !is_directory(path) : !is_regular_file(path)) continue;
+        struct stat info;
+        if (stat(path, &info) != 0) {
+            failed = file_error(err, CR_ERR_IO, path, "cannot read: %s", strerror(errno));
+            break;
+        }
+        /* Labels come from the folder an image is in, so an image two levels
+         * down has no clear class: say so rather than skip it. */
+        if (!directories && S_ISDIR(info.st_mode)) {
+            failed = file_error(err, CR_ERR_INVALID, path,
+                                "a folder inside a class folder: images must be directly in "
+                                "their class folder");
+            break;
+        }
+        if (directories ? !S_ISDIR(info.st_mode) : !S_ISREG(info.st_mode)) continue;
         if (out->count == capacity) {
             capacity = capacity ? 2 * capacity : 16;
             char **names = realloc(out->names, (size_t)capacity * sizeof *names);
@@ -608,6 +627,10 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
 /* Decodes any image stb_image reads into [want.c, want.h, want.w] bytes:
  * alpha dropped, grey <-> RGB converted, then resized when the size differs. */
 static int decode_image(const char *path, cr_shape want, uint8_t *out, cr_error *err) {
+    /* stb_image says "unknown image type" for an empty file; say what it is. */
+    struct stat info;
+    if (stat(path, &info) == 0 && info.st_size == 0)
+        return file_error(err, CR_ERR_INVALID, path, "cannot decode image: the file is empty");
     int width, height, file_channels;
     uint8_t *image = stbi_load(path, &width, &height, &file_channels, 0);
     if (!image)
@@ -970,14 +993,22 @@ static void image_to_floats(const uint8_t *image, int channels, int height, int 
                             float table[][256], int shift_y, int shift_x, bool flip, float *out) {
     for (int c = 0; c < channels; c++) {
         const uint8_t *plane = image + (size_t)c * height * width;
-        float *out_plane = out + (size_t)c * height * width;
+        const float *lookup = table[c];
         for (int y = 0; y < height; y++) {
+            float *out_row = out + ((size_t)c * height + y) * width;
             int from_y = y + shift_y;
+            if (from_y < 0 || from_y >= height) {
+                for (int x = 0; x < width; x++) out_row[x] = lookup[0];
+                continue;
+            }
+            const uint8_t *row = plane + (size_t)from_y * width;
+            if (!flip && shift_x == 0) { /* the common case, kept branch-free */
+                for (int x = 0; x < width; x++) out_row[x] = lookup[row[x]];
+                continue;
+            }
             for (int x = 0; x < width; x++) {
                 int from_x = (flip ? width - 1 - x : x) + shift_x;
-                bool inside = from_y >= 0 && from_y < height && from_x >= 0 && from_x < width;
-                uint8_t byte = inside ? plane[(size_t)from_y * width + from_x] : 0;
-                out_plane[(size_t)y * width + x] = table[c][byte];
+                out_row[x] = lookup[from_x >= 0 && from_x < width ? row[from_x] : 0];
             }
         }
     }

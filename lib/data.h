@@ -3,7 +3,9 @@
  * Images stay as bytes (Fashion-MNIST's 70,000 images are 55 MB as bytes,
  * 220 MB as floats) and become floats per batch, scaled to [0, 1],
  * normalised and augmented on the way; assembling a batch allocates nothing.
- * Every problem with a file is an error naming the file and what is wrong. */
+ * Every problem with a file is an error naming the file and what is wrong
+ * (err->file is the file or folder, err->message what is wrong with it).
+ * docs/data.md has the formats, every message and the measured costs. */
 #ifndef CNNRUN_DATA_H
 #define CNNRUN_DATA_H
 
@@ -14,13 +16,14 @@
 #include "layer.h"
 
 typedef struct cr_dataset {
-    int count;                 /* images */
+    int count; /* images */
     int channels, height, width;
-    uint8_t *pixels;           /* [count, channels, height, width] */
-    int *labels;               /* [count], each in [0, classes) */
-    int classes;
-    char **class_names;        /* [classes]; NULL when the format has none */
-    char *source;              /* what it was read from, for messages */
+    uint8_t *pixels;    /* [count, channels, height, width] */
+    int *labels;        /* [count], each in [0, classes) */
+    int classes;        /* mnist: largest label + 1 (10 with Fashion-MNIST's
+                           names); cifar10: 10; folder: class folders */
+    char **class_names; /* [classes]; NULL when the format has none */
+    char *source;       /* what it was read from, for messages */
 } cr_dataset;
 
 /* Where the data comes from: the `data:` key of the train section (or
@@ -37,36 +40,49 @@ typedef struct cr_data_source {
 } cr_data_source;
 
 /* Parses `fashion-mnist`, `mnist:DIR`, `cifar10:DIR` or `folder:TRAIN_DIR,TEST_DIR`
- * (the command-line form of --data). */
+ * (the command-line form of --data). Also `fashion-mnist:DIR` (Fashion-MNIST
+ * in another folder, with its names) and `folder:TRAIN_DIR` (no test folder:
+ * for a validation fraction; loading the test split then fails). Errors are
+ * CR_ERR_USAGE. */
 int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err);
 
 /* Loads the training (test == false) or test split. Images are converted to
- * `want` channels (grey <-> RGB) and, for image folders, resized to want's
- * height and width; IDX and CIFAR files must already have that size. */
+ * `want` channels (1 or 3: grey -> RGB by copying, RGB -> grey by luma
+ * 0.299 R + 0.587 G + 0.114 B, alpha dropped) and, for image folders, resized
+ * to want's height and width; IDX and CIFAR files must already have that
+ * size. On error *out is left empty (safe to free). */
 int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_dataset *out,
                  cr_error *err);
 void cr_dataset_free(cr_dataset *data);
 
-/* Splits off the last `fraction` of a seeded shuffle of `all` as validation;
- * `all` is emptied (its memory moves to the two halves). */
+/* Splits off the last `fraction` (of the count, rounded) of a seeded shuffle
+ * of `all` as validation; both halves keep the original order of their
+ * images. On success `all` is emptied (its memory moves to the two halves);
+ * on error it is untouched. */
 int cr_dataset_split(cr_dataset *all, double fraction, uint64_t seed, cr_dataset *train,
                      cr_dataset *validation, cr_error *err);
 
 typedef struct cr_transform {
-    int channels;
-    float mean[4], std[4]; /* per channel, after scaling to [0, 1] */
+    int channels;          /* informational: the data's channel count is used */
+    float mean[4], std[4]; /* per channel, after scaling to [0, 1]; std 0 means 1,
+                              so a zero transform gives plain [0, 1] pixels */
     int crop_padding;      /* training only: random crop after zero padding */
     bool hflip;            /* training only: random horizontal flip */
 } cr_transform;
 
 /* Fills out[n, C, H, W] with images indices[0..n) as floats: x/255, then
- * (x - mean) / std, then (when augment) a random crop and flip from *rng. */
-void cr_data_batch(const cr_dataset *data, const int *indices, int n,
-                   const cr_transform *transform, bool augment, uint64_t *rng, float *out,
-                   int *labels);
+ * (x - mean) / std, then (when augment) a random crop and flip from *rng;
+ * labels[n] (may be NULL) gets their labels. As torchvision's RandomCrop(H×W,
+ * padding=p) -> RandomHorizontalFlip -> ToTensor -> Normalize: the padding is
+ * black (byte 0, normalised like any black pixel). Per image the draws are:
+ * crop row, crop column (when crop_padding > 0), flip (when hflip); nothing
+ * is drawn otherwise, and rng may be NULL when augment is false. */
+void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_transform *transform,
+                   bool augment, uint64_t *rng, float *out, int *labels);
 
 /* Decodes one image file for `cnnrun predict` into floats [C, H, W] like a
- * batch element (no augmentation). */
+ * batch element (no augmentation), converted and resized like a folder
+ * data set's images. transform may be NULL (plain [0, 1]). */
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err);
 

@@ -88,6 +88,7 @@ static void check_error(int rc, const cr_error *err, const char *message, const 
     char text[2048];
     cr_error_format(err, text, sizeof text);
     CHECK_CONTAINS(text, message);
+    if (getenv("SHOW_ERRORS")) printf("  %s\n", text);
     CHECK_CONTAINS(err->file, file);
     CHECK_CONTAINS(text, file);
 }
@@ -287,6 +288,12 @@ static void test_idx_errors(void) {
     source = mnist_source(dir);
     rc = cr_data_load(&source, false, want, &data, &err);
     check_error(rc, &err, "truncated: expected 2416 bytes", "train-images-idx3-ubyte.gz");
+    CHECK_CONTAINS(err.message, "; gzip: unexpected end of file");
+    /* ... and one with a damaged middle: zlib's own complaint. */
+    for (size_t i = compressed_size / 3; i < compressed_size / 2; i++) compressed[i] ^= 0x5a;
+    write_file(path, compressed, compressed_size, false);
+    rc = cr_data_load(&source, false, want, &data, &err);
+    check_error(rc, &err, "cannot decompress: ", "train-images-idx3-ubyte.gz");
 
     /* More bytes than the header announces. */
     dir = in_folder("idx_long");
@@ -510,7 +517,7 @@ static void test_cifar_errors(void) {
     write_text(path, "cat\ndog\n\nbird\n");
     source = cifar_source(dir);
     rc = cr_data_load(&source, true, want, &data, &err);
-    check_error(rc, &err, "3 class names, expected 10", "batches.meta.txt");
+    check_error(rc, &err, "3 class names, expected 10 for CIFAR-10", "batches.meta.txt");
 
     source = cifar_source(in_folder("cifar"));
     rc = cr_data_load(&source, false, (cr_shape){3, 28, 28}, &data, &err);
@@ -722,12 +729,29 @@ static void test_folder_errors(void) {
     write_text(in_folder("broken/a/notes.png"), "this is text, not a PNG");
     source = folder_source(in_folder("broken"), "");
     rc = cr_data_load(&source, false, want, &data, &err);
-    check_error(rc, &err, "cannot decode image: ", "broken/a/notes.png");
+    check_error(rc, &err, "cannot decode image: unknown image type", "broken/a/notes.png");
     remove(in_folder("broken/a/notes.png"));
     write_file(in_folder("broken/a/zero.jpg"), "", 0, false);
     rc = cr_data_load(&source, false, want, &data, &err);
-    check_error(rc, &err, "cannot decode image: ", "broken/a/zero.jpg");
+    check_error(rc, &err, "cannot decode image: the file is empty", "broken/a/zero.jpg");
     CHECK_INT(err.kind, CR_ERR_INVALID);
+
+    /* Images one level too deep: which class would they be? */
+    make_folder(in_folder("nested"));
+    make_folder(in_folder("nested/cat"));
+    make_folder(in_folder("nested/cat/persian"));
+    CHECK(stbi_write_png(in_folder("nested/cat/persian/one.png"), 4, 4, 1, grey, 4));
+    source = folder_source(in_folder("nested"), "");
+    rc = cr_data_load(&source, false, want, &data, &err);
+    check_error(rc, &err, "a folder inside a class folder", "nested/cat/persian");
+
+    /* A link to nothing is reported, not skipped. */
+    CHECK_INT(symlink("/no/such/image.png", in_folder("broken/a/link.png")), 0);
+    source = folder_source(in_folder("broken"), "");
+    rc = cr_data_load(&source, false, want, &data, &err);
+    check_error(rc, &err, "cannot read: No such file", "broken/a/link.png");
+    CHECK_INT(err.kind, CR_ERR_IO);
+    remove(in_folder("broken/a/link.png"));
 
     /* Train has bird, cat, dog; this test folder has bird, cat, horse. */
     make_folder(in_folder("other_test"));
