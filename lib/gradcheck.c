@@ -276,9 +276,10 @@ int cr_gradcheck(const cr_model *model, const cr_gradcheck_options *options,
         goto out;
     }
     int64_t offset = 0;
-    for (int i = 0; i < n_params; i++) {
+    int stride = options->tensor_stride > 1 ? options->tensor_stride : 1;
+    for (int i = 0, trainable = 0; i < n_params; i++) {
         cr_tensor t = cr_net_param(net, i);
-        if (!t.grad) continue;
+        if (!t.grad || trainable++ % stride != 0) continue;
         memcpy(grads + offset, t.grad, (size_t)t.count * sizeof *grads);
         const char *dot = strrchr(t.name, '.');
         char layer_name[160];

@@ -15,11 +15,12 @@
 #include "cnnrun.h"
 
 typedef struct cr_gradcheck_options {
-    int batch;        /* images in the random batch (default 2) */
-    uint64_t seed;    /* weights, inputs, labels, directions */
-    int samples;      /* elements checked per tensor */
-    int directions;   /* ... plus this many random multi-element directions */
-    double tolerance; /* largest acceptable relative error */
+    int batch;         /* images in the random batch (default 2) */
+    uint64_t seed;     /* weights, inputs, labels, directions */
+    int samples;       /* elements checked per tensor */
+    int directions;    /* ... plus this many random multi-element directions */
+    double tolerance;  /* largest acceptable relative error */
+    int tensor_stride; /* check every k-th parameter tensor (0 or 1: all); the input always */
 } cr_gradcheck_options;
 
 typedef struct cr_gradcheck_result {
