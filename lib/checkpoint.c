@@ -29,22 +29,17 @@ typedef struct field {
     { PREFIX #member, FIELD_REAL, offsetof(cr_checkpoint_state, member) }
 
 static const field fields[] = {
-    INT_FIELD(epoch),          INT_FIELD(step_in_epoch),
-    INT_FIELD(global_step),    INT_FIELD(order_seed),
-    INT_FIELD(augment_rng),    INT_FIELD(dropout_rng),
-    REAL_FIELD(loss_sum),      INT_FIELD(correct),
-    INT_FIELD(seen),           REAL_FIELD(seconds),
-    REAL_FIELD(best_accuracy), INT_FIELD(best_epoch),
-    INT_FIELD(batch_size),     INT_FIELD(seed),
-    INT_FIELD(shuffle),        INT_FIELD(train_images),
-    INT_FIELD(data_hash),      INT_FIELD(epochs),
-    INT_FIELD(optimizer_type), REAL_FIELD(lr),
-    REAL_FIELD(momentum),      REAL_FIELD(nesterov),
-    REAL_FIELD(weight_decay),  REAL_FIELD(beta1),
-    REAL_FIELD(beta2),         REAL_FIELD(eps),
-    INT_FIELD(schedule_type),  REAL_FIELD(warmup_epochs),
-    REAL_FIELD(step_epochs),   REAL_FIELD(gamma),
-    REAL_FIELD(min_lr),
+    INT_FIELD(epoch),         INT_FIELD(step_in_epoch),  INT_FIELD(global_step),
+    INT_FIELD(order_seed),    INT_FIELD(augment_rng),    INT_FIELD(dropout_rng),
+    REAL_FIELD(loss_sum),     INT_FIELD(correct),        INT_FIELD(seen),
+    REAL_FIELD(seconds),      REAL_FIELD(best_accuracy), INT_FIELD(best_epoch),
+    INT_FIELD(batch_size),    INT_FIELD(seed),           INT_FIELD(shuffle),
+    INT_FIELD(train_images),  INT_FIELD(data_hash),      INT_FIELD(model_hash),
+    INT_FIELD(epochs),        INT_FIELD(optimizer_type), REAL_FIELD(lr),
+    REAL_FIELD(momentum),     REAL_FIELD(nesterov),      REAL_FIELD(weight_decay),
+    REAL_FIELD(beta1),        REAL_FIELD(beta2),         REAL_FIELD(eps),
+    INT_FIELD(schedule_type), REAL_FIELD(warmup_epochs), REAL_FIELD(step_epochs),
+    REAL_FIELD(gamma),        REAL_FIELD(min_lr),
 };
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
 

@@ -60,7 +60,8 @@ typedef struct cr_checkpoint_state {
     uint64_t seed;
     int64_t shuffle;
     int64_t train_images;
-    uint64_t data_hash; /* of the training images and labels */
+    uint64_t data_hash;  /* of the training images and labels */
+    uint64_t model_hash; /* of the layers' kinds, wiring and output shapes */
 
     /* Settings a resume may change (a lower learning rate after a NaN, more
      * epochs); kept to tell the user what changed. */

@@ -83,6 +83,23 @@ static uint64_t data_hash(const cr_dataset *data) {
     return hash;
 }
 
+/* FNV-1a over each layer's kind, inputs and output shape: a checkpoint
+ * resumes only the model that wrote it (parameter names and shapes alone
+ * would let a max pool become an average pool unnoticed). */
+static uint64_t model_hash(const cr_model *model) {
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        for (const char *c = layer->kind->name; *c; c++)
+            hash = (hash ^ (uint8_t)*c) * 0x100000001b3ULL;
+        int64_t numbers[] = {layer->n_inputs, layer->out.c, layer->out.h, layer->out.w};
+        for (int k = 0; k < 4; k++) hash = (hash ^ (uint64_t)numbers[k]) * 0x100000001b3ULL;
+        for (int k = 0; k < layer->n_inputs; k++)
+            hash = (hash ^ (uint64_t)(int64_t)layer->inputs[k]) * 0x100000001b3ULL;
+    }
+    return hash;
+}
+
 /* ---- evaluation ---------------------------------------------------------------------- */
 
 static int argmax(const float *values, int count) {
@@ -234,6 +251,12 @@ static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoin
                             const char *path, text *changes, cr_error *err) {
     const char *hint = "resume with the settings the run started with, or start a new run "
                        "(another --out)";
+    if (saved->model_hash != now->model_hash)
+        return fail(err, CR_ERR_INVALID,
+                    "%s was saved by a model with other layers (a layer's type, inputs or output "
+                    "shape differs): resume with the model file the run started with, or start a "
+                    "new run from its weights with --init",
+                    path);
     if (saved->batch_size != now->batch_size)
         return fail(err, CR_ERR_INVALID, "%s was saved with batch size %lld, this run has %lld: %s",
                     path, (long long)saved->batch_size, (long long)now->batch_size, hint);
@@ -339,6 +362,7 @@ static int start_run(run *r, text *changes, cr_error *err) {
     state->shuffle = !r->options->no_shuffle;
     state->train_images = r->train->count;
     state->data_hash = data_hash(r->train);
+    state->model_hash = model_hash(r->model);
     record_settings(state, config);
     struct stat info;
     bool exists = stat(r->checkpoint_path, &info) == 0;

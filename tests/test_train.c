@@ -121,9 +121,13 @@ typedef struct setup {
     cr_dataset train, validation;
 } setup;
 
-static bool setup_load(setup *s, const char *data_dir, const char *optimizer) {
+/* The tiny model, with `pool` as its pooling layer's type. */
+static bool setup_load_pool(setup *s, const char *data_dir, const char *optimizer,
+                            const char *pool) {
     cr_error err;
-    const char *yaml = model_yaml(data_dir, optimizer);
+    char yaml[2048];
+    const char *text = model_yaml(data_dir, optimizer), *at = strstr(text, "maxpool");
+    snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(at - text), text, pool, at + strlen("maxpool"));
     memset(s, 0, sizeof *s);
     if (cr_model_load_text(yaml, strlen(yaml), "tiny.yaml", &s->model, &err) ||
         cr_train_config_parse(s->model, &s->config, &err) ||
@@ -133,6 +137,10 @@ static bool setup_load(setup *s, const char *data_dir, const char *optimizer) {
         return false;
     }
     return true;
+}
+
+static bool setup_load(setup *s, const char *data_dir, const char *optimizer) {
+    return setup_load_pool(s, data_dir, optimizer, "maxpool");
 }
 
 static void setup_free(setup *s) {
@@ -363,6 +371,12 @@ static void test_resume_is_exact(const char *data) {
     s.config.seed = 7;
     CHECK_INT(train(&s, in_folder("nothing-here"), true, 0, NULL, &result, &err), 1);
     CHECK_CONTAINS(err.message, "cannot resume");
+    setup_free(&s);
+
+    /* ... and so is one by another model with the same parameters. */
+    if (!setup_load_pool(&s, data, sgd, "avgpool")) return;
+    CHECK_INT(train(&s, in_folder("boundary"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "was saved by a model with other layers");
     setup_free(&s);
 
     /* AdamW (two state slots and the step count for bias correction). */
