@@ -24,26 +24,15 @@ static const char *const fashion_mnist_names[10] = {
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot",
 };
 
-/* An error about one file (or folder): the message reads `PATH: what`. */
-static int file_error(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int file_error(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    cr_vfail(err, kind, (cr_mark){path, 0, 0}, NULL, fmt, args);
-    va_end(args);
-    return 1;
-}
-
 static int out_of_memory(cr_error *err, const char *path, uint64_t bytes) {
-    return file_error(err, CR_ERR_RUNTIME, path, "out of memory reading it (%llu bytes)",
-                      (unsigned long long)bytes);
+    return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory reading it (%llu bytes)",
+                        (unsigned long long)bytes);
 }
 
 static int join_path(char *out, size_t size, const char *dir, const char *name, cr_error *err) {
     int n = snprintf(out, size, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= size)
-        return file_error(err, CR_ERR_USAGE, dir, "path too long for '%s'", name);
+        return cr_fail_file(err, CR_ERR_USAGE, dir, "path too long for '%s'", name);
     return 0;
 }
 
@@ -57,8 +46,9 @@ static bool is_regular_file(const char *path) {
 static int check_folder(const char *dir, cr_error *err) {
     struct stat info;
     if (stat(dir, &info) != 0)
-        return file_error(err, CR_ERR_IO, dir, "data folder does not exist (%s)", strerror(errno));
-    if (!S_ISDIR(info.st_mode)) return file_error(err, CR_ERR_IO, dir, "is not a folder");
+        return cr_fail_file(err, CR_ERR_IO, dir, "data folder does not exist (%s)",
+                            strerror(errno));
+    if (!S_ISDIR(info.st_mode)) return cr_fail_file(err, CR_ERR_IO, dir, "is not a folder");
     return 0;
 }
 
@@ -75,19 +65,19 @@ static uint8_t luma(uint8_t red, uint8_t green, uint8_t blue) {
 
 static int check_channels(cr_shape want, const char *source, cr_error *err) {
     if (want.c == 1 || want.c == 3) return 0;
-    return file_error(err, CR_ERR_INVALID, source,
-                      "the model's input has %d channels; image data converts to 1 (grey) or "
-                      "3 (RGB) channels",
-                      want.c);
+    return cr_fail_file(err, CR_ERR_INVALID, source,
+                        "the model's input has %d channels; image data converts to 1 (grey) or "
+                        "3 (RGB) channels",
+                        want.c);
 }
 
 static int check_image_size(uint32_t height, uint32_t width, cr_shape want, const char *path,
                             cr_error *err) {
     if (height == (uint32_t)want.h && width == (uint32_t)want.w) return 0;
-    return file_error(err, CR_ERR_INVALID, path,
-                      "%u×%u images but the model's input is %d×%d; resize the data or change "
-                      "the model's input",
-                      height, width, want.h, want.w);
+    return cr_fail_file(err, CR_ERR_INVALID, path,
+                        "%u×%u images but the model's input is %d×%d; resize the data or change "
+                        "the model's input",
+                        height, width, want.h, want.w);
 }
 
 /* ---- compressed or plain streams --------------------------------------------------- */
@@ -111,8 +101,8 @@ static int64_t read_bytes(gzFile file, const char *path, uint8_t *out, uint64_t 
         int got = gzread(file, out + done, (unsigned)piece);
         if (got < 0) {
             int code;
-            file_error(err, CR_ERR_INVALID, path, "cannot decompress: %s",
-                       gzip_message(file, path, &code));
+            cr_fail_file(err, CR_ERR_INVALID, path, "cannot decompress: %s",
+                         gzip_message(file, path, &code));
             return -1;
         }
         if (got == 0) break;
@@ -185,11 +175,11 @@ static int idx_open(const char *dir, const char *base, char *path, size_t size, 
         return 1;
     const char *chosen = is_regular_file(plain) ? plain : is_regular_file(packed) ? packed : NULL;
     if (!chosen)
-        return file_error(err, CR_ERR_IO, packed, "missing: neither %s nor %s is in %s",
-                          packed_name, base, dir);
+        return cr_fail_file(err, CR_ERR_IO, packed, "missing: neither %s nor %s is in %s",
+                            packed_name, base, dir);
     snprintf(path, size, "%s", chosen);
     *out = gzopen(path, "rb");
-    if (!*out) return file_error(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
+    if (!*out) return cr_fail_file(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
     gzbuffer(*out, 1u << 17);
     return 0;
 }
@@ -219,20 +209,20 @@ static int idx_header(gzFile file, const char *path, uint32_t magic, int dims, u
     if (got < 0) return 1;
     uint32_t found = got == 4 ? big_endian_u32(header) : magic;
     if (found != magic)
-        return file_error(err, CR_ERR_INVALID, path,
-                          "wrong magic number 0x%08X%s, expected 0x%08X (IDX %s)", found,
-                          idx_kind(found), magic,
-                          magic == IDX_IMAGES_MAGIC ? "images: unsigned bytes [count, rows, cols]"
-                                                    : "labels: unsigned bytes [count]");
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "wrong magic number 0x%08X%s, expected 0x%08X (IDX %s)", found,
+                            idx_kind(found), magic,
+                            magic == IDX_IMAGES_MAGIC ? "images: unsigned bytes [count, rows, cols]"
+                                                      : "labels: unsigned bytes [count]");
     if (got == 4) {
         int64_t more = read_bytes(file, path, header + 4, (uint64_t)header_bytes - 4, err);
         if (more < 0) return 1;
         got += more;
     }
     if (got < header_bytes)
-        return file_error(err, CR_ERR_INVALID, path,
-                          "truncated: expected at least %d bytes (the IDX header), found %lld",
-                          header_bytes, (long long)got);
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "truncated: expected at least %d bytes (the IDX header), found %lld",
+                            header_bytes, (long long)got);
     for (int i = 0; i < dims; i++) sizes[i] = big_endian_u32(header + 4 + 4 * i);
     return 0;
 }
@@ -247,21 +237,21 @@ static int idx_payload(gzFile file, const char *path, int header_bytes, uint64_t
         const char *why = gzip_problem(file, path);
         free(*out);
         *out = NULL;
-        return file_error(err, CR_ERR_INVALID, path,
-                          "truncated: expected %llu bytes (%d-byte header + %s), found %llu%s%s",
-                          (unsigned long long)(expected + header_bytes), header_bytes, what,
-                          (unsigned long long)(found + header_bytes), why ? "; gzip: " : "",
-                          why ? why : "");
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "truncated: expected %llu bytes (%d-byte header + %s), found %llu%s%s",
+                            (unsigned long long)(expected + header_bytes), header_bytes, what,
+                            (unsigned long long)(found + header_bytes), why ? "; gzip: " : "",
+                            why ? why : "");
     }
     int64_t extra = bytes_left(file);
     if (extra > 0) {
         free(*out);
         *out = NULL;
-        return file_error(err, CR_ERR_INVALID, path,
-                          "longer than its header says: expected %llu bytes (%d-byte header + "
-                          "%s), found %llu",
-                          (unsigned long long)(expected + header_bytes), header_bytes, what,
-                          (unsigned long long)(expected + header_bytes + (uint64_t)extra));
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "longer than its header says: expected %llu bytes (%d-byte header + "
+                            "%s), found %llu",
+                            (unsigned long long)(expected + header_bytes), header_bytes, what,
+                            (unsigned long long)(expected + header_bytes + (uint64_t)extra));
     }
     return 0;
 }
@@ -297,12 +287,13 @@ static int load_idx(const cr_data_source *source, bool test, cr_shape want, cr_d
     uint32_t count = sizes[0], rows = sizes[1], cols = sizes[2];
     int failed = 0;
     if (count == 0 || rows == 0 || cols == 0)
-        failed = file_error(err, CR_ERR_INVALID, images_path,
-                            "the header says %u images of %u×%u: nothing to train on", count, rows,
-                            cols);
+        failed = cr_fail_file(err, CR_ERR_INVALID, images_path,
+                              "the header says %u images of %u×%u: nothing to train on", count,
+                              rows, cols);
     else if (count > INT_MAX)
-        failed = file_error(err, CR_ERR_INVALID, images_path,
-                            "the header says %u images; at most %d are supported", count, INT_MAX);
+        failed =
+            cr_fail_file(err, CR_ERR_INVALID, images_path,
+                         "the header says %u images; at most %d are supported", count, INT_MAX);
     else
         failed = check_image_size(rows, cols, want, images_path, err);
     if (failed) {
@@ -325,9 +316,9 @@ static int load_idx(const cr_data_source *source, bool test, cr_shape want, cr_d
     uint32_t label_count;
     failed = idx_header(file, labels_path, IDX_LABELS_MAGIC, 1, &label_count, err);
     if (!failed && label_count != count)
-        failed = file_error(err, CR_ERR_INVALID, labels_path,
-                            "%u labels, but %s has %u images: they must match one to one",
-                            label_count, images_path, count);
+        failed = cr_fail_file(err, CR_ERR_INVALID, labels_path,
+                              "%u labels, but %s has %u images: they must match one to one",
+                              label_count, images_path, count);
     snprintf(what, sizeof what, "%u labels", count);
     if (!failed) failed = idx_payload(file, labels_path, 8, count, what, &label_bytes, err);
     gzclose(file);
@@ -342,9 +333,9 @@ static int load_idx(const cr_data_source *source, bool test, cr_shape want, cr_d
         labels[i] = label_bytes[i];
         if (labels[i] > max_label) max_label = labels[i];
         if (source->fashion_names && labels[i] >= 10 && !failed)
-            failed = file_error(err, CR_ERR_INVALID, labels_path,
-                                "label %d at index %u, but Fashion-MNIST has 10 classes (0 to 9)",
-                                labels[i], i);
+            failed = cr_fail_file(err, CR_ERR_INVALID, labels_path,
+                                  "label %d at index %u, but Fashion-MNIST has 10 classes (0 to 9)",
+                                  labels[i], i);
     }
     free(label_bytes);
     if (!labels) failed = out_of_memory(err, labels_path, (uint64_t)count * sizeof *labels);
@@ -410,9 +401,9 @@ static int cifar_reserve(growing_dataset *data, int more, const char *path, cr_e
 static int cifar_read_file(const char *path, int channels, growing_dataset *data, uint8_t *chunk,
                            int chunk_records, cr_error *err) {
     if (!is_regular_file(path))
-        return file_error(err, CR_ERR_IO, path, "missing: CIFAR-10 batch file not found");
+        return cr_fail_file(err, CR_ERR_IO, path, "missing: CIFAR-10 batch file not found");
     gzFile file = gzopen(path, "rb");
-    if (!file) return file_error(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
+    if (!file) return cr_fail_file(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
     gzbuffer(file, 1u << 17);
     uint64_t total = 0;
     int records_in_file = 0, failed = 0;
@@ -427,11 +418,11 @@ static int cifar_read_file(const char *path, int channels, growing_dataset *data
         if (got % CIFAR_RECORD) {
             int64_t rest = bytes_left(file);
             total += (uint64_t)(rest > 0 ? rest : 0);
-            failed = file_error(err, CR_ERR_INVALID, path,
-                                "size %llu bytes is not a multiple of %d (1 label byte + "
-                                "3×32×32 pixels per image): truncated, or not a CIFAR-10 binary "
-                                "batch",
-                                (unsigned long long)total, CIFAR_RECORD);
+            failed = cr_fail_file(err, CR_ERR_INVALID, path,
+                                  "size %llu bytes is not a multiple of %d (1 label byte + "
+                                  "3×32×32 pixels per image): truncated, or not a CIFAR-10 binary "
+                                  "batch",
+                                  (unsigned long long)total, CIFAR_RECORD);
             break;
         }
         if (records == 0) break;
@@ -442,10 +433,10 @@ static int cifar_read_file(const char *path, int channels, growing_dataset *data
         for (int r = 0; r < records && !failed; r++) {
             const uint8_t *record = chunk + (size_t)r * CIFAR_RECORD;
             if (record[0] >= CIFAR_CLASSES) {
-                failed = file_error(err, CR_ERR_INVALID, path,
-                                    "label %d in image %d (byte %llu); CIFAR-10 labels are 0 to 9",
-                                    record[0], records_in_file + r,
-                                    (unsigned long long)(records_in_file + r) * CIFAR_RECORD);
+                failed = cr_fail_file(
+                    err, CR_ERR_INVALID, path,
+                    "label %d in image %d (byte %llu); CIFAR-10 labels are 0 to 9", record[0],
+                    records_in_file + r, (unsigned long long)(records_in_file + r) * CIFAR_RECORD);
                 break;
             }
             uint8_t *image = data->pixels + (size_t)data->count * data->image_bytes;
@@ -463,7 +454,7 @@ static int cifar_read_file(const char *path, int channels, growing_dataset *data
     }
     gzclose(file);
     if (!failed && records_in_file == 0)
-        failed = file_error(err, CR_ERR_INVALID, path, "empty: no images in this batch file");
+        failed = cr_fail_file(err, CR_ERR_INVALID, path, "empty: no images in this batch file");
     return failed;
 }
 
@@ -499,9 +490,9 @@ static int cifar_class_names(const char *dir, char ***out, cr_error *err) {
     fclose(file);
     if (count != CIFAR_CLASSES) {
         free_names(names, count < CIFAR_CLASSES ? count : CIFAR_CLASSES);
-        return file_error(err, CR_ERR_INVALID, path,
-                          "%d class names, expected %d for CIFAR-10 (one a line)", count,
-                          CIFAR_CLASSES);
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "%d class names, expected %d for CIFAR-10 (one a line)", count,
+                            CIFAR_CLASSES);
     }
     *out = names;
     return 0;
@@ -576,7 +567,8 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
     out->count = 0;
     if (check_folder(dir, err)) return 1;
     DIR *handle = opendir(dir);
-    if (!handle) return file_error(err, CR_ERR_IO, dir, "cannot read folder: %s", strerror(errno));
+    if (!handle)
+        return cr_fail_file(err, CR_ERR_IO, dir, "cannot read folder: %s", strerror(errno));
     int capacity = 0, failed = 0;
     struct dirent *entry;
     while (!failed && (entry = readdir(handle))) {
@@ -588,15 +580,15 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
         }
         struct stat info;
         if (stat(path, &info) != 0) {
-            failed = file_error(err, CR_ERR_IO, path, "cannot read: %s", strerror(errno));
+            failed = cr_fail_file(err, CR_ERR_IO, path, "cannot read: %s", strerror(errno));
             break;
         }
         /* Labels come from the folder an image is in, so an image two levels
          * down has no clear class: say so rather than skip it. */
         if (!directories && S_ISDIR(info.st_mode)) {
-            failed = file_error(err, CR_ERR_INVALID, path,
-                                "a folder inside a class folder: images must be directly in "
-                                "their class folder");
+            failed = cr_fail_file(err, CR_ERR_INVALID, path,
+                                  "a folder inside a class folder: images must be directly in "
+                                  "their class folder");
             break;
         }
         if (directories ? !S_ISDIR(info.st_mode) : !S_ISREG(info.st_mode)) continue;
@@ -630,12 +622,12 @@ static int decode_image(const char *path, cr_shape want, uint8_t *out, cr_error 
     /* stb_image says "unknown image type" for an empty file; say what it is. */
     struct stat info;
     if (stat(path, &info) == 0 && info.st_size == 0)
-        return file_error(err, CR_ERR_INVALID, path, "cannot decode image: the file is empty");
+        return cr_fail_file(err, CR_ERR_INVALID, path, "cannot decode image: the file is empty");
     int width, height, file_channels;
     uint8_t *image = stbi_load(path, &width, &height, &file_channels, 0);
     if (!image)
-        return file_error(err, CR_ERR_INVALID, path, "cannot decode image: %s",
-                          stbi_failure_reason());
+        return cr_fail_file(err, CR_ERR_INVALID, path, "cannot decode image: %s",
+                            stbi_failure_reason());
     size_t pixels = (size_t)width * height;
     uint8_t *converted = malloc(pixels * (size_t)want.c);
     if (!converted) {
@@ -663,8 +655,8 @@ static int decode_image(const char *path, cr_shape want, uint8_t *out, cr_error 
             !stbir_resize_uint8(converted, width, height, 0, sized, want.w, want.h, 0, want.c)) {
             free(converted);
             free(sized);
-            return file_error(err, CR_ERR_RUNTIME, path, "cannot resize %d×%d to %d×%d", height,
-                              width, want.h, want.w);
+            return cr_fail_file(err, CR_ERR_RUNTIME, path, "cannot resize %d×%d to %d×%d", height,
+                                width, want.h, want.w);
         }
         free(converted);
     }
@@ -690,11 +682,11 @@ static int compare_classes(const name_list *mine, const char *my_dir, const name
             continue;
         }
         bool missing_there = order < 0;
-        return file_error(err, CR_ERR_INVALID, my_dir,
-                          "the train and test class lists differ: class folder '%s' is in %s "
-                          "but not in %s",
-                          missing_there ? mine->names[i] : other->names[j],
-                          missing_there ? my_dir : other_dir, missing_there ? other_dir : my_dir);
+        return cr_fail_file(err, CR_ERR_INVALID, my_dir,
+                            "the train and test class lists differ: class folder '%s' is in %s "
+                            "but not in %s",
+                            missing_there ? mine->names[i] : other->names[j],
+                            missing_there ? my_dir : other_dir, missing_there ? other_dir : my_dir);
     }
     return 0;
 }
@@ -704,15 +696,15 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
     const char *root = test ? source->test_dir : source->train_dir;
     const char *other_root = test ? source->train_dir : source->test_dir;
     if (!root[0])
-        return file_error(err, CR_ERR_USAGE, source->train_dir,
-                          "no test folder given: use folder:TRAIN_DIR,TEST_DIR, or hold out a "
-                          "validation fraction of the training folder");
+        return cr_fail_file(err, CR_ERR_USAGE, source->train_dir,
+                            "no test folder given: use folder:TRAIN_DIR,TEST_DIR, or hold out a "
+                            "validation fraction of the training folder");
     name_list classes, other;
     if (list_folder(root, true, &classes, err)) return 1;
     if (classes.count == 0)
-        return file_error(err, CR_ERR_INVALID, root,
-                          "no class folders: expected one sub-folder per class, each holding "
-                          "that class's images");
+        return cr_fail_file(err, CR_ERR_INVALID, root,
+                            "no class folders: expected one sub-folder per class, each holding "
+                            "that class's images");
     /* Only when the other folder can be read: if it cannot, loading it says so. */
     if (other_root[0] && list_folder(other_root, true, &other, NULL) == 0) {
         int failed = compare_classes(&classes, root, &other, other_root, err);
@@ -731,13 +723,13 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
         failed = join_path(path, sizeof path, root, classes.names[k], err) ||
                  list_folder(path, false, &files[k], err);
         if (!failed && files[k].count == 0)
-            failed = file_error(err, CR_ERR_INVALID, path,
-                                "class folder '%s' is empty: no images in it", classes.names[k]);
+            failed = cr_fail_file(err, CR_ERR_INVALID, path,
+                                  "class folder '%s' is empty: no images in it", classes.names[k]);
         total += files[k].count;
     }
     if (!failed && total > INT_MAX)
-        failed = file_error(err, CR_ERR_INVALID, root, "%lld images; at most %d are supported",
-                            (long long)total, INT_MAX);
+        failed = cr_fail_file(err, CR_ERR_INVALID, root, "%lld images; at most %d are supported",
+                              (long long)total, INT_MAX);
 
     size_t image_bytes = (size_t)cr_shape_size(want);
     uint8_t *pixels = NULL;
@@ -840,7 +832,8 @@ int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_data
     const char *where = source->format == CR_DATA_FOLDER ? source->train_dir : source->dir;
     if (check_channels(want, where, err)) return 1;
     if (want.h <= 0 || want.w <= 0)
-        return file_error(err, CR_ERR_INVALID, where, "the model's input is %d×%d", want.h, want.w);
+        return cr_fail_file(err, CR_ERR_INVALID, where, "the model's input is %d×%d", want.h,
+                            want.w);
     int failed = 1;
     switch (source->format) {
     case CR_DATA_MNIST:
@@ -860,7 +853,7 @@ int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_data
         if (!out->class_names[i]) names_ok = false;
     if (!out->source || !names_ok || (source->fashion_names && !out->class_names)) {
         cr_dataset_free(out);
-        return file_error(err, CR_ERR_RUNTIME, where, "out of memory");
+        return cr_fail_file(err, CR_ERR_RUNTIME, where, "out of memory");
     }
     return 0;
 }
@@ -897,14 +890,14 @@ int cr_dataset_split(cr_dataset *all, double fraction, uint64_t seed, cr_dataset
     memset(validation, 0, sizeof *validation);
     const char *source = all->source ? all->source : "data";
     if (!(fraction > 0 && fraction < 1))
-        return file_error(err, CR_ERR_INVALID, source,
-                          "validation fraction %g must be between 0 and 1 (exclusive)", fraction);
+        return cr_fail_file(err, CR_ERR_INVALID, source,
+                            "validation fraction %g must be between 0 and 1 (exclusive)", fraction);
     int held_out = (int)(all->count * fraction + 0.5);
     if (held_out < 1 || held_out >= all->count)
-        return file_error(err, CR_ERR_INVALID, source,
-                          "validation fraction %g of %d images leaves %d for validation and %d "
-                          "for training; both need at least one",
-                          fraction, all->count, held_out, all->count - held_out);
+        return cr_fail_file(err, CR_ERR_INVALID, source,
+                            "validation fraction %g of %d images leaves %d for validation and %d "
+                            "for training; both need at least one",
+                            fraction, all->count, held_out, all->count - held_out);
 
     int *order = malloc((size_t)all->count * sizeof *order);
     bool *in_validation = calloc((size_t)all->count, sizeof *in_validation);
@@ -923,7 +916,7 @@ int cr_dataset_split(cr_dataset *all, double fraction, uint64_t seed, cr_dataset
         if (validation_names) free_names(validation_names, all->classes);
         free(train_source);
         free(validation_source);
-        return file_error(err, CR_ERR_RUNTIME, source, "out of memory splitting off validation");
+        return cr_fail_file(err, CR_ERR_RUNTIME, source, "out of memory splitting off validation");
     }
 
     /* Fisher-Yates; the last `held_out` positions are the validation set. */
@@ -1042,7 +1035,7 @@ int cr_image_load(const char *path, cr_shape want, const cr_transform *transform
                   cr_error *err) {
     if (check_channels(want, path, err)) return 1;
     if (!is_regular_file(path))
-        return file_error(err, CR_ERR_IO, path, "missing: no such image file");
+        return cr_fail_file(err, CR_ERR_IO, path, "missing: no such image file");
     uint8_t *image = malloc((size_t)cr_shape_size(want));
     if (!image) return out_of_memory(err, path, (uint64_t)cr_shape_size(want));
     int failed = decode_image(path, want, image, err);

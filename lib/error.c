@@ -29,6 +29,14 @@ int cr_fail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer, 
     return 1;
 }
 
+int cr_fail_file(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    cr_vfail(err, kind, (cr_mark){path, 0, 0}, NULL, fmt, args);
+    va_end(args);
+    return 1;
+}
+
 static void format_location(cr_mark mark, const char *layer, const char *message, char *out,
                             size_t size) {
     size_t used = 0;

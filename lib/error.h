@@ -39,6 +39,9 @@ int cr_fail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer, 
             ...) __attribute__((format(printf, 5, 6)));
 int cr_vfail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer, const char *fmt,
              va_list args);
+/* An error about one file or folder, read as `PATH: what`. */
+int cr_fail_file(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* `FILE:LINE:COL: layer 'NAME': message`, leaving out the parts that are unset. */
 void cr_error_format(const cr_error *err, char *out, size_t size);

@@ -146,16 +146,6 @@ static void text_add(text *t, const char *fmt, ...) {
     if (n > 0) t->used += (size_t)n;
 }
 
-static int file_error(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int file_error(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    cr_vfail(err, kind, (cr_mark){path, 0, 0}, NULL, fmt, args);
-    va_end(args);
-    return 1;
-}
-
 /* ---- reading ------------------------------------------------------------------------ */
 
 void cr_safetensors_close(cr_safetensors_file *file) {
@@ -193,33 +183,33 @@ static int parse_entry(const cr_safetensors_file *file, const cJSON *item,
     char name[160];
     printable(entry->name, name, sizeof name);
     if (!cJSON_IsObject(item))
-        return file_error(err, CR_ERR_INVALID, path,
-                          "tensor '%s': expected an object with dtype, shape and data_offsets, "
-                          "found %s",
-                          name, json_type(item));
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "tensor '%s': expected an object with dtype, shape and data_offsets, "
+                            "found %s",
+                            name, json_type(item));
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
     const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsString(dtype))
-        return file_error(err, CR_ERR_INVALID, path,
-                          "tensor '%s': 'dtype' must be a string such as \"F32\", found %s", name,
-                          json_type(dtype));
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "tensor '%s': 'dtype' must be a string such as \"F32\", found %s", name,
+                            json_type(dtype));
     if (!dtype_from_name(dtype->valuestring, &entry->dtype)) {
         char shown[160];
-        return file_error(err, CR_ERR_INVALID, path,
-                          "tensor '%s' has unknown dtype '%s' (safetensors dtypes: F64, F32, "
-                          "F16, BF16, I64, I32, I16, I8, U8, BOOL, ...)",
-                          name, printable(dtype->valuestring, shown, sizeof shown));
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "tensor '%s' has unknown dtype '%s' (safetensors dtypes: F64, F32, "
+                            "F16, BF16, I64, I32, I16, I8, U8, BOOL, ...)",
+                            name, printable(dtype->valuestring, shown, sizeof shown));
     }
     if (!cJSON_IsArray(shape))
-        return file_error(err, CR_ERR_INVALID, path,
-                          "tensor '%s': 'shape' must be a list of sizes, found %s", name,
-                          json_type(shape));
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "tensor '%s': 'shape' must be a list of sizes, found %s", name,
+                            json_type(shape));
     int ndim = cJSON_GetArraySize(shape);
     if (ndim > CR_SAFETENSORS_MAX_DIMS)
-        return file_error(err, CR_ERR_INVALID, path,
-                          "tensor '%s' has %d dimensions; at most %d are supported", name, ndim,
-                          CR_SAFETENSORS_MAX_DIMS);
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "tensor '%s' has %d dimensions; at most %d are supported", name, ndim,
+                            CR_SAFETENSORS_MAX_DIMS);
     entry->ndim = ndim;
     entry->count = 1;
     const cJSON *dim;
@@ -227,46 +217,47 @@ static int parse_entry(const cr_safetensors_file *file, const cJSON *item,
     cJSON_ArrayForEach(dim, shape) {
         int64_t size;
         if (!whole_number(dim, &size))
-            return file_error(err, CR_ERR_INVALID, path,
-                              "tensor '%s': shape entry %d is not a whole number ≥ 0", name, d);
+            return cr_fail_file(err, CR_ERR_INVALID, path,
+                                "tensor '%s': shape entry %d is not a whole number ≥ 0", name, d);
         entry->shape[d++] = size;
         /* Every element takes at least one byte of a file we have in hand. */
         if (size && entry->count > INT64_MAX / size)
-            return file_error(err, CR_ERR_INVALID, path, "tensor '%s': shape is absurdly large",
-                              name);
+            return cr_fail_file(err, CR_ERR_INVALID, path, "tensor '%s': shape is absurdly large",
+                                name);
         entry->count *= size;
     }
     int element = cr_dtype_size(entry->dtype);
     if (entry->count > INT64_MAX / element)
-        return file_error(err, CR_ERR_INVALID, path, "tensor '%s': shape is absurdly large", name);
+        return cr_fail_file(err, CR_ERR_INVALID, path, "tensor '%s': shape is absurdly large",
+                            name);
     int64_t bytes = entry->count * element;
 
     if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 ||
         !whole_number(cJSON_GetArrayItem(offsets, 0), &entry->begin) ||
         !whole_number(cJSON_GetArrayItem(offsets, 1), &entry->end))
-        return file_error(err, CR_ERR_INVALID, path,
-                          "tensor '%s': 'data_offsets' must be [begin, end], two whole numbers "
-                          "≥ 0",
-                          name);
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "tensor '%s': 'data_offsets' must be [begin, end], two whole numbers "
+                            "≥ 0",
+                            name);
     if (entry->end < entry->begin)
-        return file_error(err, CR_ERR_INVALID, path,
-                          "tensor '%s': data_offsets [%lld, %lld] end before they begin", name,
-                          (long long)entry->begin, (long long)entry->end);
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "tensor '%s': data_offsets [%lld, %lld] end before they begin", name,
+                            (long long)entry->begin, (long long)entry->end);
     char dims[160];
     shape_text(entry->shape, entry->ndim, dims, sizeof dims);
     if (entry->end - entry->begin != bytes)
-        return file_error(err, CR_ERR_INVALID, path,
-                          "tensor '%s': data_offsets [%lld, %lld] span %lld bytes, but shape %s "
-                          "of %s needs %lld × %d = %lld",
-                          name, (long long)entry->begin, (long long)entry->end,
-                          (long long)(entry->end - entry->begin), dims, dtypes[entry->dtype].name,
-                          (long long)entry->count, element, (long long)bytes);
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "tensor '%s': data_offsets [%lld, %lld] span %lld bytes, but shape %s "
+                            "of %s needs %lld × %d = %lld",
+                            name, (long long)entry->begin, (long long)entry->end,
+                            (long long)(entry->end - entry->begin), dims, dtypes[entry->dtype].name,
+                            (long long)entry->count, element, (long long)bytes);
     if (entry->end > file->data_size)
-        return file_error(err, CR_ERR_INVALID, path,
-                          "file is truncated: tensor '%s' is at bytes [%lld, %lld) of the data, "
-                          "but the file holds only %lld bytes of data",
-                          name, (long long)entry->begin, (long long)entry->end,
-                          (long long)file->data_size);
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "file is truncated: tensor '%s' is at bytes [%lld, %lld) of the data, "
+                            "but the file holds only %lld bytes of data",
+                            name, (long long)entry->begin, (long long)entry->end,
+                            (long long)file->data_size);
     return 0;
 }
 
@@ -289,12 +280,12 @@ static int compare_offsets(const void *a, const void *b) {
 static int check_layout(const cr_safetensors_file *file, cr_error *err) {
     if (file->count == 0) {
         if (file->data_size == 0) return 0;
-        return file_error(err, CR_ERR_INVALID, file->path,
-                          "the header lists no tensors, but %lld bytes of data follow it",
-                          (long long)file->data_size);
+        return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                            "the header lists no tensors, but %lld bytes of data follow it",
+                            (long long)file->data_size);
     }
     const cr_safetensors_entry **order = malloc((size_t)file->count * sizeof *order);
-    if (!order) return file_error(err, CR_ERR_RUNTIME, file->path, "out of memory");
+    if (!order) return cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
     for (int i = 0; i < file->count; i++) order[i] = &file->entries[i];
     char a[160], b[160];
     int status = 0;
@@ -302,52 +293,52 @@ static int check_layout(const cr_safetensors_file *file, cr_error *err) {
     qsort(order, (size_t)file->count, sizeof *order, compare_names);
     for (int i = 1; i < file->count && !status; i++)
         if (strcmp(order[i - 1]->name, order[i]->name) == 0)
-            status = file_error(err, CR_ERR_INVALID, file->path,
-                                "tensor '%s' appears twice in the header",
-                                printable(order[i]->name, a, sizeof a));
+            status = cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                  "tensor '%s' appears twice in the header",
+                                  printable(order[i]->name, a, sizeof a));
 
     qsort(order, (size_t)file->count, sizeof *order, compare_offsets);
     int64_t covered = 0;
     for (int i = 0; i < file->count && !status; i++) {
         const cr_safetensors_entry *entry = order[i];
         if (entry->begin < covered)
-            status = file_error(err, CR_ERR_INVALID, file->path,
-                                "tensors '%s' (bytes [%lld, %lld)) and '%s' (bytes [%lld, %lld)) "
-                                "overlap",
-                                printable(order[i - 1]->name, a, sizeof a),
-                                (long long)order[i - 1]->begin, (long long)order[i - 1]->end,
-                                printable(entry->name, b, sizeof b), (long long)entry->begin,
-                                (long long)entry->end);
+            status = cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                  "tensors '%s' (bytes [%lld, %lld)) and '%s' (bytes [%lld, %lld)) "
+                                  "overlap",
+                                  printable(order[i - 1]->name, a, sizeof a),
+                                  (long long)order[i - 1]->begin, (long long)order[i - 1]->end,
+                                  printable(entry->name, b, sizeof b), (long long)entry->begin,
+                                  (long long)entry->end);
         else if (entry->begin > covered)
-            status = file_error(err, CR_ERR_INVALID, file->path,
-                                "bytes [%lld, %lld) of the data belong to no tensor (the next "
-                                "tensor, '%s', starts at %lld)",
-                                (long long)covered, (long long)entry->begin,
-                                printable(entry->name, a, sizeof a), (long long)entry->begin);
+            status = cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                  "bytes [%lld, %lld) of the data belong to no tensor (the next "
+                                  "tensor, '%s', starts at %lld)",
+                                  (long long)covered, (long long)entry->begin,
+                                  printable(entry->name, a, sizeof a), (long long)entry->begin);
         covered = entry->end;
     }
     if (!status && covered != file->data_size)
-        status = file_error(err, CR_ERR_INVALID, file->path,
-                            "the data section is %lld bytes, but the tensors cover only %lld: "
-                            "%lld stray bytes at the end",
-                            (long long)file->data_size, (long long)covered,
-                            (long long)(file->data_size - covered));
+        status = cr_fail_file(err, CR_ERR_INVALID, file->path,
+                              "the data section is %lld bytes, but the tensors cover only %lld: "
+                              "%lld stray bytes at the end",
+                              (long long)file->data_size, (long long)covered,
+                              (long long)(file->data_size - covered));
     free(order);
     return status;
 }
 
 static int check_metadata(const cr_safetensors_file *file, const cJSON *metadata, cr_error *err) {
     if (!cJSON_IsObject(metadata))
-        return file_error(err, CR_ERR_INVALID, file->path,
-                          "'__metadata__' must be an object of strings, found %s",
-                          json_type(metadata));
+        return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                            "'__metadata__' must be an object of strings, found %s",
+                            json_type(metadata));
     const cJSON *item;
     cJSON_ArrayForEach(item, metadata) {
         if (!cJSON_IsString(item)) {
             char key[160];
-            return file_error(err, CR_ERR_INVALID, file->path,
-                              "'__metadata__' entry '%s' must be a string, found %s",
-                              printable(item->string, key, sizeof key), json_type(item));
+            return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                "'__metadata__' entry '%s' must be a string, found %s",
+                                printable(item->string, key, sizeof key), json_type(item));
         }
     }
     return 0;
@@ -360,8 +351,8 @@ static int parse_header(cr_safetensors_file *file, const char *header, size_t le
     size_t start = 0;
     while (start < length && header[start] == ' ') start++;
     if (start == length || header[start] != '{')
-        return file_error(err, CR_ERR_INVALID, path,
-                          "the header does not start with '{': not a safetensors file");
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "the header does not start with '{': not a safetensors file");
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(header, length, &end, false);
     if (!root) {
@@ -369,9 +360,9 @@ static int parse_header(cr_safetensors_file *file, const char *header, size_t le
         size_t offset = where && where >= header && where <= header + length
                             ? (size_t)(where - header)
                             : length;
-        return file_error(err, CR_ERR_INVALID, path,
-                          "the header is not valid JSON (error at byte %zu of %zu)", offset,
-                          length);
+        return cr_fail_file(err, CR_ERR_INVALID, path,
+                            "the header is not valid JSON (error at byte %zu of %zu)", offset,
+                            length);
     }
     size_t rest = end ? (size_t)(end - header) : length;
     while (rest < length && (header[rest] == ' ' || header[rest] == '\n' || header[rest] == '\t' ||
@@ -379,9 +370,9 @@ static int parse_header(cr_safetensors_file *file, const char *header, size_t le
         rest++;
     int status = 0;
     if (rest < length)
-        status = file_error(err, CR_ERR_INVALID, path,
-                            "the header has text after its JSON object (at byte %zu of %zu)", rest,
-                            length);
+        status = cr_fail_file(err, CR_ERR_INVALID, path,
+                              "the header has text after its JSON object (at byte %zu of %zu)",
+                              rest, length);
     int capacity = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, root) {
@@ -396,7 +387,7 @@ static int parse_header(cr_safetensors_file *file, const char *header, size_t le
             int grown = capacity ? 2 * capacity : 16;
             cr_safetensors_entry *entries = realloc(file->entries, (size_t)grown * sizeof *entries);
             if (!entries) {
-                status = file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+                status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
                 break;
             }
             file->entries = entries;
@@ -405,7 +396,7 @@ static int parse_header(cr_safetensors_file *file, const char *header, size_t le
         cr_safetensors_entry *entry = &file->entries[file->count];
         *entry = (cr_safetensors_entry){.name = strdup(item->string)};
         if (!entry->name) {
-            status = file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+            status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
             break;
         }
         file->count++;
@@ -420,53 +411,53 @@ int cr_safetensors_open(const char *path, cr_safetensors_file **out, cr_error *e
     cr_safetensors_file *file = calloc(1, sizeof *file);
     if (!file || !(file->path = strdup(path))) {
         free(file);
-        return file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+        return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     }
     file->stream = fopen(path, "rb");
     if (!file->stream) {
-        int status = file_error(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
+        int status = cr_fail_file(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
         cr_safetensors_close(file);
         return status;
     }
     struct stat info = {0};
     int status = 0;
     if (fstat(fileno(file->stream), &info) != 0)
-        status = file_error(err, CR_ERR_IO, path, "cannot read: %s", strerror(errno));
+        status = cr_fail_file(err, CR_ERR_IO, path, "cannot read: %s", strerror(errno));
     else if (!S_ISREG(info.st_mode))
-        status = file_error(err, CR_ERR_IO, path, "not a regular file");
+        status = cr_fail_file(err, CR_ERR_IO, path, "not a regular file");
     int64_t size = (int64_t)info.st_size;
     unsigned char prefix[8];
     uint64_t header_length = 0;
     if (!status && size < 8)
-        status = file_error(err, CR_ERR_INVALID, path,
-                            "the file is %lld bytes: too short for a safetensors file, which "
-                            "starts with an 8-byte header length",
-                            (long long)size);
+        status = cr_fail_file(err, CR_ERR_INVALID, path,
+                              "the file is %lld bytes: too short for a safetensors file, which "
+                              "starts with an 8-byte header length",
+                              (long long)size);
     if (!status && fread(prefix, 1, 8, file->stream) != 8)
-        status = file_error(err, CR_ERR_IO, path, "cannot read: %s",
-                            ferror(file->stream) ? strerror(errno) : "the file ended early");
+        status = cr_fail_file(err, CR_ERR_IO, path, "cannot read: %s",
+                              ferror(file->stream) ? strerror(errno) : "the file ended early");
     if (!status) {
         header_length = load_le(prefix, 8);
         if (header_length > CR_SAFETENSORS_MAX_HEADER)
-            status =
-                file_error(err, CR_ERR_INVALID, path,
-                           "header length %llu is absurd (over %d MB): not a safetensors "
-                           "file, or a corrupt one",
-                           (unsigned long long)header_length, CR_SAFETENSORS_MAX_HEADER / 1000000);
+            status = cr_fail_file(err, CR_ERR_INVALID, path,
+                                  "header length %llu is absurd (over %d MB): not a safetensors "
+                                  "file, or a corrupt one",
+                                  (unsigned long long)header_length,
+                                  CR_SAFETENSORS_MAX_HEADER / 1000000);
         else if ((int64_t)header_length > size - 8)
-            status = file_error(err, CR_ERR_INVALID, path,
-                                "file is truncated: the header length is %llu bytes, but only "
-                                "%lld bytes follow it",
-                                (unsigned long long)header_length, (long long)(size - 8));
+            status = cr_fail_file(err, CR_ERR_INVALID, path,
+                                  "file is truncated: the header length is %llu bytes, but only "
+                                  "%lld bytes follow it",
+                                  (unsigned long long)header_length, (long long)(size - 8));
     }
     char *header = NULL;
     if (!status) {
         header = malloc(header_length ? header_length : 1);
         if (!header)
-            status = file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+            status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
         else if (fread(header, 1, header_length, file->stream) != header_length)
-            status = file_error(err, CR_ERR_IO, path, "cannot read the header: %s",
-                                ferror(file->stream) ? strerror(errno) : "the file ended early");
+            status = cr_fail_file(err, CR_ERR_IO, path, "cannot read the header: %s",
+                                  ferror(file->stream) ? strerror(errno) : "the file ended early");
     }
     if (!status) {
         file->data_start = 8 + (int64_t)header_length;
@@ -500,16 +491,16 @@ static int read_elements(cr_safetensors_file *file, const cr_safetensors_entry *
     int64_t per_chunk = CHUNK_BYTES / size;
     char name[160];
     if (fseeko(file->stream, (off_t)(file->data_start + entry->begin), SEEK_SET) != 0)
-        return file_error(err, CR_ERR_IO, file->path, "cannot read tensor '%s': %s",
-                          printable(entry->name, name, sizeof name), strerror(errno));
+        return cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s': %s",
+                            printable(entry->name, name, sizeof name), strerror(errno));
     for (int64_t done = 0; done < entry->count;) {
         int64_t n = entry->count - done < per_chunk ? entry->count - done : per_chunk;
         if (fread(buffer, (size_t)size, (size_t)n, file->stream) != (size_t)n)
-            return file_error(err, CR_ERR_IO, file->path, "cannot read tensor '%s': %s",
-                              printable(entry->name, name, sizeof name),
-                              ferror(file->stream) ? strerror(errno)
-                                                   : "the file ended early (did it change "
-                                                     "while being read?)");
+            return cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s': %s",
+                                printable(entry->name, name, sizeof name),
+                                ferror(file->stream) ? strerror(errno)
+                                                     : "the file ended early (did it change "
+                                                       "while being read?)");
         for (int64_t i = 0; i < n; i++)
             if (convert(buffer + i * size, done + i, out, file, entry, err)) return 1;
         done += n;
@@ -537,19 +528,19 @@ static int convert_float(const unsigned char *bytes, int64_t index, void *out,
         memcpy(&value, &bits, sizeof value);
         if (isfinite(value) && fabs(value) > FLT_MAX) {
             char name[160];
-            return file_error(err, CR_ERR_INVALID, file->path,
-                              "tensor '%s': element %lld is %g, beyond float32's range",
-                              printable(entry->name, name, sizeof name), (long long)index, value);
+            return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                "tensor '%s': element %lld is %g, beyond float32's range",
+                                printable(entry->name, name, sizeof name), (long long)index, value);
         }
         values[index] = (float)value;
         return 0;
     }
     default: {
         char name[160];
-        return file_error(err, CR_ERR_INVALID, file->path,
-                          "tensor '%s' has dtype %s; it must be floating point: F32 (F16, BF16 "
-                          "and F64 are converted)",
-                          printable(entry->name, name, sizeof name), cr_dtype_name(entry->dtype));
+        return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                            "tensor '%s' has dtype %s; it must be floating point: F32 (F16, BF16 "
+                            "and F64 are converted)",
+                            printable(entry->name, name, sizeof name), cr_dtype_name(entry->dtype));
     }
     }
 }
@@ -574,20 +565,20 @@ static int convert_int(const unsigned char *bytes, int64_t index, void *out,
     case CR_DTYPE_U64:
         if (raw > INT64_MAX) {
             char name[160];
-            return file_error(err, CR_ERR_INVALID, file->path,
-                              "tensor '%s': element %lld is %llu, too large",
-                              printable(entry->name, name, sizeof name), (long long)index,
-                              (unsigned long long)raw);
+            return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                "tensor '%s': element %lld is %llu, too large",
+                                printable(entry->name, name, sizeof name), (long long)index,
+                                (unsigned long long)raw);
         }
         values[index] = (int64_t)raw;
         return 0;
     default:
         if (!is_integer_dtype(entry->dtype)) {
             char name[160];
-            return file_error(err, CR_ERR_INVALID, file->path,
-                              "tensor '%s' has dtype %s; expected an integer dtype such as I64",
-                              printable(entry->name, name, sizeof name),
-                              cr_dtype_name(entry->dtype));
+            return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                "tensor '%s' has dtype %s; expected an integer dtype such as I64",
+                                printable(entry->name, name, sizeof name),
+                                cr_dtype_name(entry->dtype));
         }
         values[index] = (int64_t)raw; /* BOOL, U8, U16, U32 */
         return 0;
@@ -706,10 +697,10 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
         const cr_safetensors_tensor *t = &tensors[i];
         if ((t->dtype != CR_DTYPE_F32 && t->dtype != CR_DTYPE_F64 && t->dtype != CR_DTYPE_I64) ||
             t->ndim < 0 || t->ndim > CR_SAFETENSORS_MAX_DIMS)
-            return file_error(err, CR_ERR_RUNTIME, path,
-                              "cannot write tensor '%s': only F32, F64 and I64 tensors of up to "
-                              "%d dimensions can be written",
-                              t->name, CR_SAFETENSORS_MAX_DIMS);
+            return cr_fail_file(err, CR_ERR_RUNTIME, path,
+                                "cannot write tensor '%s': only F32, F64 and I64 tensors of up to "
+                                "%d dimensions can be written",
+                                t->name, CR_SAFETENSORS_MAX_DIMS);
     }
     /* 8-byte tensors first, then the float32 ones, each group in the given
      * order: every tensor then starts aligned to its element size. */
@@ -718,7 +709,7 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
     if (!begin || !order) {
         free(begin);
         free(order);
-        return file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+        return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     }
     int64_t offset = 0;
     int placed = 0;
@@ -734,7 +725,7 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
     free(begin);
     if (!header) {
         free(order);
-        return file_error(err, CR_ERR_RUNTIME, path, "out of memory building the header");
+        return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory building the header");
     }
 
     size_t path_length = strlen(path);
@@ -742,7 +733,7 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
     if (!temp) {
         free(order);
         free(header);
-        return file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+        return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     }
     memcpy(temp, path, path_length);
     memcpy(temp + path_length, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
@@ -750,8 +741,9 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
     int fd = mkstemp(temp);
     if (fd < 0) {
         char *folder = folder_of(path);
-        status = file_error(err, CR_ERR_IO, path, "cannot write: cannot create a file in '%s': %s",
-                            folder ? folder : ".", strerror(errno));
+        status =
+            cr_fail_file(err, CR_ERR_IO, path, "cannot write: cannot create a file in '%s': %s",
+                         folder ? folder : ".", strerror(errno));
         free(folder);
         free(order);
         free(header);
@@ -786,8 +778,8 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
     }
     if (status) {
         unlink(temp);
-        file_error(err, CR_ERR_IO, path, "cannot write: %s (the file was left unchanged)",
-                   strerror(saved_errno));
+        cr_fail_file(err, CR_ERR_IO, path, "cannot write: %s (the file was left unchanged)",
+                     strerror(saved_errno));
     } else {
         sync_folder(path);
     }
@@ -829,7 +821,7 @@ int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err) {
     if (!tensors || !counter_names) {
         free(tensors);
         free(counter_names);
-        return file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+        return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     }
     /* PyTorch's BatchNorm has a third buffer, the number of training batches
      * seen; strict load_state_dict wants it. cnnrun does not count batches
@@ -850,7 +842,7 @@ int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err) {
         size_t layer_length = (size_t)(suffix - t.name); /* with the dot */
         char *name = malloc(layer_length + sizeof batch_counter);
         if (!name) {
-            status = file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+            status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
             break;
         }
         memcpy(name, t.name, layer_length);
@@ -902,7 +894,7 @@ static int check_names(cr_net *net, const cr_safetensors_file *file, const named
         free(unexpected);
         free(missing);
         free(all);
-        return file_error(err, CR_ERR_RUNTIME, file->path, "out of memory");
+        return cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
     }
     int n_unexpected = 0, n_missing = 0, n_found = 0, status = 0;
     char a[160], b[160];
@@ -923,11 +915,11 @@ static int check_names(cr_net *net, const cr_safetensors_file *file, const named
             if (entry->dtype != CR_DTYPE_I64 || entry->count != 1) {
                 char dims[160];
                 shape_text(entry->shape, entry->ndim, dims, sizeof dims);
-                status = file_error(err, CR_ERR_INVALID, file->path,
-                                    "tensor '%s': expected an I64 scalar (PyTorch's batchnorm "
-                                    "batch counter), found %s %s",
-                                    printable(entry->name, a, sizeof a),
-                                    cr_dtype_name(entry->dtype), dims);
+                status = cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                      "tensor '%s': expected an I64 scalar (PyTorch's batchnorm "
+                                      "batch counter), found %s %s",
+                                      printable(entry->name, a, sizeof a),
+                                      cr_dtype_name(entry->dtype), dims);
             }
             continue;
         }
@@ -946,7 +938,7 @@ static int check_names(cr_net *net, const cr_safetensors_file *file, const named
         list_names(&t, unexpected, n_unexpected, 3);
         text_add(&t, "; the model needs ");
         list_names(&t, all, params, 3);
-        status = file_error(err, CR_ERR_INVALID, file->path, "%s", t.buffer);
+        status = cr_fail_file(err, CR_ERR_INVALID, file->path, "%s", t.buffer);
     } else if (!status && n_unexpected) {
         text t = {.used = 0};
         const char *name = unexpected[0], *suffix;
@@ -978,7 +970,7 @@ static int check_names(cr_net *net, const cr_safetensors_file *file, const named
                                                                : "; missing from the file: ");
             list_names(&t, missing, n_missing, 3);
         }
-        status = file_error(err, CR_ERR_INVALID, file->path, "%s", t.buffer);
+        status = cr_fail_file(err, CR_ERR_INVALID, file->path, "%s", t.buffer);
     } else if (!status && n_missing) {
         text t = {.used = 0};
         text_add(&t, "missing tensor '%s'", missing[0]);
@@ -987,7 +979,7 @@ static int check_names(cr_net *net, const cr_safetensors_file *file, const named
             list_names(&t, missing + 1, n_missing - 1, 5);
             text_add(&t, ")");
         }
-        status = file_error(err, CR_ERR_INVALID, file->path, "%s", t.buffer);
+        status = cr_fail_file(err, CR_ERR_INVALID, file->path, "%s", t.buffer);
     }
     free(unexpected);
     free(missing);
@@ -999,10 +991,10 @@ static int check_shape(const cr_safetensors_file *file, const cr_tensor *want,
                        const cr_safetensors_entry *entry, cr_error *err) {
     if (entry->dtype != CR_DTYPE_F32 && entry->dtype != CR_DTYPE_F64 &&
         entry->dtype != CR_DTYPE_F16 && entry->dtype != CR_DTYPE_BF16)
-        return file_error(err, CR_ERR_INVALID, file->path,
-                          "tensor '%s' has dtype %s; weights must be floating point: F32 (F16, "
-                          "BF16 and F64 are converted)",
-                          want->name, cr_dtype_name(entry->dtype));
+        return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                            "tensor '%s' has dtype %s; weights must be floating point: F32 (F16, "
+                            "BF16 and F64 are converted)",
+                            want->name, cr_dtype_name(entry->dtype));
     bool same = entry->ndim == want->ndim;
     for (int d = 0; same && d < want->ndim; d++) same = entry->shape[d] == want->dims[d];
     if (same) return 0;
@@ -1023,7 +1015,7 @@ static int check_shape(const cr_safetensors_file *file, const cr_tensor *want,
         text_add(&t, " (conv layout [filters, channels/groups, kernel height, kernel width])");
     else if (weight && want->ndim == 2)
         text_add(&t, " (dense layout [units, inputs], inputs = C·H·W of the layer's input)");
-    return file_error(err, CR_ERR_INVALID, file->path, "%s", t.buffer);
+    return cr_fail_file(err, CR_ERR_INVALID, file->path, "%s", t.buffer);
 }
 
 int cr_net_load_weights(cr_net *net, const char *path, cr_error *err) {
@@ -1036,7 +1028,7 @@ int cr_net_load_weights(cr_net *net, const char *path, cr_error *err) {
     float *staging = NULL;
     int status = 0;
     if (!sorted || !found || !offsets)
-        status = file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+        status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     int64_t total = 0;
     for (int p = 0; p < params && !status; p++) {
         cr_tensor t = cr_net_param(net, p);
@@ -1056,7 +1048,7 @@ int cr_net_load_weights(cr_net *net, const char *path, cr_error *err) {
      * half-way must leave the weights as they were. */
     if (!status) {
         staging = malloc((size_t)(total ? total : 1) * sizeof *staging);
-        if (!staging) status = file_error(err, CR_ERR_RUNTIME, path, "out of memory");
+        if (!staging) status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     }
     for (int p = 0; p < params && !status; p++)
         status = cr_safetensors_read_floats(file, found[p], staging + offsets[p], err);
