@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "image_out.h"
 #include "net_fixture.h"
 
 /* ---- magnitude layer ------------------------------------------------------- */
@@ -56,9 +57,99 @@ static void test_magnitude_errors(void) {
     CHECK_CONTAINS(text, "size");
 }
 
+/* ---- pictures ---------------------------------------------------------------- */
+
+static const unsigned char ink[3] = {255, 255, 255};
+
+static int pixel(const cr_picture *p, int x, int y) {
+    return p->pixels[(size_t)y * p->width + x];
+}
+
+/* "10" at scale 1: '1' is .#./##./.#./.#./###, then '0' 4 pixels on. */
+static void test_font(void) {
+    cr_picture p;
+    cr_error err;
+    if (cr_picture_create(&p, 8, 5, 1, 0, &err)) return;
+    cr_draw_text(&p, 0, 0, "10", 1, ink);
+    const char *want[5] = {".#..###.", "##..#.#.", ".#..#.#.", ".#..#.#.", "###.###."};
+    for (int y = 0; y < 5; y++)
+        for (int x = 0; x < 8; x++) CHECK_INT(pixel(&p, x, y), want[y][x] == '#' ? 255 : 0);
+    CHECK_INT(cr_text_width("10", 1), 7);
+    CHECK_INT(cr_text_width("10", 2), 14);
+    cr_picture_free(&p);
+}
+
+/* (0,0) -> (4,2) in Bresenham's pixels; a line leaving the picture is
+ * clipped, not written out of bounds (ASan would see it). */
+static void test_line(void) {
+    cr_picture p;
+    cr_error err;
+    if (cr_picture_create(&p, 5, 3, 1, 0, &err)) return;
+    cr_draw_line(&p, 0, 0, 4, 2, ink);
+    const char *want[3] = {"#....", ".##..", "...##"};
+    for (int y = 0; y < 3; y++)
+        for (int x = 0; x < 5; x++) CHECK_INT(pixel(&p, x, y), want[y][x] == '#' ? 255 : 0);
+    memset(p.pixels, 0, 15);
+    cr_draw_line(&p, -3, 1, 9, 1, ink);
+    for (int x = 0; x < 5; x++) CHECK_INT(pixel(&p, x, 1), 255);
+    CHECK_INT(pixel(&p, 0, 0), 0);
+    cr_picture_free(&p);
+}
+
+static void test_map_to_bytes(void) {
+    const float map[4] = {-1, 0, 1, 3};
+    unsigned char out[4];
+    cr_map_to_bytes(map, 4, CR_SCALE_MINMAX, out);
+    CHECK_INT(out[0], 0);
+    CHECK_INT(out[1], 64); /* 1/4 of 255 = 63.75 */
+    CHECK_INT(out[2], 128);
+    CHECK_INT(out[3], 255);
+    cr_map_to_bytes(map, 4, CR_SCALE_CLIP, out);
+    CHECK_INT(out[0], 0);
+    CHECK_INT(out[1], 0);
+    CHECK_INT(out[2], 255);
+    CHECK_INT(out[3], 255);
+    const float half = 0.5f, flat[2] = {7, 7};
+    cr_map_to_bytes(&half, 1, CR_SCALE_CLIP, out);
+    CHECK_INT(out[0], 128);
+    cr_map_to_bytes(flat, 2, CR_SCALE_MINMAX, out);
+    CHECK_INT(out[0], 0);
+}
+
+/* 64 tiles of 4×4: 8×8 grid, each enlarged 8× to 32 px, 1-px separators. */
+static void test_grid(void) {
+    unsigned char tiles[64 * 16];
+    for (int i = 0; i < 64 * 16; i++) tiles[i] = (unsigned char)(i / 16); /* tile i is grey i */
+    cr_picture p;
+    cr_error err;
+    if (cr_grid_create(tiles, 64, 4, 4, 1, 32, &p, &err)) return;
+    CHECK_INT(p.width, 8 * 33 + 1);
+    CHECK_INT(p.height, 8 * (32 + CR_GRID_LABEL_HEIGHT + 1) + 1);
+    int cell_height = 32 + CR_GRID_LABEL_HEIGHT + 1;
+    /* tile 9: column 1, row 1; its pixels all 9, the separator left of it 96 */
+    int left = 1 + 33, top = 1 + cell_height + CR_GRID_LABEL_HEIGHT;
+    CHECK_INT(pixel(&p, left, top), 9);
+    CHECK_INT(pixel(&p, left + 31, top + 31), 9);
+    CHECK_INT(pixel(&p, left - 1, top), 96);
+    /* its label "9" in white on the black strip: the 9's top row is ### */
+    CHECK_INT(pixel(&p, left + 1, top - CR_GRID_LABEL_HEIGHT + 1), 255);
+    CHECK_INT(pixel(&p, left, top - CR_GRID_LABEL_HEIGHT), 0);
+    cr_picture_free(&p);
+    /* 3 tiles: 2 columns, 2 rows; the empty cell stays background */
+    if (cr_grid_create(tiles, 3, 4, 4, 1, 8, &p, &err)) return;
+    CHECK_INT(p.width, 2 * 9 + 1);
+    CHECK_INT(p.height, 2 * (8 + CR_GRID_LABEL_HEIGHT + 1) + 1);
+    CHECK_INT(pixel(&p, p.width - 2, p.height - 2), 96);
+    cr_picture_free(&p);
+}
+
 int main(void) {
     test_magnitude_values();
     test_magnitude_size3();
     test_magnitude_errors();
+    test_font();
+    test_line();
+    test_map_to_bytes();
+    test_grid();
     return check_report();
 }
