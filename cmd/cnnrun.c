@@ -12,7 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stb/stb_image.h>
+
 #include "gradcheck.h"
+#include "image_out.h"
 #include "model.h"
 #include "train.h"
 #include "train_config.h"
@@ -1011,6 +1014,143 @@ static int run_predict(int argc, char **argv) {
     return code;
 }
 
+/* ---- pictures: apply, filters, features, plot ------------------------------------ */
+
+/* Dense and flatten fix the input size; every other kind works on any. */
+static bool fully_convolutional(const cr_model *model) {
+    for (int i = 0; i < model->n_layers; i++) {
+        const char *kind = model->layers[i].kind->name;
+        if (strcmp(kind, "dense") == 0 || strcmp(kind, "flatten") == 0) return false;
+    }
+    return true;
+}
+
+/* The layer called `name`, or an error suggesting the nearest name. */
+static int find_layer_or_fail(const cr_model *model, const char *name, int *index, cr_error *err) {
+    *index = cr_model_find_layer(model, name);
+    if (*index >= 0) return 0;
+    const char **names = malloc((size_t)model->n_layers * sizeof *names);
+    const char *near = NULL;
+    if (names) {
+        for (int i = 0; i < model->n_layers; i++) names[i] = model->layers[i].name;
+        near = cr_suggest(name, names, model->n_layers);
+    }
+    cr_fail(err, CR_ERR_INVALID, (cr_mark){0}, NULL, "model '%s' has no layer '%s'%s%s%s",
+            model->name, name, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+    free(names);
+    return 1;
+}
+
+/* The model (at the image's own size when it is fully convolutional), a
+ * network for one image with `weights` or seeded random ones, and the image
+ * in its input. */
+static int load_picture_net(const char *path, const char *weights, const char *image,
+                            cr_model **model, cr_net **net, cr_error *err) {
+    cr_train_config config;
+    *net = NULL;
+    if (load_for_training(path, NULL, model, &config, err)) return 1;
+    int width, height, components;
+    if (!stbi_info(image, &width, &height, &components)) {
+        cr_model_free(*model);
+        *model = NULL;
+        return cr_fail_file(err, CR_ERR_INVALID, image, "not an image stb_image can read (%s)",
+                            stbi_failure_reason());
+    }
+    cr_shape input = (*model)->input;
+    if (fully_convolutional(*model)) input = (cr_shape){input.c, height, width};
+    cr_net_options options = {.seed = 1};
+    int status = cr_model_set_input(*model, input, err) ||
+                 cr_net_create(*model, 1, &options, net, err) ||
+                 (weights && cr_net_load_weights(*net, weights, err)) ||
+                 cr_image_load(image, input, &config.transform, cr_net_input(*net), err);
+    if (!status) {
+        cr_net_forward(*net, false);
+        return 0;
+    }
+    cr_net_free(*net);
+    cr_model_free(*model);
+    *net = NULL;
+    *model = NULL;
+    return 1;
+}
+
+/* A layer's output for image 0: one channel as a grey picture of its own
+ * size, several as a grid of labelled tiles (each at least 32 px). */
+static int write_layer_picture(cr_net *net, int index, cr_scale scale, const char *out_path,
+                               cr_error *err) {
+    const cr_layer *layer = &cr_net_model(net)->layers[index];
+    cr_shape s = layer->out;
+    if (s.h * s.w == 1)
+        return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name,
+                       "%s output %d×1×1 has no spatial extent to draw; pick a convolutional or "
+                       "pooling layer",
+                       layer->kind->name, s.c);
+    int64_t spatial = (int64_t)s.h * s.w;
+    unsigned char *bytes = malloc((size_t)(s.c * spatial));
+    if (!bytes) return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
+    const float *y = cr_net_layer_output(net, index);
+    for (int c = 0; c < s.c; c++)
+        cr_map_to_bytes(y + c * spatial, spatial, scale, bytes + c * spatial);
+    cr_picture picture = {.width = s.w, .height = s.h, .channels = 1, .pixels = bytes};
+    int status = 0;
+    if (s.c > 1) status = cr_grid_create(bytes, s.c, s.h, s.w, 1, 32, &picture, err);
+    if (!status) status = cr_picture_write_png(&picture, out_path, err);
+    if (picture.pixels != bytes) cr_picture_free(&picture);
+    free(bytes);
+    return status;
+}
+
+static int parse_scale(const char *command, const char *text, cr_scale *scale) {
+    if (strcmp(text, "minmax") == 0)
+        *scale = CR_SCALE_MINMAX;
+    else if (strcmp(text, "clip") == 0)
+        *scale = CR_SCALE_CLIP;
+    else
+        return usage_error(command, "--scale must be minmax or clip, got '%s'", text);
+    return 0;
+}
+
+static int run_apply(int argc, char **argv) {
+    const char *path = NULL, *image = NULL, *out = NULL, *weights = NULL, *layer_name = NULL;
+    cr_scale scale = CR_SCALE_MINMAX;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool takes_value = strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
+                           strcmp(arg, "--layer") == 0 || strcmp(arg, "--scale") == 0;
+        const char *value = takes_value && i + 1 < argc ? argv[i + 1] : NULL;
+        if (takes_value && !value) return usage_error("apply", "%s needs a value", arg);
+        if (strcmp(arg, "-o") == 0)
+            out = value;
+        else if (strcmp(arg, "--weights") == 0)
+            weights = value;
+        else if (strcmp(arg, "--layer") == 0)
+            layer_name = value;
+        else if (strcmp(arg, "--scale") == 0) {
+            if (parse_scale("apply", value, &scale)) return 2;
+        } else if (arg[0] == '-' && arg[1])
+            return usage_error("apply", "unknown option '%s'", arg);
+        else if (!path)
+            path = arg;
+        else if (!image)
+            image = arg;
+        else
+            return usage_error("apply", "unexpected argument '%s'", arg);
+        if (takes_value) i++;
+    }
+    if (!path || !image) return usage_error("apply", "%s", "needs MODEL.yaml and IMAGE");
+    if (!out) return usage_error("apply", "%s", "missing -o OUT.png");
+    cr_model *model;
+    cr_net *net;
+    cr_error err = {0};
+    if (load_picture_net(path, weights, image, &model, &net, &err)) return report(&err);
+    int index = model->output;
+    int status = layer_name ? find_layer_or_fail(model, layer_name, &index, &err) : 0;
+    if (!status) status = write_layer_picture(net, index, scale, out, &err);
+    cr_net_free(net);
+    cr_model_free(model);
+    return status ? report(&err) : 0;
+}
+
 /* ---- help --------------------------------------------------------------------- */
 
 static const command commands[] = {
@@ -1091,6 +1231,22 @@ static const command commands[] = {
      "Exit status: 0 every image classified, 1 invalid model or weights or an\n"
      "undecodable image, 2 usage error or unreadable file.\n",
      run_predict},
+    {"apply", "run a model on an image and write a layer's output as a picture",
+     "usage: cnnrun apply MODEL.yaml IMAGE -o OUT.png [--weights W] [--layer NAME]\n"
+     "                    [--scale minmax|clip]\n\n"
+     "Decodes IMAGE (PNG, JPEG, BMP, PGM, ...), converts it to the model's channels\n"
+     "and normalises it as the train section says (plain 0..1 without one). A model\n"
+     "without dense or flatten layers runs at the image's own size; others get the\n"
+     "image resized to their input. Runs forward to --layer (default: the last) with\n"
+     "--weights or random initial ones, and writes its output: one channel as a grey\n"
+     "image of the same size, several as a grid of labelled tiles (see\n"
+     "docs/visualise.md).\n\n"
+     "  --scale minmax  each channel's own minimum is black, its maximum white (default)\n"
+     "  --scale clip    value×255 clipped to 0..255: 1.0 is white, as an input pixel\n"
+     "                  (what a hand-made filter such as models/sobel.yaml wants)\n\n"
+     "Exit status: 0 written, 1 invalid model, weights or image, unknown layer or a\n"
+     "layer without spatial output, 2 usage error or unwritable file.\n",
+     run_apply},
     {"help", "show help for a command", "usage: cnnrun help [COMMAND]\n", NULL},
 };
 

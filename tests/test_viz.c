@@ -3,10 +3,19 @@
  * features and plot, checked pixel by pixel on images the test makes. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
 
 #include "check.h"
 #include "image_out.h"
 #include "net_fixture.h"
+
+#ifndef CNNRUN_BINARY
+#define CNNRUN_BINARY "cnnrun"
+#endif
 
 /* ---- magnitude layer ------------------------------------------------------- */
 
@@ -143,6 +152,137 @@ static void test_grid(void) {
     cr_picture_free(&p);
 }
 
+/* ---- cnnrun apply --------------------------------------------------------------- */
+
+static char work_dir[] = "/tmp/cnnrun-viz-XXXXXX";
+
+/* Runs the binary; returns its exit status, with stdout and stderr in out. */
+static int run_cnnrun(const char *arguments, char *out, size_t size) {
+    char command[4096];
+    snprintf(command, sizeof command, "'%s' %s 2>&1", CNNRUN_BINARY, arguments);
+    FILE *pipe = popen(command, "r");
+    if (!pipe) return -1;
+    size_t length = fread(out, 1, size - 1, pipe);
+    out[length] = '\0';
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static const char *in_work_dir(const char *name, char *out, size_t size) {
+    snprintf(out, size, "%s/%s", work_dir, name);
+    return out;
+}
+
+/* A 12×8 grey step edge: columns 0-5 black, 6-11 white. With Sobel's zero
+ * padding, inside rows 1-6: |h| = 4·255 = 1020 -> 255 at the edge columns 5
+ * and 6, 0 at columns 0-4 and 7-10; column 11 borders the (black) padding
+ * and is an edge too. */
+static void test_apply_step_edge(void) {
+    enum { width = 12, height = 8 };
+    unsigned char step[width * height];
+    for (int i = 0; i < width * height; i++) step[i] = i % width < 6 ? 0 : 255;
+    char image[512], edges[512], arguments[2048], out[8192];
+    CHECK(stbi_write_png(in_work_dir("step.png", image, sizeof image), width, height, 1, step,
+                         width) != 0);
+    in_work_dir("edges.png", edges, sizeof edges);
+    snprintf(arguments, sizeof arguments, "apply %s/models/sobel.yaml %s -o %s --scale clip",
+             CNNRUN_SOURCE_DIR, image, edges);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    int w, h, n;
+    unsigned char *picture = stbi_load(edges, &w, &h, &n, 0);
+    CHECK(picture != NULL);
+    if (!picture) return;
+    CHECK_INT(w, width); /* fully convolutional: the image's own size */
+    CHECK_INT(h, height);
+    CHECK_INT(n, 1);
+    for (int y = 1; y < height - 1; y++)
+        for (int x = 0; x < width; x++)
+            CHECK_INT(picture[y * width + x], x == 5 || x == 6 || x == 11 ? 255 : 0);
+    stbi_image_free(picture);
+
+    /* The two gradient channels as a grid: 2 tiles side by side, each 12×8
+     * enlarged 3× (to at least 32 px); channel 0 (h) is the edge. */
+    snprintf(arguments, sizeof arguments,
+             "apply %s/models/sobel.yaml %s -o %s --layer gradient --scale clip", CNNRUN_SOURCE_DIR,
+             image, edges);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    picture = stbi_load(edges, &w, &h, &n, 0);
+    CHECK(picture != NULL);
+    if (!picture) return;
+    CHECK_INT(w, 2 * (3 * width + 1) + 1);
+    CHECK_INT(h, 3 * height + CR_GRID_LABEL_HEIGHT + 2);
+    int top = 1 + CR_GRID_LABEL_HEIGHT;
+    CHECK_INT(picture[(top + 3 * 3) * w + 1 + 3 * 5], 255); /* tile 0, (5, 3) */
+    CHECK_INT(picture[(top + 3 * 3) * w + 1 + 3 * 2], 0);   /* tile 0, (2, 3) */
+    stbi_image_free(picture);
+}
+
+/* Sobel magnitude against a direct computation on the bytes, within 1 grey
+ * level, on a colour image (converted to grey by the loader). */
+static void test_apply_matches_reference(void) {
+    enum { width = 20, height = 15 };
+    unsigned char grey[width * height];
+    uint64_t state = 5;
+    for (int i = 0; i < width * height; i++) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        grey[i] = (unsigned char)((state >> 33) % 64 + (i % width) * 4);
+    }
+    char image[512], edges[512], arguments[2048], out[8192];
+    CHECK(stbi_write_png(in_work_dir("noise.png", image, sizeof image), width, height, 1, grey,
+                         width) != 0);
+    in_work_dir("noise-edges.png", edges, sizeof edges);
+    snprintf(arguments, sizeof arguments, "apply %s/models/sobel.yaml %s -o %s --scale clip",
+             CNNRUN_SOURCE_DIR, image, edges);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    int w, h, n;
+    unsigned char *picture = stbi_load(edges, &w, &h, &n, 1);
+    CHECK(picture != NULL);
+    if (!picture) return;
+    static const int kh[3][3] = {{-1, 0, 1}, {-2, 0, 2}, {-1, 0, 1}};
+    int worst = 0;
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            double gh = 0, gv = 0;
+            for (int i = -1; i <= 1; i++)
+                for (int j = -1; j <= 1; j++) {
+                    int yy = y + i, xx = x + j;
+                    double p =
+                        yy < 0 || xx < 0 || yy >= height || xx >= width ? 0 : grey[yy * width + xx];
+                    gh += kh[i + 1][j + 1] * p;
+                    gv += kh[j + 1][i + 1] * p; /* the transposed kernel */
+                }
+            double want = sqrt(gh * gh + gv * gv);
+            if (want > 255) want = 255;
+            int difference = abs((int)lround(want) - picture[y * width + x]);
+            if (difference > worst) worst = difference;
+        }
+    CHECK(worst <= 1);
+    stbi_image_free(picture);
+}
+
+static void test_apply_errors(void) {
+    char image[512], edges[512], arguments[2048], out[8192];
+    in_work_dir("step.png", image, sizeof image);
+    in_work_dir("error.png", edges, sizeof edges);
+    snprintf(arguments, sizeof arguments, "apply %s/models/sobel.yaml %s/missing.png -o %s",
+             CNNRUN_SOURCE_DIR, work_dir, edges);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "missing.png");
+    snprintf(arguments, sizeof arguments, "apply %s/models/sobel.yaml %s -o %s --layer edgse",
+             CNNRUN_SOURCE_DIR, image, edges);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "no layer 'edgse'; did you mean 'edges'?");
+    snprintf(arguments, sizeof arguments, "apply %s/models/lenet5.yaml %s -o %s --layer f5",
+             CNNRUN_SOURCE_DIR, image, edges);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "dense output 120×1×1 has no spatial extent");
+    CHECK(access(edges, F_OK) != 0);
+    snprintf(arguments, sizeof arguments, "apply %s/models/sobel.yaml %s -o %s --scale log",
+             CNNRUN_SOURCE_DIR, image, edges);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 2);
+    CHECK_CONTAINS(out, "--scale must be minmax or clip");
+}
+
 int main(void) {
     test_magnitude_values();
     test_magnitude_size3();
@@ -151,5 +291,9 @@ int main(void) {
     test_line();
     test_map_to_bytes();
     test_grid();
+    CHECK(mkdtemp(work_dir) != NULL);
+    test_apply_step_edge();
+    test_apply_matches_reference();
+    test_apply_errors();
     return check_report();
 }
