@@ -218,7 +218,7 @@ static void test_apply_step_edge(void) {
 }
 
 /* Sobel magnitude against a direct computation on the bytes, within 1 grey
- * level, on a colour image (converted to grey by the loader). */
+ * level, on a grey image with noise and a ramp. */
 static void test_apply_matches_reference(void) {
     enum { width = 20, height = 15 };
     unsigned char grey[width * height];
