@@ -146,8 +146,9 @@ static int plan_params(cr_net *net, uint64_t seed, cr_error *err) {
 static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
     const cr_model *model = net->model;
     int64_t batch = net->max_batch, offset = 0, workspace = 0;
-    /* First pass computes offsets (stored as pointers from NULL's role by
-     * index), second pass assigns them once the arena exists. */
+    /* Offsets first (input, input gradient, then output, gradient and saved
+     * per layer; -1 for a buffer not planned), pointers once the one arena
+     * exists. */
     int64_t *offsets = malloc((size_t)(3 * model->n_layers + 2) * sizeof *offsets);
     if (!offsets) return out_of_memory(err, 0);
     offsets[0] = offset;
