@@ -17,6 +17,7 @@
 #include "gradcheck.h"
 #include "image_out.h"
 #include "model.h"
+#include "plot.h"
 #include "train.h"
 #include "train_config.h"
 
@@ -1151,6 +1152,35 @@ static int run_apply(int argc, char **argv) {
     return status ? report(&err) : 0;
 }
 
+static int run_plot(int argc, char **argv) {
+    const char *run_dir = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0) {
+            if (i + 1 >= argc) return usage_error("plot", "%s", "-o needs a value");
+            out = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("plot", "unknown option '%s'", argv[i]);
+        else if (!run_dir)
+            run_dir = argv[i];
+        else
+            return usage_error("plot", "unexpected argument '%s'", argv[i]);
+    }
+    if (!run_dir) return usage_error("plot", "%s", "needs RUN_DIR (a folder of cnnrun train)");
+    if (!out) return usage_error("plot", "%s", "missing -o OUT.png");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/metrics.csv", run_dir);
+    cr_metrics metrics;
+    cr_picture picture = {0};
+    cr_error err = {0};
+    int status = cr_metrics_read(path, &metrics, &err);
+    if (status) return report(&err);
+    status = cr_plot_metrics(&metrics, &picture, &err) ||
+             cr_picture_write_png(&picture, out, &err);
+    cr_picture_free(&picture);
+    cr_metrics_free(&metrics);
+    return status ? report(&err) : 0;
+}
+
 /* ---- help --------------------------------------------------------------------- */
 
 static const command commands[] = {
@@ -1247,6 +1277,14 @@ static const command commands[] = {
      "Exit status: 0 written, 1 invalid model, weights or image, unknown layer or a\n"
      "layer without spatial output, 2 usage error or unwritable file.\n",
      run_apply},
+    {"plot", "draw a run's training curves (loss, accuracy) as a PNG",
+     "usage: cnnrun plot RUN_DIR -o CURVES.png\n\n"
+     "Reads RUN_DIR/metrics.csv (written by cnnrun train after every epoch) and draws\n"
+     "two panels, loss and accuracy against the epoch, with the training series in\n"
+     "blue and the validation series in orange (see docs/visualise.md).\n\n"
+     "Exit status: 0 written, 1 a malformed metrics.csv (its line is named), 2 usage\n"
+     "error, missing metrics.csv or unwritable file.\n",
+     run_plot},
     {"help", "show help for a command", "usage: cnnrun help [COMMAND]\n", NULL},
 };
 

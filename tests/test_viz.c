@@ -3,6 +3,7 @@
  * features and plot, checked pixel by pixel on images the test makes. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "check.h"
 #include "image_out.h"
 #include "net_fixture.h"
+#include "plot.h"
 
 #ifndef CNNRUN_BINARY
 #define CNNRUN_BINARY "cnnrun"
@@ -283,6 +285,96 @@ static void test_apply_errors(void) {
     CHECK_CONTAINS(out, "--scale must be minmax or clip");
 }
 
+/* ---- plot ------------------------------------------------------------------ */
+
+static void write_text_file(const char *path, const char *text) {
+    FILE *file = fopen(path, "w");
+    CHECK(file != NULL);
+    if (!file) return;
+    fputs(text, file);
+    fclose(file);
+}
+
+static int count_color(const unsigned char *pixels, int n, const unsigned char *color) {
+    int count = 0;
+    for (int i = 0; i < n; i++) count += memcmp(pixels + 3 * i, color, 3) == 0;
+    return count;
+}
+
+/* Five epochs; the loss panel's range is 0..2 (largest loss 2.0), epochs
+ * 1..5 across the 276-pixel area. Train loss 0.5 at epoch 3:
+ * x = 32 + round(0.5·275) = 170, y = 16 + 179 - round(0.25·179) = 150.
+ * Validation accuracy 0.7 at epoch 5 (panel 1):
+ * x = 320 + 32 + 275 = 627, y = 195 - round(0.7·179) = 70. */
+static void test_plot_curves(void) {
+    char run[512], csv[600], curves[512], arguments[2048], out[8192];
+    in_work_dir("run", run, sizeof run);
+    CHECK(mkdir(run, 0777) == 0);
+    snprintf(csv, sizeof csv, "%s/metrics.csv", run);
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+                         "1,2.0,0.2,1.8,0.3,0.1,1.0\n"
+                         "2,1.0,0.5,1.2,0.45,0.1,1.0\n"
+                         "3,0.5,0.7,0.9,0.6,0.1,1.0\n"
+                         "4,0.4,0.8,0.8,0.65,0.01,1.0\n"
+                         "5,0.3,0.9,0.7,0.7,0.01,1.0\n");
+    in_work_dir("curves.png", curves, sizeof curves);
+    snprintf(arguments, sizeof arguments, "plot %s -o %s", run, curves);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    int w, h, n;
+    unsigned char *picture = stbi_load(curves, &w, &h, &n, 3);
+    CHECK(picture != NULL);
+    if (!picture) return;
+    CHECK_INT(w, 640);
+    CHECK_INT(h, 220);
+    CHECK(count_color(picture, w * h, cr_plot_train_color) > 200);
+    CHECK(count_color(picture, w * h, cr_plot_val_color) > 200);
+    CHECK(memcmp(picture + 3 * (150 * w + 170), cr_plot_train_color, 3) == 0);
+    CHECK(memcmp(picture + 3 * (70 * w + 627), cr_plot_val_color, 3) == 0);
+    /* The mapping the library exposes agrees with the hand numbers. */
+    int x, y;
+    cr_plot_pixel(0, 3, 0.5, 1, 5, 2, &x, &y);
+    CHECK_INT(x, 170);
+    CHECK_INT(y, 150);
+    stbi_image_free(picture);
+
+    cr_metrics metrics;
+    cr_error err;
+    CHECK_INT(cr_metrics_read(csv, &metrics, &err), 0);
+    CHECK_INT(metrics.rows, 5);
+    double low, high, loss_high;
+    cr_plot_ranges(&metrics, &low, &high, &loss_high);
+    CHECK_NEAR(loss_high, 2.0, 1e-12);
+    CHECK_NEAR(metrics.val_accuracy[4], 0.7, 1e-12);
+    cr_metrics_free(&metrics);
+}
+
+static void test_plot_errors(void) {
+    char run[512], csv[600], curves[512], arguments[2048], out[8192];
+    in_work_dir("badrun", run, sizeof run);
+    CHECK(mkdir(run, 0777) == 0);
+    in_work_dir("bad-curves.png", curves, sizeof curves);
+    snprintf(arguments, sizeof arguments, "plot %s -o %s", run, curves);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 2); /* no metrics.csv yet */
+    CHECK_CONTAINS(out, "metrics.csv");
+    snprintf(csv, sizeof csv, "%s/metrics.csv", run);
+    write_text_file(csv, "epoch,loss\n1,2\n");
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "line 1: header is 'epoch,loss'");
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+                         "1,2.0,0.2,1.8,0.3,0.1,1.0\n"
+                         "2,x,0.5,1.2,0.45,0.1,1.0\n");
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "line 3: bad number for train_loss");
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+                         "1,2.0,0.2,1.8\n");
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "line 2: missing val_accuracy");
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "no epochs yet");
+    CHECK(access(curves, F_OK) != 0);
+}
+
 int main(void) {
     test_magnitude_values();
     test_magnitude_size3();
@@ -295,5 +387,7 @@ int main(void) {
     test_apply_step_edge();
     test_apply_matches_reference();
     test_apply_errors();
+    test_plot_curves();
+    test_plot_errors();
     return check_report();
 }
