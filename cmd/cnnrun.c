@@ -1181,6 +1181,85 @@ static int run_plot(int argc, char **argv) {
     return status ? report(&err) : 0;
 }
 
+/* A conv layer's kernels as a grid (see cr_kernel_tiles): weights from
+ * --weights, else the model's inline or seeded initial ones. */
+static int write_filters_picture(cr_net *net, int index, int channel, const char *out_path,
+                                 cr_error *err) {
+    const cr_layer *layer = &cr_net_model(net)->layers[index];
+    if (strcmp(layer->kind->name, "conv") != 0)
+        return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name,
+                       "a %s layer has no kernels to draw; pick a conv layer", layer->kind->name);
+    char weight_name[160];
+    snprintf(weight_name, sizeof weight_name, "%s.weight", layer->name);
+    cr_tensor weight = {0};
+    for (int i = 0; i < cr_net_param_count(net); i++)
+        if (strcmp(cr_net_param(net, i).name, weight_name) == 0) weight = cr_net_param(net, i);
+    if (!weight.data || weight.ndim != 4)
+        return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name, "no 4-d tensor '%s'",
+                       weight_name);
+    int filters = weight.dims[0], in_channels = weight.dims[1];
+    int kernel_height = weight.dims[2], kernel_width = weight.dims[3];
+    unsigned char *tiles = malloc((size_t)(filters * kernel_height * kernel_width * 3));
+    if (!tiles) return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
+    cr_picture picture = {0};
+    int channels;
+    int status = cr_kernel_tiles(weight.data, filters, in_channels, kernel_height, kernel_width,
+                                 channel, tiles, &channels, err) ||
+                 cr_grid_create(tiles, filters, kernel_height, kernel_width, channels, 24,
+                                &picture, err) ||
+                 cr_picture_write_png(&picture, out_path, err);
+    cr_picture_free(&picture);
+    free(tiles);
+    return status;
+}
+
+static int run_filters(int argc, char **argv) {
+    const char *path = NULL, *out = NULL, *weights = NULL, *layer_name = NULL;
+    int channel = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool takes_value = strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
+                           strcmp(arg, "--layer") == 0 || strcmp(arg, "--channel") == 0;
+        const char *value = takes_value && i + 1 < argc ? argv[i + 1] : NULL;
+        if (takes_value && !value) return usage_error("filters", "%s needs a value", arg);
+        if (strcmp(arg, "-o") == 0)
+            out = value;
+        else if (strcmp(arg, "--weights") == 0)
+            weights = value;
+        else if (strcmp(arg, "--layer") == 0)
+            layer_name = value;
+        else if (strcmp(arg, "--channel") == 0) {
+            char *end;
+            long parsed = strtol(value, &end, 10);
+            if (*end || end == value || parsed < 0 || parsed > 1000000)
+                return usage_error("filters", "--channel needs a channel number, got '%s'", value);
+            channel = (int)parsed;
+        } else if (arg[0] == '-' && arg[1])
+            return usage_error("filters", "unknown option '%s'", arg);
+        else if (!path)
+            path = arg;
+        else
+            return usage_error("filters", "unexpected argument '%s'", arg);
+        if (takes_value) i++;
+    }
+    if (!path) return usage_error("filters", "%s", "needs MODEL.yaml");
+    if (!layer_name) return usage_error("filters", "%s", "missing --layer NAME (a conv layer)");
+    if (!out) return usage_error("filters", "%s", "missing -o OUT.png");
+    cr_model *model;
+    cr_net *net = NULL;
+    cr_error err = {0};
+    if (cr_model_load(path, &model, &err)) return report(&err);
+    int index;
+    cr_net_options options = {.seed = 1};
+    int status = find_layer_or_fail(model, layer_name, &index, &err) ||
+                 cr_net_create(model, 1, &options, &net, &err) ||
+                 (weights && cr_net_load_weights(net, weights, &err)) ||
+                 write_filters_picture(net, index, channel, out, &err);
+    cr_net_free(net);
+    cr_model_free(model);
+    return status ? report(&err) : 0;
+}
+
 /* ---- help --------------------------------------------------------------------- */
 
 static const command commands[] = {
@@ -1285,6 +1364,19 @@ static const command commands[] = {
      "Exit status: 0 written, 1 a malformed metrics.csv (its line is named), 2 usage\n"
      "error, missing metrics.csv or unwritable file.\n",
      run_plot},
+    {"filters", "draw a conv layer's kernels as a grid of tiles",
+     "usage: cnnrun filters MODEL.yaml --layer NAME -o OUT.png [--weights W]\n"
+     "                      [--channel K]\n\n"
+     "Draws every kernel of the conv layer NAME as a tile, labelled with the filter\n"
+     "index and enlarged so a 3×3 kernel is 24 px. With 3 input channels (an RGB\n"
+     "input) a tile is the filter's three input channels as red, green and blue;\n"
+     "otherwise it is the filter's weights for input channel K (default 0) in grey.\n"
+     "Each tile is scaled on its own: its most negative weight black, its most\n"
+     "positive white. Weights come from --weights, else the model's inline weights\n"
+     "or its (seeded) initial ones.\n\n"
+     "Exit status: 0 written, 1 invalid model or weights, unknown layer or a layer\n"
+     "that is not a conv, 2 usage error or unwritable file.\n",
+     run_filters},
     {"help", "show help for a command", "usage: cnnrun help [COMMAND]\n", NULL},
 };
 

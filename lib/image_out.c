@@ -158,3 +158,30 @@ int cr_grid_create(const unsigned char *tiles, int count, int tile_height, int t
     }
     return 0;
 }
+
+int cr_kernel_tiles(const float *weight, int filters, int in_channels, int kernel_height,
+                    int kernel_width, int channel, unsigned char *tiles, int *channels,
+                    cr_error *err) {
+    int64_t plane = (int64_t)kernel_height * kernel_width;
+    if (in_channels != 3) {
+        if (channel < 0 || channel >= in_channels)
+            return cr_fail(err, CR_ERR_USAGE, (cr_mark){0}, NULL,
+                           "input channel %d out of range: the kernels have %d (0..%d)", channel,
+                           in_channels, in_channels - 1);
+        *channels = 1;
+        for (int f = 0; f < filters; f++)
+            cr_map_to_bytes(weight + (f * in_channels + channel) * plane, plane, CR_SCALE_MINMAX,
+                            tiles + f * plane);
+        return 0;
+    }
+    *channels = 3;
+    unsigned char *planar = malloc((size_t)(3 * plane));
+    if (!planar) return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
+    for (int f = 0; f < filters; f++) {
+        cr_map_to_bytes(weight + f * 3 * plane, 3 * plane, CR_SCALE_MINMAX, planar);
+        for (int64_t i = 0; i < plane; i++)
+            for (int c = 0; c < 3; c++) tiles[(f * plane + i) * 3 + c] = planar[c * plane + i];
+    }
+    free(planar);
+    return 0;
+}

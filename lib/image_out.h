@@ -55,4 +55,15 @@ void cr_map_to_bytes(const float *map, int64_t n, cr_scale scale, unsigned char 
 int cr_grid_create(const unsigned char *tiles, int count, int tile_height, int tile_width,
                    int channels, int min_size, cr_picture *out, cr_error *err);
 
+/* Conv kernels, weight [filters, in_channels, kernel_height, kernel_width],
+ * as tiles for cr_grid_create: with 3 input channels one RGB tile per
+ * filter (input channel c -> colour c, the three scaled together so their
+ * balance shows), else one grey tile per filter of input channel
+ * `channel`. Each tile is min-max scaled on its own: its most negative
+ * weight is black, its most positive white. *channels is set to 3 or 1;
+ * tiles holds filters·kernel_height·kernel_width·(*channels) bytes. */
+int cr_kernel_tiles(const float *weight, int filters, int in_channels, int kernel_height,
+                    int kernel_width, int channel, unsigned char *tiles, int *channels,
+                    cr_error *err);
+
 #endif

@@ -375,6 +375,70 @@ static void test_plot_errors(void) {
     CHECK(access(curves, F_OK) != 0);
 }
 
+/* ---- filters --------------------------------------------------------------- */
+
+/* Sobel's two 3×3 kernels, each enlarged 8× (to 24 px) in 2 columns:
+ * cells 24 wide and 7 + 24 high with 1-pixel separators. Kernel 0's +2 is
+ * at (row 1, column 2) and its -2 at (1, 0); kernel 1's at (2, 1) and
+ * (0, 1). A tile is min-max scaled, so +2 -> 255, -2 -> 0, 0 -> 128. */
+static void test_filters_sobel(void) {
+    char picture_path[512], arguments[2048], out[8192];
+    in_work_dir("filters.png", picture_path, sizeof picture_path);
+    snprintf(arguments, sizeof arguments, "filters %s/models/sobel.yaml --layer gradient -o %s",
+             CNNRUN_SOURCE_DIR, picture_path);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    int w, h, n;
+    unsigned char *picture = stbi_load(picture_path, &w, &h, &n, 0);
+    CHECK(picture != NULL);
+    if (!picture) return;
+    CHECK_INT(w, 2 * 25 + 1);
+    CHECK_INT(h, 7 + 24 + 2);
+    CHECK_INT(n, 1);
+    int top = 1 + CR_GRID_LABEL_HEIGHT, left0 = 1, left1 = 1 + 25;
+#define TILE_PIXEL(left, row, column) picture[(top + 8 * (row) + 4) * w + (left) + 8 * (column) + 4]
+    CHECK_INT(TILE_PIXEL(left0, 1, 2), 255);
+    CHECK_INT(TILE_PIXEL(left0, 1, 0), 0);
+    CHECK_INT(TILE_PIXEL(left0, 0, 1), 128);
+    CHECK_INT(TILE_PIXEL(left1, 2, 1), 255);
+    CHECK_INT(TILE_PIXEL(left1, 0, 1), 0);
+    CHECK_INT(TILE_PIXEL(left1, 1, 1), 128);
+#undef TILE_PIXEL
+    stbi_image_free(picture);
+}
+
+/* Three input channels: one RGB tile per filter, the three planes scaled
+ * together; two filters of 1×1 kernels. */
+static void test_kernel_tiles_rgb(void) {
+    const float weight[6] = {-1, 0, 1, 2, 2, 0}; /* [2, 3, 1, 1] */
+    unsigned char tiles[6];
+    int channels = 0;
+    cr_error err;
+    CHECK_INT(cr_kernel_tiles(weight, 2, 3, 1, 1, 0, tiles, &channels, &err), 0);
+    CHECK_INT(channels, 3);
+    const unsigned char want[6] = {0, 128, 255, 255, 255, 0};
+    for (int i = 0; i < 6; i++) CHECK_INT(tiles[i], want[i]);
+    CHECK(cr_kernel_tiles(weight, 3, 2, 1, 1, 2, tiles, &channels, &err) != 0);
+    CHECK_CONTAINS(err.message, "input channel 2 out of range");
+}
+
+static void test_filters_errors(void) {
+    char picture_path[512], arguments[2048], out[8192];
+    in_work_dir("filters-error.png", picture_path, sizeof picture_path);
+    snprintf(arguments, sizeof arguments, "filters %s/models/sobel.yaml --layer gradeint -o %s",
+             CNNRUN_SOURCE_DIR, picture_path);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "no layer 'gradeint'; did you mean 'gradient'?");
+    snprintf(arguments, sizeof arguments, "filters %s/models/sobel.yaml --layer edges -o %s",
+             CNNRUN_SOURCE_DIR, picture_path);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "a magnitude layer has no kernels to draw; pick a conv layer");
+    snprintf(arguments, sizeof arguments, "filters %s/models/sobel.yaml -o %s", CNNRUN_SOURCE_DIR,
+             picture_path);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 2);
+    CHECK_CONTAINS(out, "missing --layer NAME");
+    CHECK(access(picture_path, F_OK) != 0);
+}
+
 int main(void) {
     test_magnitude_values();
     test_magnitude_size3();
@@ -389,5 +453,8 @@ int main(void) {
     test_apply_errors();
     test_plot_curves();
     test_plot_errors();
+    test_kernel_tiles_rgb();
+    test_filters_sobel();
+    test_filters_errors();
     return check_report();
 }
