@@ -2,6 +2,7 @@
  * library, print what it returns. Exit codes: 0 ok, 1 invalid input or a
  * failed run, 2 usage or unreadable file. */
 #include <cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1260,6 +1261,81 @@ static int run_filters(int argc, char **argv) {
     return status ? report(&err) : 0;
 }
 
+/* Every name in the comma-separated `list` as a layer index, before any
+ * picture is written, so a typo in the last name costs nothing. */
+static int resolve_layer_list(const cr_model *model, const char *list, int **indices, int *count,
+                              cr_error *err) {
+    *count = 1;
+    for (const char *c = list; *c; c++) *count += *c == ',';
+    *indices = malloc((size_t)*count * sizeof **indices);
+    if (!*indices) return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
+    const char *start = list;
+    for (int i = 0; i < *count; i++) {
+        const char *end = strchr(start, ',');
+        size_t length = end ? (size_t)(end - start) : strlen(start);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)length, start);
+        if (find_layer_or_fail(model, name, &(*indices)[i], err)) {
+            free(*indices);
+            *indices = NULL;
+            return 1;
+        }
+        start = end ? end + 1 : start + length;
+    }
+    return 0;
+}
+
+static int run_features(int argc, char **argv) {
+    const char *path = NULL, *image = NULL, *out_dir = NULL, *weights = NULL, *layers = NULL;
+    cr_scale scale = CR_SCALE_MINMAX;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool takes_value = strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
+                           strcmp(arg, "--layers") == 0 || strcmp(arg, "--scale") == 0;
+        const char *value = takes_value && i + 1 < argc ? argv[i + 1] : NULL;
+        if (takes_value && !value) return usage_error("features", "%s needs a value", arg);
+        if (strcmp(arg, "-o") == 0)
+            out_dir = value;
+        else if (strcmp(arg, "--weights") == 0)
+            weights = value;
+        else if (strcmp(arg, "--layers") == 0)
+            layers = value;
+        else if (strcmp(arg, "--scale") == 0) {
+            if (parse_scale("features", value, &scale)) return 2;
+        } else if (arg[0] == '-' && arg[1])
+            return usage_error("features", "unknown option '%s'", arg);
+        else if (!path)
+            path = arg;
+        else if (!image)
+            image = arg;
+        else
+            return usage_error("features", "unexpected argument '%s'", arg);
+        if (takes_value) i++;
+    }
+    if (!path || !image) return usage_error("features", "%s", "needs MODEL.yaml and IMAGE");
+    if (!layers) return usage_error("features", "%s", "missing --layers a,b,c");
+    if (!out_dir) return usage_error("features", "%s", "missing -o DIR");
+    cr_model *model;
+    cr_net *net;
+    cr_error err = {0};
+    if (load_picture_net(path, weights, image, &model, &net, &err)) return report(&err);
+    int *indices = NULL, count = 0;
+    int status = resolve_layer_list(model, layers, &indices, &count, &err);
+    if (!status && mkdir(out_dir, 0777) != 0 && errno != EEXIST)
+        status = cr_fail_file(&err, CR_ERR_IO, out_dir, "cannot create folder (%s)",
+                              strerror(errno));
+    for (int i = 0; !status && i < count; i++) {
+        char out_path[4400];
+        snprintf(out_path, sizeof out_path, "%s/%s.png", out_dir, model->layers[indices[i]].name);
+        status = write_layer_picture(net, indices[i], scale, out_path, &err);
+        if (!status) printf("%s\n", out_path);
+    }
+    free(indices);
+    cr_net_free(net);
+    cr_model_free(model);
+    return status ? report(&err) : 0;
+}
+
 /* ---- help --------------------------------------------------------------------- */
 
 static const command commands[] = {
@@ -1377,6 +1453,17 @@ static const command commands[] = {
      "Exit status: 0 written, 1 invalid model or weights, unknown layer or a layer\n"
      "that is not a conv, 2 usage error or unwritable file.\n",
      run_filters},
+    {"features", "write several layers' outputs for an image, one picture each",
+     "usage: cnnrun features MODEL.yaml IMAGE --layers A,B,C -o DIR [--weights W]\n"
+     "                       [--scale minmax|clip]\n\n"
+     "Runs the model on IMAGE once, as cnnrun apply does (same decoding, size and\n"
+     "normalisation; --weights or random initial ones), and writes each named\n"
+     "layer's output to DIR/NAME.png, exactly the picture apply --layer NAME\n"
+     "writes. DIR is created if needed. Every name is checked before anything is\n"
+     "written.\n\n"
+     "Exit status: 0 written, 1 invalid model, weights or image, unknown layer or a\n"
+     "layer without spatial output, 2 usage error or unwritable file.\n",
+     run_features},
     {"help", "show help for a command", "usage: cnnrun help [COMMAND]\n", NULL},
 };
 

@@ -439,6 +439,54 @@ static void test_filters_errors(void) {
     CHECK(access(picture_path, F_OK) != 0);
 }
 
+/* ---- features -------------------------------------------------------------- */
+
+/* Same pixels in two PNG files (1 when equal). */
+static int same_picture(const char *path_a, const char *path_b) {
+    int wa, ha, na, wb, hb, nb;
+    unsigned char *a = stbi_load(path_a, &wa, &ha, &na, 0);
+    unsigned char *b = stbi_load(path_b, &wb, &hb, &nb, 0);
+    int same =
+        a && b && wa == wb && ha == hb && na == nb && memcmp(a, b, (size_t)wa * ha * na) == 0;
+    stbi_image_free(a);
+    stbi_image_free(b);
+    return same;
+}
+
+/* On the step image of test_apply_step_edge: DIR/edges.png and
+ * DIR/gradient.png are apply's pictures of those layers, pixel for pixel. */
+static void test_features_match_apply(void) {
+    char image[512], dir[512], arguments[2048], out[8192];
+    char feature[700], applied[512];
+    in_work_dir("step.png", image, sizeof image);
+    in_work_dir("features", dir, sizeof dir);
+    snprintf(arguments, sizeof arguments,
+             "features %s/models/sobel.yaml %s --layers edges,gradient -o %s", CNNRUN_SOURCE_DIR,
+             image, dir);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    const char *names[2] = {"edges", "gradient"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(feature, sizeof feature, "%s/%s.png", dir, names[i]);
+        CHECK(access(feature, F_OK) == 0);
+        in_work_dir("applied.png", applied, sizeof applied);
+        snprintf(arguments, sizeof arguments, "apply %s/models/sobel.yaml %s -o %s --layer %s",
+                 CNNRUN_SOURCE_DIR, image, applied, names[i]);
+        CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+        CHECK(same_picture(feature, applied));
+    }
+    /* Not the same picture as the other layer's: the comparison can fail. */
+    snprintf(feature, sizeof feature, "%s/edges.png", dir);
+    CHECK(!same_picture(feature, applied));
+
+    in_work_dir("features-bad", dir, sizeof dir);
+    snprintf(arguments, sizeof arguments,
+             "features %s/models/sobel.yaml %s --layers gradient,edgse -o %s", CNNRUN_SOURCE_DIR,
+             image, dir);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "no layer 'edgse'; did you mean 'edges'?");
+    CHECK(access(dir, F_OK) != 0); /* names are checked before anything is written */
+}
+
 int main(void) {
     test_magnitude_values();
     test_magnitude_size3();
@@ -456,5 +504,6 @@ int main(void) {
     test_kernel_tiles_rgb();
     test_filters_sobel();
     test_filters_errors();
+    test_features_match_apply();
     return check_report();
 }
