@@ -1175,8 +1175,7 @@ static int run_plot(int argc, char **argv) {
     cr_error err = {0};
     int status = cr_metrics_read(path, &metrics, &err);
     if (status) return report(&err);
-    status = cr_plot_metrics(&metrics, &picture, &err) ||
-             cr_picture_write_png(&picture, out, &err);
+    status = cr_plot_metrics(&metrics, &picture, &err) || cr_picture_write_png(&picture, out, &err);
     cr_picture_free(&picture);
     cr_metrics_free(&metrics);
     return status ? report(&err) : 0;
@@ -1204,11 +1203,11 @@ static int write_filters_picture(cr_net *net, int index, int channel, const char
     if (!tiles) return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
     cr_picture picture = {0};
     int channels;
-    int status = cr_kernel_tiles(weight.data, filters, in_channels, kernel_height, kernel_width,
-                                 channel, tiles, &channels, err) ||
-                 cr_grid_create(tiles, filters, kernel_height, kernel_width, channels, 24,
-                                &picture, err) ||
-                 cr_picture_write_png(&picture, out_path, err);
+    int status =
+        cr_kernel_tiles(weight.data, filters, in_channels, kernel_height, kernel_width, channel,
+                        tiles, &channels, err) ||
+        cr_grid_create(tiles, filters, kernel_height, kernel_width, channels, 24, &picture, err) ||
+        cr_picture_write_png(&picture, out_path, err);
     cr_picture_free(&picture);
     free(tiles);
     return status;
@@ -1322,8 +1321,8 @@ static int run_features(int argc, char **argv) {
     int *indices = NULL, count = 0;
     int status = resolve_layer_list(model, layers, &indices, &count, &err);
     if (!status && mkdir(out_dir, 0777) != 0 && errno != EEXIST)
-        status = cr_fail_file(&err, CR_ERR_IO, out_dir, "cannot create folder (%s)",
-                              strerror(errno));
+        status =
+            cr_fail_file(&err, CR_ERR_IO, out_dir, "cannot create folder (%s)", strerror(errno));
     for (int i = 0; !status && i < count; i++) {
         char out_path[4400];
         snprintf(out_path, sizeof out_path, "%s/%s.png", out_dir, model->layers[indices[i]].name);
