@@ -1076,17 +1076,21 @@ static int load_picture_net(const char *path, const char *weights, const char *i
     return 1;
 }
 
+static int check_drawable(const cr_layer *layer, cr_error *err) {
+    if (layer->out.h * layer->out.w > 1) return 0;
+    return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name,
+                   "%s output %d×1×1 has no spatial extent to draw; pick a convolutional or "
+                   "pooling layer",
+                   layer->kind->name, layer->out.c);
+}
+
 /* A layer's output for image 0: one channel as a grey picture of its own
  * size, several as a grid of labelled tiles (each at least 32 px). */
 static int write_layer_picture(cr_net *net, int index, cr_scale scale, const char *out_path,
                                cr_error *err) {
     const cr_layer *layer = &cr_net_model(net)->layers[index];
     cr_shape s = layer->out;
-    if (s.h * s.w == 1)
-        return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name,
-                       "%s output %d×1×1 has no spatial extent to draw; pick a convolutional or "
-                       "pooling layer",
-                       layer->kind->name, s.c);
+    if (check_drawable(layer, err)) return 1;
     int64_t spatial = (int64_t)s.h * s.w;
     unsigned char *bytes = malloc((size_t)(s.c * spatial));
     if (!bytes) return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
@@ -1260,8 +1264,9 @@ static int run_filters(int argc, char **argv) {
     return status ? report(&err) : 0;
 }
 
-/* Every name in the comma-separated `list` as a layer index, before any
- * picture is written, so a typo in the last name costs nothing. */
+/* Every name in the comma-separated `list` as the index of a layer with a
+ * picture to draw, before any is written, so a typo in the last name costs
+ * nothing. */
 static int resolve_layer_list(const cr_model *model, const char *list, int **indices, int *count,
                               cr_error *err) {
     *count = 1;
@@ -1274,7 +1279,8 @@ static int resolve_layer_list(const cr_model *model, const char *list, int **ind
         size_t length = end ? (size_t)(end - start) : strlen(start);
         char name[128];
         snprintf(name, sizeof name, "%.*s", (int)length, start);
-        if (find_layer_or_fail(model, name, &(*indices)[i], err)) {
+        if (find_layer_or_fail(model, name, &(*indices)[i], err) ||
+            check_drawable(&model->layers[(*indices)[i]], err)) {
             free(*indices);
             *indices = NULL;
             return 1;

@@ -485,6 +485,11 @@ static void test_features_match_apply(void) {
     CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
     CHECK_CONTAINS(out, "no layer 'edgse'; did you mean 'edges'?");
     CHECK(access(dir, F_OK) != 0); /* names are checked before anything is written */
+    snprintf(arguments, sizeof arguments, "features %s/models/lenet5.yaml %s --layers c1,f5 -o %s",
+             CNNRUN_SOURCE_DIR, image, dir);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "dense output 120×1×1 has no spatial extent");
+    CHECK(access(dir, F_OK) != 0);
 }
 
 int main(void) {
