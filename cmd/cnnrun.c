@@ -1380,7 +1380,7 @@ static const command commands[] = {
      "optimizer, schedule, seed, validation, normalize, augment; see\n"
      "docs/training.md); the options override it. After every epoch it evaluates\n"
      "the validation set and writes, atomically, to the run folder:\n"
-     "  metrics.csv             epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+     "  metrics.csv             epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
      "  last.safetensors        the latest weights\n"
      "  best.safetensors        the weights with the best validation accuracy\n"
      "  checkpoint.safetensors  weights, optimizer state, position and random streams\n\n"

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define METRICS_HEADER "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds"
-enum { METRICS_FIELDS = 7 };
+#define METRICS_HEADER "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr"
+enum { METRICS_FIELDS = 6 };
 
 const unsigned char cr_plot_train_color[3] = {31, 119, 180}, cr_plot_val_color[3] = {255, 127, 14};
 
@@ -100,8 +100,7 @@ int cr_metrics_read(const char *path, cr_metrics *metrics, cr_error *err) {
         int problem = parse_row(line, values, &bad_field);
         if (problem) {
             static const char *const names[METRICS_FIELDS] = {
-                "epoch",        "train_loss", "train_accuracy", "val_loss",
-                "val_accuracy", "lr",         "seconds"};
+                "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"};
             status =
                 cr_fail_file(err, CR_ERR_INVALID, path, "line %d: %s %s in '%.80s'", line_number,
                              problem == 2 ? "missing" : "bad number for", names[bad_field], line);

@@ -20,7 +20,7 @@ typedef struct cr_metrics {
 } cr_metrics;
 
 /* Errors: unreadable file (CR_ERR_IO), a header other than
- * "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds", a bad
+ * "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr", a bad
  * number or a missing field at line N, or no rows (CR_ERR_INVALID). */
 int cr_metrics_read(const char *path, cr_metrics *metrics, cr_error *err);
 void cr_metrics_free(cr_metrics *metrics);

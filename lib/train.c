@@ -195,14 +195,16 @@ static int write_metrics(const char *run_dir, const cr_checkpoint_state *state, 
     char *text = malloc(capacity);
     if (!text) return fail(err, CR_ERR_RUNTIME, "out of memory");
     used += (size_t)snprintf(text, capacity,
-                             "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
+                             "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n");
     for (int64_t r = 0; r < state->metric_rows; r++) {
         const double *row = state->metrics + r * CR_METRIC_COLUMNS;
-        used += (size_t)snprintf(text + used, capacity - used, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n",
+        /* No wall time here: the file is a function of the seed and the
+         * data alone, so two runs can be compared with cmp (seconds per
+         * epoch are in the progress output and the checkpoint). */
+        used += (size_t)snprintf(text + used, capacity - used, "%d,%.6f,%.6f,%.6f,%.6f,%.6g\n",
                                  (int)row[CR_METRIC_EPOCH], row[CR_METRIC_TRAIN_LOSS],
                                  row[CR_METRIC_TRAIN_ACCURACY], row[CR_METRIC_VAL_LOSS],
-                                 row[CR_METRIC_VAL_ACCURACY], row[CR_METRIC_LR],
-                                 row[CR_METRIC_SECONDS]);
+                                 row[CR_METRIC_VAL_ACCURACY], row[CR_METRIC_LR]);
     }
     char path[4200];
     run_file(path, sizeof path, run_dir, CR_RUN_METRICS);

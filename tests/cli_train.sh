@@ -142,7 +142,7 @@ if grep -q $'\r' out; then fail "carriage returns written to a file"; else pass;
 for file in metrics.csv last.safetensors best.safetensors checkpoint.safetensors; do
     expect_file "runs/tiny/$file" "run folder"
 done
-expect_equal "$(head -1 runs/tiny/metrics.csv)" "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds" "metrics.csv header"
+expect_equal "$(head -1 runs/tiny/metrics.csv)" "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr" "metrics.csv header"
 expect_equal "$(wc -l <runs/tiny/metrics.csv)" "3" "metrics.csv: header and two epochs"
 expect_equal "$(ls runs/tiny | grep -c tmp)" "0" "no temporary files left"
 

@@ -311,12 +311,12 @@ static void test_plot_curves(void) {
     in_work_dir("run", run, sizeof run);
     CHECK(mkdir(run, 0777) == 0);
     snprintf(csv, sizeof csv, "%s/metrics.csv", run);
-    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
-                         "1,2.0,0.2,1.8,0.3,0.1,1.0\n"
-                         "2,1.0,0.5,1.2,0.45,0.1,1.0\n"
-                         "3,0.5,0.7,0.9,0.6,0.1,1.0\n"
-                         "4,0.4,0.8,0.8,0.65,0.01,1.0\n"
-                         "5,0.3,0.9,0.7,0.7,0.01,1.0\n");
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
+                         "1,2.0,0.2,1.8,0.3,0.1\n"
+                         "2,1.0,0.5,1.2,0.45,0.1\n"
+                         "3,0.5,0.7,0.9,0.6,0.1\n"
+                         "4,0.4,0.8,0.8,0.65,0.01\n"
+                         "5,0.3,0.9,0.7,0.7,0.01\n");
     in_work_dir("curves.png", curves, sizeof curves);
     snprintf(arguments, sizeof arguments, "plot %s -o %s", run, curves);
     CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
@@ -360,16 +360,16 @@ static void test_plot_errors(void) {
     write_text_file(csv, "epoch,loss\n1,2\n");
     CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
     CHECK_CONTAINS(out, "line 1: header is 'epoch,loss'");
-    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
-                         "1,2.0,0.2,1.8,0.3,0.1,1.0\n"
-                         "2,x,0.5,1.2,0.45,0.1,1.0\n");
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
+                         "1,2.0,0.2,1.8,0.3,0.1\n"
+                         "2,x,0.5,1.2,0.45,0.1\n");
     CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
     CHECK_CONTAINS(out, "line 3: bad number for train_loss");
-    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
                          "1,2.0,0.2,1.8\n");
     CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
     CHECK_CONTAINS(out, "line 2: missing val_accuracy");
-    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n");
     CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
     CHECK_CONTAINS(out, "no epochs yet");
     CHECK(access(curves, F_OK) != 0);
