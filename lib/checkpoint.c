@@ -1,5 +1,4 @@
-/* Training checkpoints (see checkpoint.h for the file's contents) and the
- * atomic text-file writer that metrics.csv uses. */
+/* Training checkpoints (see checkpoint.h for the file's contents). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -47,18 +46,6 @@ static const char optimizer_state_name[] = PREFIX "optimizer_state";
 static const char optimizer_steps_name[] = PREFIX "optimizer_steps";
 static const char metrics_name[] = PREFIX "metrics";
 
-static int fail_file(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail_file(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    cr_vfail(err, kind, (cr_mark){0}, NULL, fmt, args);
-    va_end(args);
-    snprintf(err->file, sizeof err->file, "%s", path);
-    err->mark.file = err->file;
-    return 1;
-}
-
 int cr_checkpoint_add_metrics(cr_checkpoint_state *state, const double *row, cr_error *err) {
     if (state->metric_rows == state->metric_capacity) {
         int64_t capacity = state->metric_capacity ? 2 * state->metric_capacity : 16;
@@ -87,16 +74,16 @@ int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimi
     int params = cr_net_param_count(net);
     int count = params + 3 + N_FIELDS;
     cr_safetensors_tensor *tensors = calloc((size_t)count, sizeof *tensors);
-    if (!tensors) return fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
+    if (!tensors) return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     int n = 0;
     for (int p = 0; p < params; p++) {
         cr_tensor t = cr_net_param(net, p);
         if (strncmp(t.name, PREFIX, strlen(PREFIX)) == 0) {
             free(tensors);
-            return fail_file(err, CR_ERR_INVALID, path,
-                             "parameter '%s' has a name that checkpoints reserve ('%s...'): "
-                             "rename its layer",
-                             t.name, PREFIX);
+            return cr_fail_file(err, CR_ERR_INVALID, path,
+                                "parameter '%s' has a name that checkpoints reserve ('%s...'): "
+                                "rename its layer",
+                                t.name, PREFIX);
         }
         cr_safetensors_tensor *out = &tensors[n++];
         *out = (cr_safetensors_tensor){
@@ -142,14 +129,14 @@ static int read_raw64(cr_safetensors_file *file, const cr_safetensors_entry *ent
                       cr_error *err) {
     int64_t bytes = entry->count * 8;
     if (fseeko(file->stream, file->data_start + entry->begin, SEEK_SET) != 0)
-        return fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s': %s", entry->name,
-                         strerror(errno));
+        return cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s': %s", entry->name,
+                            strerror(errno));
     unsigned char buffer[8];
     uint64_t *words = out;
     for (int64_t i = 0; i < entry->count; i++) {
         if (fread(buffer, 1, 8, file->stream) != 8)
-            return fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s' (%lld bytes)",
-                             entry->name, (long long)bytes);
+            return cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s' (%lld bytes)",
+                                entry->name, (long long)bytes);
         uint64_t value = 0;
         for (int b = 7; b >= 0; b--) value = value << 8 | buffer[b];
         words[i] = value;
@@ -162,13 +149,13 @@ static int find_entry(cr_safetensors_file *file, const char *name, cr_dtype dtyp
                       const cr_safetensors_entry **out, cr_error *err) {
     const cr_safetensors_entry *entry = cr_safetensors_find(file, name);
     if (!entry)
-        return fail_file(err, CR_ERR_INVALID, file->path,
-                         "not a cnnrun training checkpoint: tensor '%s' is missing", name);
+        return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                            "not a cnnrun training checkpoint: tensor '%s' is missing", name);
     if (entry->dtype != dtype || (count >= 0 && entry->count != count))
-        return fail_file(err, CR_ERR_INVALID, file->path,
-                         "tensor '%s' should be %s with %lld elements, found %s with %lld", name,
-                         cr_dtype_name(dtype), (long long)count, cr_dtype_name(entry->dtype),
-                         (long long)entry->count);
+        return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                            "tensor '%s' should be %s with %lld elements, found %s with %lld", name,
+                            cr_dtype_name(dtype), (long long)count, cr_dtype_name(entry->dtype),
+                            (long long)entry->count);
     *out = entry;
     return 0;
 }
@@ -183,27 +170,27 @@ static int read_params(cr_safetensors_file *file, cr_net *net, float *staging, c
     for (int i = 0; i < file->count; i++) {
         const char *name = file->entries[i].name;
         if (strncmp(name, PREFIX, strlen(PREFIX)) != 0 && !is_param(net, name))
-            return fail_file(err, CR_ERR_INVALID, file->path,
-                             "the checkpoint has tensor '%s', which this model lacks: was it "
-                             "made by another model?",
-                             name);
+            return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                "the checkpoint has tensor '%s', which this model lacks: was it "
+                                "made by another model?",
+                                name);
     }
     int64_t offset = 0;
     for (int p = 0; p < cr_net_param_count(net); p++) {
         cr_tensor t = cr_net_param(net, p);
         const cr_safetensors_entry *entry = cr_safetensors_find(file, t.name);
         if (!entry)
-            return fail_file(err, CR_ERR_INVALID, file->path,
-                             "the checkpoint lacks tensor '%s': was it made by another model?",
-                             t.name);
+            return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                "the checkpoint lacks tensor '%s': was it made by another model?",
+                                t.name);
         bool same_shape = entry->ndim == t.ndim && entry->dtype == CR_DTYPE_F32;
         for (int d = 0; d < t.ndim && same_shape; d++) same_shape = entry->shape[d] == t.dims[d];
         if (!same_shape)
-            return fail_file(err, CR_ERR_INVALID, file->path,
-                             "tensor '%s' has another shape or type than the model's (%lld "
-                             "elements of %s, the model has %lld of F32)",
-                             t.name, (long long)entry->count, cr_dtype_name(entry->dtype),
-                             (long long)t.count);
+            return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                "tensor '%s' has another shape or type than the model's (%lld "
+                                "elements of %s, the model has %lld of F32)",
+                                t.name, (long long)entry->count, cr_dtype_name(entry->dtype),
+                                (long long)t.count);
         if (cr_safetensors_read_floats(file, entry, staging + offset, err)) return 1;
         offset += t.count;
     }
@@ -223,7 +210,7 @@ int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
     int64_t optimizer_steps = 0;
     int status = 0;
     if (!staging || !optimizer_state)
-        status = fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
+        status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     const cr_safetensors_entry *entry;
     for (int f = 0; f < N_FIELDS && !status; f++) {
         cr_dtype dtype = fields[f].type == FIELD_INT ? CR_DTYPE_I64 : CR_DTYPE_F64;
@@ -231,21 +218,23 @@ int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
                  read_raw64(file, entry, (char *)&loaded + fields[f].offset, err);
     }
     if (!status && loaded.optimizer_type != (int64_t)optimizer->config.type)
-        status = fail_file(err, CR_ERR_INVALID, path,
-                           "the checkpoint was saved with optimizer %s, this run uses %s: resume "
-                           "with the optimizer the run started with",
-                           cr_optimizer_name((cr_optimizer_type)loaded.optimizer_type),
-                           cr_optimizer_name(optimizer->config.type));
+        status =
+            cr_fail_file(err, CR_ERR_INVALID, path,
+                         "the checkpoint was saved with optimizer %s, this run uses %s: resume "
+                         "with the optimizer the run started with",
+                         cr_optimizer_name((cr_optimizer_type)loaded.optimizer_type),
+                         cr_optimizer_name(optimizer->config.type));
     if (!status) status = read_params(file, net, staging, err);
     if (!status) {
         entry = cr_safetensors_find(file, optimizer_state_name);
         if (entry && entry->dtype == CR_DTYPE_F32 && entry->count != optimizer->state_floats)
-            status = fail_file(err, CR_ERR_INVALID, path,
-                               "the checkpoint's optimizer state has %lld values, this run's %s "
-                               "optimizer keeps %lld: was the checkpoint made with another "
-                               "optimizer?",
-                               (long long)entry->count, cr_optimizer_name(optimizer->config.type),
-                               (long long)optimizer->state_floats);
+            status =
+                cr_fail_file(err, CR_ERR_INVALID, path,
+                             "the checkpoint's optimizer state has %lld values, this run's %s "
+                             "optimizer keeps %lld: was the checkpoint made with another "
+                             "optimizer?",
+                             (long long)entry->count, cr_optimizer_name(optimizer->config.type),
+                             (long long)optimizer->state_floats);
     }
     if (!status)
         status = find_entry(file, optimizer_state_name, CR_DTYPE_F32, optimizer->state_floats,
@@ -257,21 +246,22 @@ int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
 
     if (!status) status = find_entry(file, metrics_name, CR_DTYPE_F64, -1, &entry, err);
     if (!status && (entry->ndim != 2 || entry->shape[1] != CR_METRIC_COLUMNS))
-        status = fail_file(err, CR_ERR_INVALID, path, "tensor '%s' should have %d columns",
-                           metrics_name, CR_METRIC_COLUMNS);
+        status = cr_fail_file(err, CR_ERR_INVALID, path, "tensor '%s' should have %d columns",
+                              metrics_name, CR_METRIC_COLUMNS);
     if (!status && entry->count) {
         loaded.metric_rows = loaded.metric_capacity = entry->shape[0];
         loaded.metrics = malloc((size_t)entry->count * sizeof *loaded.metrics);
         status = loaded.metrics ? read_raw64(file, entry, loaded.metrics, err)
-                                : fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
+                                : cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     }
     if (!status && (loaded.epoch < 0 || loaded.step_in_epoch < 0 || loaded.global_step < 0 ||
                     loaded.metric_rows != loaded.epoch || optimizer_steps != loaded.global_step))
-        status = fail_file(err, CR_ERR_INVALID, path,
-                           "inconsistent checkpoint: epoch %lld, step %lld, %lld optimizer steps "
-                           "and %lld metrics rows",
-                           (long long)loaded.epoch, (long long)loaded.global_step,
-                           (long long)optimizer_steps, (long long)loaded.metric_rows);
+        status =
+            cr_fail_file(err, CR_ERR_INVALID, path,
+                         "inconsistent checkpoint: epoch %lld, step %lld, %lld optimizer steps "
+                         "and %lld metrics rows",
+                         (long long)loaded.epoch, (long long)loaded.global_step,
+                         (long long)optimizer_steps, (long long)loaded.metric_rows);
     cr_safetensors_close(file);
 
     /* Everything read and checked: now change the run. */
@@ -294,66 +284,5 @@ int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
     }
     free(staging);
     free(optimizer_state);
-    return status;
-}
-
-/* ---- atomic text files --------------------------------------------------------------- */
-
-/* After the rename the folder's entry must reach the disk too. Best effort:
- * some file systems cannot fsync a folder. */
-static void sync_folder_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char folder[4096];
-    if (!slash)
-        snprintf(folder, sizeof folder, ".");
-    else
-        snprintf(folder, sizeof folder, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    int fd = open(folder, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-int cr_write_file_atomic(const char *path, const char *text, size_t length, cr_error *err) {
-    size_t path_length = strlen(path);
-    char *temp = malloc(path_length + sizeof ".tmp-XXXXXX");
-    if (!temp) return fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
-    memcpy(temp, path, path_length);
-    memcpy(temp + path_length, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
-    int fd = mkstemp(temp);
-    if (fd < 0) {
-        int saved_errno = errno;
-        free(temp);
-        return fail_file(err, CR_ERR_IO, path, "cannot write: %s", strerror(saved_errno));
-    }
-    fchmod(fd, 0644);
-    int status = 0;
-    for (size_t done = 0; done < length && !status;) {
-        ssize_t n = write(fd, text + done, length - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0)
-            status = 1;
-        else
-            done += (size_t)n;
-    }
-    if (!status) status = fsync(fd) != 0;
-    int saved_errno = errno;
-    if (close(fd) != 0 && !status) {
-        status = 1;
-        saved_errno = errno;
-    }
-    if (!status && rename(temp, path) != 0) {
-        status = 1;
-        saved_errno = errno;
-    }
-    if (status) {
-        unlink(temp);
-        fail_file(err, CR_ERR_IO, path, "cannot write: %s (the file was left unchanged)",
-                  strerror(saved_errno));
-    } else {
-        sync_folder_of(path);
-    }
-    free(temp);
     return status;
 }

@@ -95,8 +95,4 @@ int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimi
 int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
                        cr_checkpoint_state *state, cr_error *err);
 
-/* Writes `length` bytes of text to path atomically: PATH.tmp-XXXXXX in the
- * same folder, flushed and fsync'ed, renamed over path. */
-int cr_write_file_atomic(const char *path, const char *text, size_t length, cr_error *err);
-
 #endif

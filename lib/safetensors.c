@@ -7,6 +7,8 @@
  * been read and checked. */
 #include "safetensors.h"
 
+#include "atomic_file.h"
+
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -664,33 +666,6 @@ static bool write_data(FILE *stream, const cr_safetensors_tensor *tensor) {
     return true;
 }
 
-/* "dir/w.safetensors" -> "dir"; "w.safetensors" -> "." */
-static char *folder_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    if (slash == path) return strdup("/");
-    size_t n = (size_t)(slash - path);
-    char *folder = malloc(n + 1);
-    if (folder) {
-        memcpy(folder, path, n);
-        folder[n] = '\0';
-    }
-    return folder;
-}
-
-/* After the rename, the folder's entry must reach the disk too. Best effort:
- * some file systems cannot fsync a folder. */
-static void sync_folder(const char *path) {
-    char *folder = folder_of(path);
-    if (!folder) return;
-    int fd = open(folder, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(folder);
-}
-
 int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors, int count,
                          cr_error *err) {
     for (int i = 0; i < count; i++) {
@@ -728,65 +703,21 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
         return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory building the header");
     }
 
-    size_t path_length = strlen(path);
-    char *temp = malloc(path_length + sizeof ".tmp-XXXXXX");
-    if (!temp) {
+    cr_atomic_file file;
+    if (cr_atomic_open(&file, path, err)) {
         free(order);
         free(header);
-        return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
-    }
-    memcpy(temp, path, path_length);
-    memcpy(temp + path_length, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
-    int status = 0;
-    int fd = mkstemp(temp);
-    if (fd < 0) {
-        char *folder = folder_of(path);
-        status =
-            cr_fail_file(err, CR_ERR_IO, path, "cannot write: cannot create a file in '%s': %s",
-                         folder ? folder : ".", strerror(errno));
-        free(folder);
-        free(order);
-        free(header);
-        free(temp);
-        return status;
-    }
-    /* A replaced file keeps its mode; a new one gets the usual 0644
-     * (mkstemp's 0600 would hide it from other users). */
-    struct stat existing;
-    fchmod(fd, stat(path, &existing) == 0 && S_ISREG(existing.st_mode) ? existing.st_mode & 07777
-                                                                       : 0644);
-    FILE *stream = fdopen(fd, "wb");
-    if (!stream) {
-        close(fd);
-        status = 1;
+        return 1;
     }
     unsigned char prefix[8];
     store_le(prefix, header_length, 8);
-    if (!status)
-        status = fwrite(prefix, 1, 8, stream) != 8 ||
-                 fwrite(header, 1, header_length, stream) != header_length;
-    for (int i = 0; i < placed && !status; i++) status = !write_data(stream, &tensors[order[i]]);
-    if (!status) status = fflush(stream) != 0 || fsync(fd) != 0;
-    int saved_errno = errno;
-    if (stream && fclose(stream) != 0 && !status) {
-        status = 1;
-        saved_errno = errno;
-    }
-    if (!status && rename(temp, path) != 0) {
-        status = 1;
-        saved_errno = errno;
-    }
-    if (status) {
-        unlink(temp);
-        cr_fail_file(err, CR_ERR_IO, path, "cannot write: %s (the file was left unchanged)",
-                     strerror(saved_errno));
-    } else {
-        sync_folder(path);
-    }
+    bool written = fwrite(prefix, 1, 8, file.stream) == 8 &&
+                   fwrite(header, 1, header_length, file.stream) == header_length;
+    for (int i = 0; i < placed && written; i++)
+        written = write_data(file.stream, &tensors[order[i]]);
     free(order);
     free(header);
-    free(temp);
-    return status;
+    return cr_atomic_commit(&file, written, err);
 }
 
 /* ---- the network's weights -------------------------------------------------------- */
