@@ -1116,33 +1116,50 @@ static int parse_scale(const char *command, const char *text, cr_scale *scale) {
     return 0;
 }
 
-static int run_apply(int argc, char **argv) {
-    const char *path = NULL, *image = NULL, *out = NULL, *weights = NULL, *layer_name = NULL;
-    cr_scale scale = CR_SCALE_MINMAX;
+/* The arguments apply and features share: MODEL.yaml IMAGE -o OUT
+ * [--weights W] [--scale minmax|clip], plus `layer_option` (--layer or
+ * --layers) with its value. Returns 0, or 2 after a usage message. */
+typedef struct picture_args {
+    const char *model, *image, *out, *weights, *layers;
+    cr_scale scale;
+} picture_args;
+
+static int parse_picture_args(const char *command, const char *layer_option, int argc, char **argv,
+                              picture_args *args) {
+    *args = (picture_args){.scale = CR_SCALE_MINMAX};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         bool takes_value = strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
-                           strcmp(arg, "--layer") == 0 || strcmp(arg, "--scale") == 0;
+                           strcmp(arg, layer_option) == 0 || strcmp(arg, "--scale") == 0;
         const char *value = takes_value && i + 1 < argc ? argv[i + 1] : NULL;
-        if (takes_value && !value) return usage_error("apply", "%s needs a value", arg);
+        if (takes_value && !value) return usage_error(command, "%s needs a value", arg);
         if (strcmp(arg, "-o") == 0)
-            out = value;
+            args->out = value;
         else if (strcmp(arg, "--weights") == 0)
-            weights = value;
-        else if (strcmp(arg, "--layer") == 0)
-            layer_name = value;
+            args->weights = value;
+        else if (strcmp(arg, layer_option) == 0)
+            args->layers = value;
         else if (strcmp(arg, "--scale") == 0) {
-            if (parse_scale("apply", value, &scale)) return 2;
+            if (parse_scale(command, value, &args->scale)) return 2;
         } else if (arg[0] == '-' && arg[1])
-            return usage_error("apply", "unknown option '%s'", arg);
-        else if (!path)
-            path = arg;
-        else if (!image)
-            image = arg;
+            return usage_error(command, "unknown option '%s'", arg);
+        else if (!args->model)
+            args->model = arg;
+        else if (!args->image)
+            args->image = arg;
         else
-            return usage_error("apply", "unexpected argument '%s'", arg);
+            return usage_error(command, "unexpected argument '%s'", arg);
         if (takes_value) i++;
     }
+    return 0;
+}
+
+static int run_apply(int argc, char **argv) {
+    picture_args args;
+    if (parse_picture_args("apply", "--layer", argc, argv, &args)) return 2;
+    const char *path = args.model, *image = args.image, *out = args.out, *weights = args.weights,
+               *layer_name = args.layers;
+    cr_scale scale = args.scale;
     if (!path || !image) return usage_error("apply", "%s", "needs MODEL.yaml and IMAGE");
     if (!out) return usage_error("apply", "%s", "missing -o OUT.png");
     cr_model *model;
@@ -1291,32 +1308,11 @@ static int resolve_layer_list(const cr_model *model, const char *list, int **ind
 }
 
 static int run_features(int argc, char **argv) {
-    const char *path = NULL, *image = NULL, *out_dir = NULL, *weights = NULL, *layers = NULL;
-    cr_scale scale = CR_SCALE_MINMAX;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        bool takes_value = strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
-                           strcmp(arg, "--layers") == 0 || strcmp(arg, "--scale") == 0;
-        const char *value = takes_value && i + 1 < argc ? argv[i + 1] : NULL;
-        if (takes_value && !value) return usage_error("features", "%s needs a value", arg);
-        if (strcmp(arg, "-o") == 0)
-            out_dir = value;
-        else if (strcmp(arg, "--weights") == 0)
-            weights = value;
-        else if (strcmp(arg, "--layers") == 0)
-            layers = value;
-        else if (strcmp(arg, "--scale") == 0) {
-            if (parse_scale("features", value, &scale)) return 2;
-        } else if (arg[0] == '-' && arg[1])
-            return usage_error("features", "unknown option '%s'", arg);
-        else if (!path)
-            path = arg;
-        else if (!image)
-            image = arg;
-        else
-            return usage_error("features", "unexpected argument '%s'", arg);
-        if (takes_value) i++;
-    }
+    picture_args args;
+    if (parse_picture_args("features", "--layers", argc, argv, &args)) return 2;
+    const char *path = args.model, *image = args.image, *out_dir = args.out,
+               *weights = args.weights, *layers = args.layers;
+    cr_scale scale = args.scale;
     if (!path || !image) return usage_error("features", "%s", "needs MODEL.yaml and IMAGE");
     if (!layers) return usage_error("features", "%s", "missing --layers a,b,c");
     if (!out_dir) return usage_error("features", "%s", "missing -o DIR");
