@@ -10,36 +10,8 @@ bad=$source_dir/tests/specs/bad
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $*" >&2
-}
-
-# run ARGS...: runs cnnrun, leaving $status, $scratch/out and $scratch/err.
-run() {
-    "$cnnrun" "$@" >"$scratch/out" 2>"$scratch/err"
-    status=$?
-}
-
-# expect_exit CODE ARGS...
-expect_exit() {
-    local want=$1
-    shift
-    run "$@"
-    if [ "$status" -eq "$want" ]; then pass; else fail "cnnrun $* exited $status, expected $want: $(head -c 300 "$scratch/err")"; fi
-}
-
-# expect_in FILE TEXT WHAT: FILE (out or err) contains TEXT.
-expect_in() {
-    if grep -qF -- "$2" "$scratch/$1"; then pass; else fail "$3: std$1 lacks '$2': $(head -c 300 "$scratch/$1")"; fi
-}
-
-expect_empty() {
-    if [ ! -s "$scratch/$1" ]; then pass; else fail "$2: std$1 should be empty: $(head -c 300 "$scratch/$1")"; fi
-}
+# shellcheck source=cli-helpers.bash
+source "$(dirname "${BASH_SOURCE[0]}")/cli-helpers.bash"
 
 # json EXPRESSION...: evaluates Python expressions over the JSON document `d`
 # in $scratch/out (one Python start for all of them: it is the slow part),
@@ -52,9 +24,6 @@ for expression in sys.argv[2:]:
     print(eval(expression))' "$scratch/out" "$@")
 }
 
-expect_equal() {
-    if [ "$1" = "$2" ]; then pass; else fail "$3: got '$1', expected '$2'"; fi
-}
 
 # ---- exit codes -------------------------------------------------------------------------
 
@@ -199,5 +168,4 @@ json 'len(d["warnings"])'
 expect_equal "${value[0]:-}" "2" "--json with warnings is valid JSON and lists them"
 expect_in err "warning:" "--json still prints warnings to stderr"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+report

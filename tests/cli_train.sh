@@ -7,39 +7,13 @@
 set -u
 cnnrun=${1:?usage: cli_train.sh CNNRUN SOURCE_DIR}
 case $cnnrun in /*) ;; *) cnnrun=$PWD/$cnnrun ;; esac
+helpers=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cli-helpers.bash
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cd "$scratch" || exit 1
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $*" >&2
-}
-
-# run ARGS...: runs cnnrun, leaving $status, $scratch/out and $scratch/err.
-run() {
-    "$cnnrun" "$@" >"$scratch/out" 2>"$scratch/err"
-    status=$?
-}
-
-expect_exit() {
-    local want=$1
-    shift
-    run "$@"
-    if [ "$status" -eq "$want" ]; then pass; else fail "cnnrun $* exited $status, expected $want: $(head -c 400 "$scratch/err")"; fi
-}
-
-# expect_in FILE TEXT WHAT: FILE (out or err) contains TEXT.
-expect_in() {
-    if grep -qF -- "$2" "$scratch/$1"; then pass; else fail "$3: std$1 lacks '$2': $(head -c 400 "$scratch/$1")"; fi
-}
-
-expect_equal() {
-    if [ "$1" = "$2" ]; then pass; else fail "$3: got '$1', expected '$2'"; fi
-}
+# shellcheck source=cli-helpers.bash
+source "$helpers"
 
 expect_file() {
     if [ -f "$1" ]; then pass; else fail "$2: no file $1"; fi
@@ -240,5 +214,4 @@ expect_exit 2 predict tiny.yaml --weights runs/tiny/best.safetensors
 expect_in err "no image files given" "predict without images"
 expect_exit 2 predict tiny.yaml --weights runs/tiny/best.safetensors --top 0 bar1.pgm
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+report
