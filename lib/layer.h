@@ -143,14 +143,14 @@ typedef struct cr_layer {
     cr_shape out;
     int n_params;
     cr_param params[CR_MAX_PARAMS];
-    int64_t macs;                /* multiply-accumulates per image (conv, dense) */
-    int64_t saved_per_image;     /* floats kept from forward to backward, per image */
-    int64_t saved_fixed;         /* ... and independent of the batch size */
-    int64_t workspace;           /* scratch floats during forward/backward (shared) ... */
-    int64_t workspace_per_image; /* ... plus this many per image of the batch */
+    int64_t macs;                 /* multiply-accumulates per image (conv, dense) */
+    int64_t saved_per_image;      /* floats kept from forward to backward, per image */
+    int64_t saved_fixed;          /* ... and independent of the batch size */
+    int64_t workspace;            /* scratch floats during forward/backward (shared) ... */
+    int64_t workspace_per_image;  /* ... plus this many per image of the batch */
     int64_t workspace_per_thread; /* ... plus this many for each thread (lib/parallel.h) */
-    bool used;                   /* some layer (or the network output) reads it */
-    cr_kinks kinks;              /* where the output is not differentiable */
+    bool used;                    /* some layer (or the network output) reads it */
+    cr_kinks kinks;               /* where the output is not differentiable */
 } cr_layer;
 
 /* What a layer's forward/backward sees at run time. Shapes come from the
@@ -159,7 +159,8 @@ typedef struct cr_layer {
  * Conventions, for every kind:
  *   - forward writes y.
  *   - backward ACCUMULATES into dx[i] (dx[i] += ...), because one activation
- *     may feed several layers; the runtime zeroes activation gradients first.
+ *     may feed several layers; the runtime zeroes activation gradients first
+ *     (except where dx_assign says the layer overwrites instead).
  *     dx[i] is NULL when nobody needs that gradient (network input).
  *   - backward OVERWRITES dparam[i] (trainable parameters only; NULL for
  *     buffers and frozen parameters).
@@ -183,6 +184,10 @@ typedef struct cr_step {
     float *const *dparam; /* [n_params] */
     float *saved;
     float *workspace;
+    /* The kind sets assigns_dx and this layer is the only reader of its
+     * input: backward OVERWRITES every element of dx[0] instead of adding
+     * (the runtime did not zero it). */
+    bool dx_assign;
     /* Threads the layer may use (omp num_threads), each with its own
      * workspace_per_thread floats of scratch: cr_thread_workspace. */
     int threads;
@@ -208,6 +213,9 @@ typedef struct cr_layer_kind {
     int (*infer)(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err);
     void (*forward)(const cr_step *step);
     void (*backward)(const cr_step *step);
+    /* Backward honours step->dx_assign (see cr_step): saves the runtime a
+     * pass zeroing the gradient and the kind a pass reading it. */
+    bool assigns_dx;
 } cr_layer_kind;
 
 /* The table (lib/layers/table.c). */
@@ -247,8 +255,14 @@ cr_kinks cr_activation_kinks(cr_activation activation);
 /* Activation applied in place / its gradient computed from the output y:
  * relu, leaky_relu, tanh and sigmoid all have derivatives expressible in y. */
 void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope);
+/* y = f(x) element-wise; y may alias x. */
+void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
+                         float slope);
 /* dz[i] = dy[i] * f'(z[i]) written from y = f(z). dz may alias dy. */
 void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
                             cr_activation activation, float slope);
+/* dx[i] += dy[i] * f'(z[i]), from y = f(z). */
+void cr_activation_backward_add(float *dx, const float *dy, const float *y, int64_t n,
+                                cr_activation activation, float slope);
 
 #endif

@@ -260,11 +260,12 @@ static void conv_forward_chunk(float *y, const float *x, const float *weight, co
 /* Gradients of y = act(weight ⊛ x + bias) for a chunk of images, from dy:
  *   dz = dy ⊙ act'(y), gathered to [F, n*OH*OW]
  *   dweight_g += dz_g · col_gᵀ,  dbias += Σ_pixels dz   (this thread's partial sums)
- *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED; NULL: not wanted) */
-static void conv_backward_chunk(float *dx, bool want_dweight, bool want_dbias, const float *dy,
-                                const float *y, const float *x, const float *weight,
-                                cr_activation activation, int first, int count, conv_scratch s,
-                                conv_dims d) {
+ *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED, or OVERWRITTEN with dx_assign;
+ *                                         NULL: not wanted) */
+static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bool want_dbias,
+                                const float *dy, const float *y, const float *x,
+                                const float *weight, cr_activation activation, int first, int count,
+                                conv_scratch s, conv_dims d) {
     int64_t spatial = (int64_t)d.out_height * d.out_width, columns = count * spatial;
     int64_t image_size = (int64_t)d.channels * d.height * d.width;
     int filters_per_group = d.filters / d.groups;
@@ -300,10 +301,12 @@ static void conv_backward_chunk(float *dx, bool want_dweight, bool want_dbias, c
         for (int g = 0; g < d.groups; g++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns,
                         filters_per_group, 1.0f, weight + (int64_t)g * filters_per_group * patch,
-                        patch, dz + g * filters_per_group * columns, (int)columns, 1.0f,
-                        dx + first * image_size + g * patch * columns, (int)columns);
+                        patch, dz + g * filters_per_group * columns, (int)columns,
+                        dx_assign ? 0.0f : 1.0f, dx + first * image_size + g * patch * columns,
+                        (int)columns);
         return;
     }
+    if (dx_assign) memset(dx + first * image_size, 0, (size_t)(count * image_size) * sizeof *dx);
     for (int g = 0; g < d.groups; g++)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns, filters_per_group,
                     1.0f, weight + (int64_t)g * filters_per_group * patch, patch,
@@ -424,9 +427,9 @@ static void conv_layer_backward(const cr_step *step) {
         cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
-            conv_backward_chunk(step->dx[0], dweight != NULL, dbias != NULL, step->dy, step->y,
-                                step->x[0], step->param[0], cfg->activation, first, count, scratch,
-                                d);
+            conv_backward_chunk(step->dx[0], step->dx_assign, dweight != NULL, dbias != NULL,
+                                step->dy, step->y, step->x[0], step->param[0], cfg->activation,
+                                first, count, scratch, d);
         }
     }
     conv_scratch first_scratch;
@@ -456,4 +459,5 @@ const cr_layer_kind cr_conv_kind = {
     .infer = conv_infer,
     .forward = conv_layer_forward,
     .backward = conv_layer_backward,
+    .assigns_dx = true,
 };
