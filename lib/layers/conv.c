@@ -182,14 +182,16 @@ static void im2col(float *col, int64_t col_stride, const float *image, conv_dims
                 for (int oh = 0; oh < d.out_height; oh++, out += d.out_width) {
                     int ih = oh * d.stride_h - d.pad_h + kh;
                     if (ih < 0 || ih >= d.height) {
-                        memset(out, 0, (size_t)d.out_width * sizeof *out);
+                        for (int ow = 0; ow < d.out_width; ow++) out[ow] = 0.0f;
                         continue;
                     }
                     const float *row =
                         image + ((int64_t)c * d.height + ih) * d.width - d.pad_w + kw;
                     for (int ow = 0; ow < first; ow++) out[ow] = 0.0f;
+                    /* A loop, not memcpy: rows are short (tens of floats) and
+                     * the call costs more than the copy. */
                     if (d.stride_w == 1)
-                        memcpy(out + first, row + first, (size_t)(end - first) * sizeof *out);
+                        for (int ow = first; ow < end; ow++) out[ow] = row[ow];
                     else
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow * d.stride_w];
                     for (int ow = end; ow < d.out_width; ow++) out[ow] = 0.0f;
