@@ -184,6 +184,16 @@ typedef struct cr_step {
     uint64_t *rng_state; /* dropout */
 } cr_step;
 
+/* One shape of matrix product a layer issues through cblas_sgemm (row-major,
+ * C[m, n] = op(A)[m, k] · op(B)[k, n]), for `cnnrun bench` to time OpenBLAS
+ * alone on exactly the work the layer hands it. */
+typedef struct cr_gemm {
+    const char *pass; /* "forward", "backward-weights", "backward-input" */
+    bool trans_a, trans_b;
+    int m, n, k;
+    int count; /* calls of this shape per step at this batch */
+} cr_gemm;
+
 typedef struct cr_layer_kind {
     const char *name;
     const cr_key *keys;
@@ -197,6 +207,12 @@ typedef struct cr_layer_kind {
     int (*infer)(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err);
     void (*forward)(const cr_step *step);
     void (*backward)(const cr_step *step);
+    /* Optional (NULL: the layer issues no GEMMs): the matrix products one
+     * forward + backward at `batch` issues, exactly as its code calls
+     * cblas_sgemm. Lists "backward-weights" only when the weights are
+     * trainable, and "backward-input" always (the caller drops it when the
+     * input gradient is not wanted). Writes at most `max`, returns how many. */
+    int (*gemms)(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max);
 } cr_layer_kind;
 
 /* The table (lib/layers/table.c). */

@@ -358,6 +358,26 @@ static void conv_layer_backward(const cr_step *step) {
                   step->x[0], step->param[0], d);
 }
 
+/* The cblas_sgemm calls conv_forward and conv_backward make, one entry per
+ * call site (each runs once per image and group). Keep in step with them. */
+static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max) {
+    const conv_config *cfg = layer->config;
+    conv_dims d = conv_dims_of(layer, in[0], batch);
+    int spatial = d.out_height * d.out_width;
+    int filters_per_group = d.filters / d.groups;
+    int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
+    int calls = d.batch * d.groups;
+    cr_gemm gemms[3] = {
+        {"forward", false, false, filters_per_group, spatial, patch, calls},
+        {"backward-weights", false, true, filters_per_group, patch, spatial, calls},
+        {"backward-input", true, false, patch, spatial, filters_per_group, calls},
+    };
+    int written = 0;
+    for (int i = 0; i < 3 && written < max; i++)
+        if (i != 1 || cfg->trainable) out[written++] = gemms[i];
+    return written;
+}
+
 const cr_layer_kind cr_conv_kind = {
     .name = "conv",
     .keys = conv_keys,
@@ -366,4 +386,5 @@ const cr_layer_kind cr_conv_kind = {
     .infer = conv_infer,
     .forward = conv_layer_forward,
     .backward = conv_layer_backward,
+    .gemms = conv_gemms,
 };
