@@ -1505,8 +1505,9 @@ static void print_bench_table(const char *path, const cr_model *model, const cr_
            r->inference_images_per_second, r->inference_ms, r->batch);
     printf("memory:     peak RSS %s; planned for training %s (cnnrun check's figure)\n",
            human_bytes(r->peak_rss_bytes, b, sizeof b), human_bytes(r->planned_bytes, c, sizeof c));
-    printf("OpenBLAS:   %d thread%s, OPENBLAS_CORETYPE=%s, OPENBLAS_L2_SIZE=%s\n", r->threads,
-           r->threads == 1 ? "" : "s", coretype ? coretype : "unset", l2 ? l2 : "unset");
+    printf("threads:    %d (OpenBLAS single-threaded inside each); OPENBLAS_CORETYPE=%s, "
+           "OPENBLAS_L2_SIZE=%s\n",
+           r->threads, coretype ? coretype : "unset", l2 ? l2 : "unset");
 }
 
 static int run_bench(int argc, char **argv) {
@@ -1688,10 +1689,10 @@ static const command commands[] = {
      "GFLOP/s of cblas_sgemm alone on the exact matrix shapes that layer issues, and\n"
      "the efficiency (achieved / sgemm: how close the layer comes to its im2col\n"
      "ceiling). Then training and inference images/s, peak resident memory and the\n"
-     "memory planned for training (cnnrun check's figure), and the OpenBLAS\n"
-     "settings (threads, OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) the figures depend on.\n\n"
+     "memory planned for training (cnnrun check's figure), and the settings the\n"
+     "figures depend on (threads, OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE).\n\n"
      "  --batch-size B  images per step (default: the train section's batch_size, 64)\n"
-     "  --threads N     BLAS threads (default: OpenBLAS's own choice)\n"
+     "  --threads N     threads (default: every core, or OMP_NUM_THREADS)\n"
      "  --steps K       timed steps and timed inference forwards (default 10)\n"
      "  --warmup W      untimed steps first (default 3)\n"
      "  --input C,H,W   benchmark at another input size (shapes are re-inferred)\n"

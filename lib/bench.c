@@ -2,12 +2,14 @@
  * sgemm rate on the layers' own matrix shapes (see bench.h). */
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include "bench.h"
+#include "parallel.h"
 #include "random.h"
 
 #define MAX_GEMMS_PER_LAYER 8
@@ -204,7 +206,8 @@ static int bench_inference(const cr_model *model, const cr_bench_options *option
 /* ---- the sgemm ceiling ---------------------------------------------------------- */
 
 typedef struct gemm_buffers {
-    float *a, *b, *c;
+    float *a, *b, *c; /* c: one [c_stride] slice per thread */
+    int64_t c_stride;
 } gemm_buffers;
 
 /* The GEMMs layer i issues in the bench's training step. */
@@ -223,25 +226,38 @@ static int layer_gemms(const cr_model *model, int i, int batch, cr_gemm *out) {
     return kept;
 }
 
-/* The calls of one shape that a step makes, back to back. */
-static void run_gemm(const cr_gemm *g, const gemm_buffers *buffers) {
+/* The calls of one shape that a step makes, shared among the threads as
+ * the layers share their chunks of images (contiguous, static), each a
+ * single-threaded OpenBLAS call writing the thread's own output. A single
+ * call runs on the calling thread, as dense's does: starting a parallel
+ * region for it would time the region (milliseconds when another process
+ * holds a core), not the GEMM. */
+static void run_gemm(const cr_gemm *g, const gemm_buffers *buffers, int threads) {
     int lda = g->trans_a ? g->m : g->k, ldb = g->trans_b ? g->k : g->n;
-    for (int call = 0; call < g->count; call++)
-        cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
-                    g->trans_b ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, 1.0f, buffers->a, lda,
-                    buffers->b, ldb, 0.0f, buffers->c, g->n);
+    if (threads > g->count) threads = g->count;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int thread = omp_get_thread_num();
+        int64_t first, end;
+        cr_thread_share(g->count, thread, omp_get_num_threads(), &first, &end);
+        float *c = buffers->c + thread * buffers->c_stride;
+        for (int64_t call = first; call < end; call++)
+            cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
+                        g->trans_b ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, 1.0f, buffers->a,
+                        lda, buffers->b, ldb, 0.0f, c, g->n);
+    }
 }
 
 /* Median seconds of one step's calls of this shape: one untimed round, then
  * at least MIN_GEMM_REPEATS timed rounds and `least_seconds` in all. */
-static double time_gemm(const cr_gemm *g, const gemm_buffers *buffers, double least_seconds,
-                        double *times) {
-    run_gemm(g, buffers);
+static double time_gemm(const cr_gemm *g, const gemm_buffers *buffers, int threads,
+                        double least_seconds, double *times) {
+    run_gemm(g, buffers, threads);
     int repeats = 0;
     double spent = 0.0;
     while (repeats < MAX_GEMM_REPEATS && (repeats < MIN_GEMM_REPEATS || spent < least_seconds)) {
         double started = now_seconds();
-        run_gemm(g, buffers);
+        run_gemm(g, buffers, threads);
         times[repeats] = now_seconds() - started;
         spent += times[repeats++];
     }
@@ -264,9 +280,12 @@ static int bench_gemms(const cr_model *model, const cr_bench_options *options,
         }
         total += count;
     }
+    cr_set_threads(0); /* OpenBLAS single-threaded, as inside the layers */
+    int threads = cr_threads();
+    c_floats = cr_round_up_floats(c_floats); /* each thread's slice on its own cache lines */
     gemm_buffers buffers = {malloc((size_t)a_floats * sizeof(float)),
                             malloc((size_t)b_floats * sizeof(float)),
-                            malloc((size_t)c_floats * sizeof(float))};
+                            malloc((size_t)(c_floats * threads) * sizeof(float)), c_floats};
     double *times = malloc(MAX_GEMM_REPEATS * sizeof *times);
     int status = 0;
     if (!buffers.a || !buffers.b || !buffers.c || !times) {
@@ -276,7 +295,7 @@ static int bench_gemms(const cr_model *model, const cr_bench_options *options,
     uint64_t rng = options->seed ^ 0x3C6EF372FE94F82BULL;
     fill_uniform(buffers.a, a_floats, &rng);
     fill_uniform(buffers.b, b_floats, &rng);
-    memset(buffers.c, 0, (size_t)c_floats * sizeof(float));
+    memset(buffers.c, 0, (size_t)(c_floats * threads) * sizeof(float));
 
     int done_shapes = 0;
     for (int i = 0; i < model->n_layers; i++) {
@@ -288,7 +307,8 @@ static int bench_gemms(const cr_model *model, const cr_bench_options *options,
         for (int g = 0; g < count; g++) {
             layer->gemm_flops +=
                 2.0 * gemms[g].m * gemms[g].n * (double)gemms[g].k * gemms[g].count;
-            layer->gemm_ms += 1e3 * time_gemm(&gemms[g], &buffers, options->gemm_seconds, times);
+            layer->gemm_ms +=
+                1e3 * time_gemm(&gemms[g], &buffers, threads, options->gemm_seconds, times);
             progress(options, "sgemm", ++done_shapes, total);
         }
         if (layer->gemm_ms > 0)
@@ -320,7 +340,7 @@ int cr_bench_run(const cr_model *model, const cr_bench_options *options, cr_benc
     out->batch = o.batch;
     out->steps = o.steps;
     out->warmup = o.warmup;
-    out->threads = openblas_get_num_threads();
+    out->threads = cr_threads();
     out->n_layers = model->n_layers;
     out->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *out->layers);
     if (!out->layers) return out_of_memory(err);

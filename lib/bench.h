@@ -18,7 +18,9 @@
  *   trainable) plus as much for the input gradient (when some layer needs it:
  *   not for the first layer). gflops = those FLOPs / (forward + backward time).
  * The sgemm ceiling: cblas_sgemm alone on each shape the layer issues (its
- * kind's `gemms`), own buffers, same transposes, median of repetitions;
+ * kind's `gemms`), own buffers, same transposes, the calls shared among
+ * cr_threads() threads as the layers share their chunks (each call
+ * single-threaded OpenBLAS), median of repetitions;
  * gemm_gflops = the GEMMs' FLOPs / that time, efficiency = gflops /
  * gemm_gflops: the share of the im2col design's ceiling the layer reaches. */
 #ifndef CNNRUN_BENCH_H

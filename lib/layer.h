@@ -143,13 +143,14 @@ typedef struct cr_layer {
     cr_shape out;
     int n_params;
     cr_param params[CR_MAX_PARAMS];
-    int64_t macs;                /* multiply-accumulates per image (conv, dense) */
-    int64_t saved_per_image;     /* floats kept from forward to backward, per image */
-    int64_t saved_fixed;         /* ... and independent of the batch size */
-    int64_t workspace;           /* scratch floats during forward/backward (shared) ... */
-    int64_t workspace_per_image; /* ... plus this many per image of the batch */
-    bool used;                   /* some layer (or the network output) reads it */
-    cr_kinks kinks;              /* where the output is not differentiable */
+    int64_t macs;                 /* multiply-accumulates per image (conv, dense) */
+    int64_t saved_per_image;      /* floats kept from forward to backward, per image */
+    int64_t saved_fixed;          /* ... and independent of the batch size */
+    int64_t workspace;            /* scratch floats during forward/backward (shared) ... */
+    int64_t workspace_per_image;  /* ... plus this many per image of the batch */
+    int64_t workspace_per_thread; /* ... plus this many for each thread (lib/parallel.h) */
+    bool used;                    /* some layer (or the network output) reads it */
+    cr_kinks kinks;               /* where the output is not differentiable */
 } cr_layer;
 
 /* What a layer's forward/backward sees at run time. Shapes come from the
@@ -165,8 +166,9 @@ typedef struct cr_layer {
  *   - saved persists from forward to backward (saved_fixed + saved_per_image
  *     * batch floats, 64-byte aligned);
  *   - workspace is scratch shared by all layers (workspace +
- *     workspace_per_image * batch floats); its contents do not survive
- *     from forward to backward.
+ *     workspace_per_image * batch floats, then workspace_per_thread for
+ *     each of `threads` threads); its contents do not survive from forward
+ *     to backward.
  *   - dropout draws from *rng_state with cr_random_uniform (lib/random.h). */
 typedef struct cr_step {
     int batch;
@@ -181,8 +183,17 @@ typedef struct cr_step {
     float *const *dparam; /* [n_params] */
     float *saved;
     float *workspace;
+    /* Threads the layer may use (omp num_threads), each with its own
+     * workspace_per_thread floats of scratch: cr_thread_workspace. */
+    int threads;
+    float *thread_workspace;
+    int64_t thread_workspace_stride;
     uint64_t *rng_state; /* dropout */
 } cr_step;
+
+static inline float *cr_thread_workspace(const cr_step *step, int thread) {
+    return step->thread_workspace + thread * step->thread_workspace_stride;
+}
 
 /* One shape of matrix product a layer issues through cblas_sgemm (row-major,
  * C[m, n] = op(A)[m, k] · op(B)[k, n]), for `cnnrun bench` to time OpenBLAS
@@ -236,6 +247,15 @@ int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const cha
 void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int *dims,
                         bool trainable, bool is_buffer, cr_init init, int fan_in,
                         const cr_values *values);
+
+/* Scratch floats a layer needs at `batch` images on `threads` threads: the
+ * shared part, then one 64-byte-aligned slice per thread. */
+int64_t cr_layer_workspace_floats(const cr_layer *layer, int64_t batch, int threads);
+/* Where thread slices start after the shared part (floats, 64-byte aligned). */
+int64_t cr_layer_shared_workspace_floats(const cr_layer *layer, int64_t batch);
+static inline int64_t cr_round_up_floats(int64_t floats) {
+    return (floats + 15) / 16 * 16;
+}
 
 const char *cr_activation_name(cr_activation activation);
 cr_kinks cr_activation_kinks(cr_activation activation);

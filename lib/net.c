@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cnnrun.h"
+#include "parallel.h"
 #include "random.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
@@ -37,6 +38,7 @@ typedef struct param_entry {
 struct cr_net {
     const cr_model *model;
     int max_batch, batch;
+    int threads; /* planned per-thread scratch for this many */
     bool training_planned;
     layer_state *layers;
 
@@ -174,7 +176,7 @@ static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
         /* Saved tensors exist in inference too: forward may always write them. */
         offsets[4 + 3 * i] = offset;
         offset += round_up(layer->saved_fixed + layer->saved_per_image * batch);
-        int64_t scratch = layer->workspace + layer->workspace_per_image * batch;
+        int64_t scratch = cr_layer_workspace_floats(layer, batch, net->threads);
         if (scratch > workspace) workspace = scratch;
     }
     int64_t workspace_offset = offset;
@@ -233,6 +235,8 @@ int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *op
     if (!net) return out_of_memory(err, sizeof *net);
     net->model = model;
     net->max_batch = net->batch = max_batch;
+    cr_set_threads(0); /* OpenBLAS single-threaded inside our threads */
+    net->threads = cr_threads();
     net->training_planned = options->training;
     net->rng_state = options->seed ^ 0xD1B54A32D192ED03ULL; /* dropout's own stream */
     net->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *net->layers);
@@ -317,6 +321,10 @@ static cr_step make_step(cr_net *net, int i, bool training) {
         .dparam = state->dparam,
         .saved = state->saved,
         .workspace = net->workspace,
+        .threads = net->threads,
+        .thread_workspace =
+            net->workspace + cr_layer_shared_workspace_floats(&net->model->layers[i], net->batch),
+        .thread_workspace_stride = cr_round_up_floats(net->model->layers[i].workspace_per_thread),
         .rng_state = &net->rng_state,
     };
 }

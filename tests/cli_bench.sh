@@ -46,14 +46,14 @@ expect_in out "usage: cnnrun bench MODEL.yaml" "help"
 expect_exit 0 bench "$models/lenet5.yaml" "${quick[@]}"
 expect_empty err "bench (no progress when stderr is not a terminal)"
 for text in "fwd ms" "bwd ms" "share" "sgemm GFLOP/s" "efficiency" "c1  " "f6  " \
-    "training:" "inference:" "peak RSS" "OPENBLAS_CORETYPE="; do
+    "training:" "inference:" "peak RSS" "OPENBLAS_CORETYPE=" "threads:"; do
     expect_in out "$text" "bench table"
 done
 
 # ---- the JSON and its identities ---------------------------------------------------------
 
-run check --json --batch 8 "$models/lenet5.yaml"
-cp "$scratch/out" "$scratch/check.json"
+# The planned memory includes per-thread scratch: check it at bench's 1 thread.
+OMP_NUM_THREADS=1 "$cnnrun" check --json --batch 8 "$models/lenet5.yaml" >"$scratch/check.json"
 expect_exit 0 bench "$models/lenet5.yaml" "${quick[@]}" --threads 1 --json
 cp "$scratch/out" "$scratch/bench.json"
 expect_exit 0 bench "$models/lenet5.yaml" "${quick[@]}" --input 1,32,32 --json

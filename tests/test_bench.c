@@ -7,6 +7,7 @@
 #include "bench.h"
 #include "check.h"
 #include "net_fixture.h"
+#include "parallel.h"
 
 /* x: 2×6×6 → c1 (grouped 3×3, 4 filters) → c2 (pointwise, 3 filters, frozen
  * in one variant) → dense 5 → softmax. MACs per image: c1 4·36·(1·9) = 1296,
@@ -45,6 +46,8 @@ static int layer_gemms(const cr_model *model, int i, int batch, cr_gemm *out) {
 }
 
 static void test_gemm_shapes(void) {
+    /* conv splits the batch into chunks of images, at least one per thread. */
+    cr_set_threads(2);
     fixture f;
     if (!fixture_build(&f, small_model, 2)) return;
     const cr_model *model = f.model;
@@ -64,13 +67,28 @@ static void test_gemm_shapes(void) {
     check_gemm(g[1], "backward-weights", true, false, 5, 108, 2, 1);
     check_gemm(g[2], "backward-input", false, false, 2, 108, 5, 1);
     CHECK(model->layers[2].kind->gemms == NULL); /* flatten issues none */
+    /* Batch 5 on 2 threads: c1's chunks hold 3 images (⌈5/2⌉; 36 pixels
+     * each is far below a chunk's 1024 columns), then the other 2. */
+    CHECK_INT(layer_gemms(model, 0, 5, g), 6);
+    check_gemm(g[0], "forward", false, false, 2, 3 * 36, 9, 2);
+    check_gemm(g[1], "backward-weights", false, true, 2, 9, 3 * 36, 2);
+    check_gemm(g[2], "backward-input", true, false, 9, 3 * 36, 2, 2);
+    check_gemm(g[3], "forward", false, false, 2, 2 * 36, 9, 2);
+    check_gemm(g[5], "backward-input", true, false, 9, 2 * 36, 2, 2);
     /* Every pass is one product of the layer's MACs for the batch. */
-    for (int i = 0; i < model->n_layers; i++) {
-        if (!model->layers[i].kind->gemms) continue;
-        int count = layer_gemms(model, i, 2, g);
-        for (int k = 0; k < count; k++)
-            CHECK_INT((int64_t)g[k].m * g[k].n * g[k].k * g[k].count, model->layers[i].macs * 2);
-    }
+    for (int batch = 1; batch <= 7; batch++)
+        for (int i = 0; i < model->n_layers; i++) {
+            if (!model->layers[i].kind->gemms) continue;
+            int count = layer_gemms(model, i, batch, g);
+            static const char *const passes[] = {"forward", "backward-weights", "backward-input"};
+            for (int p = 0; p < 3; p++) {
+                int64_t products = 0;
+                for (int k = 0; k < count; k++)
+                    if (strcmp(g[k].pass, passes[p]) == 0)
+                        products += (int64_t)g[k].m * g[k].n * g[k].k * g[k].count;
+                CHECK_INT(products, model->layers[i].macs * batch);
+            }
+        }
     /* At most `max` are written. */
     CHECK_INT(model->layers[0].kind->gemms(&model->layers[0], &model->input, 2, g, 1), 1);
     fixture_free(&f);

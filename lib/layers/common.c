@@ -69,6 +69,15 @@ void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int
     p->values = values;
 }
 
+int64_t cr_layer_shared_workspace_floats(const cr_layer *layer, int64_t batch) {
+    return cr_round_up_floats(layer->workspace + layer->workspace_per_image * batch);
+}
+
+int64_t cr_layer_workspace_floats(const cr_layer *layer, int64_t batch, int threads) {
+    return cr_layer_shared_workspace_floats(layer, batch) +
+           threads * cr_round_up_floats(layer->workspace_per_thread);
+}
+
 const char *cr_activation_name(cr_activation activation) {
     switch (activation) {
     case CR_ACT_NONE:
