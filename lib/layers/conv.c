@@ -453,6 +453,32 @@ static void conv_layer_backward(const cr_step *step) {
         }
 }
 
+/* The cblas_sgemm calls conv_forward_chunk and conv_backward_chunk make: one
+ * per group for each chunk of images (conv_run_chunk), the last chunk holding
+ * the rest of the batch. Keep in step with them. */
+static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max) {
+    const conv_config *cfg = layer->config;
+    conv_dims d = conv_dims_of(layer, in[0], batch);
+    int spatial = d.out_height * d.out_width;
+    int filters_per_group = d.filters / d.groups;
+    int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
+    int chunk = conv_run_chunk(d, cr_threads());
+    int images[2] = {chunk, batch % chunk}, calls[2] = {batch / chunk * d.groups, d.groups};
+    int written = 0;
+    for (int c = 0; c < 2; c++) {
+        if (images[c] == 0) continue;
+        int columns = images[c] * spatial;
+        cr_gemm gemms[3] = {
+            {"forward", false, false, filters_per_group, columns, patch, calls[c]},
+            {"backward-weights", false, true, filters_per_group, patch, columns, calls[c]},
+            {"backward-input", true, false, patch, columns, filters_per_group, calls[c]},
+        };
+        for (int i = 0; i < 3 && written < max; i++)
+            if (i != 1 || cfg->trainable) out[written++] = gemms[i];
+    }
+    return written;
+}
+
 const cr_layer_kind cr_conv_kind = {
     .name = "conv",
     .keys = conv_keys,
@@ -462,4 +488,5 @@ const cr_layer_kind cr_conv_kind = {
     .forward = conv_layer_forward,
     .backward = conv_layer_backward,
     .assigns_dx = true,
+    .gemms = conv_gemms,
 };
