@@ -159,7 +159,8 @@ typedef struct cr_layer {
  * Conventions, for every kind:
  *   - forward writes y.
  *   - backward ACCUMULATES into dx[i] (dx[i] += ...), because one activation
- *     may feed several layers; the runtime zeroes activation gradients first.
+ *     may feed several layers; the runtime zeroes activation gradients first
+ *     (except where dx_assign says the layer overwrites instead).
  *     dx[i] is NULL when nobody needs that gradient (network input).
  *   - backward OVERWRITES dparam[i] (trainable parameters only; NULL for
  *     buffers and frozen parameters).
@@ -183,6 +184,10 @@ typedef struct cr_step {
     float *const *dparam; /* [n_params] */
     float *saved;
     float *workspace;
+    /* The kind sets assigns_dx and this layer is the only reader of its
+     * input: backward OVERWRITES every element of dx[0] instead of adding
+     * (the runtime did not zero it). */
+    bool dx_assign;
     /* Threads the layer may use (omp num_threads), each with its own
      * workspace_per_thread floats of scratch: cr_thread_workspace. */
     int threads;
@@ -195,14 +200,16 @@ static inline float *cr_thread_workspace(const cr_step *step, int thread) {
     return step->thread_workspace + thread * step->thread_workspace_stride;
 }
 
-/* One shape of matrix product a layer issues through cblas_sgemm (row-major,
+/* One shape of matrix product a layer issues (cblas_sgemm's, row-major:
  * C[m, n] = op(A)[m, k] · op(B)[k, n]), for `cnnrun bench` to time OpenBLAS
  * alone on exactly the work the layer hands it. */
 typedef struct cr_gemm {
     const char *pass; /* "forward", "backward-weights", "backward-input" */
     bool trans_a, trans_b;
     int m, n, k;
-    int count; /* calls of this shape per step at this batch */
+    int count;     /* calls of this shape per step at this batch */
+    bool threaded; /* each call is cr_sgemm, split over the threads (lib/parallel.h);
+                      false: the calls are shared among the threads, each single-threaded */
 } cr_gemm;
 
 typedef struct cr_layer_kind {
@@ -218,6 +225,9 @@ typedef struct cr_layer_kind {
     int (*infer)(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err);
     void (*forward)(const cr_step *step);
     void (*backward)(const cr_step *step);
+    /* Backward honours step->dx_assign (see cr_step): saves the runtime a
+     * pass zeroing the gradient and the kind a pass reading it. */
+    bool assigns_dx;
     /* Optional (NULL: the layer issues no GEMMs): the matrix products one
      * forward + backward at `batch` issues, exactly as its code calls
      * cblas_sgemm. Lists "backward-weights" only when the weights are
@@ -263,8 +273,14 @@ cr_kinks cr_activation_kinks(cr_activation activation);
 /* Activation applied in place / its gradient computed from the output y:
  * relu, leaky_relu, tanh and sigmoid all have derivatives expressible in y. */
 void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope);
+/* y = f(x) element-wise; y may alias x. */
+void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
+                         float slope);
 /* dz[i] = dy[i] * f'(z[i]) written from y = f(z). dz may alias dy. */
 void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
                             cr_activation activation, float slope);
+/* dx[i] += dy[i] * f'(z[i]), from y = f(z). */
+void cr_activation_backward_add(float *dx, const float *dy, const float *y, int64_t n,
+                                cr_activation activation, float slope);
 
 #endif

@@ -28,6 +28,10 @@ typedef struct layer_state {
     const float **x;
     float **dx;
     cr_shape *in_shapes;
+    /* Backward overwrites dx[0] (its only reader, of a kind that can), so
+     * nothing zeroes that gradient first. */
+    bool dx_assign;
+    bool dy_assigned; /* ... and this layer's dy is such a gradient */
 } layer_state;
 
 typedef struct param_entry {
@@ -51,6 +55,7 @@ struct cr_net {
     float *arena;
     int64_t arena_floats;
     float *input, *dinput, *workspace;
+    bool dinput_assigned;
 
     /* Set by cr_net_cross_entropy: the output gradient holds d(loss)/d(logits)
      * and a final softmax is skipped in backward. */
@@ -201,8 +206,30 @@ static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
     return 0;
 }
 
+/* How many layer inputs read layer `from`'s output (-1: the network input). */
+static int readers(const cr_model *model, int from) {
+    int count = 0;
+    for (int i = 0; i < model->n_layers; i++)
+        for (int k = 0; k < model->layers[i].n_inputs; k++)
+            count += model->layers[i].inputs[k] == from;
+    return count;
+}
+
 static int wire_inputs(cr_net *net, cr_error *err) {
     const cr_model *model = net->model;
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        int from = layer->inputs[0];
+        /* The output's gradient comes from the loss: never overwrite it. */
+        if (!layer->kind->assigns_dx || layer->n_inputs != 1 || from == model->output ||
+            readers(model, from) != 1)
+            continue;
+        net->layers[i].dx_assign = true;
+        if (from >= 0)
+            net->layers[from].dy_assigned = true;
+        else
+            net->dinput_assigned = true;
+    }
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
         layer_state *state = &net->layers[i];
@@ -321,6 +348,7 @@ static cr_step make_step(cr_net *net, int i, bool training) {
         .dparam = state->dparam,
         .saved = state->saved,
         .workspace = net->workspace,
+        .dx_assign = state->dx_assign,
         .threads = net->threads,
         .thread_workspace =
             net->workspace + cr_layer_shared_workspace_floats(&net->model->layers[i], net->batch),
@@ -394,7 +422,10 @@ static void layer_backward(cr_net *net, int i) {
         /* Fused softmax + cross-entropy: dy already is d(loss)/d(logits). */
         if (step.dx[0]) {
             int64_t n = (int64_t)net->batch * cr_shape_size(model->layers[i].out);
-            for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
+            if (step.dx_assign)
+                memcpy(step.dx[0], step.dy, (size_t)n * sizeof(float));
+            else
+                for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
         }
         return;
     }
@@ -408,10 +439,10 @@ void cr_net_backward(cr_net *net) {
     /* Gradients accumulate into each layer's dy from its consumers: start
      * every one but the output's (set by the loss) at zero. */
     for (int i = 0; i < model->n_layers; i++)
-        if (i != model->output)
+        if (i != model->output && !net->layers[i].dy_assigned)
             memset(net->layers[i].dy, 0,
                    (size_t)(batch * cr_shape_size(model->layers[i].out)) * sizeof(float));
-    if (net->dinput)
+    if (net->dinput && !net->dinput_assigned)
         memset(net->dinput, 0, (size_t)(batch * cr_shape_size(model->input)) * sizeof(float));
     for (int i = model->n_layers - 1; i >= 0; i--) {
         double started = net->backward_seconds ? now_seconds() : 0.0;

@@ -182,14 +182,16 @@ static void im2col(float *col, int64_t col_stride, const float *image, conv_dims
                 for (int oh = 0; oh < d.out_height; oh++, out += d.out_width) {
                     int ih = oh * d.stride_h - d.pad_h + kh;
                     if (ih < 0 || ih >= d.height) {
-                        memset(out, 0, (size_t)d.out_width * sizeof *out);
+                        for (int ow = 0; ow < d.out_width; ow++) out[ow] = 0.0f;
                         continue;
                     }
                     const float *row =
                         image + ((int64_t)c * d.height + ih) * d.width - d.pad_w + kw;
                     for (int ow = 0; ow < first; ow++) out[ow] = 0.0f;
+                    /* A loop, not memcpy: rows are short (tens of floats) and
+                     * the call costs more than the copy. */
                     if (d.stride_w == 1)
-                        memcpy(out + first, row + first, (size_t)(end - first) * sizeof *out);
+                        for (int ow = first; ow < end; ow++) out[ow] = row[ow];
                     else
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow * d.stride_w];
                     for (int ow = end; ow < d.out_width; ow++) out[ow] = 0.0f;
@@ -260,11 +262,12 @@ static void conv_forward_chunk(float *y, const float *x, const float *weight, co
 /* Gradients of y = act(weight ⊛ x + bias) for a chunk of images, from dy:
  *   dz = dy ⊙ act'(y), gathered to [F, n*OH*OW]
  *   dweight_g += dz_g · col_gᵀ,  dbias += Σ_pixels dz   (this thread's partial sums)
- *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED; NULL: not wanted) */
-static void conv_backward_chunk(float *dx, bool want_dweight, bool want_dbias, const float *dy,
-                                const float *y, const float *x, const float *weight,
-                                cr_activation activation, int first, int count, conv_scratch s,
-                                conv_dims d) {
+ *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED, or OVERWRITTEN with dx_assign;
+ *                                         NULL: not wanted) */
+static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bool want_dbias,
+                                const float *dy, const float *y, const float *x,
+                                const float *weight, cr_activation activation, int first, int count,
+                                conv_scratch s, conv_dims d) {
     int64_t spatial = (int64_t)d.out_height * d.out_width, columns = count * spatial;
     int64_t image_size = (int64_t)d.channels * d.height * d.width;
     int filters_per_group = d.filters / d.groups;
@@ -300,10 +303,12 @@ static void conv_backward_chunk(float *dx, bool want_dweight, bool want_dbias, c
         for (int g = 0; g < d.groups; g++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns,
                         filters_per_group, 1.0f, weight + (int64_t)g * filters_per_group * patch,
-                        patch, dz + g * filters_per_group * columns, (int)columns, 1.0f,
-                        dx + first * image_size + g * patch * columns, (int)columns);
+                        patch, dz + g * filters_per_group * columns, (int)columns,
+                        dx_assign ? 0.0f : 1.0f, dx + first * image_size + g * patch * columns,
+                        (int)columns);
         return;
     }
+    if (dx_assign) memset(dx + first * image_size, 0, (size_t)(count * image_size) * sizeof *dx);
     for (int g = 0; g < d.groups; g++)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns, filters_per_group,
                     1.0f, weight + (int64_t)g * filters_per_group * patch, patch,
@@ -424,9 +429,9 @@ static void conv_layer_backward(const cr_step *step) {
         cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
-            conv_backward_chunk(step->dx[0], dweight != NULL, dbias != NULL, step->dy, step->y,
-                                step->x[0], step->param[0], cfg->activation, first, count, scratch,
-                                d);
+            conv_backward_chunk(step->dx[0], step->dx_assign, dweight != NULL, dbias != NULL,
+                                step->dy, step->y, step->x[0], step->param[0], cfg->activation,
+                                first, count, scratch, d);
         }
     }
     conv_scratch first_scratch;
@@ -464,9 +469,9 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
         if (images[c] == 0) continue;
         int columns = images[c] * spatial;
         cr_gemm gemms[3] = {
-            {"forward", false, false, filters_per_group, columns, patch, calls[c]},
-            {"backward-weights", false, true, filters_per_group, patch, columns, calls[c]},
-            {"backward-input", true, false, patch, columns, filters_per_group, calls[c]},
+            {"forward", false, false, filters_per_group, columns, patch, calls[c], false},
+            {"backward-weights", false, true, filters_per_group, patch, columns, calls[c], false},
+            {"backward-input", true, false, patch, columns, filters_per_group, calls[c], false},
         };
         for (int i = 0; i < 3 && written < max; i++)
             if (i != 1 || cfg->trainable) out[written++] = gemms[i];
@@ -482,5 +487,6 @@ const cr_layer_kind cr_conv_kind = {
     .infer = conv_infer,
     .forward = conv_layer_forward,
     .backward = conv_layer_backward,
+    .assigns_dx = true,
     .gemms = conv_gemms,
 };
