@@ -172,24 +172,31 @@ static void inside_range(int offset, int pad, int stride, int size, int out_size
  * kernel tap meets there (0 in the padding). The image's columns are one
  * block of each row of a wider matrix (several images side by side).
  *   image: [C, H, W] -> col: [C*KH*KW, OH*OW] with row stride col_stride */
-static void im2col(float *col, int64_t col_stride, const float *image, conv_dims d) {
+/* GCC would turn the short row copies back into memcpy calls. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void
+im2col(float *restrict col, int64_t col_stride, const float *restrict image, conv_dims d) {
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h; kh++)
             for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
-                int first, end;
+                int first, end, first_row, end_row;
                 inside_range(kw, d.pad_w, d.stride_w, d.width, d.out_width, &first, &end);
+                inside_range(kh, d.pad_h, d.stride_h, d.height, d.out_height, &first_row, &end_row);
                 float *out = col;
-                for (int oh = 0; oh < d.out_height; oh++, out += d.out_width) {
+                /* Rows that read only padding, above and below the image. */
+                memset(out, 0, (size_t)first_row * d.out_width * sizeof *out);
+                memset(out + (int64_t)end_row * d.out_width, 0,
+                       (size_t)(d.out_height - end_row) * d.out_width * sizeof *out);
+                out += (int64_t)first_row * d.out_width;
+                for (int oh = first_row; oh < end_row; oh++, out += d.out_width) {
                     int ih = oh * d.stride_h - d.pad_h + kh;
-                    if (ih < 0 || ih >= d.height) {
-                        for (int ow = 0; ow < d.out_width; ow++) out[ow] = 0.0f;
-                        continue;
-                    }
                     const float *row =
                         image + ((int64_t)c * d.height + ih) * d.width - d.pad_w + kw;
                     for (int ow = 0; ow < first; ow++) out[ow] = 0.0f;
                     /* A loop, not memcpy: rows are short (tens of floats) and
-                     * the call costs more than the copy. */
+                     * a call costs more than the copy. */
                     if (d.stride_w == 1)
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow];
                     else
