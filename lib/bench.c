@@ -226,14 +226,20 @@ static int layer_gemms(const cr_model *model, int i, int batch, cr_gemm *out) {
     return kept;
 }
 
-/* The calls of one shape that a step makes, shared among the threads as
- * the layers share their chunks of images (contiguous, static), each a
+/* The calls of one shape that a step makes, as the layer makes them: each
+ * split over the threads by cr_sgemm (threaded), or shared among the threads
+ * as conv shares its chunks of images (contiguous, static), each a
  * single-threaded OpenBLAS call writing the thread's own output. A single
- * call runs on the calling thread, as dense's does: starting a parallel
- * region for it would time the region (milliseconds when another process
- * holds a core), not the GEMM. */
+ * unthreaded call runs on the calling thread: a parallel region for it would
+ * time the region (milliseconds when another process holds a core). */
 static void run_gemm(const cr_gemm *g, const gemm_buffers *buffers, int threads) {
     int lda = g->trans_a ? g->m : g->k, ldb = g->trans_b ? g->k : g->n;
+    if (g->threaded) {
+        for (int call = 0; call < g->count; call++)
+            cr_sgemm(g->trans_a, g->trans_b, g->m, g->n, g->k, 1.0f, buffers->a, lda, buffers->b,
+                     ldb, 0.0f, buffers->c, g->n);
+        return;
+    }
     if (threads > g->count) threads = g->count;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {

@@ -18,8 +18,8 @@
  *   trainable) plus as much for the input gradient (when some layer needs it:
  *   not for the first layer). gflops = those FLOPs / (forward + backward time).
  * The sgemm ceiling: cblas_sgemm alone on each shape the layer issues (its
- * kind's `gemms`), own buffers, same transposes, the calls shared among
- * cr_threads() threads as the layers share their chunks (each call
+ * kind's `gemms`), own buffers, same transposes, threaded as the layer
+ * runs them (split by cr_sgemm, or shared among the threads with each call
  * single-threaded OpenBLAS), median of repetitions;
  * gemm_gflops = the GEMMs' FLOPs / that time, efficiency = gflops /
  * gemm_gflops: the share of the im2col design's ceiling the layer reaches. */

@@ -200,14 +200,16 @@ static inline float *cr_thread_workspace(const cr_step *step, int thread) {
     return step->thread_workspace + thread * step->thread_workspace_stride;
 }
 
-/* One shape of matrix product a layer issues through cblas_sgemm (row-major,
+/* One shape of matrix product a layer issues (cblas_sgemm's, row-major:
  * C[m, n] = op(A)[m, k] · op(B)[k, n]), for `cnnrun bench` to time OpenBLAS
  * alone on exactly the work the layer hands it. */
 typedef struct cr_gemm {
     const char *pass; /* "forward", "backward-weights", "backward-input" */
     bool trans_a, trans_b;
     int m, n, k;
-    int count; /* calls of this shape per step at this batch */
+    int count;     /* calls of this shape per step at this batch */
+    bool threaded; /* each call is cr_sgemm, split over the threads (lib/parallel.h);
+                      false: the calls are shared among the threads, each single-threaded */
 } cr_gemm;
 
 typedef struct cr_layer_kind {

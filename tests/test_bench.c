@@ -66,6 +66,11 @@ static void test_gemm_shapes(void) {
     check_gemm(g[0], "forward", false, true, 2, 5, 108, 1);
     check_gemm(g[1], "backward-weights", true, false, 5, 108, 2, 1);
     check_gemm(g[2], "backward-input", false, false, 2, 108, 5, 1);
+    /* dense splits each product over the threads (cr_sgemm); conv's calls
+     * run whole, inside its own parallel region. */
+    CHECK(g[0].threaded && g[1].threaded && g[2].threaded);
+    CHECK_INT(layer_gemms(model, 0, 2, g), 3);
+    CHECK(!g[0].threaded && !g[1].threaded && !g[2].threaded);
     CHECK(model->layers[2].kind->gemms == NULL); /* flatten issues none */
     /* Batch 5 on 2 threads: c1's chunks hold 3 images (⌈5/2⌉; 36 pixels
      * each is far below a chunk's 1024 columns), then the other 2. */

@@ -540,9 +540,9 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
         if (images[c] == 0) continue;
         int columns = images[c] * spatial;
         cr_gemm gemms[3] = {
-            {"forward", false, false, filters_per_group, columns, patch, calls[c]},
-            {"backward-weights", false, true, filters_per_group, patch, columns, calls[c]},
-            {"backward-input", true, false, patch, columns, filters_per_group, calls[c]},
+            {"forward", false, false, filters_per_group, columns, patch, calls[c], false},
+            {"backward-weights", false, true, filters_per_group, patch, columns, calls[c], false},
+            {"backward-input", true, false, patch, columns, filters_per_group, calls[c], false},
         };
         for (int i = 0; i < 3 && written < max; i++)
             if (i != 1 || cfg->trainable) out[written++] = gemms[i];
