@@ -20,6 +20,7 @@
 #include "image_out.h"
 #include "model.h"
 #include "plot.h"
+#include "parallel.h"
 #include "train.h"
 #include "train_config.h"
 
@@ -200,8 +201,9 @@ static void print_check_table(const char *path, const cr_model *model, int batch
            human_bytes(m.optimizer, c, sizeof c));
     printf("  activations %s, their gradients %s,", human_bytes(m.activations, a, sizeof a),
            human_bytes(m.activation_gradients, b, sizeof b));
-    printf(" kept for backward %s, scratch %s\n", human_bytes(m.saved, c, sizeof c),
-           human_bytes(m.workspace, d, sizeof d));
+    int threads = cr_threads();
+    printf(" kept for backward %s, scratch %s (%d thread%s)\n", human_bytes(m.saved, c, sizeof c),
+           human_bytes(m.workspace, d, sizeof d), threads, threads == 1 ? "" : "s");
 }
 
 static cJSON *shape_json(cr_shape s) {
