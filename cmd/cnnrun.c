@@ -1597,7 +1597,7 @@ static const command commands[] = {
      "  checkpoint.safetensors  weights, optimizer state, position and random streams\n\n"
      "  --data D          fashion-mnist, mnist:DIR, cifar10:DIR or folder:TRAIN_DIR,TEST_DIR\n"
      "  --epochs N        --batch-size B   --lr X (the base learning rate)   --seed S\n"
-     "  --threads N       BLAS threads; 1 makes runs bit-for-bit reproducible\n"
+     "  --threads N       cnnrun's threads (default: every core); a fixed N gives the same bits\n"
      "  --out DIR         run folder (default runs/MODEL_NAME, or runs/MODEL_NAME-2, ...\n"
      "                    when that one already holds a run)\n"
      "  --init W          start from these weights instead of random ones\n"
