@@ -246,6 +246,18 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
                     continue;
                 }
                 out += (int64_t)first_row * d.out_width;
+                if (d.stride_w == 1 && first == 0 && end == d.out_width) {
+                    /* No padding on either side of any row (LeNet's 'valid'
+                     * convs): a plain 2-D block copy. */
+                    const float *row =
+                        image +
+                        ((int64_t)c * d.height + first_row * d.stride_h - d.pad_h + kh) * d.width +
+                        kw - d.pad_w;
+                    for (int oh = first_row; oh < end_row;
+                         oh++, out += d.out_width, row += (int64_t)d.stride_h * d.width)
+                        for (int ow = 0; ow < d.out_width; ow++) out[ow] = row[ow];
+                    continue;
+                }
                 for (int oh = first_row; oh < end_row; oh++, out += d.out_width) {
                     int ih = oh * d.stride_h - d.pad_h + kh;
                     const float *row =
