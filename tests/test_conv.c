@@ -426,6 +426,14 @@ static void test_random_geometries(void) {
         {2, 2, 8, 7, 5, 1, 2, 3, 3, 2, 1, 2, false, "relu"},      /* stride > kernel height */
         /* Big enough for OpenBLAS's blocked, threaded GEMM paths. */
         {2, 32, 12, 12, 64, 2, 3, 3, 1, 1, 1, 1, true, "relu"},
+        /* Winograd's forward (3×3, stride 1, one group, ≥ 16 channels):
+         * odd output sizes (half tiles), no / 'same' / wide / uneven
+         * padding, batches that split into uneven chunks. */
+        {3, 16, 7, 9, 16, 1, 3, 3, 1, 1, 1, 1, true, "relu"},
+        {2, 20, 6, 5, 17, 1, 3, 3, 1, 1, 0, 0, false, "none"},
+        {5, 16, 8, 8, 24, 1, 3, 3, 1, 1, 2, 2, true, "tanh"},
+        {4, 18, 5, 11, 16, 1, 3, 3, 1, 1, 1, 0, true, "leaky_relu"},
+        {9, 32, 16, 16, 32, 1, 3, 3, 1, 1, 1, 1, false, "none"},
     };
     uint64_t seed = 12345;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -12,6 +12,7 @@
 #include "../layer.h"
 #include "../parallel.h"
 #include "conv.h"
+#include "winograd.h"
 
 static const cr_key conv_keys[] = {
     {"filters", CR_KEY_INT, offsetof(conv_config, filters), true, 0, 1, CR_NO_LIMIT},
@@ -411,10 +412,35 @@ static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bo
 
 /* Chunks of at most `chunk` images, at least one per thread where the batch
  * allows. */
-static int conv_run_chunk(conv_dims d, int threads) {
-    int chunk = conv_chunk_images(d);
-    int per_thread = (d.batch + threads - 1) / threads;
+static int run_chunk(int chunk, int batch, int threads) {
+    int per_thread = (batch + threads - 1) / threads;
     return chunk < per_thread ? chunk : per_thread;
+}
+
+static int conv_run_chunk(conv_dims d, int threads) {
+    return run_chunk(conv_chunk_images(d), d.batch, threads);
+}
+
+static bool conv_uses_winograd(conv_dims d) {
+    return winograd_applies(d.kernel_h, d.kernel_w, d.stride_h, d.stride_w, d.groups, d.channels,
+                            d.filters);
+}
+
+static winograd_dims winograd_dims_of(conv_dims d) {
+    return (winograd_dims){
+        .channels = d.channels,
+        .height = d.height,
+        .width = d.width,
+        .filters = d.filters,
+        .pad_h = d.pad_h,
+        .pad_w = d.pad_w,
+        .out_height = d.out_height,
+        .out_width = d.out_width,
+    };
+}
+
+static int winograd_run_chunk(conv_dims d, int threads) {
+    return run_chunk(winograd_chunk_images(winograd_dims_of(d)), d.batch, threads);
 }
 
 /* ---- the layer ----------------------------------------------------------------- */
@@ -467,7 +493,40 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
     layer->kinks = cr_activation_kinks(cfg->activation);
     conv_dims d = conv_dims_of(layer, x, 1);
     layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
+    if (conv_uses_winograd(d)) {
+        /* Forward's transformed weights (shared) and tiles (per thread);
+         * backward still needs the im2col scratch. */
+        winograd_dims w = winograd_dims_of(d);
+        int64_t tiles = winograd_scratch_floats(w, winograd_chunk_images(w));
+        if (tiles > layer->workspace_per_thread) layer->workspace_per_thread = tiles;
+        layer->workspace = winograd_weight_floats(w);
+    }
     return 0;
+}
+
+/* Winograd's F(2×2, 3×3) for the forward pass of 3×3 stride-1 convs: the
+ * weights transformed once per forward into the shared workspace (threads
+ * split the filters), then chunks of images in parallel. */
+static void conv_winograd_forward(const cr_step *step, conv_dims d, const float *bias) {
+    const conv_config *cfg = step->layer->config;
+    winograd_dims w = winograd_dims_of(d);
+    float *u = step->workspace;
+    int chunk = winograd_run_chunk(d, step->threads);
+    int chunks = (d.batch + chunk - 1) / chunk;
+#pragma omp parallel num_threads(step->threads)
+    {
+        int thread = omp_get_thread_num(), team = omp_get_num_threads();
+        int64_t first, end;
+        cr_thread_share(d.filters, thread, team, &first, &end);
+        winograd_transform_weights(u, step->param[0], w, (int)first, (int)end);
+#pragma omp barrier
+        cr_thread_share(chunks, thread, team, &first, &end);
+        for (int64_t k = first; k < end; k++) {
+            int image = (int)k * chunk, count = d.batch - image < chunk ? d.batch - image : chunk;
+            winograd_forward(step->y, step->x[0], u, bias, cfg->activation, image, count,
+                             cr_thread_workspace(step, thread), w);
+        }
+    }
 }
 
 /* x: [N, C, H, W] -> y: [N, F, OH, OW] = act(weight ⊛ x + bias)
@@ -477,6 +536,10 @@ static void conv_layer_forward(const cr_step *step) {
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
     const float *bias = cfg->bias.enabled ? step->param[1] : NULL;
+    if (conv_uses_winograd(d)) {
+        conv_winograd_forward(step, d, bias);
+        return;
+    }
     int chunk = conv_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
 #pragma omp parallel num_threads(step->threads)

@@ -1,0 +1,171 @@
+/* Winograd F(2×2, 3×3) forward convolution (see winograd.h).
+ *
+ * With d a 4×4 input tile, g a 3×3 kernel and the 2×2 output tile Y:
+ *   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+ *   Bᵀ = | 1  0 -1  0 |    G = |  1    0    0  |    Aᵀ = | 1  1  1  0 |
+ *        | 0  1  1  0 |        | 1/2  1/2  1/2 |         | 0  1 -1 -1 |
+ *        | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+ *        | 0  1  0 -1 |        |  0    0    1  |
+ * The element-wise product, summed over channels, is 16 matrix products:
+ *   M[ξ] [F, tiles] = U[ξ] [F, C] · V[ξ] [C, tiles],  ξ = one of the 4×4 positions. */
+#include "winograd.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Columns (tiles) a chunk's products should have for OpenBLAS to run near
+ * its best, and the most scratch a chunk may take (V and M together, in
+ * floats: 2 MiB, half of this machine's L2 per core pair). */
+#define WINOGRAD_COLUMNS       512
+#define WINOGRAD_SCRATCH_LIMIT (512 * 1024)
+#define WINOGRAD_MIN_CHANNELS  16
+
+bool winograd_applies(int kernel_h, int kernel_w, int stride_h, int stride_w, int groups,
+                      int channels, int filters) {
+    return kernel_h == 3 && kernel_w == 3 && stride_h == 1 && stride_w == 1 && groups == 1 &&
+           channels >= WINOGRAD_MIN_CHANNELS && filters >= WINOGRAD_MIN_CHANNELS;
+}
+
+static int tiles_down(winograd_dims d) {
+    return (d.out_height + 1) / 2;
+}
+static int tiles_across(winograd_dims d) {
+    return (d.out_width + 1) / 2;
+}
+static int64_t tiles_per_image(winograd_dims d) {
+    return (int64_t)tiles_down(d) * tiles_across(d);
+}
+
+/* Floats between one ξ's matrix and the next in V (rows × columns) and M:
+ * padded by 64 bytes so that the 16 matrices a tile writes (or reads) are
+ * not all a multiple of 4 KiB apart, which would put them in one L1 set. */
+static int64_t plane_stride(int64_t rows, int64_t columns) {
+    return cr_round_up_floats(rows * columns) + 16;
+}
+
+int winograd_chunk_images(winograd_dims d) {
+    int64_t tiles = tiles_per_image(d);
+    int64_t per_image = 16 * (int64_t)(d.channels + d.filters) * tiles;
+    int64_t images = (WINOGRAD_COLUMNS + tiles - 1) / tiles;
+    int64_t fit = WINOGRAD_SCRATCH_LIMIT / per_image;
+    if (images > fit) images = fit;
+    return images < 1 ? 1 : (int)images;
+}
+
+int64_t winograd_scratch_floats(winograd_dims d, int images) {
+    int64_t columns = images * tiles_per_image(d);
+    return 16 * (plane_stride(d.channels, columns) + plane_stride(d.filters, columns));
+}
+
+void winograd_transform_weights(float *u, const float *weight, winograd_dims d, int first_filter,
+                                int end_filter) {
+    int64_t plane = (int64_t)d.filters * d.channels; /* one ξ of U */
+    for (int f = first_filter; f < end_filter; f++)
+        for (int c = 0; c < d.channels; c++) {
+            const float *g = weight + ((int64_t)f * d.channels + c) * 9;
+            float gg[4][3]; /* G·g */
+            for (int j = 0; j < 3; j++) {
+                gg[0][j] = g[j];
+                gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                gg[3][j] = g[6 + j];
+            }
+            float *out = u + (int64_t)f * d.channels + c;
+            for (int i = 0; i < 4; i++) { /* (G·g)·Gᵀ, row i */
+                out[(4 * i + 0) * plane] = gg[i][0];
+                out[(4 * i + 1) * plane] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
+                out[(4 * i + 2) * plane] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
+                out[(4 * i + 3) * plane] = gg[i][2];
+            }
+        }
+}
+
+/* V[ξ][c][column] = (Bᵀ·d·B)[ξ] for every tile of one image's channel c;
+ * `column` counts tiles from `first_column`. Reads outside the image are 0. */
+static void transform_input(float *v, int64_t columns, int64_t first_column, const float *channel,
+                            winograd_dims d) {
+    int64_t plane = plane_stride(d.channels, columns); /* one ξ of V */
+    int64_t column = first_column;
+    for (int ty = 0; ty < tiles_down(d); ty++)
+        for (int tx = 0; tx < tiles_across(d); tx++, column++) {
+            int top = 2 * ty - d.pad_h, left = 2 * tx - d.pad_w;
+            float tile[4][4];
+            if (top >= 0 && left >= 0 && top + 4 <= d.height && left + 4 <= d.width) {
+                for (int r = 0; r < 4; r++)
+                    for (int s = 0; s < 4; s++)
+                        tile[r][s] = channel[(top + r) * d.width + left + s];
+            } else {
+                for (int r = 0; r < 4; r++)
+                    for (int s = 0; s < 4; s++) {
+                        int row = top + r, col = left + s;
+                        bool inside = row >= 0 && row < d.height && col >= 0 && col < d.width;
+                        tile[r][s] = inside ? channel[row * d.width + col] : 0.0f;
+                    }
+            }
+            float bd[4][4]; /* Bᵀ·d */
+            for (int s = 0; s < 4; s++) {
+                bd[0][s] = tile[0][s] - tile[2][s];
+                bd[1][s] = tile[1][s] + tile[2][s];
+                bd[2][s] = tile[2][s] - tile[1][s];
+                bd[3][s] = tile[1][s] - tile[3][s];
+            }
+            float *out = v + column;
+            for (int r = 0; r < 4; r++) { /* (Bᵀ·d)·B, row r */
+                out[(4 * r + 0) * plane] = bd[r][0] - bd[r][2];
+                out[(4 * r + 1) * plane] = bd[r][1] + bd[r][2];
+                out[(4 * r + 2) * plane] = bd[r][2] - bd[r][1];
+                out[(4 * r + 3) * plane] = bd[r][1] - bd[r][3];
+            }
+        }
+}
+
+/* y[f] tiles = Aᵀ·m·A (+ bias) from M[ξ][f][column], for one image's
+ * filter f; the bottom row / right column of a tile past an odd output
+ * size are dropped. */
+static void transform_output(float *y_channel, const float *m, int64_t columns,
+                             int64_t first_column, float bias, winograd_dims d) {
+    int64_t plane = plane_stride(d.filters, columns); /* one ξ of M */
+    int64_t column = first_column;
+    for (int ty = 0; ty < tiles_down(d); ty++)
+        for (int tx = 0; tx < tiles_across(d); tx++, column++) {
+            const float *in = m + column;
+            float am[2][4]; /* Aᵀ·m */
+            for (int s = 0; s < 4; s++) {
+                float m0 = in[(0 + s) * plane], m1 = in[(4 + s) * plane];
+                float m2 = in[(8 + s) * plane], m3 = in[(12 + s) * plane];
+                am[0][s] = m0 + m1 + m2;
+                am[1][s] = m1 - m2 - m3;
+            }
+            int row = 2 * ty, col = 2 * tx;
+            for (int r = 0; r < 2 && row + r < d.out_height; r++) {
+                float *out = y_channel + (int64_t)(row + r) * d.out_width + col;
+                out[0] = am[r][0] + am[r][1] + am[r][2] + bias;
+                if (col + 1 < d.out_width) out[1] = am[r][1] - am[r][2] - am[r][3] + bias;
+            }
+        }
+}
+
+void winograd_forward(float *y, const float *x, const float *u, const float *bias,
+                      cr_activation activation, int first, int count, float *scratch,
+                      winograd_dims d) {
+    int64_t tiles = tiles_per_image(d), columns = count * tiles;
+    int64_t image_size = (int64_t)d.channels * d.height * d.width;
+    int64_t out_spatial = (int64_t)d.out_height * d.out_width;
+    int64_t v_plane = plane_stride(d.channels, columns), m_plane = plane_stride(d.filters, columns);
+    float *v = scratch, *m = scratch + 16 * v_plane;
+    for (int i = 0; i < count; i++)
+        for (int c = 0; c < d.channels; c++)
+            transform_input(v + (int64_t)c * columns, columns, i * tiles,
+                            x + (first + i) * image_size + (int64_t)c * d.height * d.width, d);
+    for (int xi = 0; xi < 16; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.filters, (int)columns, d.channels,
+                    1.0f, u + (int64_t)xi * d.filters * d.channels, d.channels, v + xi * v_plane,
+                    (int)columns, 0.0f, m + xi * m_plane, (int)columns);
+    for (int i = 0; i < count; i++)
+        for (int f = 0; f < d.filters; f++) {
+            float *y_channel = y + ((int64_t)(first + i) * d.filters + f) * out_spatial;
+            transform_output(y_channel, m + (int64_t)f * columns, columns, i * tiles,
+                             bias ? bias[f] : 0.0f, d);
+            cr_activation_forward(y_channel, out_spatial, activation, CR_LEAKY_RELU_DEFAULT_SLOPE);
+        }
+}

@@ -1,0 +1,48 @@
+/* Winograd's minimal filtering F(2×2, 3×3) for the forward pass of 3×3,
+ * stride-1, ungrouped convolutions (VGG's): 2×2 outputs from a 4×4 input
+ * tile with 16 multiplications per channel instead of 36, as 16 matrix
+ * products [F, C]·[C, tiles] (Lavin & Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016). Backward stays im2col + GEMM: it
+ * computes the exact gradients of the same convolution; forward differs
+ * from im2col's only by float rounding (a few ulps; tests/test_conv.c). */
+#ifndef CNNRUN_LAYERS_WINOGRAD_H
+#define CNNRUN_LAYERS_WINOGRAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../layer.h"
+
+typedef struct winograd_dims {
+    int channels, height, width; /* x: [N, C, H, W] */
+    int filters;                 /* weight: [F, C, 3, 3] */
+    int pad_h, pad_w;
+    int out_height, out_width; /* y: [N, F, OH, OW] */
+} winograd_dims;
+
+/* Worth it (and valid): 3×3, stride 1, one group, enough channels that the
+ * [F, C]·[C, tiles] products are not too shallow for OpenBLAS. */
+bool winograd_applies(int kernel_h, int kernel_w, int stride_h, int stride_w, int groups,
+                      int channels, int filters);
+
+/* Images per chunk, and the per-thread scratch floats for such a chunk. */
+int winograd_chunk_images(winograd_dims d);
+int64_t winograd_scratch_floats(winograd_dims d, int images);
+/* The transformed weights U: [16, F, C] floats. */
+static inline int64_t winograd_weight_floats(winograd_dims d) {
+    return 16 * (int64_t)d.filters * d.channels;
+}
+
+/* U[ξ][f][c] = (G·g·Gᵀ)[ξ] for filters [first_filter, end_filter).
+ * weight: [F, C, 3, 3] -> u: [16, F, C] */
+void winograd_transform_weights(float *u, const float *weight, winograd_dims d, int first_filter,
+                                int end_filter);
+
+/* y = act(weight ⊛ x + bias) for images [first, first + count), from the
+ * transformed weights u; scratch holds winograd_scratch_floats(d, count).
+ * x: [N, C, H, W] -> y: [N, F, OH, OW] */
+void winograd_forward(float *y, const float *x, const float *u, const float *bias,
+                      cr_activation activation, int first, int count, float *scratch,
+                      winograd_dims d);
+
+#endif
