@@ -11,6 +11,7 @@
 #include "winograd.h"
 
 #include <cblas.h>
+#include <immintrin.h>
 #include <string.h>
 
 /* Columns (tiles) a chunk's products should have for OpenBLAS to run near
@@ -80,17 +81,84 @@ void winograd_transform_weights(float *u, const float *weight, winograd_dims d, 
         }
 }
 
+/* One tile's Bᵀ·d·B, stored at out[ξ·plane]. */
+static void store_input_tile(float *out, int64_t plane, const float tile[4][4]) {
+    float bd[4][4]; /* Bᵀ·d */
+    for (int s = 0; s < 4; s++) {
+        bd[0][s] = tile[0][s] - tile[2][s];
+        bd[1][s] = tile[1][s] + tile[2][s];
+        bd[2][s] = tile[2][s] - tile[1][s];
+        bd[3][s] = tile[1][s] - tile[3][s];
+    }
+    for (int r = 0; r < 4; r++) { /* (Bᵀ·d)·B, row r */
+        out[(4 * r + 0) * plane] = bd[r][0] - bd[r][2];
+        out[(4 * r + 1) * plane] = bd[r][1] + bd[r][2];
+        out[(4 * r + 2) * plane] = bd[r][2] - bd[r][1];
+        out[(4 * r + 3) * plane] = bd[r][1] - bd[r][3];
+    }
+}
+
+#ifdef __AVX2__
+/* Even and odd elements of the 16 floats at p: the values at columns
+ * 0, 2, .., 14 and 1, 3, .., 15 (tile columns j, j + 1 of 8 neighbouring
+ * tiles, which start 2 apart). */
+static inline void deinterleave(const float *p, __m256 *even, __m256 *odd) {
+    __m256 low = _mm256_loadu_ps(p), high = _mm256_loadu_ps(p + 8);
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0))),
+        _MM_SHUFFLE(3, 1, 2, 0)));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(3, 1, 3, 1))),
+        _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* store_input_tile for the 8 tiles whose top-left input pixel is at
+ * p, p + 2, .., p + 14 (all inside the image), in 8 consecutive columns. */
+static void store_input_tiles8(float *out, int64_t plane, const float *p, int width) {
+    __m256 d[4][4];
+    for (int r = 0; r < 4; r++) {
+        deinterleave(p + (int64_t)r * width, &d[r][0], &d[r][1]);
+        deinterleave(p + (int64_t)r * width + 2, &d[r][2], &d[r][3]);
+    }
+    __m256 bd[4][4];
+    for (int s = 0; s < 4; s++) {
+        bd[0][s] = _mm256_sub_ps(d[0][s], d[2][s]);
+        bd[1][s] = _mm256_add_ps(d[1][s], d[2][s]);
+        bd[2][s] = _mm256_sub_ps(d[2][s], d[1][s]);
+        bd[3][s] = _mm256_sub_ps(d[1][s], d[3][s]);
+    }
+    for (int r = 0; r < 4; r++) {
+        _mm256_storeu_ps(out + (4 * r + 0) * plane, _mm256_sub_ps(bd[r][0], bd[r][2]));
+        _mm256_storeu_ps(out + (4 * r + 1) * plane, _mm256_add_ps(bd[r][1], bd[r][2]));
+        _mm256_storeu_ps(out + (4 * r + 2) * plane, _mm256_sub_ps(bd[r][2], bd[r][1]));
+        _mm256_storeu_ps(out + (4 * r + 3) * plane, _mm256_sub_ps(bd[r][1], bd[r][3]));
+    }
+}
+#endif
+
 /* V[ξ][c][column] = (Bᵀ·d·B)[ξ] for every tile of one image's channel c;
  * `column` counts tiles from `first_column`. Reads outside the image are 0. */
 static void transform_input(float *v, int64_t columns, int64_t first_column, const float *channel,
                             winograd_dims d) {
     int64_t plane = plane_stride(d.channels, columns); /* one ξ of V */
     int64_t column = first_column;
-    for (int ty = 0; ty < tiles_down(d); ty++)
-        for (int tx = 0; tx < tiles_across(d); tx++, column++) {
-            int top = 2 * ty - d.pad_h, left = 2 * tx - d.pad_w;
+    for (int ty = 0; ty < tiles_down(d); ty++) {
+        int top = 2 * ty - d.pad_h;
+        bool rows_inside = top >= 0 && top + 4 <= d.height;
+        int tx = 0;
+#ifdef __AVX2__
+        /* Eight tiles at once where their 4 rows × 18 columns are inside. */
+        if (rows_inside)
+            for (; tx + 8 <= tiles_across(d) && 2 * tx - d.pad_w >= 0 &&
+                   2 * tx - d.pad_w + 18 <= d.width;
+                 tx += 8, column += 8)
+                store_input_tiles8(v + column, plane,
+                                   channel + (int64_t)top * d.width + 2 * tx - d.pad_w, d.width);
+#endif
+        for (; tx < tiles_across(d); tx++, column++) {
+            int left = 2 * tx - d.pad_w;
             float tile[4][4];
-            if (top >= 0 && left >= 0 && top + 4 <= d.height && left + 4 <= d.width) {
+            if (rows_inside && left >= 0 && left + 4 <= d.width) {
                 for (int r = 0; r < 4; r++)
                     for (int s = 0; s < 4; s++)
                         tile[r][s] = channel[(top + r) * d.width + left + s];
@@ -102,21 +170,9 @@ static void transform_input(float *v, int64_t columns, int64_t first_column, con
                         tile[r][s] = inside ? channel[row * d.width + col] : 0.0f;
                     }
             }
-            float bd[4][4]; /* Bᵀ·d */
-            for (int s = 0; s < 4; s++) {
-                bd[0][s] = tile[0][s] - tile[2][s];
-                bd[1][s] = tile[1][s] + tile[2][s];
-                bd[2][s] = tile[2][s] - tile[1][s];
-                bd[3][s] = tile[1][s] - tile[3][s];
-            }
-            float *out = v + column;
-            for (int r = 0; r < 4; r++) { /* (Bᵀ·d)·B, row r */
-                out[(4 * r + 0) * plane] = bd[r][0] - bd[r][2];
-                out[(4 * r + 1) * plane] = bd[r][1] + bd[r][2];
-                out[(4 * r + 2) * plane] = bd[r][2] - bd[r][1];
-                out[(4 * r + 3) * plane] = bd[r][1] - bd[r][3];
-            }
+            store_input_tile(v + column, plane, tile);
         }
+    }
 }
 
 /* y[f] tiles = Aᵀ·m·A (+ bias) from M[ξ][f][column], for one image's
@@ -126,8 +182,38 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
                              int64_t first_column, float bias, winograd_dims d) {
     int64_t plane = plane_stride(d.filters, columns); /* one ξ of M */
     int64_t column = first_column;
-    for (int ty = 0; ty < tiles_down(d); ty++)
-        for (int tx = 0; tx < tiles_across(d); tx++, column++) {
+    for (int ty = 0; ty < tiles_down(d); ty++) {
+        int row = 2 * ty, tx = 0;
+#ifdef __AVX2__
+        /* Eight tiles at once where their 2 × 16 outputs all exist. */
+        if (row + 2 <= d.out_height)
+            for (; tx + 8 <= tiles_across(d) && 2 * tx + 16 <= d.out_width; tx += 8, column += 8) {
+                const float *in = m + column;
+                __m256 am[2][4];
+                for (int s = 0; s < 4; s++) {
+                    __m256 m0 = _mm256_loadu_ps(in + (0 + s) * plane);
+                    __m256 m1 = _mm256_loadu_ps(in + (4 + s) * plane);
+                    __m256 m2 = _mm256_loadu_ps(in + (8 + s) * plane);
+                    __m256 m3 = _mm256_loadu_ps(in + (12 + s) * plane);
+                    am[0][s] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                    am[1][s] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+                }
+                __m256 shift = _mm256_set1_ps(bias);
+                for (int r = 0; r < 2; r++) {
+                    __m256 left = _mm256_add_ps(
+                        _mm256_add_ps(_mm256_add_ps(am[r][0], am[r][1]), am[r][2]), shift);
+                    __m256 right = _mm256_add_ps(
+                        _mm256_sub_ps(_mm256_sub_ps(am[r][1], am[r][2]), am[r][3]), shift);
+                    /* Tile t's two outputs go to columns 2t and 2t + 1. */
+                    __m256 low = _mm256_unpacklo_ps(left, right);
+                    __m256 high = _mm256_unpackhi_ps(left, right);
+                    float *out = y_channel + (int64_t)(row + r) * d.out_width + 2 * tx;
+                    _mm256_storeu_ps(out, _mm256_permute2f128_ps(low, high, 0x20));
+                    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(low, high, 0x31));
+                }
+            }
+#endif
+        for (; tx < tiles_across(d); tx++, column++) {
             const float *in = m + column;
             float am[2][4]; /* Aᵀ·m */
             for (int s = 0; s < 4; s++) {
@@ -136,13 +222,14 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
                 am[0][s] = m0 + m1 + m2;
                 am[1][s] = m1 - m2 - m3;
             }
-            int row = 2 * ty, col = 2 * tx;
+            int col = 2 * tx;
             for (int r = 0; r < 2 && row + r < d.out_height; r++) {
                 float *out = y_channel + (int64_t)(row + r) * d.out_width + col;
                 out[0] = am[r][0] + am[r][1] + am[r][2] + bias;
                 if (col + 1 < d.out_width) out[1] = am[r][1] - am[r][2] - am[r][3] + bias;
             }
         }
+    }
 }
 
 void winograd_forward(float *y, const float *x, const float *u, const float *bias,
