@@ -127,8 +127,19 @@ int cr_dist_agree(int status, cr_error *err) {
 
 #else /* one process */
 
+/* Started as one of several processes by mpirun, each would train the whole
+ * model into the same run folder: refuse instead. */
 int cr_dist_init(cr_error *err) {
-    (void)err;
+    static const char *const names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *size = getenv(names[i]);
+        if (size && atoi(size) > 1)
+            return cr_fail(err, CR_ERR_USAGE, (cr_mark){0}, NULL,
+                           "started by mpirun as one of %d processes, but this cnnrun was built "
+                           "without MPI: install libopenmpi-dev and rebuild (CMake finds MPI by "
+                           "itself), or run cnnrun without mpirun",
+                           atoi(size));
+    }
     return 0;
 }
 
