@@ -202,11 +202,12 @@ if [ -n "$victim" ] && [ -f killed/metrics.csv ]; then
     pass
     kill -9 "$victim"
     ended=no
-    for _ in $(seq 300); do
+    for tenths in $(seq 300); do
         if ! kill -0 "$launcher" 2>/dev/null; then ended=yes && break; fi
         sleep 0.1
     done
     expect_equal "$ended" yes "the job ends within 30 s of a rank's death"
+    echo "rank 1 killed: the job ended after about $((tenths / 10)).$((tenths % 10)) s"
     if [ "$ended" = no ]; then kill -9 "$launcher"; fi
     wait "$launcher"
     status=$?
