@@ -1427,7 +1427,9 @@ static const command commands[] = {
      "  --no-shuffle      the training images in file order every epoch\n"
      "  --quiet           no progress, only the result\n\n"
      "Ctrl-C finishes the current step, saves a checkpoint and says how to resume.\n"
-     "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n\n"
+     "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n"
+     "Under mpirun -np N (a build with MPI), N ranks train data-parallel: batch_size\n"
+     "stays the global batch, rank 0 prints and writes (docs/distributed.md).\n\n"
      "Exit status: 0 trained (or stopped by --max-steps), 1 invalid model or data, a\n"
      "NaN loss or an interrupted run, 2 usage error or unreadable file.\n",
      run_train},
