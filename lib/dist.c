@@ -29,9 +29,11 @@ static bool started_by_launcher(void) {
 
 int cr_dist_init(cr_error *err) {
     if (active || !started_by_launcher()) return 0;
-    int initialised = 0;
+    int initialised = 0, provided = 0;
     MPI_Initialized(&initialised);
-    if (!initialised && MPI_Init(NULL, NULL) != MPI_SUCCESS)
+    /* FUNNELED: the layers run OpenMP threads, but only the main thread
+     * calls MPI (between steps). */
+    if (!initialised && MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL,
                        "cannot join the MPI job (MPI_Init failed)");
     /* MPI_COMM_WORLD keeps MPI_ERRORS_ARE_FATAL: a collective that fails

@@ -1,7 +1,6 @@
 /* The training loop (see train.h). Everything the loop needs is allocated
  * before the first step; a step assembles its batch straight into the
  * network's input and allocates nothing. */
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,10 +16,6 @@
 #include "optim.h"
 #include "random.h"
 #include "train.h"
-
-void cr_set_threads(int n) {
-    if (n > 0) openblas_set_num_threads(n);
-}
 
 static double now_seconds(void) {
     struct timespec t;
@@ -670,7 +665,10 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
          * global batch, as one process computes it. */
         if (share > 0) {
             cr_net_backward(net);
-            if (share != n) cblas_sscal((int)gradient_count, (float)share / (float)n, grads, 1);
+            if (share != n) {
+                float weight = (float)share / (float)n;
+                for (int64_t i = 0; i < gradient_count; i++) grads[i] *= weight;
+            }
         } else {
             memset(grads, 0, (size_t)gradient_count * sizeof *grads);
         }
