@@ -190,9 +190,18 @@ expect_in err "differs from rank 0's" "other data"
 model long 5 100000
 "$mpiexec" --oversubscribe -np 2 "$cnnrun" train long.yaml --threads 1 --out killed >out 2>err &
 launcher=$!
+# children PID: the processes whose parent is PID (from /proc: no procps needed).
+children() {
+    local stat fields
+    for stat in /proc/[0-9]*/stat; do
+        read -ra fields <"$stat" 2>/dev/null || continue
+        # pid (comm) state ppid ...: comm has no spaces here (cnnrun)
+        [ "${fields[3]:-}" = "$1" ] && echo "${fields[0]}"
+    done
+}
 victim=""
-for _ in $(seq 100); do
-    for pid in $(pgrep -P "$launcher"); do
+for _ in $(seq 300); do
+    for pid in $(children "$launcher"); do
         if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then victim=$pid; fi
     done
     [ -n "$victim" ] && [ -f killed/metrics.csv ] && break
