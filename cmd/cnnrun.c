@@ -3,6 +3,7 @@
  * failed run, 2 usage or unreadable file. */
 #include <cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <stb/stb_image.h>
 
 #include "bench.h"
+#include "dist.h"
 #include "gradcheck.h"
 #include "image_out.h"
 #include "model.h"
@@ -701,14 +703,23 @@ static void print_run_files(const char *dir, const cr_train_result *result) {
     printf("  %-24s everything --resume needs\n", CR_RUN_CHECKPOINT);
 }
 
-static int run_train(int argc, char **argv) {
+/* One rank's part of `cnnrun train` (all of it without mpirun). Every
+ * failure is agreed by all ranks (dist.h) before returning, so that rank 0
+ * can print it and no rank waits for the others in vain. *failed: the
+ * exit code is an error's (not a finished or interrupted run's). */
+static int train_on_this_rank(int argc, char **argv, bool *failed) {
+    *failed = true;
     train_args a = {0};
     int usage = parse_train_args(argc, argv, &a);
-    if (usage) return usage;
-    cr_model *model;
-    cr_train_config config;
     cr_error err = {0};
-    if (load_for_training(a.path, a.data, &model, &config, &err)) return report(&err);
+    if (usage) cr_fail(&err, CR_ERR_USAGE, (cr_mark){0}, NULL, "invalid command line");
+    if (cr_dist_agree(usage, &err)) return usage ? usage : report(&err);
+    cr_model *model = NULL;
+    cr_train_config config;
+    if (cr_dist_agree(load_for_training(a.path, a.data, &model, &config, &err), &err)) {
+        cr_model_free(model);
+        return report(&err);
+    }
     if (a.epochs) config.epochs = a.epochs;
     if (a.batch_size) config.batch_size = a.batch_size;
     if (a.lr > 0) config.optimizer.lr = (float)a.lr;
@@ -732,7 +743,9 @@ static int run_train(int argc, char **argv) {
         fflush(stdout);
     }
     cr_dataset train, validation;
-    if (cr_train_load_data(model, &config, &train, &validation, &err)) {
+    if (cr_dist_agree(cr_train_load_data(model, &config, &train, &validation, &err), &err)) {
+        cr_dataset_free(&train);
+        cr_dataset_free(&validation);
         cr_model_free(model);
         return report(&err);
     }
@@ -754,6 +767,7 @@ static int run_train(int argc, char **argv) {
     sigaction(SIGINT, &previous, NULL);
     if (display.line_open) printf("\n");
     int code = 0;
+    *failed = status != 0;
     if (status) {
         fflush(stdout);
         code = report(&err);
@@ -776,6 +790,27 @@ static int run_train(int argc, char **argv) {
     cr_dataset_free(&train);
     cr_dataset_free(&validation);
     cr_model_free(model);
+    return code;
+}
+
+/* Under mpirun (docs/distributed.md) every rank runs the same command; only
+ * rank 0 talks to the user: the others' output goes to /dev/null. */
+static int run_train(int argc, char **argv) {
+    cr_error err = {0};
+    if (cr_dist_init(&err)) return report(&err);
+    if (cr_dist_rank() != 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            fflush(stdout);
+            fflush(stderr);
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+    }
+    bool failed;
+    int code = train_on_this_rank(argc, argv, &failed);
+    cr_dist_finalize(failed);
     return code;
 }
 
@@ -1607,7 +1642,9 @@ static const command commands[] = {
      "  --no-shuffle      the training images in file order every epoch\n"
      "  --quiet           no progress, only the result\n\n"
      "Ctrl-C finishes the current step, saves a checkpoint and says how to resume.\n"
-     "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n\n"
+     "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n"
+     "Under mpirun -np N (a build with MPI), N ranks train data-parallel: batch_size\n"
+     "stays the global batch, rank 0 prints and writes (docs/distributed.md).\n\n"
      "Exit status: 0 trained (or stopped by --max-steps), 1 invalid model or data, a\n"
      "NaN loss or an interrupted run, 2 usage error or unreadable file.\n",
      run_train},

@@ -12,6 +12,7 @@
 
 #include "atomic_file.h"
 #include "checkpoint.h"
+#include "dist.h"
 #include "optim.h"
 #include "random.h"
 #include "train.h"
@@ -318,6 +319,86 @@ static void epoch_order(int *order, int count, bool shuffle, uint64_t seed) {
     }
 }
 
+/* ---- several processes (dist.h, docs/distributed.md) ------------------------------------ */
+
+/* This rank's contiguous share [*first, *first + *count) of `total` items:
+ * shares differ by at most one item, and the lower ranks take the smaller
+ * ones. With one process, everything. */
+static void rank_share(int64_t total, int64_t *first, int64_t *count) {
+    int64_t rank = cr_dist_rank(), size = cr_dist_size();
+    *first = total * rank / size;
+    *count = total * (rank + 1) / size - *first;
+}
+
+/* Random numbers cr_data_batch draws per image when augmenting (data.h:
+ * crop row and column when crop_padding > 0, then flip when hflip). */
+static int augment_draws(const cr_transform *transform) {
+    return (transform->crop_padding > 0 ? 2 : 0) + (transform->hflip ? 1 : 0);
+}
+
+static void skip_draws(uint64_t *rng, int64_t draws) {
+    for (int64_t i = 0; i < draws; i++) cr_random_next(rng);
+}
+
+/* Rank r's dropout stream: its own, so that replicas do not drop the same
+ * units of different images, and derived from rank 0's so that a seed and
+ * a rank count give one run. */
+static uint64_t rank_stream(uint64_t rank0_state, int rank) {
+    uint64_t state = rank0_state ^ (0x9E3779B97F4A7C15ULL * (uint64_t)rank);
+    return cr_random_next(&state);
+}
+
+/* Rank 0's parameters and buffers to every rank. */
+static void broadcast_network(cr_net *net) {
+    int64_t trainable;
+    float *block = cr_net_param_block(net, &trainable);
+    cr_dist_broadcast(block, trainable * (int64_t)sizeof *block);
+    for (int p = 0; p < cr_net_param_count(net); p++) {
+        cr_tensor t = cr_net_param(net, p);
+        if (!t.trainable) cr_dist_broadcast(t.data, t.count * (int64_t)sizeof *t.data);
+    }
+}
+
+/* Batchnorm's running statistics, which each rank updates from its own
+ * images, become their mean over the ranks: every rank then evaluates, and
+ * rank 0 saves, the same network. */
+static void average_buffers(cr_net *net) {
+    int size = cr_dist_size();
+    if (size == 1) return;
+    for (int p = 0; p < cr_net_param_count(net); p++) {
+        cr_tensor t = cr_net_param(net, p);
+        if (!t.is_buffer) continue;
+        cr_dist_sum_floats(t.data, t.count);
+        for (int64_t i = 0; i < t.count; i++) t.data[i] /= (float)size;
+    }
+}
+
+/* cr_evaluate with the images shared out over the ranks and the sums
+ * reduced. With one process exactly cr_evaluate. */
+static int evaluate_shared(cr_net *net, const cr_dataset *data, const cr_transform *transform,
+                           double *loss, double *accuracy, cr_error *err) {
+    if (cr_dist_size() == 1) return cr_evaluate(net, data, transform, NULL, loss, accuracy, err);
+    int64_t first, count;
+    rank_share(data->count, &first, &count);
+    double sums[2] = {0.0, 0.0}; /* loss × images, images right */
+    int status = 0;
+    if (count > 0) {
+        cr_dataset part = *data;
+        part.count = (int)count;
+        part.pixels += first * data->channels * data->height * data->width;
+        part.labels += first;
+        double part_loss, part_accuracy;
+        status = cr_evaluate(net, &part, transform, NULL, &part_loss, &part_accuracy, err);
+        sums[0] = part_loss * (double)count;
+        sums[1] = round(part_accuracy * (double)count);
+    }
+    if (cr_dist_agree(status, err)) return 1;
+    cr_dist_sum_doubles(sums, 2);
+    *loss = sums[0] / data->count;
+    *accuracy = sums[1] / data->count;
+    return 0;
+}
+
 typedef struct run {
     const cr_model *model;
     const cr_train_config *config;
@@ -329,6 +410,7 @@ typedef struct run {
     cr_checkpoint_state state;
     int *order, *labels;
     int64_t steps_per_epoch;
+    uint64_t train_hash; /* data_hash(train) */
     char checkpoint_path[4200];
     /* The checkpoint in the folder, for the NaN message: whether there is
      * one, and where it stands (1-based epoch, steps done in it). */
@@ -351,17 +433,11 @@ static int save_checkpoint(run *r, cr_error *err) {
     return 0;
 }
 
-/* Sets up a fresh run, or loads the checkpoint of the one being resumed. */
-static int start_run(run *r, text *changes, cr_error *err) {
+/* Sets up a fresh run, or loads the checkpoint of the one being resumed
+ * (rank 0's part: the files). */
+static int open_run(run *r, text *changes, cr_error *err) {
     const cr_train_config *config = r->config;
     cr_checkpoint_state *state = &r->state;
-    state->batch_size = config->batch_size;
-    state->seed = config->seed;
-    state->shuffle = !r->options->no_shuffle;
-    state->train_images = r->train->count;
-    state->data_hash = data_hash(r->train);
-    state->model_hash = model_hash(r->model);
-    record_settings(state, config);
     struct stat info;
     bool exists = stat(r->checkpoint_path, &info) == 0;
     if (!r->options->resume) {
@@ -398,9 +474,113 @@ static int start_run(run *r, text *changes, cr_error *err) {
     return status;
 }
 
+/* Every rank must train the same model on the same data with the same
+ * settings, or the replicas would drift apart unnoticed: rank 0's are the
+ * reference. */
+static int check_same_run(const run *r, cr_error *err) {
+    if (cr_dist_size() == 1) return 0;
+    const cr_train_config *c = r->config;
+    double lr = c->optimizer.lr, momentum = c->optimizer.momentum,
+           decay = c->optimizer.weight_decay;
+    uint64_t lr_bits, momentum_bits, decay_bits;
+    memcpy(&lr_bits, &lr, sizeof lr_bits);
+    memcpy(&momentum_bits, &momentum, sizeof momentum_bits);
+    memcpy(&decay_bits, &decay, sizeof decay_bits);
+    enum { TRAIN_IMAGES, TRAIN_HASH, VALIDATION_IMAGES, VALIDATION_HASH, MODEL, SETTINGS };
+    uint64_t mine[] = {
+        [TRAIN_IMAGES] = (uint64_t)r->train->count,
+        [TRAIN_HASH] = r->train_hash,
+        [VALIDATION_IMAGES] = (uint64_t)r->validation->count,
+        [VALIDATION_HASH] = data_hash(r->validation),
+        [MODEL] = model_hash(r->model),
+        [SETTINGS] = (uint64_t)c->batch_size,
+        (uint64_t)c->epochs,
+        c->seed,
+        (uint64_t)r->options->no_shuffle,
+        (uint64_t)r->options->max_steps,
+        (uint64_t)r->options->resume,
+        (uint64_t)(r->options->init_weights != NULL),
+        (uint64_t)c->optimizer.type,
+        lr_bits,
+        momentum_bits,
+        decay_bits,
+        (uint64_t)c->schedule.type,
+    };
+    enum { FIELDS = sizeof mine / sizeof mine[0] };
+    uint64_t reference[FIELDS];
+    memcpy(reference, mine, sizeof reference);
+    cr_dist_broadcast(reference, sizeof reference);
+    int status = 0;
+    if (mine[TRAIN_IMAGES] != reference[TRAIN_IMAGES] || mine[TRAIN_HASH] != reference[TRAIN_HASH])
+        status =
+            fail(err, CR_ERR_INVALID,
+                 "its training data (%s, %llu images) differs from rank 0's (%llu images, or "
+                 "the same number with other contents): every rank needs the same data",
+                 r->train->source ? r->train->source : "?", (unsigned long long)mine[TRAIN_IMAGES],
+                 (unsigned long long)reference[TRAIN_IMAGES]);
+    else if (mine[VALIDATION_IMAGES] != reference[VALIDATION_IMAGES] ||
+             mine[VALIDATION_HASH] != reference[VALIDATION_HASH])
+        status = fail(err, CR_ERR_INVALID,
+                      "its validation data (%s, %llu images) differs from rank 0's (%llu images, "
+                      "or the same number with other contents): every rank needs the same data",
+                      r->validation->source ? r->validation->source : "?",
+                      (unsigned long long)mine[VALIDATION_IMAGES],
+                      (unsigned long long)reference[VALIDATION_IMAGES]);
+    else if (mine[MODEL] != reference[MODEL])
+        status = fail(err, CR_ERR_INVALID,
+                      "its model differs from rank 0's (a layer's type, inputs or output shape): "
+                      "every rank needs the same model file");
+    else if (memcmp(mine + SETTINGS, reference + SETTINGS, (FIELDS - SETTINGS) * sizeof *mine) != 0)
+        status = fail(err, CR_ERR_USAGE,
+                      "its training settings (batch size, epochs, seed, optimizer, schedule, "
+                      "--no-shuffle, --max-steps, --resume or --init) differ from rank 0's: start "
+                      "every rank with the same command line");
+    return cr_dist_agree(status, err);
+}
+
+/* Sets up a fresh run, or loads the checkpoint of the one being resumed:
+ * rank 0 reads the files and hands every other rank the weights, the
+ * optimizer's state and the run's position. */
+static int start_run(run *r, text *changes, cr_error *err) {
+    const cr_train_config *config = r->config;
+    cr_checkpoint_state *state = &r->state;
+    state->batch_size = config->batch_size;
+    state->seed = config->seed;
+    state->shuffle = !r->options->no_shuffle;
+    state->train_images = r->train->count;
+    state->data_hash = r->train_hash;
+    state->model_hash = model_hash(r->model);
+    record_settings(state, config);
+    int rank = cr_dist_rank();
+    if (cr_dist_agree(rank == 0 ? open_run(r, changes, err) : 0, err)) return 1;
+    if (cr_dist_size() == 1) return 0;
+
+    broadcast_network(r->net);
+    cr_optimizer *optimizer = &r->optimizer;
+    cr_dist_broadcast(optimizer->state, optimizer->state_floats * (int64_t)sizeof(float));
+    cr_dist_broadcast(&optimizer->steps, sizeof optimizer->steps);
+    /* The run's position and random streams; the metrics rows stay with
+     * rank 0, the only one that writes metrics.csv. */
+    cr_dist_broadcast(state, sizeof *state);
+    if (rank != 0) {
+        state->metrics = NULL;
+        state->metric_rows = state->metric_capacity = 0;
+        r->checkpoint_saved = r->options->resume;
+        r->saved_epoch = state->epoch;
+        r->saved_step = state->step_in_epoch;
+    }
+    uint64_t dropout = cr_net_rng_state(r->net);
+    cr_dist_broadcast(&dropout, sizeof dropout);
+    if (rank != 0) cr_net_set_rng_state(r->net, rank_stream(dropout, rank));
+    return 0;
+}
+
 /* Saves a checkpoint mid-epoch (or at its end) and reports where the run stopped. */
 static int stop_run(run *r, cr_train_status status, cr_train_result *result, cr_error *err) {
-    if (save_checkpoint(r, err) || save_weights(r, CR_RUN_LAST, err)) return 1;
+    average_buffers(r->net);
+    int failed =
+        cr_dist_rank() == 0 && (save_checkpoint(r, err) || save_weights(r, CR_RUN_LAST, err));
+    if (cr_dist_agree(failed, err)) return 1;
     result->status = status;
     return 0;
 }
@@ -413,7 +593,8 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
     int64_t count = r->train->count;
     int64_t parameter_count, gradient_count;
     float *params = cr_net_param_block(net, &parameter_count);
-    const float *grads = cr_net_grad_block(net, &gradient_count);
+    float *grads = cr_net_grad_block(net, &gradient_count);
+    int draws = augment_draws(&config->transform);
     if (state->step_in_epoch == 0) {
         state->order_seed = epoch_order_seed(config->seed, state->epoch);
         state->loss_sum = 0.0;
@@ -427,15 +608,36 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
     cr_train_progress progress = {
         .epoch = (int)state->epoch + 1, .epochs = config->epochs, .steps = r->steps_per_epoch};
     while (state->step_in_epoch < r->steps_per_epoch) {
+        /* The global batch [first, first + n) of this epoch's order; this
+         * rank takes its share [first + share_first, + share) of it. */
         int64_t first = state->step_in_epoch * batch_size;
         int n = (int)(count - first < batch_size ? count - first : batch_size);
+        int64_t share_first, share_count;
+        rank_share(n, &share_first, &share_count);
+        int share = (int)share_count;
         lr = cr_schedule_lr(&config->schedule, config->optimizer.lr, state->global_step,
                             r->steps_per_epoch, config->epochs);
-        cr_net_set_batch(net, n);
-        cr_data_batch(r->train, r->order + first, n, &config->transform, true, &state->augment_rng,
-                      cr_net_input(net), r->labels);
-        cr_net_forward(net, true);
-        double loss = cr_net_cross_entropy(net, r->labels);
+        /* Each image gets the augmentation draws it would get in one
+         * process, and the stream moves past the whole global batch: the
+         * checkpoint's stream does not depend on the rank count. */
+        uint64_t augment_rng = state->augment_rng;
+        skip_draws(&augment_rng, share_first * draws);
+        /* Sums over the ranks, before any gradient is exchanged: loss ×
+         * images, images right, and whether any rank was asked to stop. */
+        double totals[3] = {0.0, 0.0, r->options->stop && *r->options->stop};
+        if (share > 0) {
+            cr_net_set_batch(net, share);
+            cr_data_batch(r->train, r->order + first + share_first, share, &config->transform, true,
+                          &augment_rng, cr_net_input(net), r->labels);
+            cr_net_forward(net, true);
+            totals[0] = cr_net_cross_entropy(net, r->labels) * share;
+            const float *output = cr_net_output(net);
+            for (int i = 0; i < share; i++)
+                totals[1] += argmax(output + (int64_t)i * classes, classes) == r->labels[i];
+        }
+        skip_draws(&state->augment_rng, (int64_t)n * draws);
+        cr_dist_sum_doubles(totals, 3);
+        double loss = totals[0] / n; /* the global batch's mean */
         if (!isfinite(loss)) {
             char kept[4600];
             if (!r->checkpoint_saved)
@@ -458,12 +660,22 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
                         (long long)state->step_in_epoch + 1, (long long)state->global_step + 1,
                         (double)lr, kept);
         }
-        const float *output = cr_net_output(net);
-        for (int i = 0; i < n; i++)
-            state->correct += argmax(output + (int64_t)i * classes, classes) == r->labels[i];
-        cr_net_backward(net);
+        /* Each rank's gradient is the mean over its share; weighted by
+         * share / n and summed over the ranks it is the mean over the
+         * global batch, as one process computes it. */
+        if (share > 0) {
+            cr_net_backward(net);
+            if (share != n) {
+                float weight = (float)share / (float)n;
+                for (int64_t i = 0; i < gradient_count; i++) grads[i] *= weight;
+            }
+        } else {
+            memset(grads, 0, (size_t)gradient_count * sizeof *grads);
+        }
+        cr_dist_sum_floats(grads, gradient_count);
         cr_optimizer_step(&r->optimizer, params, grads, lr);
-        state->loss_sum += loss * n;
+        state->loss_sum += totals[0];
+        state->correct += (int64_t)totals[1];
         state->seen += n;
         state->step_in_epoch++;
         state->global_step++;
@@ -482,7 +694,11 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
             progress.lr = lr;
             r->callbacks->on_step(r->callbacks->user, &progress);
         }
-        bool interrupted = r->options->stop && *r->options->stop;
+        /* One process stops at once when asked during this step (its
+         * callback included); ranks stop together at the first step whose
+         * sums saw the request on any rank. */
+        bool stop_now = r->options->stop && *r->options->stop;
+        bool interrupted = cr_dist_size() == 1 ? stop_now : totals[2] > 0;
         bool limit = r->options->max_steps > 0 && state->global_step >= r->options->max_steps;
         if ((interrupted || limit) && state->step_in_epoch < r->steps_per_epoch) {
             *stopped = true;
@@ -493,8 +709,9 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
     cr_net_set_batch(net, cr_net_max_batch(net));
 
     /* The epoch's training is done: validation, then its row and files. */
+    average_buffers(net);
     double val_loss, val_accuracy;
-    if (cr_evaluate(net, r->validation, &config->transform, NULL, &val_loss, &val_accuracy, err))
+    if (evaluate_shared(net, r->validation, &config->transform, &val_loss, &val_accuracy, err))
         return 1;
     state->seconds = seconds_before + (now_seconds() - started);
     double row[CR_METRIC_COLUMNS] = {
@@ -514,9 +731,11 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
     }
     state->epoch++;
     state->step_in_epoch = 0;
-    if (save_weights(r, CR_RUN_LAST, err) || (best && save_weights(r, CR_RUN_BEST, err)) ||
-        save_checkpoint(r, err) || write_metrics(r->options->run_dir, state, err))
-        return 1;
+    int failed =
+        cr_dist_rank() == 0 &&
+        (save_weights(r, CR_RUN_LAST, err) || (best && save_weights(r, CR_RUN_BEST, err)) ||
+         save_checkpoint(r, err) || write_metrics(r->options->run_dir, state, err));
+    if (cr_dist_agree(failed, err)) return 1;
     result->epochs_run++;
     result->final_val_loss = val_loss;
     result->final_val_accuracy = val_accuracy;
@@ -534,7 +753,10 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
         };
         r->callbacks->on_epoch(r->callbacks->user, &summary);
     }
-    bool interrupted = r->options->stop && *r->options->stop;
+    /* Whether any rank was asked to stop during validation and saving. */
+    double stop = r->options->stop && *r->options->stop;
+    cr_dist_sum_doubles(&stop, 1);
+    bool interrupted = stop > 0;
     bool limit = r->options->max_steps > 0 && state->global_step >= r->options->max_steps;
     if ((interrupted || limit) && state->epoch < config->epochs) {
         *stopped = true;
@@ -547,20 +769,26 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
              const cr_dataset *validation, const cr_train_options *options,
              const cr_train_callbacks *callbacks, cr_train_result *result, cr_error *err) {
     memset(result, 0, sizeof *result);
+    /* With several ranks every failure below is agreed (cr_dist_agree) at
+     * the point where it happens, so that all ranks return together. */
+    int status = 0;
     if (config->batch_size < 1 || config->epochs < 1)
-        return fail(err, CR_ERR_USAGE, "batch size and epochs must be at least 1 (got %d and %d)",
-                    config->batch_size, config->epochs);
-    if (train->count < 1 || validation->count < 1)
-        return fail(err, CR_ERR_INVALID, "%s: no images to %s",
-                    train->count < 1 ? (train->source ? train->source : "training data")
-                                     : (validation->source ? validation->source : "validation"),
-                    train->count < 1 ? "train on" : "validate on");
-    if (options->resume && options->init_weights)
-        return fail(err, CR_ERR_USAGE,
-                    "--init and --resume do not go together: a resumed run continues from its "
-                    "checkpoint's weights");
-    if (cr_check_labels(model, train, err) || cr_check_labels(model, validation, err)) return 1;
-    if (make_folders(options->run_dir, err)) return 1;
+        status = fail(err, CR_ERR_USAGE, "batch size and epochs must be at least 1 (got %d and %d)",
+                      config->batch_size, config->epochs);
+    else if (train->count < 1 || validation->count < 1)
+        status = fail(err, CR_ERR_INVALID, "%s: no images to %s",
+                      train->count < 1 ? (train->source ? train->source : "training data")
+                                       : (validation->source ? validation->source : "validation"),
+                      train->count < 1 ? "train on" : "validate on");
+    else if (options->resume && options->init_weights)
+        status = fail(err, CR_ERR_USAGE,
+                      "--init and --resume do not go together: a resumed run continues from its "
+                      "checkpoint's weights");
+    else if (cr_check_labels(model, train, err) || cr_check_labels(model, validation, err))
+        status = 1;
+    if (cr_dist_agree(status, err)) return 1;
+    /* The run folder is rank 0's: the other ranks never touch the disk. */
+    if (cr_dist_agree(cr_dist_rank() == 0 && make_folders(options->run_dir, err), err)) return 1;
 
     run r = {.model = model,
              .config = config,
@@ -569,17 +797,22 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
              .options = options,
              .callbacks = callbacks};
     r.steps_per_epoch = (train->count + config->batch_size - 1) / config->batch_size;
+    r.train_hash = data_hash(train);
     run_file(r.checkpoint_path, sizeof r.checkpoint_path, options->run_dir, CR_RUN_CHECKPOINT);
+    status = check_same_run(&r, err);
+    /* A rank holds at most its share of a global batch. */
+    int size = cr_dist_size(), share_max = (config->batch_size + size - 1) / size;
     cr_net_options net_options = {.seed = config->seed, .training = true};
-    int status = cr_net_create(model, config->batch_size, &net_options, &r.net, err);
+    if (!status) status = cr_net_create(model, share_max, &net_options, &r.net, err);
     int64_t parameter_count = 0;
     if (!status) cr_net_param_block(r.net, &parameter_count);
     if (!status) status = cr_optimizer_init(&r.optimizer, &config->optimizer, parameter_count, err);
     r.order = malloc((size_t)train->count * sizeof *r.order);
-    r.labels = malloc((size_t)config->batch_size * sizeof *r.labels);
+    r.labels = malloc((size_t)share_max * sizeof *r.labels);
     if (!status && (!r.order || !r.labels)) status = fail(err, CR_ERR_RUNTIME, "out of memory");
     text changes = {.used = 0};
     changes.buffer[0] = '\0';
+    status = cr_dist_agree(status, err);
     if (!status) status = start_run(&r, &changes, err);
 
     if (!status && callbacks && callbacks->on_start) {
@@ -605,6 +838,9 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
     }
     while (!status && !stopped && r.state.epoch < config->epochs)
         status = train_epoch(&r, &stopped, result, err);
+    /* The loop's own failures (a NaN loss) happen on every rank at once;
+     * agreeing on them tells cr_dist_finalize that no rank is left waiting. */
+    if (status) cr_dist_agree(status, err);
 
     result->epoch = (int)(r.state.epoch < config->epochs ? r.state.epoch + 1 : r.state.epoch);
     result->step = r.state.step_in_epoch;

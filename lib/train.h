@@ -14,6 +14,12 @@
  * options.resume, ends with the same weights as one that ran straight
  * through (bit for bit with one BLAS thread).
  *
+ * Under mpirun (dist.h, docs/distributed.md) every rank calls cr_train with
+ * the same arguments and the call trains data-parallel: each rank takes its
+ * share of every global batch (config->batch_size) and the gradients are
+ * summed over the ranks; rank 0 alone reads and writes the run folder, and
+ * every failure is returned on all ranks at once.
+ *
  * Progress goes to caller-supplied callbacks: the library never prints. */
 #ifndef CNNRUN_TRAIN_H
 #define CNNRUN_TRAIN_H
