@@ -76,9 +76,9 @@ static void test_gemm_shapes(void) {
      * each is far below a chunk's 1024 columns), then the other 2. */
     CHECK_INT(layer_gemms(model, 0, 5, g), 6);
     check_gemm(g[0], "forward", false, false, 2, 3 * 36, 9, 2);
-    check_gemm(g[1], "backward-weights", false, true, 2, 9, 3 * 36, 2);
-    check_gemm(g[2], "backward-input", true, false, 9, 3 * 36, 2, 2);
-    check_gemm(g[3], "forward", false, false, 2, 2 * 36, 9, 2);
+    check_gemm(g[1], "forward", false, false, 2, 2 * 36, 9, 2);
+    check_gemm(g[2], "backward-weights", false, true, 2, 9, 3 * 36, 2);
+    check_gemm(g[4], "backward-input", true, false, 9, 3 * 36, 2, 2);
     check_gemm(g[5], "backward-input", true, false, 9, 2 * 36, 2, 2);
     /* Every pass is one product of the layer's MACs for the batch. */
     for (int batch = 1; batch <= 7; batch++)
@@ -103,6 +103,30 @@ static void test_gemm_shapes(void) {
     CHECK_INT(layer_gemms(f.model, 0, 1, g), 2);
     CHECK(strcmp(g[0].pass, "forward") == 0);
     CHECK(strcmp(g[1].pass, "backward-input") == 0);
+    fixture_free(&f);
+}
+
+/* A 3×3 stride-1 conv with ≥ 16 channels runs forward and its input
+ * gradient as Winograd F(2×2, 3×3): 16 products of depth C (forward) or F
+ * (input gradient) over 2×2-output tiles; the weight gradient stays im2col. */
+static void test_winograd_shapes(void) {
+    cr_set_threads(2);
+    fixture f;
+    if (!fixture_build(&f,
+                       "name: w\ninput: [16, 7, 8]\nlayers:\n"
+                       "  - {type: conv, name: c, filters: 24, kernel: 3, padding: 1}\n",
+                       3))
+        return;
+    cr_gemm g[8];
+    int count = layer_gemms(f.model, 0, 3, g);
+    /* 7×8 outputs: 4 × 4 tiles; 3 images on 2 threads: chunks of 2 and 1. */
+    CHECK_INT(count, 6);
+    check_gemm(g[0], "forward", false, false, 24, 2 * 16, 16, 16);
+    check_gemm(g[1], "forward", false, false, 24, 1 * 16, 16, 16);
+    check_gemm(g[2], "backward-weights", false, true, 24, 16 * 9, 2 * 56, 1);
+    /* Input gradient: 7×8 again, 4 × 4 tiles, from 24 channels to 16. */
+    check_gemm(g[4], "backward-input", false, false, 16, 2 * 16, 24, 16);
+    check_gemm(g[5], "backward-input", false, false, 16, 1 * 16, 24, 16);
     fixture_free(&f);
 }
 
@@ -216,6 +240,7 @@ static void test_bench_figures(void) {
 
 int main(void) {
     test_gemm_shapes();
+    test_winograd_shapes();
     test_layer_timer();
     test_bench_figures();
     return check_report();

@@ -434,6 +434,9 @@ static void test_random_geometries(void) {
         {5, 16, 8, 8, 24, 1, 3, 3, 1, 1, 2, 2, true, "tanh"},
         {4, 18, 5, 11, 16, 1, 3, 3, 1, 1, 1, 0, true, "leaky_relu"},
         {9, 32, 16, 16, 32, 1, 3, 3, 1, 1, 1, 1, false, "none"},
+        /* ... and backward's input gradient (no fused activation). */
+        {3, 16, 9, 7, 20, 1, 3, 3, 1, 1, 2, 2, true, "none"},
+        {2, 17, 6, 21, 16, 1, 3, 3, 1, 1, 0, 1, true, "none"},
     };
     uint64_t seed = 12345;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -439,6 +439,26 @@ static winograd_dims winograd_dims_of(conv_dims d) {
     };
 }
 
+/* Backward's input gradient by Winograd: the convolution of dz (= dy: no
+ * fused activation to undo) with the turned kernels, 'same' sized back to
+ * the input (padding 2 − p). */
+static bool conv_uses_winograd_dx(conv_dims d, cr_activation activation) {
+    return conv_uses_winograd(d) && activation == CR_ACT_NONE && d.pad_h <= 2 && d.pad_w <= 2;
+}
+
+static winograd_dims winograd_backward_dims(conv_dims d) {
+    return (winograd_dims){
+        .channels = d.filters,
+        .height = d.out_height,
+        .width = d.out_width,
+        .filters = d.channels,
+        .pad_h = 2 - d.pad_h,
+        .pad_w = 2 - d.pad_w,
+        .out_height = d.height,
+        .out_width = d.width,
+    };
+}
+
 static int winograd_run_chunk(conv_dims d, int threads) {
     return run_chunk(winograd_chunk_images(winograd_dims_of(d)), d.batch, threads);
 }
@@ -495,9 +515,13 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
     layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
     if (conv_uses_winograd(d)) {
         /* Forward's transformed weights (shared) and tiles (per thread);
-         * backward still needs the im2col scratch. */
+         * backward needs the im2col scratch and, for its input gradient,
+         * tiles of its own next to it. */
         winograd_dims w = winograd_dims_of(d);
         int64_t tiles = winograd_scratch_floats(w, winograd_chunk_images(w));
+        if (conv_uses_winograd_dx(d, cfg->activation))
+            layer->workspace_per_thread +=
+                winograd_scratch_floats(winograd_backward_dims(d), conv_chunk_images(d));
         if (tiles > layer->workspace_per_thread) layer->workspace_per_thread = tiles;
         layer->workspace = winograd_weight_floats(w);
     }
@@ -523,7 +547,7 @@ static void conv_winograd_forward(const cr_step *step, conv_dims d, const float 
         cr_thread_share(chunks, thread, team, &first, &end);
         for (int64_t k = first; k < end; k++) {
             int image = (int)k * chunk, count = d.batch - image < chunk ? d.batch - image : chunk;
-            winograd_forward(step->y, step->x[0], u, bias, cfg->activation, image, count,
+            winograd_forward(step->y, false, step->x[0], u, bias, cfg->activation, image, count,
                              cr_thread_workspace(step, thread), w);
         }
     }
@@ -569,23 +593,37 @@ static void conv_layer_backward(const cr_step *step) {
     int64_t weight_count = layer->params[0].count;
     int chunk = conv_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
+    bool winograd_dx = step->dx[0] && conv_uses_winograd_dx(d, cfg->activation);
+    winograd_dims back = winograd_backward_dims(d);
+    float *u = step->workspace;
     int team = 1;
 #pragma omp parallel num_threads(step->threads)
     {
         int thread = omp_get_thread_num();
 #pragma omp single
         team = omp_get_num_threads();
+        if (winograd_dx) {
+            int64_t first, end;
+            cr_thread_share(d.channels, thread, team, &first, &end);
+            winograd_transform_weights_flipped(u, step->param[0], back, (int)first, (int)end);
+#pragma omp barrier
+        }
         conv_scratch scratch;
-        conv_scratch_floats(d, conv_chunk_images(d), &scratch, cr_thread_workspace(step, thread));
+        float *tiles = cr_thread_workspace(step, thread) +
+                       conv_scratch_floats(d, conv_chunk_images(d), &scratch,
+                                           cr_thread_workspace(step, thread));
         if (dweight) memset(scratch.dweight, 0, (size_t)weight_count * sizeof(float));
         if (dbias) memset(scratch.dbias, 0, (size_t)d.filters * sizeof(float));
         int64_t first_chunk, end_chunk;
         cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
-            conv_backward_chunk(step->dx[0], step->dx_assign, dweight != NULL, dbias != NULL,
-                                step->dy, step->y, step->x[0], step->param[0], cfg->activation,
-                                first, count, scratch, d);
+            conv_backward_chunk(winograd_dx ? NULL : step->dx[0], step->dx_assign, dweight != NULL,
+                                dbias != NULL, step->dy, step->y, step->x[0], step->param[0],
+                                cfg->activation, first, count, scratch, d);
+            if (winograd_dx)
+                winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, CR_ACT_NONE,
+                                 first, count, tiles, back);
         }
     }
     conv_scratch first_scratch;
@@ -610,25 +648,58 @@ static void conv_layer_backward(const cr_step *step) {
 /* The cblas_sgemm calls conv_forward_chunk and conv_backward_chunk make: one
  * per group for each chunk of images (conv_run_chunk), the last chunk holding
  * the rest of the batch. Keep in step with them. */
+/* Appends `pass`'s products for a batch split into chunks of `chunk` images:
+ * per full chunk and for the remainder, `per_chunk` calls of m × (images ·
+ * columns_per_image) × k (or, for backward-weights, m × k × that). */
+static int add_chunked(cr_gemm *out, int written, int max, const char *pass, bool trans_a,
+                       bool trans_b, int m, int k, int columns_per_image, int batch, int chunk,
+                       int per_chunk) {
+    int images[2] = {chunk, batch % chunk}, calls[2] = {batch / chunk, 1};
+    for (int c = 0; c < 2 && written < max; c++) {
+        if (images[c] == 0) continue;
+        int columns = images[c] * columns_per_image;
+        bool weights = strcmp(pass, "backward-weights") == 0;
+        out[written++] = (cr_gemm){pass,
+                                   trans_a,
+                                   trans_b,
+                                   m,
+                                   weights ? k : columns,
+                                   weights ? columns : k,
+                                   calls[c] * per_chunk,
+                                   false};
+    }
+    return written;
+}
+
+/* The cblas_sgemm calls forward and backward make (bench's sgemm ceiling):
+ * keep in step with conv_forward_chunk, conv_backward_chunk and
+ * winograd_forward. */
 static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max) {
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, in[0], batch);
-    int spatial = d.out_height * d.out_width;
+    int threads = cr_threads(), spatial = d.out_height * d.out_width;
     int filters_per_group = d.filters / d.groups;
     int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
-    int chunk = conv_run_chunk(d, cr_threads());
-    int images[2] = {chunk, batch % chunk}, calls[2] = {batch / chunk * d.groups, d.groups};
+    int chunk = conv_run_chunk(d, threads);
     int written = 0;
-    for (int c = 0; c < 2; c++) {
-        if (images[c] == 0) continue;
-        int columns = images[c] * spatial;
-        cr_gemm gemms[3] = {
-            {"forward", false, false, filters_per_group, columns, patch, calls[c], false},
-            {"backward-weights", false, true, filters_per_group, patch, columns, calls[c], false},
-            {"backward-input", true, false, patch, columns, filters_per_group, calls[c], false},
-        };
-        for (int i = 0; i < 3 && written < max; i++)
-            if (i != 1 || cfg->trainable) out[written++] = gemms[i];
+    if (conv_uses_winograd(d)) {
+        winograd_dims w = winograd_dims_of(d);
+        written = add_chunked(out, written, max, "forward", false, false, d.filters, d.channels,
+                              (int)winograd_tiles(w), batch, winograd_run_chunk(d, threads), 16);
+    } else {
+        written = add_chunked(out, written, max, "forward", false, false, filters_per_group, patch,
+                              spatial, batch, chunk, d.groups);
+    }
+    if (cfg->trainable)
+        written = add_chunked(out, written, max, "backward-weights", false, true, filters_per_group,
+                              patch, spatial, batch, chunk, d.groups);
+    if (conv_uses_winograd_dx(d, cfg->activation)) {
+        winograd_dims back = winograd_backward_dims(d);
+        written = add_chunked(out, written, max, "backward-input", false, false, d.channels,
+                              d.filters, (int)winograd_tiles(back), batch, chunk, 16);
+    } else {
+        written = add_chunked(out, written, max, "backward-input", true, false, patch,
+                              filters_per_group, spatial, batch, chunk, d.groups);
     }
     return written;
 }

@@ -37,6 +37,10 @@ static int64_t tiles_per_image(winograd_dims d) {
     return (int64_t)tiles_down(d) * tiles_across(d);
 }
 
+int64_t winograd_tiles(winograd_dims d) {
+    return tiles_per_image(d);
+}
+
 /* Floats between one ξ's matrix and the next in V (rows × columns) and M:
  * padded by 64 bytes so that the 16 matrices a tile writes (or reads) are
  * not all a multiple of 4 KiB apart, which would put them in one L1 set. */
@@ -58,26 +62,43 @@ int64_t winograd_scratch_floats(winograd_dims d, int images) {
     return 16 * (plane_stride(d.channels, columns) + plane_stride(d.filters, columns));
 }
 
+/* U[ξ] for one 3×3 kernel g (row-major), stored at out[ξ·plane]. */
+static void store_kernel(float *out, int64_t plane, const float g[9]) {
+    float gg[4][3]; /* G·g */
+    for (int j = 0; j < 3; j++) {
+        gg[0][j] = g[j];
+        gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        gg[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; i++) { /* (G·g)·Gᵀ, row i */
+        out[(4 * i + 0) * plane] = gg[i][0];
+        out[(4 * i + 1) * plane] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
+        out[(4 * i + 2) * plane] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
+        out[(4 * i + 3) * plane] = gg[i][2];
+    }
+}
+
 void winograd_transform_weights(float *u, const float *weight, winograd_dims d, int first_filter,
                                 int end_filter) {
     int64_t plane = (int64_t)d.filters * d.channels; /* one ξ of U */
     for (int f = first_filter; f < end_filter; f++)
+        for (int c = 0; c < d.channels; c++)
+            store_kernel(u + (int64_t)f * d.channels + c, plane,
+                         weight + ((int64_t)f * d.channels + c) * 9);
+}
+
+void winograd_transform_weights_flipped(float *u, const float *weight, winograd_dims d,
+                                        int first_filter, int end_filter) {
+    int64_t plane = (int64_t)d.filters * d.channels;
+    for (int f = first_filter; f < end_filter; f++)
         for (int c = 0; c < d.channels; c++) {
-            const float *g = weight + ((int64_t)f * d.channels + c) * 9;
-            float gg[4][3]; /* G·g */
-            for (int j = 0; j < 3; j++) {
-                gg[0][j] = g[j];
-                gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-                gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-                gg[3][j] = g[6 + j];
-            }
-            float *out = u + (int64_t)f * d.channels + c;
-            for (int i = 0; i < 4; i++) { /* (G·g)·Gᵀ, row i */
-                out[(4 * i + 0) * plane] = gg[i][0];
-                out[(4 * i + 1) * plane] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
-                out[(4 * i + 2) * plane] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
-                out[(4 * i + 3) * plane] = gg[i][2];
-            }
+            /* The forward kernel of output channel c and input channel f,
+             * turned by 180°. */
+            const float *forward = weight + ((int64_t)c * d.filters + f) * 9;
+            float g[9];
+            for (int i = 0; i < 9; i++) g[i] = forward[8 - i];
+            store_kernel(u + (int64_t)f * d.channels + c, plane, g);
         }
 }
 
@@ -179,7 +200,7 @@ static void transform_input(float *v, int64_t columns, int64_t first_column, con
  * filter f; the bottom row / right column of a tile past an odd output
  * size are dropped. */
 static void transform_output(float *y_channel, const float *m, int64_t columns,
-                             int64_t first_column, float bias, winograd_dims d) {
+                             int64_t first_column, float bias, bool accumulate, winograd_dims d) {
     int64_t plane = plane_stride(d.filters, columns); /* one ξ of M */
     int64_t column = first_column;
     for (int ty = 0; ty < tiles_down(d); ty++) {
@@ -208,8 +229,14 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
                     __m256 low = _mm256_unpacklo_ps(left, right);
                     __m256 high = _mm256_unpackhi_ps(left, right);
                     float *out = y_channel + (int64_t)(row + r) * d.out_width + 2 * tx;
-                    _mm256_storeu_ps(out, _mm256_permute2f128_ps(low, high, 0x20));
-                    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(low, high, 0x31));
+                    __m256 first = _mm256_permute2f128_ps(low, high, 0x20);
+                    __m256 second = _mm256_permute2f128_ps(low, high, 0x31);
+                    if (accumulate) {
+                        first = _mm256_add_ps(_mm256_loadu_ps(out), first);
+                        second = _mm256_add_ps(_mm256_loadu_ps(out + 8), second);
+                    }
+                    _mm256_storeu_ps(out, first);
+                    _mm256_storeu_ps(out + 8, second);
                 }
             }
 #endif
@@ -225,14 +252,16 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
             int col = 2 * tx;
             for (int r = 0; r < 2 && row + r < d.out_height; r++) {
                 float *out = y_channel + (int64_t)(row + r) * d.out_width + col;
-                out[0] = am[r][0] + am[r][1] + am[r][2] + bias;
-                if (col + 1 < d.out_width) out[1] = am[r][1] - am[r][2] - am[r][3] + bias;
+                float left = am[r][0] + am[r][1] + am[r][2] + bias;
+                float right = am[r][1] - am[r][2] - am[r][3] + bias;
+                out[0] = accumulate ? out[0] + left : left;
+                if (col + 1 < d.out_width) out[1] = accumulate ? out[1] + right : right;
             }
         }
     }
 }
 
-void winograd_forward(float *y, const float *x, const float *u, const float *bias,
+void winograd_forward(float *y, bool accumulate, const float *x, const float *u, const float *bias,
                       cr_activation activation, int first, int count, float *scratch,
                       winograd_dims d) {
     int64_t tiles = tiles_per_image(d), columns = count * tiles;
@@ -252,7 +281,7 @@ void winograd_forward(float *y, const float *x, const float *u, const float *bia
         for (int f = 0; f < d.filters; f++) {
             float *y_channel = y + ((int64_t)(first + i) * d.filters + f) * out_spatial;
             transform_output(y_channel, m + (int64_t)f * columns, columns, i * tiles,
-                             bias ? bias[f] : 0.0f, d);
+                             bias ? bias[f] : 0.0f, accumulate, d);
             cr_activation_forward(y_channel, out_spatial, activation, CR_LEAKY_RELU_DEFAULT_SLOPE);
         }
 }

@@ -2,9 +2,10 @@
  * stride-1, ungrouped convolutions (VGG's): 2×2 outputs from a 4×4 input
  * tile with 16 multiplications per channel instead of 36, as 16 matrix
  * products [F, C]·[C, tiles] (Lavin & Gray, "Fast Algorithms for
- * Convolutional Neural Networks", 2016). Backward stays im2col + GEMM: it
- * computes the exact gradients of the same convolution; forward differs
- * from im2col's only by float rounding (a few ulps; tests/test_conv.c). */
+ * Convolutional Neural Networks", 2016). Used for the forward pass and for
+ * backward's input gradient (itself such a convolution); the weight
+ * gradient stays im2col + GEMM. Results differ from im2col's only by float
+ * rounding (tests/test_conv.c against a direct convolution in double). */
 #ifndef CNNRUN_LAYERS_WINOGRAD_H
 #define CNNRUN_LAYERS_WINOGRAD_H
 
@@ -25,6 +26,9 @@ typedef struct winograd_dims {
 bool winograd_applies(int kernel_h, int kernel_w, int stride_h, int stride_w, int groups,
                       int channels, int filters);
 
+/* 2×2 output tiles per image (the products' columns per image). */
+int64_t winograd_tiles(winograd_dims d);
+
 /* Images per chunk, and the per-thread scratch floats for such a chunk. */
 int winograd_chunk_images(winograd_dims d);
 int64_t winograd_scratch_floats(winograd_dims d, int images);
@@ -38,10 +42,19 @@ static inline int64_t winograd_weight_floats(winograd_dims d) {
 void winograd_transform_weights(float *u, const float *weight, winograd_dims d, int first_filter,
                                 int end_filter);
 
+/* The same for backward's input gradient, a convolution of dy with the
+ * kernels turned by 180° and input and output channels swapped: with d the
+ * backward dimensions (channels = the forward's filters, filters = its
+ * channels, padding 2 − the forward's), weight in the forward's layout
+ * [d.channels, d.filters, 3, 3]. */
+void winograd_transform_weights_flipped(float *u, const float *weight, winograd_dims d,
+                                        int first_filter, int end_filter);
+
 /* y = act(weight ⊛ x + bias) for images [first, first + count), from the
- * transformed weights u; scratch holds winograd_scratch_floats(d, count).
+ * transformed weights u, written (or, with accumulate, added: no bias or
+ * activation then); scratch holds winograd_scratch_floats(d, count).
  * x: [N, C, H, W] -> y: [N, F, OH, OW] */
-void winograd_forward(float *y, const float *x, const float *u, const float *bias,
+void winograd_forward(float *y, bool accumulate, const float *x, const float *u, const float *bias,
                       cr_activation activation, int first, int count, float *scratch,
                       winograd_dims d);
 
