@@ -41,11 +41,8 @@ int64_t winograd_tiles(winograd_dims d) {
     return tiles_per_image(d);
 }
 
-/* Floats between one ξ's matrix and the next in V (rows × columns) and M:
- * padded by 64 bytes so that the 16 matrices a tile writes (or reads) are
- * not all a multiple of 4 KiB apart, which would put them in one L1 set. */
 static int64_t plane_stride(int64_t rows, int64_t columns) {
-    return cr_round_up_floats(rows * columns) + 16;
+    return winograd_plane_stride(rows, columns);
 }
 
 int winograd_chunk_images(winograd_dims d) {
@@ -81,7 +78,7 @@ static void store_kernel(float *out, int64_t plane, const float g[9]) {
 
 void winograd_transform_weights(float *u, const float *weight, winograd_dims d, int first_filter,
                                 int end_filter) {
-    int64_t plane = (int64_t)d.filters * d.channels; /* one ξ of U */
+    int64_t plane = plane_stride(d.filters, d.channels); /* one ξ of U */
     for (int f = first_filter; f < end_filter; f++)
         for (int c = 0; c < d.channels; c++)
             store_kernel(u + (int64_t)f * d.channels + c, plane,
@@ -90,7 +87,7 @@ void winograd_transform_weights(float *u, const float *weight, winograd_dims d, 
 
 void winograd_transform_weights_flipped(float *u, const float *weight, winograd_dims d,
                                         int first_filter, int end_filter) {
-    int64_t plane = (int64_t)d.filters * d.channels;
+    int64_t plane = plane_stride(d.filters, d.channels);
     for (int f = first_filter; f < end_filter; f++)
         for (int c = 0; c < d.channels; c++) {
             /* The forward kernel of output channel c and input channel f,
@@ -268,6 +265,7 @@ void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
     int64_t image_size = (int64_t)d.channels * d.height * d.width;
     int64_t out_spatial = (int64_t)d.out_height * d.out_width;
     int64_t v_plane = plane_stride(d.channels, columns), m_plane = plane_stride(d.filters, columns);
+    int64_t u_plane = plane_stride(d.filters, d.channels);
     float *v = scratch, *m = scratch + 16 * v_plane;
     for (int i = 0; i < count; i++)
         for (int c = 0; c < d.channels; c++)
@@ -275,8 +273,8 @@ void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
                             x + (first + i) * image_size + (int64_t)c * d.height * d.width, d);
     for (int xi = 0; xi < 16; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.filters, (int)columns, d.channels,
-                    1.0f, u + (int64_t)xi * d.filters * d.channels, d.channels, v + xi * v_plane,
-                    (int)columns, 0.0f, m + xi * m_plane, (int)columns);
+                    1.0f, u + xi * u_plane, d.channels, v + xi * v_plane, (int)columns, 0.0f,
+                    m + xi * m_plane, (int)columns);
     for (int i = 0; i < count; i++)
         for (int f = 0; f < d.filters; f++) {
             float *y_channel = y + ((int64_t)(first + i) * d.filters + f) * out_spatial;
