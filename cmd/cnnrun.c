@@ -826,7 +826,7 @@ static const char *class_text(const cr_dataset *names, int index, char *out, siz
 /* The model with weights loaded, for inference on batches of `batch`. */
 static int load_inference_net(cr_model *model, const char *weights, int batch, cr_net **net,
                               cr_error *err) {
-    cr_net_options options = {.seed = 0};
+    cr_net_options options = {.seed = 0, .fuse_inference = true};
     if (cr_net_create(model, batch, &options, net, err)) return 1;
     if (cr_net_load_weights(*net, weights, err)) {
         cr_net_free(*net);

@@ -179,7 +179,7 @@ done:
 
 static int bench_inference(const cr_model *model, const cr_bench_options *options,
                            cr_bench_result *result, cr_error *err) {
-    cr_net_options net_options = {.seed = options->seed, .training = false};
+    cr_net_options net_options = {.seed = options->seed, .training = false, .fuse_inference = true};
     cr_net *net;
     if (cr_net_create(model, options->batch, &net_options, &net, err)) return 1;
     double *times = calloc((size_t)options->steps, sizeof(double));

@@ -188,6 +188,13 @@ typedef struct cr_step {
      * input: backward OVERWRITES every element of dx[0] instead of adding
      * (the runtime did not zero it). */
     bool dx_assign;
+    /* Evaluation-mode fusion (conv forward only; see cr_net_options'
+     * fuse_inference): when post_y is set, write act(post_scale·z +
+     * post_shift) per output channel into post_y, the output of the
+     * batchnorm (and relu) that follow, instead of z into y. */
+    const float *post_scale, *post_shift;
+    cr_activation post_activation;
+    float *post_y;
     /* Threads the layer may use (omp num_threads), each with its own
      * workspace_per_thread floats of scratch: cr_thread_workspace. */
     int threads;

@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "cnnrun.h"
+#include "layers/batchnorm.h"
+#include "layers/conv.h"
 #include "parallel.h"
 #include "random.h"
 
@@ -56,6 +58,9 @@ struct cr_net {
     int64_t arena_floats;
     float *input, *dinput, *workspace;
     bool dinput_assigned;
+    /* fuse_inference: per layer, the last layer of the conv → batchnorm
+     * (→ relu) chain it starts, or -1. */
+    int *chain_end;
 
     /* Set by cr_net_cross_entropy: the output gradient holds d(loss)/d(logits)
      * and a final softmax is skipped in backward. */
@@ -247,6 +252,35 @@ static int wire_inputs(cr_net *net, cr_error *err) {
     return 0;
 }
 
+/* Where layer `first` (a conv without its own activation) starts a chain
+ * conv → batchnorm (→ relu) that evaluation can run as one pass: each link
+ * is the next layer and the only reader of the one before. */
+static int find_chain_end(const cr_model *model, int first) {
+    const cr_layer *layers = model->layers;
+    if (strcmp(layers[first].kind->name, "conv") != 0 ||
+        ((const conv_config *)layers[first].config)->activation != CR_ACT_NONE ||
+        first + 1 >= model->n_layers)
+        return -1;
+    const cr_layer *norm = &layers[first + 1];
+    if (strcmp(norm->kind->name, "batchnorm") != 0 || norm->inputs[0] != first ||
+        readers(model, first) != 1 || first == model->output)
+        return -1;
+    int last = first + 1;
+    if (last + 1 < model->n_layers && last != model->output &&
+        strcmp(layers[last + 1].kind->name, "relu") == 0 && layers[last + 1].inputs[0] == last &&
+        readers(model, last) == 1)
+        last++;
+    return last;
+}
+
+static int plan_fusion(cr_net *net, cr_error *err) {
+    const cr_model *model = net->model;
+    net->chain_end = malloc((size_t)(model->n_layers ? model->n_layers : 1) * sizeof(int));
+    if (!net->chain_end) return out_of_memory(err, 0);
+    for (int i = 0; i < model->n_layers; i++) net->chain_end[i] = find_chain_end(model, i);
+    return 0;
+}
+
 int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *options, cr_net **out,
                   cr_error *err) {
     *out = NULL;
@@ -264,11 +298,13 @@ int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *op
     net->max_batch = net->batch = max_batch;
     cr_set_threads(0); /* OpenBLAS single-threaded inside our threads */
     net->threads = cr_threads();
+    net->chain_end = NULL;
     net->training_planned = options->training;
     net->rng_state = options->seed ^ 0xD1B54A32D192ED03ULL; /* dropout's own stream */
     net->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *net->layers);
     if (!net->layers || plan_params(net, options->seed, err) ||
-        plan_arena(net, err, options->input_grad) || wire_inputs(net, err)) {
+        plan_arena(net, err, options->input_grad) || wire_inputs(net, err) ||
+        (options->fuse_inference && plan_fusion(net, err))) {
         if (net->layers)
             cr_net_free(net);
         else
@@ -288,6 +324,7 @@ void cr_net_free(cr_net *net) {
     }
     for (int i = 0; i < net->n_entries; i++) free(net->entries ? net->entries[i].name : NULL);
     free(net->entries);
+    free(net->chain_end);
     free(net->layers);
     free(net->params);
     free(net->grads);
@@ -368,9 +405,33 @@ void cr_net_set_layer_times(cr_net *net, double *forward_seconds, double *backwa
     net->backward_seconds = backward_seconds;
 }
 
+/* Evaluation forward of a fused chain starting at conv `first`: the
+ * batchnorm's affine map goes into its `saved` buffer (2·C floats, unused
+ * in evaluation) and the conv writes the chain's output. */
+static int forward_chain(cr_net *net, int first) {
+    int last = net->chain_end[first], channels = net->model->layers[first].out.c;
+    layer_state *norm = &net->layers[first + 1];
+    cr_batchnorm_eval_affine(&net->model->layers[first + 1], norm->param, norm->saved,
+                             norm->saved + channels);
+    cr_step step = make_step(net, first, false);
+    step.post_scale = norm->saved;
+    step.post_shift = norm->saved + channels;
+    step.post_activation = last > first + 1 ? CR_ACT_RELU : CR_ACT_NONE;
+    step.post_y = net->layers[last].y;
+    net->model->layers[first].kind->forward(&step);
+    return last;
+}
+
 void cr_net_forward(cr_net *net, bool training) {
     net->last_forward_training = training;
     for (int i = 0; i < net->model->n_layers; i++) {
+        if (!training && net->chain_end && net->chain_end[i] >= 0) {
+            double started = net->forward_seconds ? now_seconds() : 0.0;
+            int last = forward_chain(net, i);
+            if (net->forward_seconds) net->forward_seconds[i] += now_seconds() - started;
+            i = last;
+            continue;
+        }
         cr_step step = make_step(net, i, training);
         double started = net->forward_seconds ? now_seconds() : 0.0;
         net->model->layers[i].kind->forward(&step);

@@ -5,7 +5,9 @@
  *     gradient (dx_assign) writes every element, and every other gradient is
  *     zeroed before it is accumulated into;
  *   - 1 thread and 3 threads (uneven shares of a batch of 5) give the same
- *     outputs and gradients up to float rounding of partial sums. */
+ *     outputs and gradients up to float rounding of partial sums;
+ *   - evaluation with conv → batchnorm (→ relu) chains fused into one pass
+ *     gives the layer-by-layer output up to float rounding. */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -145,6 +147,52 @@ static void check_model(const char *path) {
     cr_model_free(model);
 }
 
+/* Evaluation with conv → batchnorm (→ relu) fused gives the unfused
+ * output up to float rounding, with batchnorm statistics far from 0 and 1. */
+static float *evaluate(const cr_model *model, bool fuse, int64_t *count) {
+    cr_set_threads(2);
+    cr_net *net;
+    cr_error err;
+    cr_net_options options = {.seed = 9, .fuse_inference = fuse};
+    if (cr_net_create(model, BATCH, &options, &net, &err)) {
+        CHECK(!"network builds");
+        return NULL;
+    }
+    uint64_t rng = 21;
+    for (int i = 0; i < cr_net_param_count(net); i++) {
+        cr_tensor t = cr_net_param(net, i);
+        bool variance = strstr(t.name, "running_var") != NULL;
+        bool statistic = variance || strstr(t.name, "running_mean") != NULL;
+        if (!statistic && !strstr(t.name, "bn") && !strstr(t.name, "batchnorm")) continue;
+        for (int64_t j = 0; j < t.count; j++)
+            t.data[j] = variance ? 0.2f + 3.0f * cr_random_uniform(&rng)
+                                 : 2.0f * cr_random_uniform(&rng) - 1.0f;
+    }
+    float *input = cr_net_input(net);
+    for (int64_t i = 0; i < BATCH * cr_shape_size(model->input); i++)
+        input[i] = 2.0f * cr_random_uniform(&rng) - 1.0f;
+    cr_net_forward(net, false);
+    *count = BATCH * cr_shape_size(model->layers[model->output].out);
+    float *output = copy(cr_net_output(net), *count);
+    cr_net_free(net);
+    return output;
+}
+
+static void check_fusion(const char *path) {
+    cr_model *model;
+    if (!load(path, &model)) return;
+    int64_t count = 0;
+    float *plain = evaluate(model, false, &count), *fused = evaluate(model, true, &count);
+    if (plain && fused) {
+        double worst = worst_difference(fused, plain, count);
+        printf("%-44s fused evaluation vs layer by layer: %.1e\n", path, worst);
+        CHECK(worst < 1e-4);
+    }
+    free(plain);
+    free(fused);
+    cr_model_free(model);
+}
+
 static void check_folder(const char *folder) {
     DIR *dir = opendir(folder);
     CHECK(dir != NULL);
@@ -157,6 +205,7 @@ static void check_folder(const char *folder) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
         check_model(path);
+        check_fusion(path);
         models++;
     }
     closedir(dir);

@@ -180,6 +180,16 @@ static void batchnorm_backward(const cr_step *step) {
     }
 }
 
+void cr_batchnorm_eval_affine(const cr_layer *layer, float *const *param, float *scale,
+                              float *shift) {
+    const batchnorm_config *cfg = layer->config;
+    for (int c = 0; c < layer->out.c; c++) {
+        float inverse_std = (float)(1.0 / sqrt((double)param[RUNNING_VAR][c] + cfg->eps));
+        scale[c] = param[GAMMA][c] * inverse_std;
+        shift[c] = param[BETA][c] - param[RUNNING_MEAN][c] * scale[c];
+    }
+}
+
 const cr_layer_kind cr_batchnorm_kind = {
     .name = "batchnorm",
     .keys = batchnorm_keys,

@@ -327,8 +327,8 @@ static const float *chunk_columns(float *col, const float *x, int first, int cou
 /* y = act(weight ⊛ x + bias) for a chunk of images, one GEMM per group:
  *   product_g [F/G, n*OH*OW] = weight_g [F/G, C/G*KH*KW] · col_g [C/G*KH*KW, n*OH*OW]
  * x: [N, C, H, W] -> y: [N, F, OH, OW]; weight: [F, C/G, KH, KW]; bias: [F] or NULL */
-static void conv_forward_chunk(float *y, const float *x, const float *weight, const float *bias,
-                               cr_activation activation, int first, int count, conv_scratch s,
+static void conv_forward_chunk(float *y, const float *x, const float *weight,
+                               const conv_epilogue *epilogue, int first, int count, conv_scratch s,
                                conv_dims d) {
     int64_t spatial = (int64_t)d.out_height * d.out_width, columns = count * spatial;
     int filters_per_group = d.filters / d.groups;
@@ -345,9 +345,9 @@ static void conv_forward_chunk(float *y, const float *x, const float *weight, co
         for (int f = 0; f < d.filters; f++) {
             float *out = y + ((int64_t)(first + i) * d.filters + f) * spatial;
             const float *in = product + f * columns + i * spatial;
-            float shift = bias ? bias[f] : 0.0f;
-            for (int64_t j = 0; j < spatial; j++) out[j] = in[j] + shift;
-            cr_activation_forward(out, spatial, activation, CR_LEAKY_RELU_DEFAULT_SLOPE);
+            float scale = epilogue_scale(epilogue, f), shift = epilogue_shift(epilogue, f);
+            for (int64_t j = 0; j < spatial; j++) out[j] = scale * in[j] + shift;
+            cr_activation_forward(out, spatial, epilogue->activation, CR_LEAKY_RELU_DEFAULT_SLOPE);
         }
 }
 
@@ -531,8 +531,8 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
 /* Winograd's F(2×2, 3×3) for the forward pass of 3×3 stride-1 convs: the
  * weights transformed once per forward into the shared workspace (threads
  * split the filters), then chunks of images in parallel. */
-static void conv_winograd_forward(const cr_step *step, conv_dims d, const float *bias) {
-    const conv_config *cfg = step->layer->config;
+static void conv_winograd_forward(const cr_step *step, conv_dims d, float *y,
+                                  const conv_epilogue *epilogue) {
     winograd_dims w = winograd_dims_of(d);
     float *u = step->workspace;
     int chunk = winograd_run_chunk(d, step->threads);
@@ -547,7 +547,7 @@ static void conv_winograd_forward(const cr_step *step, conv_dims d, const float 
         cr_thread_share(chunks, thread, team, &first, &end);
         for (int64_t k = first; k < end; k++) {
             int image = (int)k * chunk, count = d.batch - image < chunk ? d.batch - image : chunk;
-            winograd_forward(step->y, false, step->x[0], u, bias, cfg->activation, image, count,
+            winograd_forward(y, false, step->x[0], u, epilogue, image, count,
                              cr_thread_workspace(step, thread), w);
         }
     }
@@ -559,9 +559,20 @@ static void conv_layer_forward(const cr_step *step) {
     const cr_layer *layer = step->layer;
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
-    const float *bias = cfg->bias.enabled ? step->param[1] : NULL;
+    conv_epilogue epilogue = {
+        .bias = cfg->bias.enabled ? step->param[1] : NULL,
+        .activation = cfg->activation,
+    };
+    float *y = step->y;
+    if (step->post_y) {
+        /* A batchnorm (and relu) fused in evaluation mode: see cr_step. */
+        epilogue.scale = step->post_scale;
+        epilogue.shift = step->post_shift;
+        epilogue.activation = step->post_activation;
+        y = step->post_y;
+    }
     if (conv_uses_winograd(d)) {
-        conv_winograd_forward(step, d, bias);
+        conv_winograd_forward(step, d, y, &epilogue);
         return;
     }
     int chunk = conv_run_chunk(d, step->threads);
@@ -575,8 +586,7 @@ static void conv_layer_forward(const cr_step *step) {
         cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
-            conv_forward_chunk(step->y, step->x[0], step->param[0], bias, cfg->activation, first,
-                               count, scratch, d);
+            conv_forward_chunk(y, step->x[0], step->param[0], &epilogue, first, count, scratch, d);
         }
     }
 }
@@ -622,8 +632,8 @@ static void conv_layer_backward(const cr_step *step) {
                                 dbias != NULL, step->dy, step->y, step->x[0], step->param[0],
                                 cfg->activation, first, count, scratch, d);
             if (winograd_dx)
-                winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, CR_ACT_NONE,
-                                 first, count, tiles, back);
+                winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, first, count,
+                                 tiles, back);
         }
     }
     conv_scratch first_scratch;

@@ -197,7 +197,8 @@ static void transform_input(float *v, int64_t columns, int64_t first_column, con
  * filter f; the bottom row / right column of a tile past an odd output
  * size are dropped. */
 static void transform_output(float *y_channel, const float *m, int64_t columns,
-                             int64_t first_column, float bias, bool accumulate, winograd_dims d) {
+                             int64_t first_column, float scale, float bias, bool accumulate,
+                             winograd_dims d) {
     int64_t plane = plane_stride(d.filters, columns); /* one ξ of M */
     int64_t column = first_column;
     for (int ty = 0; ty < tiles_down(d); ty++) {
@@ -216,12 +217,16 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
                     am[0][s] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
                     am[1][s] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
                 }
-                __m256 shift = _mm256_set1_ps(bias);
+                __m256 factor = _mm256_set1_ps(scale), shift = _mm256_set1_ps(bias);
                 for (int r = 0; r < 2; r++) {
                     __m256 left = _mm256_add_ps(
-                        _mm256_add_ps(_mm256_add_ps(am[r][0], am[r][1]), am[r][2]), shift);
+                        _mm256_mul_ps(factor,
+                                      _mm256_add_ps(_mm256_add_ps(am[r][0], am[r][1]), am[r][2])),
+                        shift);
                     __m256 right = _mm256_add_ps(
-                        _mm256_sub_ps(_mm256_sub_ps(am[r][1], am[r][2]), am[r][3]), shift);
+                        _mm256_mul_ps(factor,
+                                      _mm256_sub_ps(_mm256_sub_ps(am[r][1], am[r][2]), am[r][3])),
+                        shift);
                     /* Tile t's two outputs go to columns 2t and 2t + 1. */
                     __m256 low = _mm256_unpacklo_ps(left, right);
                     __m256 high = _mm256_unpackhi_ps(left, right);
@@ -249,8 +254,8 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
             int col = 2 * tx;
             for (int r = 0; r < 2 && row + r < d.out_height; r++) {
                 float *out = y_channel + (int64_t)(row + r) * d.out_width + col;
-                float left = am[r][0] + am[r][1] + am[r][2] + bias;
-                float right = am[r][1] - am[r][2] - am[r][3] + bias;
+                float left = scale * (am[r][0] + am[r][1] + am[r][2]) + bias;
+                float right = scale * (am[r][1] - am[r][2] - am[r][3]) + bias;
                 out[0] = accumulate ? out[0] + left : left;
                 if (col + 1 < d.out_width) out[1] = accumulate ? out[1] + right : right;
             }
@@ -258,8 +263,8 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
     }
 }
 
-void winograd_forward(float *y, bool accumulate, const float *x, const float *u, const float *bias,
-                      cr_activation activation, int first, int count, float *scratch,
+void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
+                      const conv_epilogue *epilogue, int first, int count, float *scratch,
                       winograd_dims d) {
     int64_t tiles = tiles_per_image(d), columns = count * tiles;
     int64_t image_size = (int64_t)d.channels * d.height * d.width;
@@ -279,7 +284,10 @@ void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
         for (int f = 0; f < d.filters; f++) {
             float *y_channel = y + ((int64_t)(first + i) * d.filters + f) * out_spatial;
             transform_output(y_channel, m + (int64_t)f * columns, columns, i * tiles,
-                             bias ? bias[f] : 0.0f, accumulate, d);
-            cr_activation_forward(y_channel, out_spatial, activation, CR_LEAKY_RELU_DEFAULT_SLOPE);
+                             epilogue ? epilogue_scale(epilogue, f) : 1.0f,
+                             epilogue ? epilogue_shift(epilogue, f) : 0.0f, accumulate, d);
+            if (epilogue)
+                cr_activation_forward(y_channel, out_spatial, epilogue->activation,
+                                      CR_LEAKY_RELU_DEFAULT_SLOPE);
         }
 }

@@ -14,6 +14,24 @@
 
 #include "../layer.h"
 
+/* What a conv does to its output channel f after the sum (its epilogue):
+ *   out = act(scale_f · (sum + bias_f) + shift_f)
+ * scale/shift come from a following batchnorm fused in evaluation mode
+ * (cr_step's post_*); NULL means 1 / 0, and then out = act(sum + bias_f)
+ * exactly as without the fusion. */
+typedef struct conv_epilogue {
+    const float *bias, *scale, *shift;
+    cr_activation activation;
+} conv_epilogue;
+
+static inline float epilogue_scale(const conv_epilogue *e, int f) {
+    return e->scale ? e->scale[f] : 1.0f;
+}
+static inline float epilogue_shift(const conv_epilogue *e, int f) {
+    float bias = e->bias ? e->bias[f] : 0.0f;
+    return e->scale ? e->scale[f] * bias + e->shift[f] : bias;
+}
+
 typedef struct winograd_dims {
     int channels, height, width; /* x: [N, C, H, W] */
     int filters;                 /* weight: [F, C, 3, 3] */
@@ -58,12 +76,12 @@ void winograd_transform_weights(float *u, const float *weight, winograd_dims d, 
 void winograd_transform_weights_flipped(float *u, const float *weight, winograd_dims d,
                                         int first_filter, int end_filter);
 
-/* y = act(weight ⊛ x + bias) for images [first, first + count), from the
- * transformed weights u, written (or, with accumulate, added: no bias or
- * activation then); scratch holds winograd_scratch_floats(d, count).
+/* y = epilogue(weight ⊛ x) for images [first, first + count), from the
+ * transformed weights u, written (or, with accumulate, added: epilogue NULL
+ * then); scratch holds winograd_scratch_floats(d, count).
  * x: [N, C, H, W] -> y: [N, F, OH, OW] */
-void winograd_forward(float *y, bool accumulate, const float *x, const float *u, const float *bias,
-                      cr_activation activation, int first, int count, float *scratch,
+void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
+                      const conv_epilogue *epilogue, int first, int count, float *scratch,
                       winograd_dims d);
 
 #endif
