@@ -378,6 +378,7 @@ static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bo
     if (want_dbias)
         for (int f = 0; f < d.filters; f++) {
             float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
             for (int64_t j = 0; j < columns; j++) sum += dz[f * columns + j];
             s.dbias[f] += sum;
         }
