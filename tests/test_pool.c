@@ -145,7 +145,50 @@ static void test_avgpool_accumulates(void) {
     fixture_free(&f);
 }
 
+/* The 2×2/stride-2 fast paths (eight windows at a time, then one by one)
+ * against the rule written out: a 6×35 plane (17 outputs per row: two groups
+ * of eight, one left over, the last input column unused) of small integers,
+ * so that windows tie, with NaN in some windows. The first maximum in the
+ * order top-left, top-right, bottom-left, bottom-right wins; a NaN wins over
+ * everything before it (PyTorch: `val > max || isnan(val)`). */
+static void test_maxpool_2x2_ties_and_nan(void) {
+    enum { H = 6, W = 35, OH = 3, OW = 17 };
+    fixture f;
+    if (!fixture_build(&f, "input: [1, 6, 35]\nlayers:\n  - {type: maxpool, size: 2}\n", 1)) return;
+    float *x = cr_net_input(f.net);
+    for (int i = 0; i < H * W; i++) x[i] = (float)((i * 7) % 5);
+    x[2 * W + 3] = NAN;  /* window (1, 1), bottom... */
+    x[3 * W + 2] = NAN;  /* ...and bottom-left: the later NaN wins */
+    x[0 * W + 17] = NAN; /* window (0, 8): top-right, the first of a second group */
+    x[5 * W + 33] = NAN; /* window (2, 16): the left-over window */
+    cr_net_forward(f.net, true);
+    float expected[OH * OW];
+    float expected_dx[H * W] = {0};
+    float *dy = cr_net_output_grad(f.net);
+    for (int r = 0; r < OH; r++)
+        for (int c = 0; c < OW; c++) {
+            int offsets[4] = {0, 1, W, W + 1}, corner = 2 * r * W + 2 * c, best = corner;
+            for (int k = 1; k < 4; k++) {
+                float value = x[corner + offsets[k]];
+                if (value > x[best] || isnan(value)) best = corner + offsets[k];
+            }
+            expected[r * OW + c] = x[best];
+            dy[r * OW + c] = (float)(r * OW + c + 1);
+            expected_dx[best] += dy[r * OW + c];
+        }
+    const float *y = cr_net_output(f.net);
+    int same = 0;
+    for (int i = 0; i < OH * OW; i++)
+        same += (isnan(y[i]) && isnan(expected[i])) || y[i] == expected[i];
+    CHECK_INT(same, OH * OW);
+    CHECK(isnan(y[0 * OW + 8]) && isnan(y[1 * OW + 1]) && isnan(y[2 * OW + 16]));
+    cr_net_backward(f.net);
+    check_floats("maxpool 2×2 dx", cr_net_input_grad(f.net), expected_dx, H * W, 0);
+    fixture_free(&f);
+}
+
 int main(void) {
+    test_maxpool_2x2_ties_and_nan();
     test_maxpool_padding_stride();
     test_maxpool_planes();
     test_avgpool_padding_stride();

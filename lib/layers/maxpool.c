@@ -2,6 +2,7 @@
  *   x: [N, C, H, W] -> y: [N, C, OH, OW]
  * Backward routes each output's gradient to the input position that won. */
 #include <assert.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,6 +20,45 @@ static int maxpool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warni
     layer->kinks = CR_KINKS_ARGMAX;
     return 0;
 }
+
+#ifdef __AVX2__
+/* Even- and odd-indexed values of the 16 floats at p (the left and right
+ * columns of 8 neighbouring 2-wide windows). */
+static inline void split_pairs(const float *p, __m256 *even, __m256 *odd) {
+    __m256 low = _mm256_loadu_ps(p), high = _mm256_loadu_ps(p + 8);
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0))),
+        _MM_SHUFFLE(3, 1, 2, 0)));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(3, 1, 3, 1))),
+        _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* The scalar 2×2 rule for 8 windows side by side: top-left, top-right,
+ * bottom-left, bottom-right, each replacing the best so far when larger or
+ * NaN; winners (may be NULL) get corner + 2·lane + the winning offset. */
+static void max_2x2_eight(float *y, int32_t *winner, const float *top, int width, int corner) {
+    __m256 candidate[4];
+    split_pairs(top, &candidate[0], &candidate[1]);
+    split_pairs(top + width, &candidate[2], &candidate[3]);
+    const int offsets[4] = {0, 1, width, width + 1};
+    __m256 best = candidate[0];
+    __m256i offset = _mm256_setzero_si256();
+    for (int k = 1; k < 4; k++) {
+        __m256 wins = _mm256_or_ps(_mm256_cmp_ps(candidate[k], best, _CMP_GT_OQ),
+                                   _mm256_cmp_ps(candidate[k], candidate[k], _CMP_UNORD_Q));
+        best = _mm256_blendv_ps(best, candidate[k], wins);
+        offset = _mm256_castps_si256(_mm256_blendv_ps(
+            _mm256_castsi256_ps(offset), _mm256_castsi256_ps(_mm256_set1_epi32(offsets[k])), wins));
+    }
+    _mm256_storeu_ps(y, best);
+    if (winner) {
+        __m256i corners = _mm256_add_epi32(_mm256_set1_epi32(corner),
+                                           _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+        _mm256_storeu_si256((__m256i *)winner, _mm256_add_epi32(corners, offset));
+    }
+}
+#endif
 
 /* x: [N, C, H, W] -> y: [N, C, OH, OW]; saved: [N, C, OH, OW] int32, the
  * winner's index within its H×W plane (not kept when saved is NULL: no
@@ -42,7 +82,15 @@ static void maxpool_forward(const cr_step *step) {
              * the window: four compares, in PyTorch's order. */
             for (int out_row = 0; out_row < out.h; out_row++) {
                 const float *top = x + (int64_t)out_row * 2 * in.w;
-                for (int out_col = 0; out_col < out.w; out_col++) {
+                int out_col = 0;
+#ifdef __AVX2__
+                /* Eight outputs at a time where their 16 + 16 inputs exist. */
+                for (; out_col + 8 <= out.w && 2 * out_col + 16 <= in.w; out_col += 8)
+                    max_2x2_eight(y + out_row * out.w + out_col,
+                                  winner ? winner + out_row * out.w + out_col : NULL,
+                                  top + out_col * 2, in.w, out_row * 2 * in.w + out_col * 2);
+#endif
+                for (; out_col < out.w; out_col++) {
                     int corner = out_row * 2 * in.w + out_col * 2;
                     const float *p = top + out_col * 2;
                     float best = p[0];
