@@ -313,7 +313,7 @@ static int load_idx(const cr_data_source *source, bool test, cr_shape want, cr_d
         free(pixels);
         return 1;
     }
-    uint32_t label_count;
+    uint32_t label_count = 0;
     failed = idx_header(file, labels_path, IDX_LABELS_MAGIC, 1, &label_count, err);
     if (!failed && label_count != count)
         failed = cr_fail_file(err, CR_ERR_INVALID, labels_path,

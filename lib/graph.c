@@ -162,10 +162,11 @@ static int report_cycle(const cr_model *model, const int *done, cr_error *err) {
 
 static int order_layers(cr_model *model, cr_error *err) {
     int n = model->n_layers;
-    int *pending = calloc((size_t)n, sizeof *pending); /* inputs not yet placed */
-    int *done = calloc((size_t)n, sizeof *done);
-    int *order = malloc((size_t)n * sizeof *order);
-    int *position = malloc((size_t)n * sizeof *position);
+    size_t slots = n > 0 ? (size_t)n : 1;
+    int *pending = calloc(slots, sizeof *pending); /* inputs not yet placed */
+    int *done = calloc(slots, sizeof *done);
+    int *order = malloc(slots * sizeof *order);
+    int *position = malloc(slots * sizeof *position);
     /* consumers of each layer, as a CSR list */
     int *first = calloc((size_t)n + 1, sizeof *first);
     int edges = 0;

@@ -143,13 +143,14 @@ typedef struct cr_layer {
     cr_shape out;
     int n_params;
     cr_param params[CR_MAX_PARAMS];
-    int64_t macs;                /* multiply-accumulates per image (conv, dense) */
-    int64_t saved_per_image;     /* floats kept from forward to backward, per image */
-    int64_t saved_fixed;         /* ... and independent of the batch size */
-    int64_t workspace;           /* scratch floats during forward/backward (shared) ... */
-    int64_t workspace_per_image; /* ... plus this many per image of the batch */
-    bool used;                   /* some layer (or the network output) reads it */
-    cr_kinks kinks;              /* where the output is not differentiable */
+    int64_t macs;                 /* multiply-accumulates per image (conv, dense) */
+    int64_t saved_per_image;      /* floats kept from forward to backward, per image */
+    int64_t saved_fixed;          /* ... and independent of the batch size */
+    int64_t workspace;            /* scratch floats during forward/backward (shared) ... */
+    int64_t workspace_per_image;  /* ... plus this many per image of the batch */
+    int64_t workspace_per_thread; /* ... plus this many for each thread (lib/parallel.h) */
+    bool used;                    /* some layer (or the network output) reads it */
+    cr_kinks kinks;               /* where the output is not differentiable */
 } cr_layer;
 
 /* What a layer's forward/backward sees at run time. Shapes come from the
@@ -158,15 +159,17 @@ typedef struct cr_layer {
  * Conventions, for every kind:
  *   - forward writes y.
  *   - backward ACCUMULATES into dx[i] (dx[i] += ...), because one activation
- *     may feed several layers; the runtime zeroes activation gradients first.
+ *     may feed several layers; the runtime zeroes activation gradients first
+ *     (except where dx_assign says the layer overwrites instead).
  *     dx[i] is NULL when nobody needs that gradient (network input).
  *   - backward OVERWRITES dparam[i] (trainable parameters only; NULL for
  *     buffers and frozen parameters).
  *   - saved persists from forward to backward (saved_fixed + saved_per_image
  *     * batch floats, 64-byte aligned);
  *   - workspace is scratch shared by all layers (workspace +
- *     workspace_per_image * batch floats); its contents do not survive
- *     from forward to backward.
+ *     workspace_per_image * batch floats, then workspace_per_thread for
+ *     each of `threads` threads); its contents do not survive from forward
+ *     to backward.
  *   - dropout draws from *rng_state with cr_random_uniform (lib/random.h). */
 typedef struct cr_step {
     int batch;
@@ -181,8 +184,21 @@ typedef struct cr_step {
     float *const *dparam; /* [n_params] */
     float *saved;
     float *workspace;
+    /* The kind sets assigns_dx and this layer is the only reader of its
+     * input: backward OVERWRITES every element of dx[0] instead of adding
+     * (the runtime did not zero it). */
+    bool dx_assign;
+    /* Threads the layer may use (omp num_threads), each with its own
+     * workspace_per_thread floats of scratch: cr_thread_workspace. */
+    int threads;
+    float *thread_workspace;
+    int64_t thread_workspace_stride;
     uint64_t *rng_state; /* dropout */
 } cr_step;
+
+static inline float *cr_thread_workspace(const cr_step *step, int thread) {
+    return step->thread_workspace + thread * step->thread_workspace_stride;
+}
 
 typedef struct cr_layer_kind {
     const char *name;
@@ -197,6 +213,9 @@ typedef struct cr_layer_kind {
     int (*infer)(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err);
     void (*forward)(const cr_step *step);
     void (*backward)(const cr_step *step);
+    /* Backward honours step->dx_assign (see cr_step): saves the runtime a
+     * pass zeroing the gradient and the kind a pass reading it. */
+    bool assigns_dx;
 } cr_layer_kind;
 
 /* The table (lib/layers/table.c). */
@@ -221,14 +240,29 @@ void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int
                         bool trainable, bool is_buffer, cr_init init, int fan_in,
                         const cr_values *values);
 
+/* Scratch floats a layer needs at `batch` images on `threads` threads: the
+ * shared part, then one 64-byte-aligned slice per thread. */
+int64_t cr_layer_workspace_floats(const cr_layer *layer, int64_t batch, int threads);
+/* Where thread slices start after the shared part (floats, 64-byte aligned). */
+int64_t cr_layer_shared_workspace_floats(const cr_layer *layer, int64_t batch);
+static inline int64_t cr_round_up_floats(int64_t floats) {
+    return (floats + 15) / 16 * 16;
+}
+
 const char *cr_activation_name(cr_activation activation);
 cr_kinks cr_activation_kinks(cr_activation activation);
 
 /* Activation applied in place / its gradient computed from the output y:
  * relu, leaky_relu, tanh and sigmoid all have derivatives expressible in y. */
 void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope);
+/* y = f(x) element-wise; y may alias x. */
+void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
+                         float slope);
 /* dz[i] = dy[i] * f'(z[i]) written from y = f(z). dz may alias dy. */
 void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
                             cr_activation activation, float slope);
+/* dx[i] += dy[i] * f'(z[i]), from y = f(z). */
+void cr_activation_backward_add(float *dx, const float *dy, const float *y, int64_t n,
+                                cr_activation activation, float slope);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cnnrun.h"
+#include "parallel.h"
 #include "random.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
@@ -26,6 +27,10 @@ typedef struct layer_state {
     const float **x;
     float **dx;
     cr_shape *in_shapes;
+    /* Backward overwrites dx[0] (its only reader, of a kind that can), so
+     * nothing zeroes that gradient first. */
+    bool dx_assign;
+    bool dy_assigned; /* ... and this layer's dy is such a gradient */
 } layer_state;
 
 typedef struct param_entry {
@@ -36,6 +41,7 @@ typedef struct param_entry {
 struct cr_net {
     const cr_model *model;
     int max_batch, batch;
+    int threads; /* planned per-thread scratch for this many */
     bool training_planned;
     layer_state *layers;
 
@@ -48,6 +54,7 @@ struct cr_net {
     float *arena;
     int64_t arena_floats;
     float *input, *dinput, *workspace;
+    bool dinput_assigned;
 
     /* Set by cr_net_cross_entropy: the output gradient holds d(loss)/d(logits)
      * and a final softmax is skipped in backward. */
@@ -171,7 +178,7 @@ static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
         /* Saved tensors exist in inference too: forward may always write them. */
         offsets[4 + 3 * i] = offset;
         offset += round_up(layer->saved_fixed + layer->saved_per_image * batch);
-        int64_t scratch = layer->workspace + layer->workspace_per_image * batch;
+        int64_t scratch = cr_layer_workspace_floats(layer, batch, net->threads);
         if (scratch > workspace) workspace = scratch;
     }
     int64_t workspace_offset = offset;
@@ -196,8 +203,30 @@ static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
     return 0;
 }
 
+/* How many layer inputs read layer `from`'s output (-1: the network input). */
+static int readers(const cr_model *model, int from) {
+    int count = 0;
+    for (int i = 0; i < model->n_layers; i++)
+        for (int k = 0; k < model->layers[i].n_inputs; k++)
+            count += model->layers[i].inputs[k] == from;
+    return count;
+}
+
 static int wire_inputs(cr_net *net, cr_error *err) {
     const cr_model *model = net->model;
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        int from = layer->inputs[0];
+        /* The output's gradient comes from the loss: never overwrite it. */
+        if (!layer->kind->assigns_dx || layer->n_inputs != 1 || from == model->output ||
+            readers(model, from) != 1)
+            continue;
+        net->layers[i].dx_assign = true;
+        if (from >= 0)
+            net->layers[from].dy_assigned = true;
+        else
+            net->dinput_assigned = true;
+    }
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
         layer_state *state = &net->layers[i];
@@ -230,6 +259,8 @@ int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *op
     if (!net) return out_of_memory(err, sizeof *net);
     net->model = model;
     net->max_batch = net->batch = max_batch;
+    cr_set_threads(0); /* OpenBLAS single-threaded inside our threads */
+    net->threads = cr_threads();
     net->training_planned = options->training;
     net->rng_state = options->seed ^ 0xD1B54A32D192ED03ULL; /* dropout's own stream */
     net->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *net->layers);
@@ -314,6 +345,11 @@ static cr_step make_step(cr_net *net, int i, bool training) {
         .dparam = state->dparam,
         .saved = state->saved,
         .workspace = net->workspace,
+        .dx_assign = state->dx_assign,
+        .threads = net->threads,
+        .thread_workspace =
+            net->workspace + cr_layer_shared_workspace_floats(&net->model->layers[i], net->batch),
+        .thread_workspace_stride = cr_round_up_floats(net->model->layers[i].workspace_per_thread),
         .rng_state = &net->rng_state,
     };
 }
@@ -370,10 +406,10 @@ void cr_net_backward(cr_net *net) {
     /* Gradients accumulate into each layer's dy from its consumers: start
      * every one but the output's (set by the loss) at zero. */
     for (int i = 0; i < model->n_layers; i++)
-        if (i != model->output)
+        if (i != model->output && !net->layers[i].dy_assigned)
             memset(net->layers[i].dy, 0,
                    (size_t)(batch * cr_shape_size(model->layers[i].out)) * sizeof(float));
-    if (net->dinput)
+    if (net->dinput && !net->dinput_assigned)
         memset(net->dinput, 0, (size_t)(batch * cr_shape_size(model->input)) * sizeof(float));
     for (int i = model->n_layers - 1; i >= 0; i--) {
         cr_step step = make_step(net, i, net->last_forward_training);
@@ -381,7 +417,10 @@ void cr_net_backward(cr_net *net) {
             /* Fused softmax + cross-entropy: dy already is d(loss)/d(logits). */
             if (step.dx[0]) {
                 int64_t n = batch * cr_shape_size(model->layers[i].out);
-                for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
+                if (step.dx_assign)
+                    memcpy(step.dx[0], step.dy, (size_t)n * sizeof(float));
+                else
+                    for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
             }
             continue;
         }

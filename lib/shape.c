@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "model.h"
+#include "parallel.h"
 
 /* Far beyond any real network (VGG-16: 2^27 parameters, 2^34 MACs), and small
  * enough that the totals, and memory at the largest batch `check` accepts
@@ -82,7 +83,7 @@ cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int o
     m.activations = mul(mul(model->activations, batch), f);
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
-        int64_t workspace = mul(add(layer->workspace, mul(layer->workspace_per_image, batch)), f);
+        int64_t workspace = mul(cr_layer_workspace_floats(layer, batch, cr_threads()), f);
         if (workspace > m.workspace) m.workspace = workspace;
         /* Layers may write what they keep for backward in inference too. */
         m.saved = add(m.saved, mul(add(layer->saved_fixed, mul(layer->saved_per_image, batch)), f));

@@ -1,7 +1,6 @@
 /* The training loop (see train.h). Everything the loop needs is allocated
  * before the first step; a step assembles its batch straight into the
  * network's input and allocates nothing. */
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,10 +15,6 @@
 #include "optim.h"
 #include "random.h"
 #include "train.h"
-
-void cr_set_threads(int n) {
-    if (n > 0) openblas_set_num_threads(n);
-}
 
 static double now_seconds(void) {
     struct timespec t;

@@ -26,6 +26,7 @@
 #include "data.h"
 #include "error.h"
 #include "model.h"
+#include "parallel.h"
 #include "train_config.h"
 
 /* File names inside a run folder. */
@@ -127,9 +128,5 @@ int cr_evaluate(cr_net *net, const cr_dataset *data, const cr_transform *transfo
  * itself when the model ends in softmax, else the softmax of the output.
  * out holds the model's number of outputs. */
 void cr_output_probabilities(cr_net *net, int image, float *out);
-
-/* Threads for OpenBLAS's matrix products (the only threads cnnrun runs);
- * 1 makes every run bit-reproducible. n ≤ 0 leaves the default. */
-void cr_set_threads(int n);
 
 #endif

@@ -204,7 +204,7 @@ static int read_data(cr_yaml *y, yaml_node_t *node, cr_data_source *out, cr_erro
     if (read_mapping(y, node, "'data'", data_keys, COUNT(data_keys), &entries, err)) return 1;
     yaml_node_t *format_node = value_of(&entries, "format");
     if (!format_node) return invalid(y, node, err, "'data' needs a 'format'; %s", usage);
-    int format;
+    int format = 0;
     if (read_choice(y, format_node, "data.format", "data format", format_names, COUNT(format_names),
                     NULL, 0, &format, err))
         return 1;
@@ -306,7 +306,7 @@ static int read_optimizer(cr_yaml *y, yaml_node_t *node, cr_optimizer_config *ou
                            count);
         for (int i = 0; i < 2; i++) {
             yaml_node_t *item = yaml_document_get_node(&y->document, items[i]);
-            double beta;
+            double beta = 0.0;
             if (read_unit(y, item, "optimizer.betas", &beta, err)) return 1;
             out->betas[i] = beta;
         }
@@ -509,7 +509,7 @@ int cr_train_config_parse(const cr_model *model, cr_train_config *out, cr_error 
         read_schedule(y, value, &out->schedule, &warmup, &min_lr, err))
         return 1;
     if ((value = value_of(&entries, "seed"))) {
-        int seed;
+        int seed = 0;
         if (read_whole(y, value, "seed", 0, 2000000000, &seed, err)) return 1;
         out->seed = (uint64_t)seed;
     }

@@ -41,8 +41,7 @@ static void activation_layer_forward(const cr_step *step) {
     float slope;
     cr_activation activation = activation_of(step->layer, &slope);
     int64_t n = step->batch * cr_shape_size(step->layer->out);
-    memcpy(step->y, step->x[0], (size_t)n * sizeof(float));
-    cr_activation_forward(step->y, n, activation, slope);
+    cr_activation_apply(step->y, step->x[0], n, activation, slope);
 }
 
 /* dy: [N, C, H, W] -> dx += dy * f'(x) */
@@ -51,26 +50,13 @@ static void activation_layer_backward(const cr_step *step) {
     float slope;
     cr_activation activation = activation_of(step->layer, &slope);
     int64_t n = step->batch * cr_shape_size(step->layer->out);
-    float *dx = step->dx[0];
-    const float *dy = step->dy, *y = step->y;
-    switch (activation) {
-    case CR_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case CR_ACT_LEAKY_RELU:
-        /* Decided on x, not y: with a negative slope y > 0 would be wrong. */
-        for (int64_t i = 0; i < n; i++) dx[i] += step->x[0][i] > 0.0f ? dy[i] : slope * dy[i];
-        break;
-    case CR_ACT_TANH:
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
-        break;
-    case CR_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
-        break;
-    case CR_ACT_NONE:
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
-        break;
-    }
+    /* leaky_relu is decided on x, not y: with a negative slope y > 0 would
+     * be wrong; the other kinds' derivatives are functions of y. */
+    const float *decides = activation == CR_ACT_LEAKY_RELU ? step->x[0] : step->y;
+    if (step->dx_assign)
+        cr_activation_backward(step->dx[0], step->dy, decides, n, activation, slope);
+    else
+        cr_activation_backward_add(step->dx[0], step->dy, decides, n, activation, slope);
 }
 
 #define ACTIVATION_KIND(NAME)                                                                      \
@@ -79,6 +65,7 @@ static void activation_layer_backward(const cr_step *step) {
         .infer = activation_infer,                                                                 \
         .forward = activation_layer_forward,                                                       \
         .backward = activation_layer_backward,                                                     \
+        .assigns_dx = true,                                                                        \
     }
 
 ACTIVATION_KIND(relu);
@@ -93,4 +80,5 @@ const cr_layer_kind cr_leaky_relu_kind = {
     .infer = activation_infer,
     .forward = activation_layer_forward,
     .backward = activation_layer_backward,
+    .assigns_dx = true,
 };

@@ -4,6 +4,8 @@
  * PyTorch divides by the window clipped to the padded image; with outputs
  * rounded down (no ceil_mode) no window reaches past the padding, so the
  * divisor is always the full window size. */
+#include <string.h>
+
 #include "pool.h"
 
 /* x: [N, C, H, W] -> y: [N, C, OH, OW] */
@@ -13,6 +15,7 @@ static void avgpool_forward(const cr_step *step) {
     int64_t planes = (int64_t)step->batch * in.c;
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     float window = (float)(cfg->size[0] * cfg->size[1]);
+#pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         const float *x = step->x[0] + plane * in_plane;
         float *y = step->y + plane * out_plane;
@@ -41,9 +44,11 @@ static void avgpool_backward(const cr_step *step) {
     int64_t planes = (int64_t)step->batch * in.c;
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     float window = (float)(cfg->size[0] * cfg->size[1]);
+#pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         float *dx = step->dx[0] + plane * in_plane;
         const float *dy = step->dy + plane * out_plane;
+        if (step->dx_assign) memset(dx, 0, (size_t)in_plane * sizeof *dx);
         for (int out_row = 0; out_row < out.h; out_row++) {
             int row_start, row_end;
             cr_pool_window(out_row, cfg->size[0], cfg->stride[0], cfg->padding[0], in.h, &row_start,
@@ -68,4 +73,5 @@ const cr_layer_kind cr_avgpool_kind = {
     .infer = cr_pool_infer,
     .forward = avgpool_forward,
     .backward = avgpool_backward,
+    .assigns_dx = true,
 };

@@ -33,8 +33,41 @@ static int batchnorm_infer(cr_layer *layer, const cr_shape *in, cr_warnings *war
     return 0;
 }
 
+/* Σ x over one channel's values in every image: each image's row summed in
+ * float (vectorised), the rows in double. */
+static double channel_sum(const float *x, int batch, int64_t image_size, int64_t spatial) {
+    double sum = 0.0;
+    for (int image = 0; image < batch; image++) {
+        const float *row = x + image * image_size;
+        float row_sum = 0.0f;
+#pragma omp simd reduction(+ : row_sum)
+        for (int64_t i = 0; i < spatial; i++) row_sum += row[i];
+        sum += row_sum;
+    }
+    return sum;
+}
+
+/* Σ (x − mean)², as channel_sum: two passes, because E[x²] − E[x]² loses
+ * everything when the mean is large next to the spread. */
+static double channel_squares(const float *x, float mean, int batch, int64_t image_size,
+                              int64_t spatial) {
+    double sum = 0.0;
+    for (int image = 0; image < batch; image++) {
+        const float *row = x + image * image_size;
+        float row_sum = 0.0f;
+#pragma omp simd reduction(+ : row_sum)
+        for (int64_t i = 0; i < spatial; i++) {
+            float centred = row[i] - mean;
+            row_sum += centred * centred;
+        }
+        sum += row_sum;
+    }
+    return sum;
+}
+
 /* x: [N, C, H, W] -> y: [N, C, H, W]
- * saved (training, when planned): mean [C], 1/std [C], x-hat [N, C, H, W]. */
+ * saved (training, when planned): mean [C], 1/std [C], x-hat [N, C, H, W].
+ * Channels are independent: they run in parallel. */
 static void batchnorm_forward(const cr_step *step) {
     const batchnorm_config *cfg = step->layer->config;
     cr_shape shape = step->layer->out;
@@ -46,28 +79,16 @@ static void batchnorm_forward(const cr_step *step) {
     float *saved_mean = step->saved,
           *saved_inverse_std = step->saved ? step->saved + channels : NULL;
     float *x_hat = step->saved ? step->saved + 2 * channels : NULL;
+    bool keep = step->training && x_hat;
 
+#pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int c = 0; c < channels; c++) {
+        const float *x_channel = step->x[0] + c * spatial;
         float mean, inverse_std;
         if (step->training) {
-            /* Two passes in double: E[x²] − E[x]² loses everything when the
-             * mean is large next to the spread. */
-            double sum = 0.0;
-            for (int image = 0; image < step->batch; image++) {
-                const float *x = step->x[0] + image * image_size + c * spatial;
-                for (int64_t i = 0; i < spatial; i++) sum += x[i];
-            }
-            double batch_mean = sum / (double)count;
-            double squares = 0.0;
-            for (int image = 0; image < step->batch; image++) {
-                const float *x = step->x[0] + image * image_size + c * spatial;
-                for (int64_t i = 0; i < spatial; i++) {
-                    double centred = x[i] - batch_mean;
-                    squares += centred * centred;
-                }
-            }
+            mean = (float)(channel_sum(x_channel, step->batch, image_size, spatial) / count);
+            double squares = channel_squares(x_channel, mean, step->batch, image_size, spatial);
             double variance = squares / (double)count;
-            mean = (float)batch_mean;
             inverse_std = (float)(1.0 / sqrt(variance + cfg->eps));
             float momentum = cfg->momentum;
             running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
@@ -85,15 +106,20 @@ static void batchnorm_forward(const cr_step *step) {
             mean = running_mean[c];
             inverse_std = (float)(1.0 / sqrt((double)running_var[c] + cfg->eps));
         }
-        bool keep = step->training && x_hat;
+        float scale = gamma[c], shift = beta[c];
         for (int image = 0; image < step->batch; image++) {
             int64_t offset = image * image_size + c * spatial;
             const float *x = step->x[0] + offset;
             float *y = step->y + offset;
-            for (int64_t i = 0; i < spatial; i++) {
-                float normalised = (x[i] - mean) * inverse_std;
-                if (keep) x_hat[offset + i] = normalised;
-                y[i] = gamma[c] * normalised + beta[c];
+            if (keep) {
+                float *normalised = x_hat + offset;
+                for (int64_t i = 0; i < spatial; i++) {
+                    normalised[i] = (x[i] - mean) * inverse_std;
+                    y[i] = scale * normalised[i] + shift;
+                }
+            } else {
+                for (int64_t i = 0; i < spatial; i++)
+                    y[i] = scale * ((x[i] - mean) * inverse_std) + shift;
             }
         }
     }
@@ -115,6 +141,7 @@ static void batchnorm_backward(const cr_step *step) {
     float *dgamma = step->dparam[GAMMA], *dbeta = step->dparam[BETA];
     const float *x_hat = step->training ? step->saved + 2 * channels : NULL;
 
+#pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int c = 0; c < channels; c++) {
         float mean, inverse_std;
         if (step->training) {
@@ -129,11 +156,23 @@ static void batchnorm_backward(const cr_step *step) {
         for (int image = 0; image < step->batch; image++) {
             int64_t offset = image * image_size + c * spatial;
             const float *dy = step->dy + offset, *x = step->x[0] + offset;
-            for (int64_t i = 0; i < spatial; i++) {
-                float normalised = step->training ? x_hat[offset + i] : (x[i] - mean) * inverse_std;
-                sum_dy += dy[i];
-                sum_dy_x_hat += (double)dy[i] * normalised;
+            float row_dy = 0.0f, row_dy_x_hat = 0.0f;
+            if (step->training) {
+                const float *normalised = x_hat + offset;
+#pragma omp simd reduction(+ : row_dy, row_dy_x_hat)
+                for (int64_t i = 0; i < spatial; i++) {
+                    row_dy += dy[i];
+                    row_dy_x_hat += dy[i] * normalised[i];
+                }
+            } else {
+#pragma omp simd reduction(+ : row_dy, row_dy_x_hat)
+                for (int64_t i = 0; i < spatial; i++) {
+                    row_dy += dy[i];
+                    row_dy_x_hat += dy[i] * ((x[i] - mean) * inverse_std);
+                }
             }
+            sum_dy += row_dy;
+            sum_dy_x_hat += row_dy_x_hat;
         }
         if (dgamma) dgamma[c] = (float)sum_dy_x_hat;
         if (dbeta) dbeta[c] = (float)sum_dy;
@@ -146,9 +185,15 @@ static void batchnorm_backward(const cr_step *step) {
             int64_t offset = image * image_size + c * spatial;
             const float *dy = step->dy + offset;
             float *dx = step->dx[0] + offset;
-            if (step->training)
+            const float *normalised = step->training ? x_hat + offset : NULL;
+            if (normalised && step->dx_assign)
                 for (int64_t i = 0; i < spatial; i++)
-                    dx[i] += scale * (dy[i] - mean_dy - x_hat[offset + i] * mean_dy_x_hat);
+                    dx[i] = scale * (dy[i] - mean_dy - normalised[i] * mean_dy_x_hat);
+            else if (normalised)
+                for (int64_t i = 0; i < spatial; i++)
+                    dx[i] += scale * (dy[i] - mean_dy - normalised[i] * mean_dy_x_hat);
+            else if (step->dx_assign)
+                for (int64_t i = 0; i < spatial; i++) dx[i] = scale * dy[i];
             else
                 for (int64_t i = 0; i < spatial; i++) dx[i] += scale * dy[i];
         }
@@ -163,4 +208,5 @@ const cr_layer_kind cr_batchnorm_kind = {
     .infer = batchnorm_infer,
     .forward = batchnorm_forward,
     .backward = batchnorm_backward,
+    .assigns_dx = true,
 };

@@ -1,6 +1,8 @@
 /* Helpers shared by the layer kinds' shape rules, and the activation
  * functions that several kinds fuse into their output. */
+#include <immintrin.h>
 #include <math.h>
+#include <sleef.h>
 #include <string.h>
 
 #include "../layer.h"
@@ -69,6 +71,15 @@ void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int
     p->values = values;
 }
 
+int64_t cr_layer_shared_workspace_floats(const cr_layer *layer, int64_t batch) {
+    return cr_round_up_floats(layer->workspace + layer->workspace_per_image * batch);
+}
+
+int64_t cr_layer_workspace_floats(const cr_layer *layer, int64_t batch, int threads) {
+    return cr_layer_shared_workspace_floats(layer, batch) +
+           threads * cr_round_up_floats(layer->workspace_per_thread);
+}
+
 const char *cr_activation_name(cr_activation activation) {
     switch (activation) {
     case CR_ACT_NONE:
@@ -85,45 +96,129 @@ const char *cr_activation_name(cr_activation activation) {
     return "?";
 }
 
-void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope) {
+/* Element-wise loops over more values than this are split over the threads
+ * (in blocks of ELEMENT_BLOCK); inside a parallel region (a conv chunk) they
+ * run on the caller's thread. */
+#define PARALLEL_MIN_ELEMENTS 32768
+#define ELEMENT_BLOCK         8192
+
+/* tanh and the logistic function through SLEEF's vectorised 1-ulp functions
+ * (the ones PyTorch's CPU kernels use); glibc's tanhf/expf are scalar calls
+ * and cost more than LeNet-5's matrix products. */
+static void tanh_span(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+#ifdef __AVX2__
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, Sleef_tanhf8_u10(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++) y[i] = Sleef_tanhf_u10(x[i]);
+}
+
+static void sigmoid_span(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+#ifdef __AVX2__
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = Sleef_expf8_u10(_mm256_xor_ps(_mm256_loadu_ps(x + i), sign));
+        _mm256_storeu_ps(y + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+#endif
+    for (; i < n; i++) y[i] = 1.0f / (1.0f + Sleef_expf_u10(-x[i]));
+}
+
+static void activation_span(float *y, const float *x, int64_t n, cr_activation activation,
+                            float slope) {
     switch (activation) {
     case CR_ACT_NONE:
+        if (y != x) memcpy(y, x, (size_t)n * sizeof *y);
         break;
     case CR_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case CR_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : slope * y[i];
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
         break;
     case CR_ACT_TANH:
-        for (int64_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
+        tanh_span(y, x, n);
         break;
     case CR_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-y[i]));
+        sigmoid_span(y, x, n);
         break;
+    }
+}
+
+void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
+                         float slope) {
+    int64_t blocks = (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK;
+#pragma omp parallel for if (n >= PARALLEL_MIN_ELEMENTS) schedule(static)
+    for (int64_t block = 0; block < blocks; block++) {
+        int64_t first = block * ELEMENT_BLOCK, count = n - first;
+        if (count > ELEMENT_BLOCK) count = ELEMENT_BLOCK;
+        activation_span(y + first, x + first, count, activation, slope);
+    }
+}
+
+void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope) {
+    if (activation != CR_ACT_NONE) cr_activation_apply(y, y, n, activation, slope);
+}
+
+/* dz = dy ⊙ f'(z) (overwrite) or dz += dy ⊙ f'(z) (accumulate), from y = f(z). */
+static void activation_backward_span(float *dz, const float *dy, const float *y, int64_t n,
+                                     cr_activation activation, float slope, bool accumulate) {
+    switch (activation) {
+    case CR_ACT_NONE:
+        if (accumulate)
+            for (int64_t i = 0; i < n; i++) dz[i] += dy[i];
+        else if (dz != dy)
+            memcpy(dz, dy, (size_t)n * sizeof *dz);
+        break;
+    case CR_ACT_RELU:
+        if (accumulate)
+            for (int64_t i = 0; i < n; i++) dz[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        else
+            for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case CR_ACT_LEAKY_RELU:
+        /* y > 0 exactly when z > 0 for a positive slope. */
+        if (accumulate)
+            for (int64_t i = 0; i < n; i++) dz[i] += y[i] > 0.0f ? dy[i] : slope * dy[i];
+        else
+            for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : slope * dy[i];
+        break;
+    case CR_ACT_TANH:
+        if (accumulate)
+            for (int64_t i = 0; i < n; i++) dz[i] += dy[i] * (1.0f - y[i] * y[i]);
+        else
+            for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case CR_ACT_SIGMOID:
+        if (accumulate)
+            for (int64_t i = 0; i < n; i++) dz[i] += dy[i] * y[i] * (1.0f - y[i]);
+        else
+            for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    }
+}
+
+static void activation_backward(float *dz, const float *dy, const float *y, int64_t n,
+                                cr_activation activation, float slope, bool accumulate) {
+    int64_t blocks = (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK;
+#pragma omp parallel for if (n >= PARALLEL_MIN_ELEMENTS) schedule(static)
+    for (int64_t block = 0; block < blocks; block++) {
+        int64_t first = block * ELEMENT_BLOCK, count = n - first;
+        if (count > ELEMENT_BLOCK) count = ELEMENT_BLOCK;
+        activation_backward_span(dz + first, dy + first, y + first, count, activation, slope,
+                                 accumulate);
     }
 }
 
 void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
                             cr_activation activation, float slope) {
-    switch (activation) {
-    case CR_ACT_NONE:
-        if (dz != dy) memcpy(dz, dy, (size_t)n * sizeof *dz);
-        break;
-    case CR_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case CR_ACT_LEAKY_RELU:
-        /* y > 0 exactly when z > 0 for a positive slope. */
-        for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : slope * dy[i];
-        break;
-    case CR_ACT_TANH:
-        for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
-        break;
-    case CR_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * (1.0f - y[i]);
-        break;
-    }
+    activation_backward(dz, dy, y, n, activation, slope, false);
+}
+
+void cr_activation_backward_add(float *dx, const float *dy, const float *y, int64_t n,
+                                cr_activation activation, float slope) {
+    activation_backward(dx, dy, y, n, activation, slope, true);
 }
 
 cr_kinks cr_activation_kinks(cr_activation activation) {

@@ -3,12 +3,14 @@
  *   x: [N, C, H, W] -> y: [N, F, OH, OW]
  *   weight: [F, C/groups, KH, KW] (PyTorch's layout), bias: [F] */
 #include <cblas.h>
+#include <omp.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../layer.h"
+#include "../parallel.h"
 #include "conv.h"
 
 static const cr_key conv_keys[] = {
@@ -113,12 +115,43 @@ static bool conv_is_pointwise(conv_dims d) {
            d.pad_h == 0 && d.pad_w == 0;
 }
 
-/* Floats of one image's column matrix [C*KH*KW, OH*OW], rounded up to 64
- * bytes so whatever follows it in the workspace stays aligned. */
-static int64_t conv_col_floats(conv_dims d) {
-    if (conv_is_pointwise(d)) return 0;
-    int64_t floats = (int64_t)d.channels * d.kernel_h * d.kernel_w * d.out_height * d.out_width;
-    return (floats + 15) / 16 * 16;
+/* Images per matrix product. A product over several images' columns at once
+ * keeps OpenBLAS efficient when one image has few output pixels (LeNet's
+ * 10×10, VGG's last stages); an image with many pixels is its own chunk and
+ * its product writes straight into y. */
+#define CHUNK_COLUMNS 1024
+
+static int conv_chunk_images(conv_dims d) {
+    int spatial = d.out_height * d.out_width;
+    return spatial >= CHUNK_COLUMNS ? 1 : (CHUNK_COLUMNS + spatial - 1) / spatial;
+}
+
+/* Per-thread scratch, each piece 64-byte aligned:
+ *   col:     [C*KH*KW, chunk*OH*OW] the chunk's column matrix (none for a
+ *            pointwise conv on one image: the image is its own)
+ *   product: [F, chunk*OH*OW] forward's GEMM result before it is scattered to
+ *            y, and backward's dz gathered from dy
+ *   dweight: [F, C/G*KH*KW] and dbias: [F], this thread's partial sums. */
+typedef struct conv_scratch {
+    float *col, *product, *dweight, *dbias;
+} conv_scratch;
+
+static int64_t conv_scratch_floats(conv_dims d, int chunk, conv_scratch *scratch, float *base) {
+    int64_t columns = (int64_t)chunk * d.out_height * d.out_width;
+    int64_t col = conv_is_pointwise(d) && chunk == 1
+                      ? 0
+                      : cr_round_up_floats((int64_t)d.channels * d.kernel_h * d.kernel_w * columns);
+    int64_t product = cr_round_up_floats(d.filters * columns);
+    int64_t dweight =
+        cr_round_up_floats((int64_t)d.filters * (d.channels / d.groups) * d.kernel_h * d.kernel_w);
+    int64_t dbias = cr_round_up_floats(d.filters);
+    if (scratch) {
+        scratch->col = base;
+        scratch->product = base + col;
+        scratch->dweight = base + col + product;
+        scratch->dbias = base + col + product + dweight;
+    }
+    return col + product + dweight + dbias;
 }
 
 /* Output positions [*first, *end) along one axis whose input index
@@ -136,143 +169,159 @@ static void inside_range(int offset, int pad, int stride, int size, int out_size
 
 /* Unfolds an image so that convolution becomes one matrix product: row
  * (c, kh, kw) of col holds, for every output pixel, the input pixel that
- * kernel tap meets there (0 in the padding).
- *   image: [channels, height, width] -> col: [channels*kernel_h*kernel_w, out_height*out_width] */
-static void im2col(float *col, const float *image, int channels, int height, int width,
-                   int kernel_h, int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
-                   int out_height, int out_width) {
-    for (int c = 0; c < channels; c++)
-        for (int kh = 0; kh < kernel_h; kh++)
-            for (int kw = 0; kw < kernel_w; kw++) {
+ * kernel tap meets there (0 in the padding). The image's columns are one
+ * block of each row of a wider matrix (several images side by side).
+ *   image: [C, H, W] -> col: [C*KH*KW, OH*OW] with row stride col_stride */
+static void im2col(float *col, int64_t col_stride, const float *image, conv_dims d) {
+    for (int c = 0; c < d.channels; c++)
+        for (int kh = 0; kh < d.kernel_h; kh++)
+            for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
                 int first, end;
-                inside_range(kw, pad_w, stride_w, width, out_width, &first, &end);
-                for (int oh = 0; oh < out_height; oh++, col += out_width) {
-                    int ih = oh * stride_h - pad_h + kh;
-                    if (ih < 0 || ih >= height) {
-                        memset(col, 0, (size_t)out_width * sizeof *col);
+                inside_range(kw, d.pad_w, d.stride_w, d.width, d.out_width, &first, &end);
+                float *out = col;
+                for (int oh = 0; oh < d.out_height; oh++, out += d.out_width) {
+                    int ih = oh * d.stride_h - d.pad_h + kh;
+                    if (ih < 0 || ih >= d.height) {
+                        memset(out, 0, (size_t)d.out_width * sizeof *out);
                         continue;
                     }
-                    const float *row = image + ((int64_t)c * height + ih) * width - pad_w + kw;
-                    for (int ow = 0; ow < first; ow++) col[ow] = 0.0f;
-                    if (stride_w == 1)
-                        memcpy(col + first, row + first, (size_t)(end - first) * sizeof *col);
+                    const float *row =
+                        image + ((int64_t)c * d.height + ih) * d.width - d.pad_w + kw;
+                    for (int ow = 0; ow < first; ow++) out[ow] = 0.0f;
+                    if (d.stride_w == 1)
+                        memcpy(out + first, row + first, (size_t)(end - first) * sizeof *out);
                     else
-                        for (int ow = first; ow < end; ow++) col[ow] = row[ow * stride_w];
-                    for (int ow = end; ow < out_width; ow++) col[ow] = 0.0f;
+                        for (int ow = first; ow < end; ow++) out[ow] = row[ow * d.stride_w];
+                    for (int ow = end; ow < d.out_width; ow++) out[ow] = 0.0f;
                 }
             }
 }
 
 /* The adjoint of im2col: every column entry is added back onto the pixel it
  * was copied from (pixels under several taps collect several terms).
- *   col: [channels*kernel_h*kernel_w, out_height*out_width] -> image += [channels, height, width]
- */
-static void col2im(float *image, const float *col, int channels, int height, int width,
-                   int kernel_h, int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
-                   int out_height, int out_width) {
-    for (int c = 0; c < channels; c++)
-        for (int kh = 0; kh < kernel_h; kh++)
-            for (int kw = 0; kw < kernel_w; kw++) {
+ *   col: [C*KH*KW, OH*OW] with row stride col_stride -> image += [C, H, W] */
+static void col2im(float *image, const float *col, int64_t col_stride, conv_dims d) {
+    for (int c = 0; c < d.channels; c++)
+        for (int kh = 0; kh < d.kernel_h; kh++)
+            for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
                 int first, end;
-                inside_range(kw, pad_w, stride_w, width, out_width, &first, &end);
-                for (int oh = 0; oh < out_height; oh++, col += out_width) {
-                    int ih = oh * stride_h - pad_h + kh;
-                    if (ih < 0 || ih >= height) continue;
-                    float *row = image + ((int64_t)c * height + ih) * width - pad_w + kw;
-                    for (int ow = first; ow < end; ow++) row[ow * stride_w] += col[ow];
+                inside_range(kw, d.pad_w, d.stride_w, d.width, d.out_width, &first, &end);
+                const float *in = col;
+                for (int oh = 0; oh < d.out_height; oh++, in += d.out_width) {
+                    int ih = oh * d.stride_h - d.pad_h + kh;
+                    if (ih < 0 || ih >= d.height) continue;
+                    float *row = image + ((int64_t)c * d.height + ih) * d.width - d.pad_w + kw;
+                    if (d.stride_w == 1)
+                        for (int ow = first; ow < end; ow++) row[ow] += in[ow];
+                    else
+                        for (int ow = first; ow < end; ow++) row[ow * d.stride_w] += in[ow];
                 }
             }
 }
 
-/* y = weight ⊛ x + bias, one GEMM per image and group:
- *   y_g [F/G, OH*OW] = weight_g [F/G, C/G*KH*KW] · col_g [C/G*KH*KW, OH*OW]
- * x: [N, C, H, W] -> y: [N, F, OH, OW]; weight: [F, C/G, KH, KW]; bias: [F] or NULL;
- * col: scratch for one image's column matrix (unused for pointwise convs). */
-static void conv_forward(float *y, float *col, const float *x, const float *weight,
-                         const float *bias, conv_dims d) {
-    int spatial = d.out_height * d.out_width;
-    int filters_per_group = d.filters / d.groups;
-    int patch = d.channels / d.groups * d.kernel_h * d.kernel_w; /* GEMM depth */
-    bool pointwise = conv_is_pointwise(d);
-    for (int n = 0; n < d.batch; n++) {
-        const float *image = x + (int64_t)n * d.channels * d.height * d.width;
-        float *out = y + (int64_t)n * d.filters * spatial;
-        const float *x_col = col;
-        if (pointwise)
-            x_col = image;
-        else
-            im2col(col, image, d.channels, d.height, d.width, d.kernel_h, d.kernel_w, d.pad_h,
-                   d.pad_w, d.stride_h, d.stride_w, d.out_height, d.out_width);
-        for (int g = 0; g < d.groups; g++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, filters_per_group, spatial,
-                        patch, 1.0f, weight + (int64_t)g * filters_per_group * patch, patch,
-                        x_col + (int64_t)g * patch * spatial, spatial, 0.0f,
-                        out + (int64_t)g * filters_per_group * spatial, spatial);
-        if (bias)
-            for (int f = 0; f < d.filters; f++)
-                for (int i = 0; i < spatial; i++) out[(int64_t)f * spatial + i] += bias[f];
-    }
+/* The column matrix of images [first, first + count): theirs side by side.
+ * A pointwise conv on one image needs none (the image is its own). */
+static const float *chunk_columns(float *col, const float *x, int first, int count, conv_dims d) {
+    int64_t image_size = (int64_t)d.channels * d.height * d.width;
+    if (conv_is_pointwise(d) && count == 1) return x + first * image_size;
+    int64_t spatial = (int64_t)d.out_height * d.out_width;
+    for (int i = 0; i < count; i++)
+        im2col(col + i * spatial, count * spatial, x + (first + i) * image_size, d);
+    return col;
 }
 
-/* Gradients of y = weight ⊛ x + bias from dz = dL/dy:
- *   dweight_g = Σ_n dz_g · col_gᵀ   (OVERWRITTEN; NULL: not wanted)
- *   dbias[f]  = Σ_n,pixels dz[f]    (OVERWRITTEN; NULL: not wanted)
- *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED; NULL: not wanted)
- * dz: [N, F, OH, OW]; x, dx: [N, C, H, W]; weight, dweight: [F, C/G, KH, KW];
- * col: scratch for one image's column matrix (unused for pointwise convs). */
-static void conv_backward(float *dx, float *dweight, float *dbias, float *col, const float *dz,
-                          const float *x, const float *weight, conv_dims d) {
-    int spatial = d.out_height * d.out_width;
+/* y = act(weight ⊛ x + bias) for a chunk of images, one GEMM per group:
+ *   product_g [F/G, n*OH*OW] = weight_g [F/G, C/G*KH*KW] · col_g [C/G*KH*KW, n*OH*OW]
+ * x: [N, C, H, W] -> y: [N, F, OH, OW]; weight: [F, C/G, KH, KW]; bias: [F] or NULL */
+static void conv_forward_chunk(float *y, const float *x, const float *weight, const float *bias,
+                               cr_activation activation, int first, int count, conv_scratch s,
+                               conv_dims d) {
+    int64_t spatial = (int64_t)d.out_height * d.out_width, columns = count * spatial;
     int filters_per_group = d.filters / d.groups;
-    int channels_per_group = d.channels / d.groups;
-    int patch = channels_per_group * d.kernel_h * d.kernel_w;
-    int64_t image_size = (int64_t)d.channels * d.height * d.width;
-    bool pointwise = conv_is_pointwise(d);
-
-    if (dbias)
+    int patch = d.channels / d.groups * d.kernel_h * d.kernel_w; /* GEMM depth */
+    const float *col = chunk_columns(s.col, x, first, count, d);
+    /* One image: its [F, OH*OW] output is the GEMM's result, in place. */
+    float *product = count == 1 ? y + first * d.filters * spatial : s.product;
+    for (int g = 0; g < d.groups; g++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, filters_per_group, (int)columns,
+                    patch, 1.0f, weight + (int64_t)g * filters_per_group * patch, patch,
+                    col + g * patch * columns, (int)columns, 0.0f,
+                    product + g * filters_per_group * columns, (int)columns);
+    for (int i = 0; i < count; i++)
         for (int f = 0; f < d.filters; f++) {
-            double sum = 0.0;
-            for (int n = 0; n < d.batch; n++) {
-                const float *row = dz + ((int64_t)n * d.filters + f) * spatial;
-                for (int i = 0; i < spatial; i++) sum += row[i];
-            }
-            dbias[f] = (float)sum;
+            float *out = y + ((int64_t)(first + i) * d.filters + f) * spatial;
+            const float *in = product + f * columns + i * spatial;
+            float shift = bias ? bias[f] : 0.0f;
+            for (int64_t j = 0; j < spatial; j++) out[j] = in[j] + shift;
+            cr_activation_forward(out, spatial, activation, CR_LEAKY_RELU_DEFAULT_SLOPE);
         }
-    if (!dweight && !dx) return;
+}
 
-    for (int n = 0; n < d.batch; n++) {
-        const float *image = x + n * image_size;
-        const float *dz_image = dz + (int64_t)n * d.filters * spatial;
-        if (dweight) {
-            const float *x_col = col;
-            if (pointwise)
-                x_col = image;
-            else
-                im2col(col, image, d.channels, d.height, d.width, d.kernel_h, d.kernel_w, d.pad_h,
-                       d.pad_w, d.stride_h, d.stride_w, d.out_height, d.out_width);
-            for (int g = 0; g < d.groups; g++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, filters_per_group, patch,
-                            spatial, 1.0f, dz_image + (int64_t)g * filters_per_group * spatial,
-                            spatial, x_col + (int64_t)g * patch * spatial, spatial,
-                            n == 0 ? 0.0f : 1.0f, dweight + (int64_t)g * filters_per_group * patch,
-                            patch);
-        }
-        if (dx) {
-            float *dx_image = dx + n * image_size;
-            /* Pointwise: the column gradient is the image gradient, so the
-             * GEMM accumulates straight into dx. */
-            float *dcol = pointwise ? dx_image : col;
-            for (int g = 0; g < d.groups; g++)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, spatial,
-                            filters_per_group, 1.0f,
-                            weight + (int64_t)g * filters_per_group * patch, patch,
-                            dz_image + (int64_t)g * filters_per_group * spatial, spatial,
-                            pointwise ? 1.0f : 0.0f, dcol + (int64_t)g * patch * spatial, spatial);
-            if (!pointwise)
-                col2im(dx_image, col, d.channels, d.height, d.width, d.kernel_h, d.kernel_w,
-                       d.pad_h, d.pad_w, d.stride_h, d.stride_w, d.out_height, d.out_width);
-        }
+/* Gradients of y = act(weight ⊛ x + bias) for a chunk of images, from dy:
+ *   dz = dy ⊙ act'(y), gathered to [F, n*OH*OW]
+ *   dweight_g += dz_g · col_gᵀ,  dbias += Σ_pixels dz   (this thread's partial sums)
+ *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED, or OVERWRITTEN with dx_assign;
+ *                                         NULL: not wanted) */
+static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bool want_dbias,
+                                const float *dy, const float *y, const float *x,
+                                const float *weight, cr_activation activation, int first, int count,
+                                conv_scratch s, conv_dims d) {
+    int64_t spatial = (int64_t)d.out_height * d.out_width, columns = count * spatial;
+    int64_t image_size = (int64_t)d.channels * d.height * d.width;
+    int filters_per_group = d.filters / d.groups;
+    int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
+    const float *dz = dy + first * d.filters * spatial;
+    if (count > 1 || activation != CR_ACT_NONE) {
+        for (int i = 0; i < count; i++)
+            for (int f = 0; f < d.filters; f++) {
+                int64_t offset = ((int64_t)(first + i) * d.filters + f) * spatial;
+                cr_activation_backward(s.product + f * columns + i * spatial, dy + offset,
+                                       y + offset, spatial, activation,
+                                       CR_LEAKY_RELU_DEFAULT_SLOPE);
+            }
+        dz = s.product;
     }
+    if (want_dbias)
+        for (int f = 0; f < d.filters; f++) {
+            float sum = 0.0f;
+            for (int64_t j = 0; j < columns; j++) sum += dz[f * columns + j];
+            s.dbias[f] += sum;
+        }
+    if (want_dweight) {
+        const float *col = chunk_columns(s.col, x, first, count, d);
+        for (int g = 0; g < d.groups; g++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, filters_per_group, patch,
+                        (int)columns, 1.0f, dz + g * filters_per_group * columns, (int)columns,
+                        col + g * patch * columns, (int)columns, 1.0f,
+                        s.dweight + (int64_t)g * filters_per_group * patch, patch);
+    }
+    if (!dx) return;
+    if (conv_is_pointwise(d) && count == 1) {
+        /* The column gradient is the image gradient: accumulate in place. */
+        for (int g = 0; g < d.groups; g++)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns,
+                        filters_per_group, 1.0f, weight + (int64_t)g * filters_per_group * patch,
+                        patch, dz + g * filters_per_group * columns, (int)columns,
+                        dx_assign ? 0.0f : 1.0f, dx + first * image_size + g * patch * columns,
+                        (int)columns);
+        return;
+    }
+    if (dx_assign) memset(dx + first * image_size, 0, (size_t)(count * image_size) * sizeof *dx);
+    for (int g = 0; g < d.groups; g++)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns, filters_per_group,
+                    1.0f, weight + (int64_t)g * filters_per_group * patch, patch,
+                    dz + g * filters_per_group * columns, (int)columns, 0.0f,
+                    s.col + g * patch * columns, (int)columns);
+    for (int i = 0; i < count; i++)
+        col2im(dx + (first + i) * image_size, s.col + i * spatial, columns, d);
+}
+
+/* Chunks of at most `chunk` images, at least one per thread where the batch
+ * allows. */
+static int conv_run_chunk(conv_dims d, int threads) {
+    int chunk = conv_chunk_images(d);
+    int per_thread = (d.batch + threads - 1) / threads;
+    return chunk < per_thread ? chunk : per_thread;
 }
 
 /* ---- the layer ----------------------------------------------------------------- */
@@ -323,39 +372,83 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                            fan_in, &cfg->bias.values);
     layer->macs = (int64_t)cfg->filters * layer->out.h * layer->out.w * fan_in;
     layer->kinks = cr_activation_kinks(cfg->activation);
-    layer->workspace = conv_col_floats(conv_dims_of(layer, x, 1));
-    /* The activation gradient dz = dy ⊙ f'(z), for the whole batch. */
-    if (cfg->activation != CR_ACT_NONE) layer->workspace_per_image = cr_shape_size(layer->out);
+    conv_dims d = conv_dims_of(layer, x, 1);
+    layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
     return 0;
 }
 
-/* x: [N, C, H, W] -> y: [N, F, OH, OW] = act(weight ⊛ x + bias) */
+/* x: [N, C, H, W] -> y: [N, F, OH, OW] = act(weight ⊛ x + bias)
+ * Chunks of images run in parallel, each with its own scratch. */
 static void conv_layer_forward(const cr_step *step) {
     const cr_layer *layer = step->layer;
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
-    conv_forward(step->y, step->workspace, step->x[0], step->param[0],
-                 cfg->bias.enabled ? step->param[1] : NULL, d);
-    cr_activation_forward(step->y, step->batch * cr_shape_size(layer->out), cfg->activation,
-                          CR_LEAKY_RELU_DEFAULT_SLOPE);
+    const float *bias = cfg->bias.enabled ? step->param[1] : NULL;
+    int chunk = conv_run_chunk(d, step->threads);
+    int chunks = (d.batch + chunk - 1) / chunk;
+#pragma omp parallel num_threads(step->threads)
+    {
+        int thread = omp_get_thread_num();
+        conv_scratch scratch;
+        conv_scratch_floats(d, conv_chunk_images(d), &scratch, cr_thread_workspace(step, thread));
+        int64_t first_chunk, end_chunk;
+        cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
+        for (int64_t k = first_chunk; k < end_chunk; k++) {
+            int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
+            conv_forward_chunk(step->y, step->x[0], step->param[0], bias, cfg->activation, first,
+                               count, scratch, d);
+        }
+    }
 }
 
-/* dy: [N, F, OH, OW] -> dx += ..., dweight, dbias (see conv_backward) */
+/* dy: [N, F, OH, OW] -> dx += ..., dweight, dbias (OVERWRITTEN).
+ * Each thread sums its chunks' parameter gradients in its own scratch; the
+ * partial sums are then added in thread order (deterministic for a given
+ * thread count). */
 static void conv_layer_backward(const cr_step *step) {
     const cr_layer *layer = step->layer;
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
-    float *col = step->workspace;
-    const float *dz = step->dy;
-    if (cfg->activation != CR_ACT_NONE) {
-        float *dz_scratch = step->workspace + conv_col_floats(d);
-        cr_activation_backward(dz_scratch, step->dy, step->y,
-                               step->batch * cr_shape_size(layer->out), cfg->activation,
-                               CR_LEAKY_RELU_DEFAULT_SLOPE);
-        dz = dz_scratch;
+    float *dweight = step->dparam[0], *dbias = cfg->bias.enabled ? step->dparam[1] : NULL;
+    int64_t weight_count = layer->params[0].count;
+    int chunk = conv_run_chunk(d, step->threads);
+    int chunks = (d.batch + chunk - 1) / chunk;
+    int team = 1;
+#pragma omp parallel num_threads(step->threads)
+    {
+        int thread = omp_get_thread_num();
+#pragma omp single
+        team = omp_get_num_threads();
+        conv_scratch scratch;
+        conv_scratch_floats(d, conv_chunk_images(d), &scratch, cr_thread_workspace(step, thread));
+        if (dweight) memset(scratch.dweight, 0, (size_t)weight_count * sizeof(float));
+        if (dbias) memset(scratch.dbias, 0, (size_t)d.filters * sizeof(float));
+        int64_t first_chunk, end_chunk;
+        cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
+        for (int64_t k = first_chunk; k < end_chunk; k++) {
+            int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
+            conv_backward_chunk(step->dx[0], step->dx_assign, dweight != NULL, dbias != NULL,
+                                step->dy, step->y, step->x[0], step->param[0], cfg->activation,
+                                first, count, scratch, d);
+        }
     }
-    conv_backward(step->dx[0], step->dparam[0], cfg->bias.enabled ? step->dparam[1] : NULL, col, dz,
-                  step->x[0], step->param[0], d);
+    conv_scratch first_scratch;
+    conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
+    int64_t stride = step->thread_workspace_stride;
+    if (dweight) {
+#pragma omp parallel for num_threads(step->threads) schedule(static)
+        for (int64_t i = 0; i < weight_count; i++) {
+            float sum = first_scratch.dweight[i];
+            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
+            dweight[i] = sum;
+        }
+    }
+    if (dbias)
+        for (int f = 0; f < d.filters; f++) {
+            float sum = first_scratch.dbias[f];
+            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
+            dbias[f] = sum;
+        }
 }
 
 const cr_layer_kind cr_conv_kind = {
@@ -366,4 +459,5 @@ const cr_layer_kind cr_conv_kind = {
     .infer = conv_infer,
     .forward = conv_layer_forward,
     .backward = conv_layer_backward,
+    .assigns_dx = true,
 };

@@ -2,9 +2,9 @@
  * PyTorch's nn.Flatten + nn.Linear).
  *   x: [N, C, H, W] viewed as [N, IN] -> y: [N, UNITS, 1, 1]
  *   weight: [UNITS, IN], bias: [UNITS] */
-#include <cblas.h>
 #include <stddef.h>
 
+#include "../parallel.h"
 #include "conv.h"
 #include "dense.h"
 
@@ -50,20 +50,20 @@ static void dense_forward(float *y, const float *x, const float *weight, const f
     if (bias)
         for (int n = 0; n < batch; n++)
             for (int u = 0; u < units; u++) y[(int64_t)n * units + u] = bias[u];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, units, inputs, 1.0f, x, inputs,
-                weight, inputs, bias ? 1.0f : 0.0f, y, units);
+    cr_sgemm(false, true, batch, units, inputs, 1.0f, x, inputs, weight, inputs, bias ? 1.0f : 0.0f,
+             y, units);
 }
 
 /* Gradients of y = x · weightᵀ + bias from dz = dL/dy:
  *   dweight = dzᵀ · x      (OVERWRITTEN; NULL: not wanted)
  *   dbias   = Σ_n dz       (OVERWRITTEN; NULL: not wanted)
- *   dx     += dz · weight  (ACCUMULATED; NULL: not wanted)
+ *   dx     += dz · weight  (ACCUMULATED, or OVERWRITTEN with dx_assign; NULL: not wanted)
  * dz: [N, UNITS]; x, dx: [N, IN]; weight, dweight: [UNITS, IN] */
-static void dense_backward(float *dx, float *dweight, float *dbias, const float *dz, const float *x,
-                           const float *weight, int batch, int inputs, int units) {
+static void dense_backward(float *dx, bool dx_assign, float *dweight, float *dbias, const float *dz,
+                           const float *x, const float *weight, int batch, int inputs, int units) {
     if (dweight)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, units, inputs, batch, 1.0f, dz, units,
-                    x, inputs, 0.0f, dweight, inputs);
+        cr_sgemm(true, false, units, inputs, batch, 1.0f, dz, units, x, inputs, 0.0f, dweight,
+                 inputs);
     if (dbias)
         for (int u = 0; u < units; u++) {
             double sum = 0.0;
@@ -71,8 +71,8 @@ static void dense_backward(float *dx, float *dweight, float *dbias, const float 
             dbias[u] = (float)sum;
         }
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, inputs, units, 1.0f, dz,
-                    units, weight, inputs, 1.0f, dx, inputs);
+        cr_sgemm(false, false, batch, inputs, units, 1.0f, dz, units, weight, inputs,
+                 dx_assign ? 0.0f : 1.0f, dx, inputs);
 }
 
 /* x: [N, C, H, W] viewed as [N, IN] -> y: [N, UNITS, 1, 1] = act(x · weightᵀ + bias) */
@@ -96,8 +96,9 @@ static void dense_layer_backward(const cr_step *step) {
                                CR_LEAKY_RELU_DEFAULT_SLOPE);
         dz = step->workspace;
     }
-    dense_backward(step->dx[0], step->dparam[0], cfg->bias.enabled ? step->dparam[1] : NULL, dz,
-                   step->x[0], step->param[0], step->batch, inputs, cfg->units);
+    dense_backward(step->dx[0], step->dx_assign, step->dparam[0],
+                   cfg->bias.enabled ? step->dparam[1] : NULL, dz, step->x[0], step->param[0],
+                   step->batch, inputs, cfg->units);
 }
 
 const cr_layer_kind cr_dense_kind = {
@@ -108,4 +109,5 @@ const cr_layer_kind cr_dense_kind = {
     .infer = dense_infer,
     .forward = dense_layer_forward,
     .backward = dense_layer_backward,
+    .assigns_dx = true,
 };

@@ -57,12 +57,16 @@ static void dropout_backward(const cr_step *step) {
     int64_t n = step->batch * cr_shape_size(step->layer->out);
     float *dx = step->dx[0];
     const float *dy = step->dy;
-    if (!dropout_active(step)) {
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
-        return;
-    }
     const float *mask = step->saved;
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
+    bool active = dropout_active(step);
+    if (step->dx_assign && active)
+        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * mask[i];
+    else if (step->dx_assign)
+        memcpy(dx, dy, (size_t)n * sizeof *dx);
+    else if (active)
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
+    else
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
 }
 
 const cr_layer_kind cr_dropout_kind = {
@@ -73,4 +77,5 @@ const cr_layer_kind cr_dropout_kind = {
     .infer = dropout_infer,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .assigns_dx = true,
 };

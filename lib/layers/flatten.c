@@ -25,7 +25,10 @@ static void flatten_forward(const cr_step *step) {
 static void flatten_backward(const cr_step *step) {
     if (!step->dx[0]) return;
     int64_t n = step->batch * cr_shape_size(step->layer->out);
-    for (int64_t i = 0; i < n; i++) step->dx[0][i] += step->dy[i];
+    if (step->dx_assign)
+        memcpy(step->dx[0], step->dy, (size_t)n * sizeof(float));
+    else
+        for (int64_t i = 0; i < n; i++) step->dx[0][i] += step->dy[i];
 }
 
 const cr_layer_kind cr_flatten_kind = {
@@ -33,4 +36,5 @@ const cr_layer_kind cr_flatten_kind = {
     .infer = flatten_infer,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .assigns_dx = true,
 };

@@ -4,6 +4,7 @@
  *   (size-1)/2 after), clipped to [0, C).
  *   x: [N, C, H, W] -> y: [N, C, H, W] */
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 
 #include "lrn.h"
@@ -21,8 +22,8 @@ static int lrn_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
     layer->out = in[0];
     /* The denominator base s (k + alpha/size · Σ a²) per element, for backward. */
     layer->saved_per_image = cr_shape_size(in[0]);
-    /* One image of dy·y/s in backward. */
-    layer->workspace = cr_shape_size(in[0]);
+    /* One image of dy·y/s in backward, for each thread. */
+    layer->workspace_per_thread = cr_shape_size(in[0]);
     return 0;
 }
 
@@ -42,6 +43,7 @@ static void lrn_forward(const cr_step *step) {
     int64_t spatial = (int64_t)shape.h * shape.w, image_size = shape.c * spatial;
     float scale = cfg->alpha / (float)cfg->size;
     int before = cfg->size / 2, after = (cfg->size - 1) / 2;
+#pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int image = 0; image < step->batch; image++) {
         const float *x = step->x[0] + image * image_size;
         float *y = step->y + image * image_size;
@@ -72,8 +74,9 @@ static void lrn_backward(const cr_step *step) {
     int64_t spatial = (int64_t)shape.h * shape.w, image_size = shape.c * spatial;
     float coefficient = 2.0f * cfg->alpha * cfg->beta / (float)cfg->size;
     int before = (cfg->size - 1) / 2, after = cfg->size / 2;
-    float *ratio = step->workspace; /* dy_c·y_c/s_c for one image */
+#pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int image = 0; image < step->batch; image++) {
+        float *ratio = cr_thread_workspace(step, omp_get_thread_num()); /* dy_c·y_c/s_c */
         const float *x = step->x[0] + image * image_size;
         const float *y = step->y + image * image_size;
         const float *s = step->saved + image * image_size;

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "pool.h"
 
@@ -28,6 +29,7 @@ static void maxpool_forward(const cr_step *step) {
     int64_t planes = (int64_t)step->batch * in.c;
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     int32_t *winners = (int32_t *)step->saved;
+#pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         const float *x = step->x[0] + plane * in_plane;
         float *y = step->y + plane * out_plane;
@@ -66,10 +68,12 @@ static void maxpool_backward(const cr_step *step) {
     int64_t planes = (int64_t)step->batch * in.c;
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     const int32_t *winners = (const int32_t *)step->saved;
+#pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         float *dx = step->dx[0] + plane * in_plane;
         const float *dy = step->dy + plane * out_plane;
         const int32_t *winner = winners + plane * out_plane;
+        if (step->dx_assign) memset(dx, 0, (size_t)in_plane * sizeof *dx);
         for (int64_t i = 0; i < out_plane; i++) dx[winner[i]] += dy[i];
     }
 }
@@ -82,4 +86,5 @@ const cr_layer_kind cr_maxpool_kind = {
     .infer = maxpool_infer,
     .forward = maxpool_forward,
     .backward = maxpool_backward,
+    .assigns_dx = true,
 };
