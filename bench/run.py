@@ -122,8 +122,14 @@ def run_one(command, env, label):
         "minor_page_faults": minor_faults,
         "major_page_faults": major_faults,
         "loadavg_before": load,
-        "output": last_json(done.stdout),
+        "output": last_json(done.stdout) or parse_train_output(done.stdout),
     }
+
+
+def parse_train_output(text):
+    """`cnnrun train --quiet`'s result line: its validation accuracy."""
+    m = re.search(r"validation accuracy ([0-9.]+)%", text)
+    return {"test_accuracy": float(m.group(1)) / 100} if m else None
 
 
 class Runner:
@@ -156,14 +162,14 @@ class Runner:
             return [PYTHON, "bench/torch_lenet_epoch.py", "--threads", str(a.threads),
                     "--out", out, "--cnnrun", a.cnnrun], out
         size = ["--input", ",".join(map(str, chw))] if chw else []
+        # Both sides: K timed steps after W untimed ones, no more untimed
+        # steps than half the timed ones (the 128-pixel sweep).
+        timing = ["--steps", str(steps), "--warmup", str(min(a.warmup, max(1, steps // 2)))]
         if side == "cnnrun":
             return [a.cnnrun, "bench", model, "--batch-size", str(batch), "--threads",
-                    str(a.threads), "--steps", str(steps), "--json"] + size, None
-        # No more untimed steps than timed ones' half (the 128-pixel sweep).
-        warmup = min(a.warmup, max(1, steps // 2))
+                    str(a.threads)] + timing + ["--json"] + size, None
         return [PYTHON, "bench/torch_bench.py", model, "--batch-size", str(batch), "--threads",
-                str(a.threads), "--steps", str(steps), "--warmup", str(warmup),
-                "--cnnrun", a.cnnrun] + size, None
+                str(a.threads)] + timing + ["--cnnrun", a.cnnrun] + size, None
 
     def compare(self, group, model, sides, mode, batch=64, chw=None, steps=None):
         """R repetitions of every side; appends the runs."""
@@ -289,7 +295,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per run")
-    parser.add_argument("--warmup", type=int, default=2, help="PyTorch's untimed steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--sweep-images", type=int, default=640,
                         help="about this many images per timed sweep run")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
@@ -311,7 +317,7 @@ def main():
     result = {
         "machine": facts,
         "settings": {"threads": args.threads, "reps": args.reps, "steps": args.steps,
-                     "torch_warmup": args.warmup, "sweep_images": args.sweep_images,
+                     "warmup": args.warmup, "sweep_images": args.sweep_images,
                      "modes": args.modes, "sweep_modes": args.sweep_modes,
                      "groups": args.only, "malloc_tuning": MALLOC_TUNING,
                      "command_line": args.command_line,

@@ -115,7 +115,7 @@ def machine_section(res):
          f"{env.get('OPENBLAS_CORETYPE') or 'unset'} / {env.get('OPENBLAS_L2_SIZE') or 'unset'}"),
         ("threads", f"{s['threads']} (cnnrun --threads, torch.set_num_threads)"),
         ("repetitions", f"{s['reps']} per comparison, sides alternating; {s['steps']} timed "
-                        f"steps per run (+{s['torch_warmup']} untimed for PyTorch)"),
+                        f"steps per run after {s.get('warmup', s.get('torch_warmup'))} untimed ones"),
         ("load average", f"{m['loadavg_at_start']:.2f} at the start, "
                          f"{m.get('loadavg_at_end', 0):.2f} at the end"),
         ("duration", f"{s['seconds'] / 60:.1f} min"),
@@ -163,9 +163,17 @@ def speed_section(res):
         rows.append((title, res.mode_label(mode), number(f["cnnrun"]), number(f["torch"]),
                      number(f["torch_tuned"]), ratio(f["cnnrun"], f["torch"]),
                      ratio(f["cnnrun"], f["torch_tuned"])))
-    return ("### Side by side: images per second, batch 64\n\n" + table(
+    text = ("### Side by side: images per second, batch 64\n\n" + table(
         ["job", "OpenBLAS mode", "cnnrun", "PyTorch", "PyTorch, malloc tuned",
          "cnnrun / PyTorch", "cnnrun / tuned"], rows))
+    accuracy = {side: res.figure(res.select(group="lenet_epoch", side=side), "test_accuracy")
+                for side in SIDES}
+    if any(accuracy.values()):
+        text += ("\n\nLeNet-5 test accuracy after the epoch (a check that both sides did "
+                 "the same training; medians): " + ", ".join(
+                     f"{side} {100 * value:.2f}%" for side, value in accuracy.items()
+                     if value is not None) + ".")
+    return text
 
 
 def memory_rows(res):
