@@ -115,7 +115,8 @@ def machine_section(res):
          f"{env.get('OPENBLAS_CORETYPE') or 'unset'} / {env.get('OPENBLAS_L2_SIZE') or 'unset'}"),
         ("threads", f"{s['threads']} (cnnrun --threads, torch.set_num_threads)"),
         ("repetitions", f"{s['reps']} per comparison, sides alternating; {s['steps']} timed "
-                        f"steps per run after {s.get('warmup', s.get('torch_warmup'))} untimed ones"),
+                        f"steps per run after {s['warmup']} untimed ones (sweeps: see "
+                        "the commands)"),
         ("load average", f"{m['loadavg_at_start']:.2f} at the start, "
                          f"{m.get('loadavg_at_end', 0):.2f} at the end"),
         ("duration", f"{s['seconds'] / 60:.1f} min"),
