@@ -74,6 +74,14 @@ float *cr_net_output_grad(cr_net *net);
  * cr_net_cross_entropy, or by the caller through cr_net_output_grad. */
 void cr_net_backward(cr_net *net);
 
+/* Per-layer wall time, for profiling: while set, cr_net_forward and
+ * cr_net_backward ADD each layer's seconds to forward_seconds[i] and
+ * backward_seconds[i] (arrays of the model's n_layers, indexed as
+ * cr_model.layers; NULL turns a pass's timing off). The fused softmax +
+ * cross-entropy gradient counts as the softmax layer's backward; zeroing the
+ * activation gradients before backward counts for no layer. */
+void cr_net_set_layer_times(cr_net *net, double *forward_seconds, double *backward_seconds);
+
 /* Parameters and buffers, in layer order, named as PyTorch's state_dict
  * (`c1.weight`, `bn1.running_mean`). grad is NULL for buffers and frozen
  * parameters. */

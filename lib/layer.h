@@ -200,6 +200,18 @@ static inline float *cr_thread_workspace(const cr_step *step, int thread) {
     return step->thread_workspace + thread * step->thread_workspace_stride;
 }
 
+/* One shape of matrix product a layer issues (cblas_sgemm's, row-major:
+ * C[m, n] = op(A)[m, k] · op(B)[k, n]), for `cnnrun bench` to time OpenBLAS
+ * alone on exactly the work the layer hands it. */
+typedef struct cr_gemm {
+    const char *pass; /* "forward", "backward-weights", "backward-input" */
+    bool trans_a, trans_b;
+    int m, n, k;
+    int count;     /* calls of this shape per step at this batch */
+    bool threaded; /* each call is cr_sgemm, split over the threads (lib/parallel.h);
+                      false: the calls are shared among the threads, each single-threaded */
+} cr_gemm;
+
 typedef struct cr_layer_kind {
     const char *name;
     const cr_key *keys;
@@ -216,6 +228,12 @@ typedef struct cr_layer_kind {
     /* Backward honours step->dx_assign (see cr_step): saves the runtime a
      * pass zeroing the gradient and the kind a pass reading it. */
     bool assigns_dx;
+    /* Optional (NULL: the layer issues no GEMMs): the matrix products one
+     * forward + backward at `batch` issues, exactly as its code calls
+     * cblas_sgemm. Lists "backward-weights" only when the weights are
+     * trainable, and "backward-input" always (the caller drops it when the
+     * input gradient is not wanted). Writes at most `max`, returns how many. */
+    int (*gemms)(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max);
 } cr_layer_kind;
 
 /* The table (lib/layers/table.c). */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cnnrun.h"
 #include "parallel.h"
@@ -62,6 +63,8 @@ struct cr_net {
     uint64_t rng_state;
     int64_t allocated_bytes;
     bool last_forward_training; /* backward runs in the mode of the last forward */
+    /* Per-layer time sums of cr_net_set_layer_times; NULL: off. */
+    double *forward_seconds, *backward_seconds;
 };
 
 static int64_t round_up(int64_t floats) {
@@ -354,11 +357,24 @@ static cr_step make_step(cr_net *net, int i, bool training) {
     };
 }
 
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+void cr_net_set_layer_times(cr_net *net, double *forward_seconds, double *backward_seconds) {
+    net->forward_seconds = forward_seconds;
+    net->backward_seconds = backward_seconds;
+}
+
 void cr_net_forward(cr_net *net, bool training) {
     net->last_forward_training = training;
     for (int i = 0; i < net->model->n_layers; i++) {
         cr_step step = make_step(net, i, training);
+        double started = net->forward_seconds ? now_seconds() : 0.0;
         net->model->layers[i].kind->forward(&step);
+        if (net->forward_seconds) net->forward_seconds[i] += now_seconds() - started;
     }
 }
 
@@ -399,6 +415,23 @@ double cr_net_cross_entropy(cr_net *net, const int *labels) {
     return total / net->batch;
 }
 
+static void layer_backward(cr_net *net, int i) {
+    const cr_model *model = net->model;
+    cr_step step = make_step(net, i, net->last_forward_training);
+    if (i == model->output && net->output_grad_is_logits && ends_in_softmax(net)) {
+        /* Fused softmax + cross-entropy: dy already is d(loss)/d(logits). */
+        if (step.dx[0]) {
+            int64_t n = (int64_t)net->batch * cr_shape_size(model->layers[i].out);
+            if (step.dx_assign)
+                memcpy(step.dx[0], step.dy, (size_t)n * sizeof(float));
+            else
+                for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
+        }
+        return;
+    }
+    model->layers[i].kind->backward(&step);
+}
+
 void cr_net_backward(cr_net *net) {
     const cr_model *model = net->model;
     int64_t batch = net->batch;
@@ -412,19 +445,9 @@ void cr_net_backward(cr_net *net) {
     if (net->dinput && !net->dinput_assigned)
         memset(net->dinput, 0, (size_t)(batch * cr_shape_size(model->input)) * sizeof(float));
     for (int i = model->n_layers - 1; i >= 0; i--) {
-        cr_step step = make_step(net, i, net->last_forward_training);
-        if (i == model->output && net->output_grad_is_logits && ends_in_softmax(net)) {
-            /* Fused softmax + cross-entropy: dy already is d(loss)/d(logits). */
-            if (step.dx[0]) {
-                int64_t n = batch * cr_shape_size(model->layers[i].out);
-                if (step.dx_assign)
-                    memcpy(step.dx[0], step.dy, (size_t)n * sizeof(float));
-                else
-                    for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
-            }
-            continue;
-        }
-        model->layers[i].kind->backward(&step);
+        double started = net->backward_seconds ? now_seconds() : 0.0;
+        layer_backward(net, i);
+        if (net->backward_seconds) net->backward_seconds[i] += now_seconds() - started;
     }
 }
 

@@ -4,6 +4,7 @@
  * PyTorch divides by the window clipped to the padded image; with outputs
  * rounded down (no ceil_mode) no window reaches past the padding, so the
  * divisor is always the full window size. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "pool.h"
@@ -15,10 +16,26 @@ static void avgpool_forward(const cr_step *step) {
     int64_t planes = (int64_t)step->batch * in.c;
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     float window = (float)(cfg->size[0] * cfg->size[1]);
+    bool unpadded = cfg->padding[0] == 0 && cfg->padding[1] == 0;
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         const float *x = step->x[0] + plane * in_plane;
         float *y = step->y + plane * out_plane;
+        if (unpadded) {
+            /* Every window lies inside the image: no clipping. */
+            for (int out_row = 0; out_row < out.h; out_row++) {
+                const float *top = x + (int64_t)out_row * cfg->stride[0] * in.w;
+                for (int out_col = 0; out_col < out.w; out_col++) {
+                    const float *corner = top + out_col * cfg->stride[1];
+                    float sum = 0.0f;
+                    for (int row = 0; row < cfg->size[0]; row++)
+                        for (int col = 0; col < cfg->size[1]; col++)
+                            sum += corner[row * in.w + col];
+                    y[out_row * out.w + out_col] = sum / window;
+                }
+            }
+            continue;
+        }
         for (int out_row = 0; out_row < out.h; out_row++) {
             int row_start, row_end;
             cr_pool_window(out_row, cfg->size[0], cfg->stride[0], cfg->padding[0], in.h, &row_start,
@@ -44,11 +61,25 @@ static void avgpool_backward(const cr_step *step) {
     int64_t planes = (int64_t)step->batch * in.c;
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     float window = (float)(cfg->size[0] * cfg->size[1]);
+    bool unpadded = cfg->padding[0] == 0 && cfg->padding[1] == 0;
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         float *dx = step->dx[0] + plane * in_plane;
         const float *dy = step->dy + plane * out_plane;
         if (step->dx_assign) memset(dx, 0, (size_t)in_plane * sizeof *dx);
+        if (unpadded) {
+            for (int out_row = 0; out_row < out.h; out_row++) {
+                float *top = dx + (int64_t)out_row * cfg->stride[0] * in.w;
+                for (int out_col = 0; out_col < out.w; out_col++) {
+                    float *corner = top + out_col * cfg->stride[1];
+                    float share = dy[out_row * out.w + out_col] / window;
+                    for (int row = 0; row < cfg->size[0]; row++)
+                        for (int col = 0; col < cfg->size[1]; col++)
+                            corner[row * in.w + col] += share;
+                }
+            }
+            continue;
+        }
         for (int out_row = 0; out_row < out.h; out_row++) {
             int row_start, row_end;
             cr_pool_window(out_row, cfg->size[0], cfg->stride[0], cfg->padding[0], in.h, &row_start,

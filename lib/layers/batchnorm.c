@@ -27,9 +27,10 @@ static int batchnorm_infer(cr_layer *layer, const cr_shape *in, cr_warnings *war
     cr_layer_add_param(layer, "bias", 1, channels, true, false, CR_INIT_ZEROS, 0, NULL);
     cr_layer_add_param(layer, "running_mean", 1, channels, false, true, CR_INIT_ZEROS, 0, NULL);
     cr_layer_add_param(layer, "running_var", 1, channels, false, true, CR_INIT_ONES, 0, NULL);
-    /* Batch mean and 1/std per channel, then x normalised (x-hat) per element. */
+    /* Batch mean and 1/std per channel. Backward recomputes x-hat from x
+     * (still there: it is the previous layer's output) rather than keeping
+     * an activation-sized copy: one write stream less, and less memory. */
     layer->saved_fixed = 2 * (int64_t)in[0].c;
-    layer->saved_per_image = cr_shape_size(in[0]);
     return 0;
 }
 
@@ -66,7 +67,7 @@ static double channel_squares(const float *x, float mean, int batch, int64_t ima
 }
 
 /* x: [N, C, H, W] -> y: [N, C, H, W]
- * saved (training, when planned): mean [C], 1/std [C], x-hat [N, C, H, W].
+ * saved (training, when planned): mean [C], 1/std [C].
  * Channels are independent: they run in parallel. */
 static void batchnorm_forward(const cr_step *step) {
     const batchnorm_config *cfg = step->layer->config;
@@ -78,8 +79,6 @@ static void batchnorm_forward(const cr_step *step) {
     float *running_mean = step->param[RUNNING_MEAN], *running_var = step->param[RUNNING_VAR];
     float *saved_mean = step->saved,
           *saved_inverse_std = step->saved ? step->saved + channels : NULL;
-    float *x_hat = step->saved ? step->saved + 2 * channels : NULL;
-    bool keep = step->training && x_hat;
 
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int c = 0; c < channels; c++) {
@@ -111,16 +110,8 @@ static void batchnorm_forward(const cr_step *step) {
             int64_t offset = image * image_size + c * spatial;
             const float *x = step->x[0] + offset;
             float *y = step->y + offset;
-            if (keep) {
-                float *normalised = x_hat + offset;
-                for (int64_t i = 0; i < spatial; i++) {
-                    normalised[i] = (x[i] - mean) * inverse_std;
-                    y[i] = scale * normalised[i] + shift;
-                }
-            } else {
-                for (int64_t i = 0; i < spatial; i++)
-                    y[i] = scale * ((x[i] - mean) * inverse_std) + shift;
-            }
+            for (int64_t i = 0; i < spatial; i++)
+                y[i] = scale * ((x[i] - mean) * inverse_std) + shift;
         }
     }
 }
@@ -139,7 +130,6 @@ static void batchnorm_backward(const cr_step *step) {
     const float *running_mean = step->param[RUNNING_MEAN];
     const float *running_var = step->param[RUNNING_VAR];
     float *dgamma = step->dparam[GAMMA], *dbeta = step->dparam[BETA];
-    const float *x_hat = step->training ? step->saved + 2 * channels : NULL;
 
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int c = 0; c < channels; c++) {
@@ -151,25 +141,15 @@ static void batchnorm_backward(const cr_step *step) {
             mean = running_mean[c];
             inverse_std = (float)(1.0 / sqrt((double)running_var[c] + cfg->eps));
         }
-        /* x-hat is recomputed in evaluation: forward did not keep it. */
         double sum_dy = 0.0, sum_dy_x_hat = 0.0;
         for (int image = 0; image < step->batch; image++) {
             int64_t offset = image * image_size + c * spatial;
             const float *dy = step->dy + offset, *x = step->x[0] + offset;
             float row_dy = 0.0f, row_dy_x_hat = 0.0f;
-            if (step->training) {
-                const float *normalised = x_hat + offset;
 #pragma omp simd reduction(+ : row_dy, row_dy_x_hat)
-                for (int64_t i = 0; i < spatial; i++) {
-                    row_dy += dy[i];
-                    row_dy_x_hat += dy[i] * normalised[i];
-                }
-            } else {
-#pragma omp simd reduction(+ : row_dy, row_dy_x_hat)
-                for (int64_t i = 0; i < spatial; i++) {
-                    row_dy += dy[i];
-                    row_dy_x_hat += dy[i] * ((x[i] - mean) * inverse_std);
-                }
+            for (int64_t i = 0; i < spatial; i++) {
+                row_dy += dy[i];
+                row_dy_x_hat += dy[i] * ((x[i] - mean) * inverse_std);
             }
             sum_dy += row_dy;
             sum_dy_x_hat += row_dy_x_hat;
@@ -183,15 +163,15 @@ static void batchnorm_backward(const cr_step *step) {
         float mean_dy_x_hat = (float)(sum_dy_x_hat / (double)count);
         for (int image = 0; image < step->batch; image++) {
             int64_t offset = image * image_size + c * spatial;
-            const float *dy = step->dy + offset;
+            const float *dy = step->dy + offset, *x = step->x[0] + offset;
             float *dx = step->dx[0] + offset;
-            const float *normalised = step->training ? x_hat + offset : NULL;
-            if (normalised && step->dx_assign)
+            if (step->training && step->dx_assign)
                 for (int64_t i = 0; i < spatial; i++)
-                    dx[i] = scale * (dy[i] - mean_dy - normalised[i] * mean_dy_x_hat);
-            else if (normalised)
+                    dx[i] = scale * (dy[i] - mean_dy - (x[i] - mean) * inverse_std * mean_dy_x_hat);
+            else if (step->training)
                 for (int64_t i = 0; i < spatial; i++)
-                    dx[i] += scale * (dy[i] - mean_dy - normalised[i] * mean_dy_x_hat);
+                    dx[i] +=
+                        scale * (dy[i] - mean_dy - (x[i] - mean) * inverse_std * mean_dy_x_hat);
             else if (step->dx_assign)
                 for (int64_t i = 0; i < spatial; i++) dx[i] = scale * dy[i];
             else

@@ -102,28 +102,51 @@ const char *cr_activation_name(cr_activation activation) {
 #define PARALLEL_MIN_ELEMENTS 32768
 #define ELEMENT_BLOCK         8192
 
-/* tanh and the logistic function through SLEEF's vectorised 1-ulp functions
- * (the ones PyTorch's CPU kernels use); glibc's tanhf/expf are scalar calls
- * and cost more than LeNet-5's matrix products. */
-static void tanh_span(float *y, const float *x, int64_t n) {
-    int64_t i = 0;
+/* tanh and the logistic function through SLEEF's vectorised functions;
+ * glibc's tanhf/expf are scalar calls and cost more than LeNet-5's matrix
+ * products. tanh within 3.5 ulp (measured worst 1.9e-7 relative): SLEEF's
+ * 1-ulp tanh, which PyTorch uses, takes 3.6 ns per value here against 1.0. */
 #ifdef __AVX2__
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, Sleef_tanhf8_u10(_mm256_loadu_ps(x + i)));
-#endif
-    for (; i < n; i++) y[i] = Sleef_tanhf_u10(x[i]);
+static inline __m256 tanh8(__m256 x) {
+    return Sleef_tanhf8_u35(x);
+}
+
+static inline __m256 sigmoid8(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, Sleef_expf8_u10(_mm256_xor_ps(x, sign))));
+}
+
+/* y = f(x) eight at a time; the last few through a padded copy, so that
+ * every value gets the same function (a scalar tail would differ by ulps
+ * with the position of a value in its row). */
+#define VECTOR_SPAN(f)                                                                             \
+    do {                                                                                           \
+        int64_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));             \
+        if (i < n) {                                                                               \
+            float tail[8] = {0};                                                                   \
+            memcpy(tail, x + i, (size_t)(n - i) * sizeof *tail);                                   \
+            _mm256_storeu_ps(tail, f(_mm256_loadu_ps(tail)));                                      \
+            memcpy(y + i, tail, (size_t)(n - i) * sizeof *tail);                                   \
+        }                                                                                          \
+    } while (0)
+
+static void tanh_span(float *y, const float *x, int64_t n) {
+    VECTOR_SPAN(tanh8);
 }
 
 static void sigmoid_span(float *y, const float *x, int64_t n) {
-    int64_t i = 0;
-#ifdef __AVX2__
-    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
-    for (; i + 8 <= n; i += 8) {
-        __m256 e = Sleef_expf8_u10(_mm256_xor_ps(_mm256_loadu_ps(x + i), sign));
-        _mm256_storeu_ps(y + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
-    }
-#endif
-    for (; i < n; i++) y[i] = 1.0f / (1.0f + Sleef_expf_u10(-x[i]));
+    VECTOR_SPAN(sigmoid8);
 }
+#else
+static void tanh_span(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = Sleef_tanhf_u35(x[i]);
+}
+
+static void sigmoid_span(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + Sleef_expf_u10(-x[i]));
+}
+#endif
 
 static void activation_span(float *y, const float *x, int64_t n, cr_activation activation,
                             float slope) {

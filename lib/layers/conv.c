@@ -167,29 +167,86 @@ static void inside_range(int offset, int pad, int stride, int size, int out_size
     if (*end < *first) *end = *first;
 }
 
+/* Stride 1 and an output as wide as the input (padding (KW − 1)/2, as
+ * 'same'): the column row of tap (c, kh, kw) is the image channel shifted by
+ * whole pixels, so it is copied as one run across image rows, and only the
+ * few values that wrapped from a neighbouring row are fixed afterwards. */
+static bool conv_is_shifted_copy(conv_dims d) {
+    return d.stride_h == 1 && d.stride_w == 1 && d.out_width == d.width;
+}
+
+/* The contiguous run of one tap over output rows [first_row, end_row): with
+ * shift = kw − pad_w, output j of the run reads input j + shift, counting
+ * from output row first_row and input row first_row + kh − pad_h. The run
+ * starts −shift late (shift < 0) or ends shift early (shift > 0): those
+ * outputs would read outside the rows. */
+typedef struct tap_run {
+    int64_t output_start, input_start, length;
+    int shift;
+} tap_run;
+
+static tap_run tap_run_of(conv_dims d, int c, int kh, int kw, int first_row, int end_row) {
+    int shift = kw - d.pad_w, skipped = shift < 0 ? -shift : shift;
+    int64_t width = d.width;
+    int64_t input_row = (int64_t)c * d.height + first_row + kh - d.pad_h;
+    return (tap_run){
+        .output_start = first_row * width + (shift < 0 ? skipped : 0),
+        .input_start = input_row * width + (shift < 0 ? 0 : shift),
+        .length = (end_row - first_row) * width - skipped,
+        .shift = shift,
+    };
+}
+
+/* The outputs of rows [first_row, end_row) that read padding: the first
+ * −shift (shift < 0) or last shift (shift > 0) of each row. */
+static void zero_wrapped(float *out, conv_dims d, int shift, int first_row, int end_row) {
+    if (shift == 0) return;
+    int from = shift < 0 ? 0 : d.width - shift, to = shift < 0 ? -shift : d.width;
+    for (int oh = first_row; oh < end_row; oh++)
+        for (int ow = from; ow < to; ow++) out[(int64_t)oh * d.width + ow] = 0.0f;
+}
+
 /* Unfolds an image so that convolution becomes one matrix product: row
  * (c, kh, kw) of col holds, for every output pixel, the input pixel that
  * kernel tap meets there (0 in the padding). The image's columns are one
  * block of each row of a wider matrix (several images side by side).
  *   image: [C, H, W] -> col: [C*KH*KW, OH*OW] with row stride col_stride */
-static void im2col(float *col, int64_t col_stride, const float *image, conv_dims d) {
+/* GCC would turn the short row copies back into memcpy calls. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void
+im2col(float *restrict col, int64_t col_stride, const float *restrict image, conv_dims d) {
+    bool shifted_copy = conv_is_shifted_copy(d);
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h; kh++)
             for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
-                int first, end;
+                int first, end, first_row, end_row;
                 inside_range(kw, d.pad_w, d.stride_w, d.width, d.out_width, &first, &end);
+                inside_range(kh, d.pad_h, d.stride_h, d.height, d.out_height, &first_row, &end_row);
                 float *out = col;
-                for (int oh = 0; oh < d.out_height; oh++, out += d.out_width) {
+                /* Rows that read only padding, above and below the image. */
+                memset(out, 0, (size_t)first_row * d.out_width * sizeof *out);
+                memset(out + (int64_t)end_row * d.out_width, 0,
+                       (size_t)(d.out_height - end_row) * d.out_width * sizeof *out);
+                if (shifted_copy) {
+                    if (end_row <= first_row) continue;
+                    tap_run run = tap_run_of(d, c, kh, kw, first_row, end_row);
+                    memcpy(out + run.output_start, image + run.input_start,
+                           (size_t)run.length * sizeof *out);
+                    zero_wrapped(out, d, run.shift, first_row, end_row);
+                    continue;
+                }
+                out += (int64_t)first_row * d.out_width;
+                for (int oh = first_row; oh < end_row; oh++, out += d.out_width) {
                     int ih = oh * d.stride_h - d.pad_h + kh;
-                    if (ih < 0 || ih >= d.height) {
-                        memset(out, 0, (size_t)d.out_width * sizeof *out);
-                        continue;
-                    }
                     const float *row =
                         image + ((int64_t)c * d.height + ih) * d.width - d.pad_w + kw;
                     for (int ow = 0; ow < first; ow++) out[ow] = 0.0f;
+                    /* A loop, not memcpy: rows are short (tens of floats) and
+                     * a call costs more than the copy. */
                     if (d.stride_w == 1)
-                        memcpy(out + first, row + first, (size_t)(end - first) * sizeof *out);
+                        for (int ow = first; ow < end; ow++) out[ow] = row[ow];
                     else
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow * d.stride_w];
                     for (int ow = end; ow < d.out_width; ow++) out[ow] = 0.0f;
@@ -199,11 +256,27 @@ static void im2col(float *col, int64_t col_stride, const float *image, conv_dims
 
 /* The adjoint of im2col: every column entry is added back onto the pixel it
  * was copied from (pixels under several taps collect several terms).
- *   col: [C*KH*KW, OH*OW] with row stride col_stride -> image += [C, H, W] */
-static void col2im(float *image, const float *col, int64_t col_stride, conv_dims d) {
+ *   col: [C*KH*KW, OH*OW] with row stride col_stride -> image += [C, H, W]
+ * (col's entries for padding positions may be cleared on the way). */
+static void col2im(float *restrict image, float *restrict col, int64_t col_stride, conv_dims d) {
+    bool shifted_copy = conv_is_shifted_copy(d);
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h; kh++)
             for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
+                if (shifted_copy) {
+                    int first_row, end_row;
+                    inside_range(kh, d.pad_h, 1, d.height, d.out_height, &first_row, &end_row);
+                    if (end_row <= first_row) continue;
+                    tap_run run = tap_run_of(d, c, kh, kw, first_row, end_row);
+                    /* Gradients of padding positions must not land on the
+                     * neighbouring row's pixels the run would add them to
+                     * (col is scratch: clearing them in place is fine). */
+                    zero_wrapped(col, d, run.shift, first_row, end_row);
+                    float *to = image + run.input_start;
+                    const float *from = col + run.output_start;
+                    for (int64_t i = 0; i < run.length; i++) to[i] += from[i];
+                    continue;
+                }
                 int first, end;
                 inside_range(kw, d.pad_w, d.stride_w, d.width, d.out_width, &first, &end);
                 const float *in = col;
@@ -451,6 +524,32 @@ static void conv_layer_backward(const cr_step *step) {
         }
 }
 
+/* The cblas_sgemm calls conv_forward_chunk and conv_backward_chunk make: one
+ * per group for each chunk of images (conv_run_chunk), the last chunk holding
+ * the rest of the batch. Keep in step with them. */
+static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max) {
+    const conv_config *cfg = layer->config;
+    conv_dims d = conv_dims_of(layer, in[0], batch);
+    int spatial = d.out_height * d.out_width;
+    int filters_per_group = d.filters / d.groups;
+    int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
+    int chunk = conv_run_chunk(d, cr_threads());
+    int images[2] = {chunk, batch % chunk}, calls[2] = {batch / chunk * d.groups, d.groups};
+    int written = 0;
+    for (int c = 0; c < 2; c++) {
+        if (images[c] == 0) continue;
+        int columns = images[c] * spatial;
+        cr_gemm gemms[3] = {
+            {"forward", false, false, filters_per_group, columns, patch, calls[c], false},
+            {"backward-weights", false, true, filters_per_group, patch, columns, calls[c], false},
+            {"backward-input", true, false, patch, columns, filters_per_group, calls[c], false},
+        };
+        for (int i = 0; i < 3 && written < max; i++)
+            if (i != 1 || cfg->trainable) out[written++] = gemms[i];
+    }
+    return written;
+}
+
 const cr_layer_kind cr_conv_kind = {
     .name = "conv",
     .keys = conv_keys,
@@ -460,4 +559,5 @@ const cr_layer_kind cr_conv_kind = {
     .forward = conv_layer_forward,
     .backward = conv_layer_backward,
     .assigns_dx = true,
+    .gemms = conv_gemms,
 };

@@ -101,6 +101,23 @@ static void dense_layer_backward(const cr_step *step) {
                    step->batch, inputs, cfg->units);
 }
 
+/* The cr_sgemm calls dense_forward and dense_backward make, one each per
+ * step. Keep in step with them. */
+static int dense_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out,
+                       int max) {
+    const dense_config *cfg = layer->config;
+    int inputs = (int)cr_shape_size(in[0]), units = cfg->units;
+    cr_gemm gemms[3] = {
+        {"forward", false, true, batch, units, inputs, 1, true},
+        {"backward-weights", true, false, units, inputs, batch, 1, true},
+        {"backward-input", false, false, batch, inputs, units, 1, true},
+    };
+    int written = 0;
+    for (int i = 0; i < 3 && written < max; i++)
+        if (i != 1 || cfg->trainable) out[written++] = gemms[i];
+    return written;
+}
+
 const cr_layer_kind cr_dense_kind = {
     .name = "dense",
     .keys = dense_keys,
@@ -110,4 +127,5 @@ const cr_layer_kind cr_dense_kind = {
     .forward = dense_layer_forward,
     .backward = dense_layer_backward,
     .assigns_dx = true,
+    .gemms = dense_gemms,
 };

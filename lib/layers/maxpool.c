@@ -29,11 +29,55 @@ static void maxpool_forward(const cr_step *step) {
     int64_t planes = (int64_t)step->batch * in.c;
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     int32_t *winners = (int32_t *)step->saved;
+    bool unpadded = cfg->padding[0] == 0 && cfg->padding[1] == 0;
+    bool two_by_two = unpadded && cfg->size[0] == 2 && cfg->size[1] == 2 && cfg->stride[0] == 2 &&
+                      cfg->stride[1] == 2;
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         const float *x = step->x[0] + plane * in_plane;
         float *y = step->y + plane * out_plane;
         int32_t *winner = winners ? winners + plane * out_plane : NULL;
+        if (two_by_two) {
+            /* VGG's and AlexNet-style nets' common case, without loops over
+             * the window: four compares, in PyTorch's order. */
+            for (int out_row = 0; out_row < out.h; out_row++) {
+                const float *top = x + (int64_t)out_row * 2 * in.w;
+                for (int out_col = 0; out_col < out.w; out_col++) {
+                    int corner = out_row * 2 * in.w + out_col * 2;
+                    const float *p = top + out_col * 2;
+                    float best = p[0];
+                    int offset = 0;
+                    if (p[1] > best || isnan(p[1])) best = p[1], offset = 1;
+                    if (p[in.w] > best || isnan(p[in.w])) best = p[in.w], offset = in.w;
+                    if (p[in.w + 1] > best || isnan(p[in.w + 1]))
+                        best = p[in.w + 1], offset = in.w + 1;
+                    y[out_row * out.w + out_col] = best;
+                    if (winner) winner[out_row * out.w + out_col] = corner + offset;
+                }
+            }
+            continue;
+        }
+        if (unpadded) {
+            /* Every window lies inside the image: no clipping. */
+            for (int out_row = 0; out_row < out.h; out_row++)
+                for (int out_col = 0; out_col < out.w; out_col++) {
+                    int corner = out_row * cfg->stride[0] * in.w + out_col * cfg->stride[1];
+                    int best_index = corner;
+                    float best = x[corner];
+                    for (int row = 0; row < cfg->size[0]; row++)
+                        for (int col = 0; col < cfg->size[1]; col++) {
+                            int index = corner + row * in.w + col;
+                            float value = x[index];
+                            if (value > best || isnan(value)) { /* as PyTorch */
+                                best = value;
+                                best_index = index;
+                            }
+                        }
+                    y[out_row * out.w + out_col] = best;
+                    if (winner) winner[out_row * out.w + out_col] = best_index;
+                }
+            continue;
+        }
         for (int out_row = 0; out_row < out.h; out_row++) {
             int row_start, row_end;
             cr_pool_window(out_row, cfg->size[0], cfg->stride[0], cfg->padding[0], in.h, &row_start,

@@ -1,0 +1,170 @@
+/* The runtime's threading and gradient-buffer shortcuts, on every model in
+ * models/ (reduced inputs where the full size is slow) and tests/gradcheck/:
+ *   - backward run again after every layer gradient buffer was filled with
+ *     NaN gives bit-identical gradients: a layer that overwrites its input's
+ *     gradient (dx_assign) writes every element, and every other gradient is
+ *     zeroed before it is accumulated into;
+ *   - 1 thread and 3 threads (uneven shares of a batch of 5) give the same
+ *     outputs and gradients up to float rounding of partial sums. */
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cnnrun.h"
+#include "parallel.h"
+#include "random.h"
+
+enum { BATCH = 5 };
+
+typedef struct run {
+    float *output, *grads, *input_grad;
+    int64_t output_count, grad_count, input_count;
+} run;
+
+static bool load(const char *path, cr_model **model) {
+    cr_error err;
+    char message[2048];
+    if (cr_model_load(path, model, &err)) {
+        cr_error_format(&err, message, sizeof message);
+        fprintf(stderr, "%s\n", message);
+        CHECK(!"model loads");
+        return false;
+    }
+    cr_shape input = (*model)->input;
+    if (strstr(path, "models/alexnet.yaml")) input = (cr_shape){3, 67, 67};
+    if (strstr(path, "vgg16")) input = (cr_shape){3, 32, 32};
+    CHECK(cr_model_set_input(*model, input, &err) == 0);
+    return true;
+}
+
+static float *copy(const float *from, int64_t count) {
+    float *to = malloc((size_t)(count ? count : 1) * sizeof *to);
+    if (count) memcpy(to, from, (size_t)count * sizeof *to);
+    return to;
+}
+
+/* One training step's forward and backward; returns false on failure. */
+static bool step(cr_net *net, const cr_model *model, const int *labels) {
+    cr_net_forward(net, true);
+    const cr_layer *output = &model->layers[model->output];
+    if (strcmp(output->kind->name, "softmax") == 0) {
+        double loss = cr_net_cross_entropy(net, labels);
+        CHECK(isfinite(loss));
+    } else {
+        /* A fixed projection of the output as the loss. */
+        float *doutput = cr_net_output_grad(net);
+        int64_t count = BATCH * cr_shape_size(output->out);
+        for (int64_t i = 0; i < count; i++) doutput[i] = (float)((i % 7) - 3) / 7.0f;
+    }
+    cr_net_backward(net);
+    return true;
+}
+
+static run train_once(const cr_model *model, int threads, bool poison_first) {
+    run r = {0};
+    cr_set_threads(threads);
+    cr_net *net;
+    cr_error err;
+    cr_net_options options = {.seed = 3, .training = true, .input_grad = true};
+    if (cr_net_create(model, BATCH, &options, &net, &err)) {
+        CHECK(!"network builds");
+        return r;
+    }
+    uint64_t rng = 5;
+    float *input = cr_net_input(net);
+    r.input_count = BATCH * cr_shape_size(model->input);
+    for (int64_t i = 0; i < r.input_count; i++) input[i] = 2.0f * cr_random_uniform(&rng) - 1.0f;
+    int classes = (int)cr_shape_size(model->layers[model->output].out);
+    int labels[BATCH];
+    for (int n = 0; n < BATCH; n++) labels[n] = (n * 3) % classes;
+    /* Dropout draws anew every forward: restart its stream for the second. */
+    uint64_t dropout_state = cr_net_rng_state(net);
+    if (poison_first) {
+        step(net, model, labels);
+        for (int i = 0; i < model->n_layers; i++) {
+            float *dy = cr_net_layer_grad(net, i);
+            for (int64_t j = 0; j < BATCH * cr_shape_size(model->layers[i].out); j++) dy[j] = NAN;
+        }
+        cr_net_set_rng_state(net, dropout_state);
+    }
+    step(net, model, labels);
+    r.output_count = BATCH * cr_shape_size(model->layers[model->output].out);
+    r.output = copy(cr_net_output(net), r.output_count);
+    float *grads = cr_net_grad_block(net, &r.grad_count);
+    r.grads = copy(grads, r.grad_count);
+    r.input_grad = copy(cr_net_input_grad(net), r.input_count);
+    cr_net_free(net);
+    return r;
+}
+
+static void run_free(run *r) {
+    free(r->output);
+    free(r->grads);
+    free(r->input_grad);
+}
+
+/* Largest |a − b| / (|b| + scale) over the arrays; scale is the largest |b|
+ * times 1e-3, so that values near zero compare on the tensor's own scale. */
+static double worst_difference(const float *a, const float *b, int64_t count) {
+    double largest = 0.0, worst = 0.0;
+    for (int64_t i = 0; i < count; i++) largest = fmax(largest, fabs(b[i]));
+    for (int64_t i = 0; i < count; i++) {
+        double difference = fabs((double)a[i] - b[i]) / (fabs(b[i]) + 1e-3 * largest + 1e-30);
+        if (!(difference <= worst)) worst = isnan(difference) ? INFINITY : difference;
+    }
+    return worst;
+}
+
+static void check_model(const char *path) {
+    cr_model *model;
+    if (!load(path, &model)) return;
+    run plain = train_once(model, 1, false);
+    run poisoned = train_once(model, 1, true);
+    run threaded = train_once(model, 3, true);
+    if (plain.output && poisoned.output && threaded.output) {
+        bool same =
+            memcmp(plain.grads, poisoned.grads, (size_t)plain.grad_count * 4) == 0 &&
+            memcmp(plain.input_grad, poisoned.input_grad, (size_t)plain.input_count * 4) == 0;
+        if (!same) fprintf(stderr, "%s: gradients change after the buffers held NaN\n", path);
+        CHECK(same);
+        double output = worst_difference(threaded.output, plain.output, plain.output_count);
+        double grads = worst_difference(threaded.grads, plain.grads, plain.grad_count);
+        double input = worst_difference(threaded.input_grad, plain.input_grad, plain.input_count);
+        printf("%-44s 3 threads vs 1: output %.1e, parameter gradients %.1e, input gradient "
+               "%.1e\n",
+               path, output, grads, input);
+        CHECK(output < 1e-4);
+        CHECK(grads < 1e-3);
+        CHECK(input < 1e-3);
+    }
+    run_free(&plain);
+    run_free(&poisoned);
+    run_free(&threaded);
+    cr_model_free(model);
+}
+
+static void check_folder(const char *folder) {
+    DIR *dir = opendir(folder);
+    CHECK(dir != NULL);
+    if (!dir) return;
+    struct dirent *entry;
+    int models = 0;
+    while ((entry = readdir(dir))) {
+        size_t length = strlen(entry->d_name);
+        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
+        check_model(path);
+        models++;
+    }
+    closedir(dir);
+    CHECK(models > 3);
+}
+
+int main(void) {
+    check_folder(CNNRUN_SOURCE_DIR "/models");
+    check_folder(CNNRUN_SOURCE_DIR "/tests/gradcheck");
+    return check_report();
+}
