@@ -17,10 +17,24 @@ static void avgpool_forward(const cr_step *step) {
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     float window = (float)(cfg->size[0] * cfg->size[1]);
     bool unpadded = cfg->padding[0] == 0 && cfg->padding[1] == 0;
+    bool two_by_two = unpadded && cfg->size[0] == 2 && cfg->size[1] == 2 && cfg->stride[0] == 2 &&
+                      cfg->stride[1] == 2;
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         const float *x = step->x[0] + plane * in_plane;
         float *y = step->y + plane * out_plane;
+        if (two_by_two) {
+            /* LeNet's subsampling: no window loops. */
+            for (int out_row = 0; out_row < out.h; out_row++) {
+                const float *top = x + (int64_t)out_row * 2 * in.w, *bottom = top + in.w;
+                float *y_row = y + (int64_t)out_row * out.w;
+                for (int out_col = 0; out_col < out.w; out_col++)
+                    y_row[out_col] = (top[2 * out_col] + top[2 * out_col + 1] +
+                                      bottom[2 * out_col] + bottom[2 * out_col + 1]) /
+                                     4.0f;
+            }
+            continue;
+        }
         if (unpadded) {
             /* Every window lies inside the image: no clipping. */
             for (int out_row = 0; out_row < out.h; out_row++) {
@@ -62,10 +76,25 @@ static void avgpool_backward(const cr_step *step) {
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     float window = (float)(cfg->size[0] * cfg->size[1]);
     bool unpadded = cfg->padding[0] == 0 && cfg->padding[1] == 0;
+    bool tiles = unpadded && cfg->size[0] == 2 && cfg->size[1] == 2 && cfg->stride[0] == 2 &&
+                 cfg->stride[1] == 2 && in.h == 2 * out.h && in.w == 2 * out.w;
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         float *dx = step->dx[0] + plane * in_plane;
         const float *dy = step->dy + plane * out_plane;
+        if (tiles) {
+            /* 2×2 windows covering the plane exactly: every input pixel
+             * gets one quarter of one output's gradient. */
+            for (int row = 0; row < in.h; row++) {
+                const float *dy_row = dy + (int64_t)(row / 2) * out.w;
+                float *dx_row = dx + (int64_t)row * in.w;
+                if (step->dx_assign)
+                    for (int col = 0; col < in.w; col++) dx_row[col] = dy_row[col / 2] / 4.0f;
+                else
+                    for (int col = 0; col < in.w; col++) dx_row[col] += dy_row[col / 2] / 4.0f;
+            }
+            continue;
+        }
         if (step->dx_assign) memset(dx, 0, (size_t)in_plane * sizeof *dx);
         if (unpadded) {
             for (int out_row = 0; out_row < out.h; out_row++) {

@@ -119,11 +119,19 @@ static bool conv_is_pointwise(conv_dims d) {
  * keeps OpenBLAS efficient when one image has few output pixels (LeNet's
  * 10×10, VGG's last stages); an image with many pixels is its own chunk and
  * its product writes straight into y. */
-#define CHUNK_COLUMNS 1024
+#define CHUNK_COLUMNS 512
+/* ... but a chunk's column matrix should stay in the core's L2 cache (1 MiB
+ * of floats): written by im2col, it is read back by the GEMM at once.
+ * OpenBLAS's rate on these shapes is flat from ~256 columns on. */
+#define CHUNK_COL_FLOATS (256 * 1024)
 
 static int conv_chunk_images(conv_dims d) {
-    int spatial = d.out_height * d.out_width;
-    return spatial >= CHUNK_COLUMNS ? 1 : (CHUNK_COLUMNS + spatial - 1) / spatial;
+    int64_t spatial = (int64_t)d.out_height * d.out_width;
+    int64_t image_col = (int64_t)d.channels * d.kernel_h * d.kernel_w * spatial;
+    int64_t by_columns = (CHUNK_COLUMNS + spatial - 1) / spatial;
+    int64_t by_cache = CHUNK_COL_FLOATS / (image_col > 0 ? image_col : 1);
+    int64_t chunk = by_columns < by_cache ? by_columns : by_cache;
+    return chunk < 1 ? 1 : (int)chunk;
 }
 
 /* Per-thread scratch, each piece 64-byte aligned:
@@ -238,6 +246,18 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
                     continue;
                 }
                 out += (int64_t)first_row * d.out_width;
+                if (d.stride_w == 1 && first == 0 && end == d.out_width) {
+                    /* No padding on either side of any row (LeNet's 'valid'
+                     * convs): a plain 2-D block copy. */
+                    const float *row =
+                        image +
+                        ((int64_t)c * d.height + first_row * d.stride_h - d.pad_h + kh) * d.width +
+                        kw - d.pad_w;
+                    for (int oh = first_row; oh < end_row;
+                         oh++, out += d.out_width, row += (int64_t)d.stride_h * d.width)
+                        for (int ow = 0; ow < d.out_width; ow++) out[ow] = row[ow];
+                    continue;
+                }
                 for (int oh = first_row; oh < end_row; oh++, out += d.out_width) {
                     int ih = oh * d.stride_h - d.pad_h + kh;
                     const float *row =

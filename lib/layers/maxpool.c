@@ -68,10 +68,11 @@ static void maxpool_forward(const cr_step *step) {
                         for (int col = 0; col < cfg->size[1]; col++) {
                             int index = corner + row * in.w + col;
                             float value = x[index];
-                            if (value > best || isnan(value)) { /* as PyTorch */
-                                best = value;
-                                best_index = index;
-                            }
+                            /* As PyTorch; selects, not branches: which
+                             * value wins is data and would mispredict. */
+                            bool wins = value > best || isnan(value);
+                            best = wins ? value : best;
+                            best_index = wins ? index : best_index;
                         }
                     y[out_row * out.w + out_col] = best;
                     if (winner) winner[out_row * out.w + out_col] = best_index;
