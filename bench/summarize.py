@@ -88,9 +88,10 @@ def mib(value):
     return "—" if value is None else f"{value / 2**20:,.0f} MiB"
 
 
-def table(header, rows):
+def table(header, rows, numeric_from=1):
+    """A markdown table; columns from `numeric_from` on are right-aligned."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(
-        "---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+        "---" if i < numeric_from else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -122,7 +123,7 @@ def machine_section(res):
         ("duration", f"{s['seconds'] / 60:.1f} min"),
         ("started with", f"`{s.get('command_line') or 'bench/run.py'}`"),
     ]
-    text = table(["", ""], rows)
+    text = table(["", ""], rows, numeric_from=2)
     modes = []
     for mode, settings in res.data["mode_environment"].items():
         what = ", ".join(f"{k}={v}" if v else f"{k} unset" for k, v in settings.items())
@@ -166,7 +167,7 @@ def speed_section(res):
                      ratio(f["cnnrun"], f["torch_tuned"])))
     text = ("### Side by side: images per second, batch 64\n\n" + table(
         ["job", "OpenBLAS mode", "cnnrun", "PyTorch", "PyTorch, malloc tuned",
-         "cnnrun / PyTorch", "cnnrun / tuned"], rows))
+         "cnnrun / PyTorch", "cnnrun / tuned"], rows, numeric_from=2))
     accuracy = {side: res.figure(res.select(group="lenet_epoch", side=side), "test_accuracy")
                 for side in SIDES}
     if any(accuracy.values()):
@@ -204,7 +205,7 @@ def memory_section(res):
     return ("### Peak memory while training (whole process, /usr/bin/time)\n\n" + table(
         ["job", "OpenBLAS mode", "cnnrun RSS", "cnnrun planned", "PyTorch RSS",
          "PyTorch tuned RSS", "cnnrun / PyTorch", "minor page faults: cnnrun / PyTorch / tuned"],
-        rows) + "\n\nThe step runs time training and then inference in one process; the "
+        rows, numeric_from=2) + "\n\nThe step runs time training and then inference in one process; the "
         "peak is training's. PyTorch's RSS includes the interpreter and the libraries "
         "(about 240 MiB before the model exists).")
 
@@ -227,7 +228,7 @@ def sweep_section(res):
                          number(ci), number(ti), ratio(ci, ti)))
     text = "### VGG-style: batch size (32×32, images per second)\n\n" + table(
         ["batch", "OpenBLAS mode", "cnnrun train", "PyTorch train", "ratio",
-         "cnnrun inference", "PyTorch inference", "ratio"], rows)
+         "cnnrun inference", "PyTorch inference", "ratio"], rows, numeric_from=2)
     rows = []
     for pixels in (32, 64, 128):
         for mode in res.modes:
@@ -246,7 +247,7 @@ def sweep_section(res):
                          ratio(ci, ti)))
     text += "\n\n### VGG-style: input size (batch 64, images per second)\n\n" + table(
         ["input", "OpenBLAS mode", "cnnrun train", "PyTorch train", "ratio",
-         "cnnrun inference", "PyTorch inference", "ratio"], rows)
+         "cnnrun inference", "PyTorch inference", "ratio"], rows, numeric_from=2)
     text += ("\n\nThe sweeps compare cnnrun with PyTorch as users run it (no malloc "
              "tuning), in the modes " + ", ".join(f"`{m}`" for m in res.data["settings"][
                  "sweep_modes"]) + "; batch 64 at 32×32 is the side-by-side comparison's run.")
@@ -321,7 +322,7 @@ def targets_section(res):
         rows.append(("stretch: VGG-style training ≥ malloc-tuned PyTorch", label,
                      check(value, 1.0)))
     return "### Targets (ratios against PyTorch as users run it)\n\n" + table(
-        ["target", "OpenBLAS mode", "result"], rows)
+        ["target", "OpenBLAS mode", "result"], rows, numeric_from=3)
 
 
 def commands_section(res):
