@@ -278,6 +278,8 @@ def machine_facts(args):
         "openblas": capture(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n",
                              "libopenblas0-pthread", "libopenblas0"]),
         "torch": json.loads(torch_facts) if torch_facts else None,
+        "torch_package": capture(["dpkg-query", "-W", "-f", "${Package} ${Version}",
+                                  "python3-torch"]),
         "git_commit": capture(["git", "rev-parse", "HEAD"]),
         "git_branch": capture(["git", "rev-parse", "--abbrev-ref", "HEAD"]),
         "git_dirty": bool(git_dirty),

@@ -107,7 +107,9 @@ def machine_section(res):
                             f"{'yes' if m['avx2'] else 'no'}"),
         ("kernel, C library", f"{m['kernel']}, {m['glibc']}"),
         ("OpenBLAS", (m["openblas"] or "?").replace("\n", "; ")),
-        ("PyTorch", f"{torch.get('version')} (CPU capability {torch.get('cpu_capability')}, "
+        ("PyTorch", f"{m.get('torch_package') or torch.get('version')} "
+                    f"(torch.__version__ {torch.get('version')}, "
+                    f"CPU capability {torch.get('cpu_capability')}, "
                     f"oneDNN {'on' if torch.get('mkldnn') else 'off'}, "
                     f"{torch.get('default_threads')} thread(s) by default)"),
         ("cnnrun", f"{m['git_commit'][:12]} ({m['git_branch']}"
@@ -205,8 +207,8 @@ def memory_section(res):
     return ("### Peak memory while training (whole process, /usr/bin/time)\n\n" + table(
         ["job", "OpenBLAS mode", "cnnrun RSS", "cnnrun planned", "PyTorch RSS",
          "PyTorch tuned RSS", "cnnrun / PyTorch", "minor page faults: cnnrun / PyTorch / tuned"],
-        rows, numeric_from=2) + "\n\nThe step runs time training and then inference in one process; the "
-        "peak is training's. PyTorch's RSS includes the interpreter and the libraries "
+        rows, numeric_from=2) + "\n\nThe step runs time training and then inference in one "
+        "process; the peak is training's. PyTorch's RSS includes the interpreter and the libraries "
         "(about 240 MiB before the model exists).")
 
 
