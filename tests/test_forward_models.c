@@ -24,7 +24,10 @@ static void forward_model(const char *path, bool small) {
     }
     if (small) {
         cr_shape input = model->input;
-        if (strstr(path, "alexnet")) input = (cr_shape){3, 67, 67};
+        if (strstr(path, "alexnet_small"))
+            input = (cr_shape){3, 16, 16};
+        else if (strstr(path, "alexnet"))
+            input = (cr_shape){3, 67, 67};
         if (strstr(path, "vgg16")) input = (cr_shape){3, 32, 32};
         CHECK(cr_model_set_input(model, input, &err) == 0);
     }

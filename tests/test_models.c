@@ -37,6 +37,9 @@ static const expected_model expected[] = {
      * running statistics 2·448 */
     {"vgg_small.yaml", 814570, 814570, 896, 39160320, 26, {10, 1, 1}},
     {"vgg_small_fashion.yaml", 870826, 870826, 384, 19094528, 18, {10, 1, 1}},
+    /* conv 3,136 + 307,392 + 442,624 + 590,080 + 295,040, dense 590,336 +
+     * 5,130; MACs as worked out in the file's comment */
+    {"alexnet_small.yaml", 2233738, 2233738, 0, 137695232, 15, {10, 1, 1}},
     {"residual.yaml", 68994, 68994, 0, 7712768, 11, {10, 1, 1}},
     /* Two fixed 3×3 Sobel kernels (18 weights, frozen), then the edge
      * magnitude: MACs 2·9·64·64 at its 64×64 default input */
