@@ -61,8 +61,11 @@ const float *cr_net_input_grad(const cr_net *net); /* NULL unless options.input_
 void cr_net_forward(cr_net *net, bool training);
 /* The network output, [batch, C, H, W] of the last layer's shape. */
 const float *cr_net_output(const cr_net *net);
-/* Any layer's output and gradient, by index in cr_model.layers. */
+/* Any layer's output, by index in cr_model.layers. */
 float *cr_net_layer_output(cr_net *net, int layer);
+/* Where a layer's output gradient lives during backward. Layers whose
+ * gradients are never alive at the same time share this memory
+ * (cr_model_plan_gradients), so after backward it may hold another layer's. */
 float *cr_net_layer_grad(cr_net *net, int layer);
 /* What a layer kept from its last forward for backward (diagnostics). */
 const float *cr_net_layer_saved(const cr_net *net, int layer);

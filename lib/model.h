@@ -60,6 +60,17 @@ int cr_model_find_layer(const cr_model *model, const char *name);
  * quick gradient check); warnings are collected afresh. */
 int cr_model_set_input(cr_model *model, cr_shape input, cr_error *err);
 
+/* Where each layer's output gradient lives during backward, in floats from
+ * the start of one block that gradients never alive at the same time share.
+ * Backward runs the layers in reverse: layer i's gradient is born when its
+ * last reader's backward writes into it (the output's and any unread
+ * layer's: before backward starts) and dies after layer i's own backward.
+ * Fills offsets[n_layers] and *born[n_layers] (the layer whose backward
+ * first writes it, n_layers for "before backward"), returns the block's size
+ * in floats; every piece starts 64-byte aligned. offsets/born may be NULL
+ * (size only). */
+int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *offsets, int *born);
+
 /* Training memory at `batch`; optimizer_slots is 1 for SGD with momentum, 2
  * for Adam. Inference (no gradients) when `training` is false. */
 cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int optimizer_slots);

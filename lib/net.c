@@ -58,6 +58,10 @@ struct cr_net {
     int64_t arena_floats;
     float *input, *dinput, *workspace;
     bool dinput_assigned;
+    /* Per layer, the layer whose backward first writes its output gradient
+     * (n_layers: before backward), when it must be zeroed: gradients share
+     * memory (cr_model_plan_gradients). */
+    int *gradient_born;
     /* fuse_inference: per layer, the last layer of the conv → batchnorm
      * (→ relu) chain it starts, or -1. */
     int *chain_end;
@@ -165,7 +169,14 @@ static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
      * per layer; -1 for a buffer not planned), pointers once the one arena
      * exists. */
     int64_t *offsets = malloc((size_t)(3 * model->n_layers + 2) * sizeof *offsets);
-    if (!offsets) return out_of_memory(err, 0);
+    int64_t *gradient_offsets = malloc((size_t)(model->n_layers + 1) * sizeof *gradient_offsets);
+    net->gradient_born = malloc((size_t)(model->n_layers + 1) * sizeof *net->gradient_born);
+    if (!offsets || !gradient_offsets || !net->gradient_born) {
+        free(offsets);
+        free(gradient_offsets);
+        return out_of_memory(err, 0);
+    }
+    int64_t gradients_offset = -1;
     offsets[0] = offset;
     offset += round_up(batch * cr_shape_size(model->input));
     offsets[1] = -1;
@@ -173,16 +184,16 @@ static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
         offsets[1] = offset;
         offset += round_up(batch * cr_shape_size(model->input));
     }
+    if (net->training_planned) {
+        gradients_offset = offset;
+        offset += cr_model_plan_gradients(model, batch, gradient_offsets, net->gradient_born);
+    }
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
         int64_t size = batch * cr_shape_size(layer->out);
         offsets[2 + 3 * i] = offset;
         offset += round_up(size);
-        offsets[3 + 3 * i] = -1;
-        if (net->training_planned) {
-            offsets[3 + 3 * i] = offset;
-            offset += round_up(size);
-        }
+        offsets[3 + 3 * i] = gradients_offset >= 0 ? gradients_offset + gradient_offsets[i] : -1;
         /* Saved tensors exist in inference too: forward may always write them. */
         offsets[4 + 3 * i] = offset;
         offset += round_up(layer->saved_fixed + layer->saved_per_image * batch);
@@ -193,6 +204,7 @@ static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
     offset += round_up(workspace);
     net->arena_floats = offset;
     net->arena = aligned_floats(offset);
+    free(gradient_offsets);
     if (!net->arena) {
         free(offsets);
         return out_of_memory(err, offset * 4);
@@ -325,6 +337,7 @@ void cr_net_free(cr_net *net) {
     for (int i = 0; i < net->n_entries; i++) free(net->entries ? net->entries[i].name : NULL);
     free(net->entries);
     free(net->chain_end);
+    free(net->gradient_born);
     free(net->layers);
     free(net->params);
     free(net->grads);
@@ -493,20 +506,33 @@ static void layer_backward(cr_net *net, int i) {
     model->layers[i].kind->backward(&step);
 }
 
+static void zero_gradient(cr_net *net, int layer) {
+    if (net->layers[layer].dy_assigned) return;
+    int64_t count = net->batch * cr_shape_size(net->model->layers[layer].out);
+    memset(net->layers[layer].dy, 0, (size_t)count * sizeof(float));
+}
+
 void cr_net_backward(cr_net *net) {
     const cr_model *model = net->model;
     int64_t batch = net->batch;
     if (!net->training_planned) return; /* nothing planned to hold gradients */
-    /* Gradients accumulate into each layer's dy from its consumers: start
-     * every one but the output's (set by the loss) at zero. */
-    for (int i = 0; i < model->n_layers; i++)
-        if (i != model->output && !net->layers[i].dy_assigned)
-            memset(net->layers[i].dy, 0,
-                   (size_t)(batch * cr_shape_size(model->layers[i].out)) * sizeof(float));
+    /* Gradients accumulate into each layer's dy from its readers, so each
+     * starts at zero (the output's holds the loss's gradient; a layer that
+     * is its input's only reader overwrites instead). Gradients share
+     * memory, so each is zeroed only when born: just before the backward
+     * of its last reader. */
+    int n = model->n_layers;
+    for (int i = 0; i < n; i++)
+        if (net->gradient_born[i] == n && i != model->output) zero_gradient(net, i);
     if (net->dinput && !net->dinput_assigned)
         memset(net->dinput, 0, (size_t)(batch * cr_shape_size(model->input)) * sizeof(float));
-    for (int i = model->n_layers - 1; i >= 0; i--) {
+    for (int i = n - 1; i >= 0; i--) {
         double started = net->backward_seconds ? now_seconds() : 0.0;
+        const cr_layer *layer = &model->layers[i];
+        for (int k = 0; k < layer->n_inputs; k++) {
+            int from = layer->inputs[k];
+            if (from >= 0 && net->gradient_born[from] == i) zero_gradient(net, from);
+        }
         layer_backward(net, i);
         if (net->backward_seconds) net->backward_seconds[i] += now_seconds() - started;
     }

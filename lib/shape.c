@@ -1,5 +1,6 @@
 /* Shape inference: runs each layer kind's shape rule in execution order, once,
  * and totals parameters, MACs and memory. Nothing later recomputes shapes. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -76,6 +77,80 @@ static int64_t add(int64_t a, int64_t b) {
     return __builtin_add_overflow(a, b, &sum) ? INT64_MAX : sum;
 }
 
+/* A block of the gradient arena, free or not. */
+typedef struct gradient_block {
+    int64_t offset, size;
+    bool free;
+} gradient_block;
+
+int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *offsets, int *born) {
+    int n = model->n_layers;
+    int *birth = malloc((size_t)(n ? n : 1) * sizeof *birth);
+    int *block_of = malloc((size_t)(n ? n : 1) * sizeof *block_of);
+    gradient_block *blocks = malloc((size_t)(n ? n : 1) * sizeof *blocks);
+    int64_t total = 0;
+    if (!birth || !block_of || !blocks) {
+        /* No room to plan: one piece each, nothing shared. */
+        for (int i = 0; i < n; i++) {
+            if (offsets) offsets[i] = total;
+            if (born) born[i] = n;
+            total = add(total, cr_round_up_floats(mul(batch, cr_shape_size(model->layers[i].out))));
+        }
+        free(birth);
+        free(block_of);
+        free(blocks);
+        return total;
+    }
+    for (int i = 0; i < n; i++) birth[i] = n;
+    for (int j = 0; j < n; j++)
+        for (int k = 0; k < model->layers[j].n_inputs; k++) {
+            int from = model->layers[j].inputs[k];
+            /* The reader with the highest index runs its backward first
+             * (j ascends: the last one seen). */
+            if (from >= 0) birth[from] = j;
+        }
+    for (int i = 0; i < n; i++)
+        if (i == model->output) birth[i] = n;
+    int n_blocks = 0;
+    /* Time runs from n (before backward) down to 0; at time t the gradients
+     * born then get a block, layer t's backward runs, then its own block is
+     * released. */
+    for (int t = n; t >= 0; t--) {
+        for (int i = 0; i < n; i++) {
+            if (birth[i] != t) continue;
+            int64_t size = cr_round_up_floats(mul(batch, cr_shape_size(model->layers[i].out)));
+            int best = -1; /* the smallest free block that fits */
+            for (int b = 0; b < n_blocks; b++)
+                if (blocks[b].free && blocks[b].size >= size &&
+                    (best < 0 || blocks[b].size < blocks[best].size))
+                    best = b;
+            if (best < 0) /* grow the free block at the end, if there is one */
+                for (int b = 0; b < n_blocks; b++)
+                    if (blocks[b].free && blocks[b].offset + blocks[b].size == total) {
+                        total = add(total, size - blocks[b].size);
+                        blocks[b].size = size;
+                        best = b;
+                    }
+            if (best < 0) {
+                best = n_blocks++;
+                blocks[best] = (gradient_block){total, size, false};
+                total = add(total, size);
+            }
+            blocks[best].free = false;
+            block_of[i] = best;
+        }
+        if (t < n) blocks[block_of[t]].free = true;
+    }
+    for (int i = 0; i < n; i++) {
+        if (offsets) offsets[i] = blocks[block_of[i]].offset;
+        if (born) born[i] = birth[i];
+    }
+    free(birth);
+    free(block_of);
+    free(blocks);
+    return total;
+}
+
 cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int optimizer_slots) {
     cr_memory m = {0};
     const int64_t f = sizeof(float);
@@ -91,9 +166,9 @@ cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int o
     if (training) {
         m.gradients = mul(model->trainable_parameters, f);
         m.optimizer = mul(mul(model->trainable_parameters, optimizer_slots), f);
-        /* Every layer output has a gradient; the input does not. */
-        m.activation_gradients =
-            mul(mul(model->activations - cr_shape_size(model->input), batch), f);
+        /* Every layer output has a gradient, in blocks shared by gradients
+         * never alive together; the input has none. */
+        m.activation_gradients = mul(cr_model_plan_gradients(model, batch, NULL, NULL), f);
     }
     int64_t parts[] = {m.parameters,           m.gradients, m.optimizer, m.activations,
                        m.activation_gradients, m.saved,     m.workspace};

@@ -7,7 +7,8 @@
  *   - 1 thread and 3 threads (uneven shares of a batch of 5) give the same
  *     outputs and gradients up to float rounding of partial sums;
  *   - evaluation with conv → batchnorm (→ relu) chains fused into one pass
- *     gives the layer-by-layer output up to float rounding. */
+ *     gives the layer-by-layer output up to float rounding;
+ *   - gradients alive at the same time never share memory. */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -193,6 +194,37 @@ static void check_fusion(const char *path) {
     cr_model_free(model);
 }
 
+/* Output gradients share memory: two that are alive at the same time (from
+ * the backward of the last reader to the layer's own) never overlap, and a
+ * plain chain needs far less than one buffer per layer. */
+static void check_gradient_plan(const char *path) {
+    cr_model *model;
+    if (!load(path, &model)) return;
+    int n = model->n_layers;
+    int64_t *offsets = malloc((size_t)n * sizeof *offsets), unshared = 0;
+    int *born = malloc((size_t)n * sizeof *born);
+    int64_t total = cr_model_plan_gradients(model, BATCH, offsets, born);
+    int overlaps = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t size_i = BATCH * cr_shape_size(model->layers[i].out);
+        unshared += size_i;
+        CHECK(offsets[i] + size_i <= total);
+        for (int j = i + 1; j < n; j++) {
+            int64_t size_j = BATCH * cr_shape_size(model->layers[j].out);
+            bool alive_together = i <= born[j] && j <= born[i];
+            bool share = offsets[i] < offsets[j] + size_j && offsets[j] < offsets[i] + size_i;
+            overlaps += alive_together && share;
+        }
+    }
+    CHECK_INT(overlaps, 0);
+    printf("%-44s gradients: %lld floats shared, %lld one buffer each\n", path, (long long)total,
+           (long long)unshared);
+    if (strstr(path, "vgg_small.yaml")) CHECK(total * 2 < unshared);
+    free(offsets);
+    free(born);
+    cr_model_free(model);
+}
+
 static void check_folder(const char *folder) {
     DIR *dir = opendir(folder);
     CHECK(dir != NULL);
@@ -206,6 +238,7 @@ static void check_folder(const char *folder) {
         snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
         check_model(path);
         check_fusion(path);
+        check_gradient_plan(path);
         models++;
     }
     closedir(dir);
