@@ -46,6 +46,15 @@ static int usage_error(const char *name, const char *fmt, const char *arg) {
     return 2;
 }
 
+/* The last case of a MODEL.yaml command's option loop: an unknown option,
+ * a second model file, or the model file. 0, or the usage error's code. */
+static int model_file_argument(const char *command, const char *arg, const char **path) {
+    if (arg[0] == '-' && arg[1]) return usage_error(command, "unknown option '%s'", arg);
+    if (*path) return usage_error(command, "one model file at a time (extra: '%s')", arg);
+    *path = arg;
+    return 0;
+}
+
 static int report(const cr_error *err) {
     char text[2048];
     cr_error_format(err, text, sizeof text);
@@ -349,12 +358,10 @@ static int run_check(int argc, char **argv) {
             if (parse_positive(argv[++i], &batch))
                 return usage_error("check", "--batch must be a whole number ≥ 1, got '%s'",
                                    argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1])
-            return usage_error("check", "unknown option '%s'", argv[i]);
-        else if (path)
-            return usage_error("check", "one model file at a time (extra: '%s')", argv[i]);
-        else
-            path = argv[i];
+        } else {
+            int code = model_file_argument("check", argv[i], &path);
+            if (code) return code;
+        }
     }
     if (!path) return usage_error("check", "%s", "missing MODEL.yaml");
     cr_model *model;
@@ -426,12 +433,10 @@ static int run_gradcheck(int argc, char **argv) {
             if (parse_shape(value, &input))
                 return usage_error("gradcheck", "--input must be C,H,W (e.g. 3,32,32), got '%s'",
                                    value);
-        } else if (arg[0] == '-' && arg[1])
-            return usage_error("gradcheck", "unknown option '%s'", arg);
-        else if (path)
-            return usage_error("gradcheck", "one model file at a time (extra: '%s')", arg);
-        else
-            path = arg;
+        } else {
+            int code = model_file_argument("gradcheck", arg, &path);
+            if (code) return code;
+        }
         if (takes_value) i++;
     }
     if (!path) return usage_error("gradcheck", "%s", "missing MODEL.yaml");
@@ -656,12 +661,10 @@ static int parse_train_args(int argc, char **argv, train_args *a) {
             a->no_shuffle = true;
         else if (strcmp(arg, "--quiet") == 0)
             a->quiet = true;
-        else if (arg[0] == '-' && arg[1])
-            return usage_error("train", "unknown option '%s'", arg);
-        else if (a->path)
-            return usage_error("train", "one model file at a time (extra: '%s')", arg);
-        else
-            a->path = arg;
+        else {
+            int code = model_file_argument("train", arg, &a->path);
+            if (code) return code;
+        }
         if (takes_value) i++;
     }
     if (!a->path) return usage_error("train", "%s", "missing MODEL.yaml");
@@ -883,12 +886,10 @@ static int run_eval(int argc, char **argv) {
         } else if (strcmp(arg, "--threads") == 0) {
             if (parse_positive(value, &threads))
                 return usage_error("eval", "--threads must be a whole number ≥ 1, got '%s'", value);
-        } else if (arg[0] == '-' && arg[1])
-            return usage_error("eval", "unknown option '%s'", arg);
-        else if (path)
-            return usage_error("eval", "one model file at a time (extra: '%s')", arg);
-        else
-            path = arg;
+        } else {
+            int code = model_file_argument("eval", arg, &path);
+            if (code) return code;
+        }
         if (takes_value) i++;
     }
     if (!path) return usage_error("eval", "%s", "missing MODEL.yaml");
@@ -1417,12 +1418,10 @@ static int parse_bench_args(int argc, char **argv, bench_args *a) {
                                    value);
         } else if (strcmp(arg, "--json") == 0)
             a->json = true;
-        else if (arg[0] == '-' && arg[1])
-            return usage_error("bench", "unknown option '%s'", arg);
-        else if (a->path)
-            return usage_error("bench", "one model file at a time (extra: '%s')", arg);
-        else
-            a->path = arg;
+        else {
+            int code = model_file_argument("bench", arg, &a->path);
+            if (code) return code;
+        }
         if (takes_value) i++;
     }
     if (!a->path) return usage_error("bench", "%s", "missing MODEL.yaml");
