@@ -2,12 +2,12 @@
  *   x: [N, C, H, W] -> y: [N, C, OH, OW]
  * Backward routes each output's gradient to the input position that won. */
 #include <assert.h>
-#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "pool.h"
+#include "simd.h"
 
 /* The arg-max indices are int32 stored in the float `saved` buffer, which
  * holds nothing else. */
@@ -22,25 +22,13 @@ static int maxpool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warni
 }
 
 #ifdef __AVX2__
-/* Even- and odd-indexed values of the 16 floats at p (the left and right
- * columns of 8 neighbouring 2-wide windows). */
-static inline void split_pairs(const float *p, __m256 *even, __m256 *odd) {
-    __m256 low = _mm256_loadu_ps(p), high = _mm256_loadu_ps(p + 8);
-    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0))),
-        _MM_SHUFFLE(3, 1, 2, 0)));
-    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(3, 1, 3, 1))),
-        _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
 /* The scalar 2×2 rule for 8 windows side by side: top-left, top-right,
  * bottom-left, bottom-right, each replacing the best so far when larger or
  * NaN; winners (may be NULL) get corner + 2·lane + the winning offset. */
 static void max_2x2_eight(float *y, int32_t *winner, const float *top, int width, int corner) {
     __m256 candidate[4];
-    split_pairs(top, &candidate[0], &candidate[1]);
-    split_pairs(top + width, &candidate[2], &candidate[3]);
+    cr_split_even_odd(top, &candidate[0], &candidate[1]);
+    cr_split_even_odd(top + width, &candidate[2], &candidate[3]);
     const int offsets[4] = {0, 1, width, width + 1};
     __m256 best = candidate[0];
     __m256i offset = _mm256_setzero_si256();

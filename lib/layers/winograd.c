@@ -10,8 +10,9 @@
  *   M[ξ] [F, tiles] = U[ξ] [F, C] · V[ξ] [C, tiles],  ξ = one of the 4×4 positions. */
 #include "winograd.h"
 
+#include "simd.h"
+
 #include <cblas.h>
-#include <immintrin.h>
 #include <string.h>
 
 /* Columns (tiles) a chunk's products should have for OpenBLAS to run near
@@ -33,20 +34,12 @@ static int tiles_down(winograd_dims d) {
 static int tiles_across(winograd_dims d) {
     return (d.out_width + 1) / 2;
 }
-static int64_t tiles_per_image(winograd_dims d) {
+int64_t winograd_tiles(winograd_dims d) {
     return (int64_t)tiles_down(d) * tiles_across(d);
 }
 
-int64_t winograd_tiles(winograd_dims d) {
-    return tiles_per_image(d);
-}
-
-static int64_t plane_stride(int64_t rows, int64_t columns) {
-    return winograd_plane_stride(rows, columns);
-}
-
 int winograd_chunk_images(winograd_dims d) {
-    int64_t tiles = tiles_per_image(d);
+    int64_t tiles = winograd_tiles(d);
     int64_t per_image = 16 * (int64_t)(d.channels + d.filters) * tiles;
     int64_t images = (WINOGRAD_COLUMNS + tiles - 1) / tiles;
     int64_t fit = WINOGRAD_SCRATCH_LIMIT / per_image;
@@ -55,8 +48,9 @@ int winograd_chunk_images(winograd_dims d) {
 }
 
 int64_t winograd_scratch_floats(winograd_dims d, int images) {
-    int64_t columns = images * tiles_per_image(d);
-    return 16 * (plane_stride(d.channels, columns) + plane_stride(d.filters, columns));
+    int64_t columns = images * winograd_tiles(d);
+    return 16 *
+           (winograd_plane_stride(d.channels, columns) + winograd_plane_stride(d.filters, columns));
 }
 
 /* U[ξ] for one 3×3 kernel g (row-major), stored at out[ξ·plane]. */
@@ -78,7 +72,7 @@ static void store_kernel(float *out, int64_t plane, const float g[9]) {
 
 void winograd_transform_weights(float *u, const float *weight, winograd_dims d, int first_filter,
                                 int end_filter) {
-    int64_t plane = plane_stride(d.filters, d.channels); /* one ξ of U */
+    int64_t plane = winograd_plane_stride(d.filters, d.channels); /* one ξ of U */
     for (int f = first_filter; f < end_filter; f++)
         for (int c = 0; c < d.channels; c++)
             store_kernel(u + (int64_t)f * d.channels + c, plane,
@@ -87,7 +81,7 @@ void winograd_transform_weights(float *u, const float *weight, winograd_dims d, 
 
 void winograd_transform_weights_flipped(float *u, const float *weight, winograd_dims d,
                                         int first_filter, int end_filter) {
-    int64_t plane = plane_stride(d.filters, d.channels);
+    int64_t plane = winograd_plane_stride(d.filters, d.channels);
     for (int f = first_filter; f < end_filter; f++)
         for (int c = 0; c < d.channels; c++) {
             /* The forward kernel of output channel c and input channel f,
@@ -117,26 +111,13 @@ static void store_input_tile(float *out, int64_t plane, const float tile[4][4]) 
 }
 
 #ifdef __AVX2__
-/* Even and odd elements of the 16 floats at p: the values at columns
- * 0, 2, .., 14 and 1, 3, .., 15 (tile columns j, j + 1 of 8 neighbouring
- * tiles, which start 2 apart). */
-static inline void deinterleave(const float *p, __m256 *even, __m256 *odd) {
-    __m256 low = _mm256_loadu_ps(p), high = _mm256_loadu_ps(p + 8);
-    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0))),
-        _MM_SHUFFLE(3, 1, 2, 0)));
-    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(3, 1, 3, 1))),
-        _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
 /* store_input_tile for the 8 tiles whose top-left input pixel is at
  * p, p + 2, .., p + 14 (all inside the image), in 8 consecutive columns. */
 static void store_input_tiles8(float *out, int64_t plane, const float *p, int width) {
     __m256 d[4][4];
     for (int r = 0; r < 4; r++) {
-        deinterleave(p + (int64_t)r * width, &d[r][0], &d[r][1]);
-        deinterleave(p + (int64_t)r * width + 2, &d[r][2], &d[r][3]);
+        cr_split_even_odd(p + (int64_t)r * width, &d[r][0], &d[r][1]);
+        cr_split_even_odd(p + (int64_t)r * width + 2, &d[r][2], &d[r][3]);
     }
     __m256 bd[4][4];
     for (int s = 0; s < 4; s++) {
@@ -158,7 +139,7 @@ static void store_input_tiles8(float *out, int64_t plane, const float *p, int wi
  * `column` counts tiles from `first_column`. Reads outside the image are 0. */
 static void transform_input(float *v, int64_t columns, int64_t first_column, const float *channel,
                             winograd_dims d) {
-    int64_t plane = plane_stride(d.channels, columns); /* one ξ of V */
+    int64_t plane = winograd_plane_stride(d.channels, columns); /* one ξ of V */
     int64_t column = first_column;
     for (int ty = 0; ty < tiles_down(d); ty++) {
         int top = 2 * ty - d.pad_h;
@@ -199,7 +180,7 @@ static void transform_input(float *v, int64_t columns, int64_t first_column, con
 static void transform_output(float *y_channel, const float *m, int64_t columns,
                              int64_t first_column, float scale, float bias, bool accumulate,
                              winograd_dims d) {
-    int64_t plane = plane_stride(d.filters, columns); /* one ξ of M */
+    int64_t plane = winograd_plane_stride(d.filters, columns); /* one ξ of M */
     int64_t column = first_column;
     for (int ty = 0; ty < tiles_down(d); ty++) {
         int row = 2 * ty, tx = 0;
@@ -266,11 +247,12 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
 void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
                       const conv_epilogue *epilogue, int first, int count, float *scratch,
                       winograd_dims d) {
-    int64_t tiles = tiles_per_image(d), columns = count * tiles;
+    int64_t tiles = winograd_tiles(d), columns = count * tiles;
     int64_t image_size = (int64_t)d.channels * d.height * d.width;
     int64_t out_spatial = (int64_t)d.out_height * d.out_width;
-    int64_t v_plane = plane_stride(d.channels, columns), m_plane = plane_stride(d.filters, columns);
-    int64_t u_plane = plane_stride(d.filters, d.channels);
+    int64_t v_plane = winograd_plane_stride(d.channels, columns),
+            m_plane = winograd_plane_stride(d.filters, columns);
+    int64_t u_plane = winograd_plane_stride(d.filters, d.channels);
     float *v = scratch, *m = scratch + 16 * v_plane;
     for (int i = 0; i < count; i++)
         for (int c = 0; c < d.channels; c++)
