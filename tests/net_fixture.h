@@ -4,6 +4,7 @@
 #ifndef CNNRUN_TESTS_NET_FIXTURE_H
 #define CNNRUN_TESTS_NET_FIXTURE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,38 @@ static inline bool fixture_build(fixture *f, const char *yaml, int batch) {
         return false;
     }
     return true;
+}
+
+/* Loads a model file; on failure prints the error and fails a check. */
+static inline bool fixture_load_file(const char *path, cr_model **model) {
+    cr_error err;
+    if (!cr_model_load(path, model, &err)) return true;
+    char message[2048];
+    cr_error_format(&err, message, sizeof message);
+    fprintf(stderr, "%s\n", message);
+    CHECK(!"model loads");
+    return false;
+}
+
+/* Calls each(path, context) for every *.yaml file in `folder`; returns how
+ * many (an unreadable folder fails a check and gives 0). */
+static inline int fixture_each_model_file(const char *folder,
+                                          void (*each)(const char *path, void *context),
+                                          void *context) {
+    DIR *dir = opendir(folder);
+    CHECK(dir != NULL);
+    if (!dir) return 0;
+    int files = 0;
+    for (struct dirent *entry; (entry = readdir(dir));) {
+        size_t length = strlen(entry->d_name);
+        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
+        each(path, context);
+        files++;
+    }
+    closedir(dir);
+    return files;
 }
 
 static inline void fixture_free(fixture *f) {

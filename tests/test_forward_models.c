@@ -3,25 +3,21 @@
  * allocated equal to what `cnnrun check` predicts. ctest runs it as is (and
  * under ASan/UBSan in the sanitizer build) and, with --small (reduced input
  * sizes, so that it finishes in seconds), under valgrind memcheck. */
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "cnnrun.h"
+#include "net_fixture.h"
 #include "random.h"
 
-static void forward_model(const char *path, bool small) {
+static void forward_model(const char *path, void *small_input) {
+    bool small = *(const bool *)small_input;
     cr_model *model;
     cr_error err;
     char message[2048];
-    if (cr_model_load(path, &model, &err)) {
-        cr_error_format(&err, message, sizeof message);
-        fprintf(stderr, "%s\n", message);
-        CHECK(!"model loads");
-        return;
-    }
+    if (!fixture_load_file(path, &model)) return;
     if (small) {
         cr_shape input = model->input;
         if (strstr(path, "alexnet_small"))
@@ -74,18 +70,6 @@ static void forward_model(const char *path, bool small) {
 
 int main(int argc, char **argv) {
     bool small = argc > 1 && strcmp(argv[1], "--small") == 0;
-    DIR *dir = opendir(CNNRUN_SOURCE_DIR "/models");
-    CHECK(dir != NULL);
-    int models = 0;
-    for (struct dirent *entry; dir && (entry = readdir(dir));) {
-        size_t length = strlen(entry->d_name);
-        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0) continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/models/%s", CNNRUN_SOURCE_DIR, entry->d_name);
-        forward_model(path, small);
-        models++;
-    }
-    if (dir) closedir(dir);
-    CHECK(models >= 4);
+    CHECK(fixture_each_model_file(CNNRUN_SOURCE_DIR "/models", forward_model, &small) >= 4);
     return check_report();
 }

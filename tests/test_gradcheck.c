@@ -4,12 +4,12 @@
  *   - every model in models/ at a reduced input size;
  *   - and the check itself: a layer with a deliberately wrong backward must
  *     be caught, so a silent gradcheck cannot pass for a working one. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "gradcheck.h"
+#include "net_fixture.h"
 
 /* Smaller inputs keep the check fast; kinks and float32 noise grow with the
  * number of units, so smaller is also more exact. */
@@ -36,12 +36,7 @@ static void check_file(const char *path, bool reduce, int seeds, int samples) {
     cr_model *model;
     cr_error err;
     char message[2048];
-    if (cr_model_load(path, &model, &err)) {
-        cr_error_format(&err, message, sizeof message);
-        fprintf(stderr, "%s\n", message);
-        CHECK(!"model loads");
-        return;
-    }
+    if (!fixture_load_file(path, &model)) return;
     if (reduce && cr_model_set_input(model, reduced_input(path, model->input), &err)) {
         cr_error_format(&err, message, sizeof message);
         fprintf(stderr, "%s\n", message);
@@ -92,21 +87,20 @@ static void check_file(const char *path, bool reduce, int seeds, int samples) {
     cr_model_free(model);
 }
 
+/* How a folder's models are checked. */
+typedef struct folder_check {
+    bool reduce;
+    int seeds, samples;
+} folder_check;
+
+static void check_each(const char *path, void *context) {
+    const folder_check *how = context;
+    check_file(path, how->reduce, how->seeds, how->samples);
+}
+
 static void check_folder(const char *folder, bool reduce, int seeds, int samples) {
-    DIR *dir = opendir(folder);
-    CHECK(dir != NULL);
-    if (!dir) return;
-    int files = 0;
-    for (struct dirent *entry; (entry = readdir(dir));) {
-        size_t length = strlen(entry->d_name);
-        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0) continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
-        check_file(path, reduce, seeds, samples);
-        files++;
-    }
-    closedir(dir);
-    CHECK(files > 0);
+    folder_check how = {reduce, seeds, samples};
+    CHECK(fixture_each_model_file(folder, check_each, &how) > 0);
 }
 
 /* relu whose backward is 10% too large: the check must notice. */

@@ -9,13 +9,13 @@
  *   - evaluation with conv → batchnorm (→ relu) chains fused into one pass
  *     gives the layer-by-layer output up to float rounding;
  *   - gradients alive at the same time never share memory. */
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "cnnrun.h"
+#include "net_fixture.h"
 #include "parallel.h"
 #include "random.h"
 
@@ -26,15 +26,10 @@ typedef struct run {
     int64_t output_count, grad_count, input_count;
 } run;
 
+/* The model at a size the checks run in seconds. */
 static bool load(const char *path, cr_model **model) {
+    if (!fixture_load_file(path, model)) return false;
     cr_error err;
-    char message[2048];
-    if (cr_model_load(path, model, &err)) {
-        cr_error_format(&err, message, sizeof message);
-        fprintf(stderr, "%s\n", message);
-        CHECK(!"model loads");
-        return false;
-    }
     cr_shape input = (*model)->input;
     if (strstr(path, "models/alexnet.yaml")) input = (cr_shape){3, 67, 67};
     if (strstr(path, "vgg16")) input = (cr_shape){3, 32, 32};
@@ -120,9 +115,7 @@ static double worst_difference(const float *a, const float *b, int64_t count) {
     return worst;
 }
 
-static void check_model(const char *path) {
-    cr_model *model;
-    if (!load(path, &model)) return;
+static void check_model(const char *path, const cr_model *model) {
     run plain = train_once(model, 1, false);
     run poisoned = train_once(model, 1, true);
     run threaded = train_once(model, 3, true);
@@ -145,7 +138,6 @@ static void check_model(const char *path) {
     run_free(&plain);
     run_free(&poisoned);
     run_free(&threaded);
-    cr_model_free(model);
 }
 
 /* Evaluation with conv → batchnorm (→ relu) fused gives the unfused
@@ -179,9 +171,7 @@ static float *evaluate(const cr_model *model, bool fuse, int64_t *count) {
     return output;
 }
 
-static void check_fusion(const char *path) {
-    cr_model *model;
-    if (!load(path, &model)) return;
+static void check_fusion(const char *path, const cr_model *model) {
     int64_t count = 0;
     float *plain = evaluate(model, false, &count), *fused = evaluate(model, true, &count);
     if (plain && fused) {
@@ -191,15 +181,12 @@ static void check_fusion(const char *path) {
     }
     free(plain);
     free(fused);
-    cr_model_free(model);
 }
 
 /* Output gradients share memory: two that are alive at the same time (from
  * the backward of the last reader to the layer's own) never overlap, and a
  * plain chain needs far less than one buffer per layer. */
-static void check_gradient_plan(const char *path) {
-    cr_model *model;
-    if (!load(path, &model)) return;
+static void check_gradient_plan(const char *path, const cr_model *model) {
     int n = model->n_layers;
     int64_t *offsets = malloc((size_t)n * sizeof *offsets), unshared = 0;
     int *born = malloc((size_t)n * sizeof *born);
@@ -222,31 +209,20 @@ static void check_gradient_plan(const char *path) {
     if (strstr(path, "vgg_small.yaml")) CHECK(total * 2 < unshared);
     free(offsets);
     free(born);
+}
+
+static void check_file(const char *path, void *context) {
+    (void)context;
+    cr_model *model;
+    if (!load(path, &model)) return;
+    check_model(path, model);
+    check_fusion(path, model);
+    check_gradient_plan(path, model);
     cr_model_free(model);
 }
 
-static void check_folder(const char *folder) {
-    DIR *dir = opendir(folder);
-    CHECK(dir != NULL);
-    if (!dir) return;
-    struct dirent *entry;
-    int models = 0;
-    while ((entry = readdir(dir))) {
-        size_t length = strlen(entry->d_name);
-        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0) continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
-        check_model(path);
-        check_fusion(path);
-        check_gradient_plan(path);
-        models++;
-    }
-    closedir(dir);
-    CHECK(models > 3);
-}
-
 int main(void) {
-    check_folder(CNNRUN_SOURCE_DIR "/models");
-    check_folder(CNNRUN_SOURCE_DIR "/tests/gradcheck");
+    CHECK(fixture_each_model_file(CNNRUN_SOURCE_DIR "/models", check_file, NULL) > 3);
+    CHECK(fixture_each_model_file(CNNRUN_SOURCE_DIR "/tests/gradcheck", check_file, NULL) > 3);
     return check_report();
 }
