@@ -1,6 +1,10 @@
-# Shared by the command-line tests (tests/cli_*.sh), which source it after
-# setting $cnnrun (the binary) and $scratch (a temporary folder). Each check
+# Shared by the command-line tests (tests/cli_*.sh, tests/mpi_train.sh),
+# which source it after setting $cnnrun (the binary). Sourcing creates
+# $scratch, a temporary folder removed when the script exits. Each check
 # counts as passed or failed; the script ends with report.
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 
 passed=0
 failed=0

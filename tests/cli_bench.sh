@@ -9,9 +9,6 @@ cnnrun=${1:?usage: cli_bench.sh CNNRUN SOURCE_DIR}
 source_dir=${2:?usage: cli_bench.sh CNNRUN SOURCE_DIR}
 models=$source_dir/models
 bad=$source_dir/tests/specs/bad
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-
 # shellcheck source=cli-helpers.bash
 source "$(dirname "${BASH_SOURCE[0]}")/cli-helpers.bash"
 

@@ -7,13 +7,9 @@
 set -u
 cnnrun=${1:?usage: cli_train.sh CNNRUN SOURCE_DIR}
 case $cnnrun in /*) ;; *) cnnrun=$PWD/$cnnrun ;; esac
-helpers=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cli-helpers.bash
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-cd "$scratch" || exit 1
-
 # shellcheck source=cli-helpers.bash
-source "$helpers"
+source "$(dirname "${BASH_SOURCE[0]}")/cli-helpers.bash"
+cd "$scratch" || exit 1
 
 expect_file() {
     if [ -f "$1" ]; then pass; else fail "$2: no file $1"; fi

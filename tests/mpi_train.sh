@@ -14,12 +14,9 @@ set -u
 cnnrun=${1:?usage: mpi_train.sh CNNRUN SOURCE_DIR MPIEXEC}
 mpiexec=${3:?usage: mpi_train.sh CNNRUN SOURCE_DIR MPIEXEC}
 case $cnnrun in /*) ;; *) cnnrun=$PWD/$cnnrun ;; esac
-helpers=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cli-helpers.bash
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-cd "$scratch" || exit 1
 # shellcheck source=cli-helpers.bash
-source "$helpers"
+source "$(dirname "${BASH_SOURCE[0]}")/cli-helpers.bash"
+cd "$scratch" || exit 1
 
 # Open MPI refuses root without these; --oversubscribe: more ranks than cores.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
