@@ -11,12 +11,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <stb/stb_image.h>
 
 #include "bench.h"
+#include "clock.h"
 #include "dist.h"
 #include "gradcheck.h"
 #include "image_out.h"
@@ -507,12 +507,6 @@ static const char *duration_text(double seconds, char *out, size_t size) {
     return out;
 }
 
-static double monotonic_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static volatile sig_atomic_t stop_requested;
 
 /* The first Ctrl-C asks the loop to stop after the current step and save;
@@ -556,7 +550,7 @@ static int terminal_columns(void) {
 static void show_step(void *user, const cr_train_progress *p) {
     train_display *display = user;
     if (!display->terminal || display->quiet) return;
-    double now = monotonic_seconds();
+    double now = cr_monotonic_seconds();
     if (p->step != p->steps && now - display->last_drawn < 0.1) return;
     display->last_drawn = now;
     char numbers[160], eta[32], bar[64];

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "clock.h"
 #include "bench.h"
 #include "parallel.h"
 #include "random.h"
@@ -15,12 +15,6 @@
 #define MAX_GEMMS_PER_LAYER 8
 #define MAX_GEMM_REPEATS    1000
 #define MIN_GEMM_REPEATS    3
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int compare_doubles(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -119,12 +113,12 @@ static int bench_training(const cr_model *model, const cr_bench_options *options
     for (int s = 0; s < options->warmup + steps; s++) {
         memset(forward_seconds, 0, (size_t)layers * sizeof(double));
         memset(backward_seconds, 0, (size_t)layers * sizeof(double));
-        double started = now_seconds();
+        double started = cr_monotonic_seconds();
         cr_net_forward(net, true);
         cr_net_cross_entropy(net, labels);
         cr_net_backward(net);
         cr_optimizer_step(&optimizer, params, grads, update->lr);
-        double wall = now_seconds() - started;
+        double wall = cr_monotonic_seconds() - started;
         int k = s - options->warmup;
         if (k >= 0) {
             double in_layers = 0.0;
@@ -190,10 +184,10 @@ static int bench_inference(const cr_model *model, const cr_bench_options *option
     uint64_t rng = options->seed ^ 0xBB67AE8584CAA73BULL;
     fill_uniform(cr_net_input(net), options->batch * cr_shape_size(model->input), &rng);
     for (int s = 0; s < options->warmup + options->steps; s++) {
-        double started = now_seconds();
+        double started = cr_monotonic_seconds();
         cr_net_forward(net, false);
         int k = s - options->warmup;
-        if (k >= 0) times[k] = now_seconds() - started;
+        if (k >= 0) times[k] = cr_monotonic_seconds() - started;
         progress(options, "inference", s + 1, options->warmup + options->steps);
     }
     result->inference_ms = 1e3 * median(times, options->steps);
@@ -262,9 +256,9 @@ static double time_gemm(const cr_gemm *g, const gemm_buffers *buffers, int threa
     int repeats = 0;
     double spent = 0.0;
     while (repeats < MAX_GEMM_REPEATS && (repeats < MIN_GEMM_REPEATS || spent < least_seconds)) {
-        double started = now_seconds();
+        double started = cr_monotonic_seconds();
         run_gemm(g, buffers, threads);
-        times[repeats] = now_seconds() - started;
+        times[repeats] = cr_monotonic_seconds() - started;
         spent += times[repeats++];
     }
     return median(times, repeats);

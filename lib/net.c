@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "cnnrun.h"
 #include "layers/batchnorm.h"
 #include "layers/conv.h"
@@ -407,12 +407,6 @@ static cr_step make_step(cr_net *net, int i, bool training) {
     };
 }
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 void cr_net_set_layer_times(cr_net *net, double *forward_seconds, double *backward_seconds) {
     net->forward_seconds = forward_seconds;
     net->backward_seconds = backward_seconds;
@@ -439,16 +433,16 @@ void cr_net_forward(cr_net *net, bool training) {
     net->last_forward_training = training;
     for (int i = 0; i < net->model->n_layers; i++) {
         if (!training && net->chain_end && net->chain_end[i] >= 0) {
-            double started = net->forward_seconds ? now_seconds() : 0.0;
+            double started = net->forward_seconds ? cr_monotonic_seconds() : 0.0;
             int last = forward_chain(net, i);
-            if (net->forward_seconds) net->forward_seconds[i] += now_seconds() - started;
+            if (net->forward_seconds) net->forward_seconds[i] += cr_monotonic_seconds() - started;
             i = last;
             continue;
         }
         cr_step step = make_step(net, i, training);
-        double started = net->forward_seconds ? now_seconds() : 0.0;
+        double started = net->forward_seconds ? cr_monotonic_seconds() : 0.0;
         net->model->layers[i].kind->forward(&step);
-        if (net->forward_seconds) net->forward_seconds[i] += now_seconds() - started;
+        if (net->forward_seconds) net->forward_seconds[i] += cr_monotonic_seconds() - started;
     }
 }
 
@@ -496,10 +490,8 @@ static void layer_backward(cr_net *net, int i) {
         /* Fused softmax + cross-entropy: dy already is d(loss)/d(logits). */
         if (step.dx[0]) {
             int64_t n = (int64_t)net->batch * cr_shape_size(model->layers[i].out);
-            if (step.dx_assign)
-                memcpy(step.dx[0], step.dy, (size_t)n * sizeof(float));
-            else
-                for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
+            /* softmax does not set assigns_dx: its input gradient was zeroed. */
+            for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
         }
         return;
     }
@@ -527,14 +519,14 @@ void cr_net_backward(cr_net *net) {
     if (net->dinput && !net->dinput_assigned)
         memset(net->dinput, 0, (size_t)(batch * cr_shape_size(model->input)) * sizeof(float));
     for (int i = n - 1; i >= 0; i--) {
-        double started = net->backward_seconds ? now_seconds() : 0.0;
+        double started = net->backward_seconds ? cr_monotonic_seconds() : 0.0;
         const cr_layer *layer = &model->layers[i];
         for (int k = 0; k < layer->n_inputs; k++) {
             int from = layer->inputs[k];
             if (from >= 0 && net->gradient_born[from] == i) zero_gradient(net, from);
         }
         layer_backward(net, i);
-        if (net->backward_seconds) net->backward_seconds[i] += now_seconds() - started;
+        if (net->backward_seconds) net->backward_seconds[i] += cr_monotonic_seconds() - started;
     }
 }
 

@@ -7,21 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "atomic_file.h"
 #include "checkpoint.h"
 #include "dist.h"
 #include "optim.h"
 #include "random.h"
 #include "train.h"
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int model_outputs(const cr_model *model) {
     return (int)cr_shape_size(model->layers[model->output].out);
@@ -602,7 +596,7 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
         state->seconds = 0.0;
     }
     epoch_order(r->order, (int)count, state->shuffle, state->order_seed);
-    double started = now_seconds(), seconds_before = state->seconds;
+    double started = cr_monotonic_seconds(), seconds_before = state->seconds;
     int64_t images_here = 0; /* trained on in this call, for images/s */
     float lr = 0.0f;
     cr_train_progress progress = {
@@ -681,7 +675,7 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
         state->global_step++;
         images_here += n;
 
-        double elapsed = now_seconds() - started;
+        double elapsed = cr_monotonic_seconds() - started;
         state->seconds = seconds_before + elapsed;
         if (r->callbacks && r->callbacks->on_step) {
             progress.step = state->step_in_epoch;
@@ -713,7 +707,7 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
     double val_loss, val_accuracy;
     if (evaluate_shared(net, r->validation, &config->transform, &val_loss, &val_accuracy, err))
         return 1;
-    state->seconds = seconds_before + (now_seconds() - started);
+    state->seconds = seconds_before + (cr_monotonic_seconds() - started);
     double row[CR_METRIC_COLUMNS] = {
         [CR_METRIC_EPOCH] = (double)state->epoch + 1,
         [CR_METRIC_TRAIN_LOSS] = state->loss_sum / (double)state->seen,
