@@ -212,6 +212,18 @@ def memory_section(res):
         "(about 240 MiB before the model exists).")
 
 
+def sweep_row(res, runs, label, mode, digits=0):
+    """One sweep table row: cnnrun and PyTorch training and inference
+    images/s and their ratios."""
+    c = [r for r in runs if r["side"] == "cnnrun"]
+    t = [r for r in runs if r["side"] == "torch"]
+    ct, tt = res.figure(c, "train_images_per_second"), res.figure(t, "train_images_per_second")
+    ci, ti = (res.figure(c, "inference_images_per_second"),
+              res.figure(t, "inference_images_per_second"))
+    return (label, res.mode_label(mode), number(ct, digits), number(tt, digits), ratio(ct, tt),
+            number(ci, digits), number(ti, digits), ratio(ci, ti))
+
+
 def sweep_section(res):
     rows = []
     for batch in (1, 8, 64, 256):
@@ -220,14 +232,7 @@ def sweep_section(res):
                               pixels=32)
             if not runs:
                 continue
-            c = [r for r in runs if r["side"] == "cnnrun"]
-            t = [r for r in runs if r["side"] == "torch"]
-            ct, tt = res.figure(c, "train_images_per_second"), res.figure(
-                t, "train_images_per_second")
-            ci, ti = res.figure(c, "inference_images_per_second"), res.figure(
-                t, "inference_images_per_second")
-            rows.append((batch, res.mode_label(mode), number(ct), number(tt), ratio(ct, tt),
-                         number(ci), number(ti), ratio(ci, ti)))
+            rows.append(sweep_row(res, runs, batch, mode))
     text = "### VGG-style: batch size (32×32, images per second)\n\n" + table(
         ["batch", "OpenBLAS mode", "cnnrun train", "PyTorch train", "ratio",
          "cnnrun inference", "PyTorch inference", "ratio"], rows, numeric_from=2)
@@ -238,15 +243,7 @@ def sweep_section(res):
                               pixels=pixels)
             if not runs:
                 continue
-            c = [r for r in runs if r["side"] == "cnnrun"]
-            t = [r for r in runs if r["side"] == "torch"]
-            ct, tt = res.figure(c, "train_images_per_second"), res.figure(
-                t, "train_images_per_second")
-            ci, ti = res.figure(c, "inference_images_per_second"), res.figure(
-                t, "inference_images_per_second")
-            rows.append((f"{pixels}×{pixels}", res.mode_label(mode), number(ct, 1),
-                         number(tt, 1), ratio(ct, tt), number(ci, 1), number(ti, 1),
-                         ratio(ci, ti)))
+            rows.append(sweep_row(res, runs, f"{pixels}×{pixels}", mode, digits=1))
     text += "\n\n### VGG-style: input size (batch 64, images per second)\n\n" + table(
         ["input", "OpenBLAS mode", "cnnrun train", "PyTorch train", "ratio",
          "cnnrun inference", "PyTorch inference", "ratio"], rows, numeric_from=2)
