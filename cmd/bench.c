@@ -71,8 +71,7 @@ const cli_spec bench_spec = {
         "inference images/s, peak resident memory and the memory planned for training\n"
         "(cnnrun check's figure), and the settings the figures depend on (threads,\n"
         "OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE).\n",
-    .exit_status = "Exit status: 0 measured, 1 invalid model or failed run, 2 usage error or\n"
-                   "unreadable file.\n",
+    .exit_status = "0 measured, 1 invalid model or failed run, 2 usage error or unreadable file.",
 };
 
 /* One progress line on stderr, rewritten in place (only on a terminal). */

@@ -42,8 +42,7 @@ const cli_spec check_spec = {
         "then the totals and the memory training needs with the train section's\n"
         "optimizer and batch size.\n",
     .exit_status =
-        "Exit status: 0 valid (warnings go to stderr), 1 invalid model, 2 usage error or\n"
-        "unreadable file.\n",
+        "0 valid (warnings go to stderr), 1 invalid model, 2 usage error or unreadable file.",
 };
 
 static void inputs_text(const cr_model *model, const cr_layer *layer, char *out, size_t size) {

@@ -17,6 +17,16 @@
 extern const cli_spec check_spec, gradcheck_spec, train_spec, eval_spec, predict_spec, apply_spec,
     plot_spec, filters_spec, features_spec, bench_spec;
 
+/* main.c's table; hidden commands (the build's generators) have no summary. */
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const cli_spec *spec; /* NULL for help and the hidden ones */
+} command;
+extern const command cnnrun_commands[];
+extern const int cnnrun_command_count;
+
 int cmd_check(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -27,6 +37,11 @@ int cmd_plot(int argc, char **argv);
 int cmd_filters(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* Hidden, for the build (cmd/cli_docs.cmake): man pages (man.c), the bash
+ * completion script and a model's layer names for it (complete.c). */
+int cmd_man(int argc, char **argv);
+int cmd_bash_completion(int argc, char **argv);
+int cmd_complete_layers(int argc, char **argv);
 
 /* Loads the model (printing its warnings) and its train section, with
  * `data` (--data) replacing the section's data source when given. */

@@ -52,8 +52,8 @@ const cli_spec eval_spec = {
                    "cross-entropy, the accuracy, the accuracy per class and the confusion matrix\n"
                    "(rows: true class, columns: predicted), with class names where the data set\n"
                    "has them.\n",
-    .exit_status = "Exit status: 0 evaluated, 1 invalid model, weights or data, 2 usage error or\n"
-                   "unreadable file.\n",
+    .exit_status =
+        "0 evaluated, 1 invalid model, weights or data, 2 usage error or unreadable file.",
 };
 
 typedef struct predict_args {
@@ -98,8 +98,8 @@ const cli_spec predict_spec = {
                    "K most likely classes with their probabilities. Class names come from the\n"
                    "train section's data set when it is installed, else classes are shown by\n"
                    "number.\n",
-    .exit_status = "Exit status: 0 every image classified, 1 invalid model or weights or an\n"
-                   "undecodable image, 2 usage error or unreadable file.\n",
+    .exit_status = "0 every image classified, 1 invalid model or weights or an undecodable image, "
+                   "2 usage error or unreadable file.",
 };
 
 /* Class `index` as "3 Dress", or "3" when the data set has no names. */

@@ -66,8 +66,7 @@ const cli_spec gradcheck_spec = {
         "elements per tensor plus D random directions. Prints the worst relative error\n"
         "per tensor. Points on a kink (relu at 0, max-pool ties) are detected and\n"
         "replaced.\n",
-    .exit_status = "Exit status: 0 all within tolerance, 1 otherwise or invalid model, 2 usage\n"
-                   "error.\n",
+    .exit_status = "0 all within tolerance, 1 otherwise or invalid model, 2 usage error.",
 };
 
 static void print_results(const cr_model *model, const gradcheck_args *args,

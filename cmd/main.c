@@ -12,14 +12,7 @@
 #define CNNRUN_VERSION "dev"
 #endif
 
-typedef struct command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-    const cli_spec *spec;
-} command;
-
-static const command commands[] = {
+const command cnnrun_commands[] = {
     {"check", cmd_check, "validate a model: shapes, parameters, MACs, memory (nothing is trained)",
      &check_spec},
     {"gradcheck", cmd_gradcheck, "compare analytic gradients with finite differences",
@@ -39,12 +32,15 @@ static const command commands[] = {
     {"bench", cmd_bench, "time training and inference per layer, against OpenBLAS's sgemm rate",
      &bench_spec},
     {"help", NULL, "show help for a command", NULL},
+    {"__man", cmd_man, NULL, NULL},
+    {"__bash-completion", cmd_bash_completion, NULL, NULL},
+    {"__complete-layers", cmd_complete_layers, NULL, NULL},
 };
-enum { n_commands = sizeof commands / sizeof commands[0] };
+const int cnnrun_command_count = sizeof cnnrun_commands / sizeof cnnrun_commands[0];
 
 static const command *find_command(const char *name) {
-    for (int i = 0; i < n_commands; i++)
-        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    for (int i = 0; i < cnnrun_command_count; i++)
+        if (strcmp(cnnrun_commands[i].name, name) == 0) return &cnnrun_commands[i];
     return NULL;
 }
 
@@ -52,8 +48,9 @@ static void print_overview(FILE *out) {
     fprintf(out, "cnnrun %s: check and train convolutional networks described in YAML\n\n",
             CNNRUN_VERSION);
     fprintf(out, "usage: cnnrun COMMAND [ARGS]\n\ncommands:\n");
-    for (int i = 0; i < n_commands; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < cnnrun_command_count; i++)
+        if (cnnrun_commands[i].summary)
+            fprintf(out, "  %-10s %s\n", cnnrun_commands[i].name, cnnrun_commands[i].summary);
     fprintf(out, "\n'cnnrun help COMMAND' shows a command's options. Model format: README.md.\n");
 }
 
@@ -76,9 +73,11 @@ static int run_help(const char *topic) {
 }
 
 static int unknown_command(const char *name) {
-    const char *names[n_commands];
-    for (int i = 0; i < n_commands; i++) names[i] = commands[i].name;
-    const char *near = cr_suggest(name, names, n_commands);
+    const char *names[64];
+    int n = 0;
+    for (int i = 0; i < cnnrun_command_count && n < 64; i++)
+        if (cnnrun_commands[i].summary) names[n++] = cnnrun_commands[i].name;
+    const char *near = cr_suggest(name, names, n);
     fprintf(stderr, "cnnrun: unknown command '%s'%s%s%s\n", name, near ? "; did you mean '" : "",
             near ? near : "", near ? "'?" : "");
     fprintf(stderr, "Try 'cnnrun --help'.\n");

@@ -70,7 +70,7 @@ typedef struct cli_spec {
     const cli_positional *positionals;
     int n_positionals;
     const char *description; /* paragraphs after the usage line, before the options */
-    const char *exit_status; /* the closing paragraph */
+    const char *exit_status; /* "0 ..., 1 ..., 2 ...": the closing paragraph */
 } cli_spec;
 
 #define CLI_COUNT_OF(array) ((int)(sizeof(array) / sizeof((array)[0])))

@@ -73,10 +73,9 @@ void cli_print_usage(FILE *out, const char *command, const cli_spec *spec) {
 }
 
 /* `text` wrapped to the help's width, continuation lines indented by
- * `indent`; the cursor is at column `indent` already. */
-static void print_wrapped(FILE *out, const char *text, int indent) {
-    int column = indent;
-    bool line_start = true;
+ * `indent`; the cursor is at `column`. */
+static void print_wrapped(FILE *out, const char *text, int indent, int column) {
+    bool line_start = column <= indent;
     for (const char *p = text; *p;) {
         while (*p == ' ') p++;
         if (!*p) break;
@@ -116,8 +115,9 @@ void cli_print_help(FILE *out, const char *command, const cli_spec *spec) {
                 fprintf(out, "\n%*s", width + 4, "");
             else
                 fprintf(out, "%*s", width + 4 - n, "");
-            print_wrapped(out, spec->options[i].help, width + 4);
+            print_wrapped(out, spec->options[i].help, width + 4, width + 4);
         }
     }
-    fprintf(out, "\n%s", spec->exit_status);
+    int column = fprintf(out, "\nExit status:") - 1;
+    print_wrapped(out, spec->exit_status, 0, column);
 }

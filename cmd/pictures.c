@@ -75,8 +75,8 @@ const cli_spec apply_spec = {
         "--weights or random initial ones, and writes its output: one channel as a grey\n"
         "image of the same size, several as a grid of labelled tiles (see\n"
         "docs/visualise.md).\n",
-    .exit_status = "Exit status: 0 written, 1 invalid model, weights or image, unknown layer or a\n"
-                   "layer without spatial output, 2 usage error or unwritable file.\n",
+    .exit_status = "0 written, 1 invalid model, weights or image, unknown layer or a layer without "
+                   "spatial output, 2 usage error or unwritable file.",
 };
 
 static const cli_option features_options[] = {
@@ -108,8 +108,8 @@ const cli_spec features_spec = {
                    "normalisation; --weights or random initial ones), and writes each named\n"
                    "layer's output to DIR/NAME.png, exactly the picture apply --layer NAME\n"
                    "writes. Every name is checked before anything is written.\n",
-    .exit_status = "Exit status: 0 written, 1 invalid model, weights or image, unknown layer or a\n"
-                   "layer without spatial output, 2 usage error or unwritable file.\n",
+    .exit_status = "0 written, 1 invalid model, weights or image, unknown layer or a layer without "
+                   "spatial output, 2 usage error or unwritable file.",
 };
 
 static const cli_option filters_options[] = {
@@ -150,8 +150,8 @@ const cli_spec filters_spec = {
                    "Each tile is scaled on its own: its most negative weight black, its most\n"
                    "positive white. Weights come from --weights, else the model's inline weights\n"
                    "or its (seeded) initial ones.\n",
-    .exit_status = "Exit status: 0 written, 1 invalid model or weights, unknown layer or a layer\n"
-                   "that is not a conv, 2 usage error or unwritable file.\n",
+    .exit_status = "0 written, 1 invalid model or weights, unknown layer or a layer that is not a "
+                   "conv, 2 usage error or unwritable file.",
 };
 
 /* Dense and flatten fix the input size; every other kind works on any. */

@@ -36,9 +36,8 @@ const cli_spec plot_spec = {
         "Reads RUN_DIR/metrics.csv (written by cnnrun train after every epoch) and draws\n"
         "two panels, loss and accuracy against the epoch, with the training series in\n"
         "blue and the validation series in orange (see docs/visualise.md).\n",
-    .exit_status =
-        "Exit status: 0 written, 1 a malformed metrics.csv (its line is named), 2 usage\n"
-        "error, missing metrics.csv or unwritable file.\n",
+    .exit_status = "0 written, 1 a malformed metrics.csv (its line is named), 2 usage error, "
+                   "missing metrics.csv or unwritable file.",
 };
 
 int cmd_plot(int argc, char **argv) {

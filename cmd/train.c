@@ -116,9 +116,8 @@ const cli_spec train_spec = {
         "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n"
         "Under mpirun -np N (a build with MPI), N ranks train data-parallel: batch_size\n"
         "stays the global batch, rank 0 prints and writes (docs/distributed.md).\n",
-    .exit_status =
-        "Exit status: 0 trained (or stopped by --max-steps), 1 invalid model or data, a\n"
-        "NaN loss or an interrupted run, 2 usage error or unreadable file.\n",
+    .exit_status = "0 trained (or stopped by --max-steps), 1 invalid model or data, a NaN loss or "
+                   "an interrupted run, 2 usage error or unreadable file.",
 };
 
 /* 75 -> "1:15", 3725 -> "1:02:05" */

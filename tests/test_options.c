@@ -101,7 +101,7 @@ static const cli_spec test_spec = {
     .positionals = test_positionals,
     .n_positionals = CLI_COUNT_OF(test_positionals),
     .description = "Tests the parser.\n",
-    .exit_status = "Exit status: 0.\n",
+    .exit_status = "0.",
 };
 
 static const cli_option single_options[] = {
