@@ -56,10 +56,7 @@ static const cli_option bench_options[] = {
 static const cli_positional bench_positionals[] = {MODEL_POSITIONAL(bench_args, path)};
 
 const cli_spec bench_spec = {
-    .options = bench_options,
-    .n_options = CLI_COUNT_OF(bench_options),
-    .positionals = bench_positionals,
-    .n_positionals = CLI_COUNT_OF(bench_positionals),
+    CLI_TABLES(bench_options, bench_positionals),
     .description =
         "Times training steps (forward, cross-entropy, backward and the train section's\n"
         "optimizer update; random images and labels, no data loading) and inference\n"

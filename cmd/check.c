@@ -31,10 +31,7 @@ static const cli_option check_options[] = {
 static const cli_positional check_positionals[] = {MODEL_POSITIONAL(check_args, model)};
 
 const cli_spec check_spec = {
-    .options = check_options,
-    .n_options = CLI_COUNT_OF(check_options),
-    .positionals = check_positionals,
-    .n_positionals = CLI_COUNT_OF(check_positionals),
+    CLI_TABLES(check_options, check_positionals),
     .description =
         "Reads the model, checks every layer's keys and every output size\n"
         "(out = floor((n + 2p - f) / s) + 1) and the train section, and prints one row\n"

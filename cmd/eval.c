@@ -43,10 +43,7 @@ static const cli_option eval_options[] = {
 static const cli_positional eval_positionals[] = {MODEL_POSITIONAL(eval_args, path)};
 
 const cli_spec eval_spec = {
-    .options = eval_options,
-    .n_options = CLI_COUNT_OF(eval_options),
-    .positionals = eval_positionals,
-    .n_positionals = CLI_COUNT_OF(eval_positionals),
+    CLI_TABLES(eval_options, eval_positionals),
     .description = "Runs the model in inference mode over the test split of its train section's\n"
                    "data (or --data D) with the section's normalisation, and prints the mean\n"
                    "cross-entropy, the accuracy, the accuracy per class and the confusion matrix\n"
@@ -89,10 +86,7 @@ static const cli_positional predict_positionals[] = {
 };
 
 const cli_spec predict_spec = {
-    .options = predict_options,
-    .n_options = CLI_COUNT_OF(predict_options),
-    .positionals = predict_positionals,
-    .n_positionals = CLI_COUNT_OF(predict_positionals),
+    CLI_TABLES(predict_options, predict_positionals),
     .description = "Decodes each image (PNG, JPEG, BMP, PGM, ...), converts it to the model's\n"
                    "channels and size, normalises it as the train section says, and prints the\n"
                    "K most likely classes with their probabilities. Class names come from the\n"

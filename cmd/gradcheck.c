@@ -54,10 +54,7 @@ static const cli_option gradcheck_options[] = {
 static const cli_positional gradcheck_positionals[] = {MODEL_POSITIONAL(gradcheck_args, model)};
 
 const cli_spec gradcheck_spec = {
-    .options = gradcheck_options,
-    .n_options = CLI_COUNT_OF(gradcheck_options),
-    .positionals = gradcheck_positionals,
-    .n_positionals = CLI_COUNT_OF(gradcheck_positionals),
+    CLI_TABLES(gradcheck_options, gradcheck_positionals),
     .description =
         "Builds the network with random weights (seed S) on a random batch of N images,\n"
         "runs forward and backward, and compares every parameter tensor's gradient and\n"

@@ -74,6 +74,10 @@ typedef struct cli_spec {
 } cli_spec;
 
 #define CLI_COUNT_OF(array) ((int)(sizeof(array) / sizeof((array)[0])))
+/* A spec's two tables with their lengths. */
+#define CLI_TABLES(option_table, positional_table)                                                 \
+    .options = option_table, .n_options = CLI_COUNT_OF(option_table),                              \
+    .positionals = positional_table, .n_positionals = CLI_COUNT_OF(positional_table)
 
 /* Reads argv[1..argc-1] (argv[0] is the command's name) into `out`, whose
  * fields keep their values for options not given. Positional arguments are

@@ -38,18 +38,20 @@ static const cr_scale scales[] = {CR_SCALE_MINMAX, CR_SCALE_CLIP};
                 "clip: value×255 clipped to 0..255, so 1.0 is white, as an input pixel (what a "  \
                 "hand-made filter such as models/sobel.yaml wants)"                                \
     }
+/* apply's and features' */
+#define LAYER_PICTURE_EXIT_STATUS                                                                  \
+    "0 written, 1 invalid model, weights or image, unknown layer or a layer without spatial "      \
+    "output, 2 usage error or unwritable file."
+#define PNG_OUT_OPTION                                                                             \
+    {                                                                                              \
+        .name = "out", .short_name = 'o', .type = CLI_PATH, PICTURE_FIELD(out), .arg = "OUT.png",  \
+        .required = "missing -o OUT.png", .complete = "png", .help = "the picture to write"        \
+    }
 #define IMAGE_POSITIONAL                                                                           \
     { .name = "IMAGE", PICTURE_FIELD(image), .complete = "image" }
 
 static const cli_option apply_options[] = {
-    {.name = "out",
-     .short_name = 'o',
-     .type = CLI_PATH,
-     PICTURE_FIELD(out),
-     .arg = "OUT.png",
-     .required = "missing -o OUT.png",
-     .complete = "png",
-     .help = "the picture to write"},
+    PNG_OUT_OPTION,
     WEIGHTS_OPTION,
     {.name = "layer",
      .type = CLI_STRING,
@@ -63,10 +65,7 @@ static const cli_positional picture_positionals[] = {MODEL_POSITIONAL(picture_ar
                                                      IMAGE_POSITIONAL};
 
 const cli_spec apply_spec = {
-    .options = apply_options,
-    .n_options = CLI_COUNT_OF(apply_options),
-    .positionals = picture_positionals,
-    .n_positionals = CLI_COUNT_OF(picture_positionals),
+    CLI_TABLES(apply_options, picture_positionals),
     .description =
         "Decodes IMAGE (PNG, JPEG, BMP, PGM, ...), converts it to the model's channels\n"
         "and normalises it as the train section says (plain 0..1 without one). A model\n"
@@ -75,8 +74,7 @@ const cli_spec apply_spec = {
         "--weights or random initial ones, and writes its output: one channel as a grey\n"
         "image of the same size, several as a grid of labelled tiles (see\n"
         "docs/visualise.md).\n",
-    .exit_status = "0 written, 1 invalid model, weights or image, unknown layer or a layer without "
-                   "spatial output, 2 usage error or unwritable file.",
+    .exit_status = LAYER_PICTURE_EXIT_STATUS,
 };
 
 static const cli_option features_options[] = {
@@ -100,16 +98,12 @@ static const cli_option features_options[] = {
 };
 
 const cli_spec features_spec = {
-    .options = features_options,
-    .n_options = CLI_COUNT_OF(features_options),
-    .positionals = picture_positionals,
-    .n_positionals = CLI_COUNT_OF(picture_positionals),
+    CLI_TABLES(features_options, picture_positionals),
     .description = "Runs the model on IMAGE once, as cnnrun apply does (same decoding, size and\n"
                    "normalisation; --weights or random initial ones), and writes each named\n"
                    "layer's output to DIR/NAME.png, exactly the picture apply --layer NAME\n"
                    "writes. Every name is checked before anything is written.\n",
-    .exit_status = "0 written, 1 invalid model, weights or image, unknown layer or a layer without "
-                   "spatial output, 2 usage error or unwritable file.",
+    .exit_status = LAYER_PICTURE_EXIT_STATUS,
 };
 
 static const cli_option filters_options[] = {
@@ -120,14 +114,7 @@ static const cli_option filters_options[] = {
      .required = "missing --layer NAME (a conv layer)",
      .complete = "layer",
      .help = "the conv layer whose kernels to draw"},
-    {.name = "out",
-     .short_name = 'o',
-     .type = CLI_PATH,
-     PICTURE_FIELD(out),
-     .arg = "OUT.png",
-     .required = "missing -o OUT.png",
-     .complete = "png",
-     .help = "the picture to write"},
+    PNG_OUT_OPTION,
     WEIGHTS_OPTION,
     {.name = "channel",
      .type = CLI_INT,
@@ -139,10 +126,7 @@ static const cli_option filters_options[] = {
 static const cli_positional filters_positionals[] = {MODEL_POSITIONAL(picture_args, model)};
 
 const cli_spec filters_spec = {
-    .options = filters_options,
-    .n_options = CLI_COUNT_OF(filters_options),
-    .positionals = filters_positionals,
-    .n_positionals = CLI_COUNT_OF(filters_positionals),
+    CLI_TABLES(filters_options, filters_positionals),
     .description = "Draws every kernel of the conv layer NAME as a tile, labelled with the filter\n"
                    "index and enlarged so a 3×3 kernel is 24 px. With 3 input channels (an RGB\n"
                    "input) a tile is the filter's three input channels as red, green and blue;\n"

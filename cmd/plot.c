@@ -28,10 +28,7 @@ static const cli_positional plot_positionals[] = {
      .complete = "dir"}};
 
 const cli_spec plot_spec = {
-    .options = plot_options,
-    .n_options = CLI_COUNT_OF(plot_options),
-    .positionals = plot_positionals,
-    .n_positionals = CLI_COUNT_OF(plot_positionals),
+    CLI_TABLES(plot_options, plot_positionals),
     .description =
         "Reads RUN_DIR/metrics.csv (written by cnnrun train after every epoch) and draws\n"
         "two panels, loss and accuracy against the epoch, with the training series in\n"

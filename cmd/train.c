@@ -99,10 +99,7 @@ static const cli_option train_options[] = {
 static const cli_positional train_positionals[] = {MODEL_POSITIONAL(train_args, path)};
 
 const cli_spec train_spec = {
-    .options = train_options,
-    .n_options = CLI_COUNT_OF(train_options),
-    .positionals = train_positionals,
-    .n_positionals = CLI_COUNT_OF(train_positionals),
+    CLI_TABLES(train_options, train_positionals),
     .description =
         "Trains the model with its file's train section (data, epochs, batch_size,\n"
         "optimizer, schedule, seed, validation, normalize, augment; see\n"

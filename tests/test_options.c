@@ -96,10 +96,7 @@ static const cli_positional test_positionals[] = {
      .missing = "no files given"},
 };
 static const cli_spec test_spec = {
-    .options = test_options,
-    .n_options = CLI_COUNT_OF(test_options),
-    .positionals = test_positionals,
-    .n_positionals = CLI_COUNT_OF(test_positionals),
+    CLI_TABLES(test_options, test_positionals),
     .description = "Tests the parser.\n",
     .exit_status = "0.",
 };
