@@ -60,7 +60,7 @@ static int run_help(const char *topic) {
         return 0;
     }
     const command *cmd = find_command(topic);
-    if (!cmd) {
+    if (!cmd || !cmd->summary) { /* the hidden ones have no help */
         fprintf(stderr, "cnnrun: no command '%s'\n", topic);
         print_overview(stderr);
         return 2;
