@@ -33,8 +33,8 @@ static void value_kind(const cli_option *option, char *out, size_t size) {
     }
 }
 
-/* _cnnrun_options, _cnnrun_value and _cnnrun_positional for every command. */
-static void print_tables(FILE *out) {
+/* _cnnrun_options COMMAND: its option words. */
+static void print_options_function(FILE *out) {
     fputs("# The options of a command.\n_cnnrun_options() {\n    case $1 in\n", out);
     for (int c = 0; c < cnnrun_command_count; c++) {
         const command *cmd = &cnnrun_commands[c];
@@ -47,7 +47,12 @@ static void print_tables(FILE *out) {
         }
         fputs("\" ;;\n", out);
     }
-    fputs("    esac\n}\n\n# What the value of COMMAND's OPTION is; nothing for a flag.\n"
+    fputs("    esac\n}\n\n", out);
+}
+
+/* _cnnrun_value COMMAND OPTION: what completes its value. */
+static void print_value_function(FILE *out) {
+    fputs("# What the value of COMMAND's OPTION is; nothing for a flag.\n"
           "_cnnrun_value() {\n    case \"$1 $2\" in\n",
           out);
     for (int c = 0; c < cnnrun_command_count; c++) {
@@ -63,7 +68,12 @@ static void print_tables(FILE *out) {
                 fprintf(out, "    \"%s -%c\") echo \"%s\" ;;\n", cmd->name, o->short_name, kind);
         }
     }
-    fputs("    esac\n}\n\n# What COMMAND's N-th (from 0) argument is.\n_cnnrun_positional() {\n"
+    fputs("    esac\n}\n\n", out);
+}
+
+/* _cnnrun_positional COMMAND N: what completes its N-th argument. */
+static void print_positional_function(FILE *out) {
+    fputs("# What COMMAND's N-th (from 0) argument is.\n_cnnrun_positional() {\n"
           "    case $1 in\n",
           out);
     for (int c = 0; c < cnnrun_command_count; c++) {
@@ -178,7 +188,9 @@ static void print_script(FILE *out) {
         if (cnnrun_commands[c].summary)
             fprintf(out, "%s%s", n++ ? " " : "", cnnrun_commands[c].name);
     fprintf(out, "\"\n\n");
-    print_tables(out);
+    print_options_function(out);
+    print_value_function(out);
+    print_positional_function(out);
     fputs(completion_functions, out);
 }
 
