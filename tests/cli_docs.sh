@@ -18,7 +18,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/cli-helpers.bash"
 # The commands, as `cnnrun --help` lists them (help has no page of its own).
 run --help
 mapfile -t commands < <(sed -n '/^commands:/,/^$/s/^  \([a-z]*\) .*/\1/p' "$scratch/out" | grep -vx help)
-expect_equal "${#commands[@]}" 10 "commands listed by --help"
+# (at least the ten this test was written with; a new command needs nothing here)
+if [ "${#commands[@]}" -ge 10 ]; then pass; else fail "--help lists ${#commands[@]} commands: ${commands[*]}"; fi
 
 # ---- man pages --------------------------------------------------------------------------
 
