@@ -169,6 +169,7 @@ lacks "--out DIR" "$f/a.yaml" -- train "$f/a.yaml" --out "$f/"
 offers "the image after the model" "$f/p.png" -- apply "$f/a.yaml" "$f/"
 lacks "the image after the model" "$f/a.yaml" -- apply "$f/a.yaml" "$f/"
 offers "the model after an option and its value" "$f/a.yaml" -- apply -o x.png "$f/"
+offers "the image after --layer = NAME (split at =)" "$f/p.png" -- apply "$f/a.yaml" --layer = c1 "$f/"
 lacks "no value for a free-text option" "$f/a.yaml" -- train m.yaml --epochs "$f/"
 
 report
