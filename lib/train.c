@@ -140,7 +140,7 @@ void cr_output_probabilities(cr_net *net, int image, float *out) {
     const cr_model *model = cr_net_model(net);
     int classes = model_outputs(model);
     const float *output = cr_net_output(net) + (int64_t)image * classes;
-    if (strcmp(model->layers[model->output].kind->name, "softmax") == 0) {
+    if (model->layers[model->output].kind->outputs_probabilities) {
         memcpy(out, output, (size_t)classes * sizeof *out);
         return;
     }
