@@ -16,6 +16,7 @@
 #include "optim.h"
 #include "random.h"
 #include "train.h"
+#include "train_settings.h"
 
 static int model_outputs(const cr_model *model) {
     return (int)cr_shape_size(model->layers[model->output].out);
@@ -204,36 +205,22 @@ static int write_metrics(const char *run_dir, const cr_checkpoint_state *state, 
     return status;
 }
 
-/* ---- settings ------------------------------------------------------------------------ */
-
-static void record_settings(cr_checkpoint_state *state, const cr_train_config *config) {
-    const cr_optimizer_config *o = &config->optimizer;
-    const cr_schedule_config *s = &config->schedule;
-    state->epochs = config->epochs;
-    state->optimizer_type = o->type;
-    state->lr = o->lr;
-    state->momentum = o->momentum;
-    state->nesterov = o->nesterov;
-    state->weight_decay = o->weight_decay;
-    state->beta1 = o->betas[0];
-    state->beta2 = o->betas[1];
-    state->eps = o->eps;
-    state->schedule_type = s->type;
-    state->warmup_epochs = s->warmup_epochs;
-    state->step_epochs = s->step_epochs;
-    state->gamma = s->gamma;
-    state->min_lr = s->min_lr;
-}
+/* ---- settings (the table: train_settings.h) ----------------------------------------- */
 
 typedef struct text {
     char buffer[1024];
     size_t used;
 } text;
 
-static void note_change(text *t, const char *what, double before, double now) {
-    if (before == now || t->used >= sizeof t->buffer) return;
-    t->used += (size_t)snprintf(t->buffer + t->used, sizeof t->buffer - t->used, "%s%s %g (was %g)",
-                                t->used ? ", " : "", what, now, before);
+/* Appends "what now (was before)" to the list of changes. */
+static void note_change(text *t, const cr_train_setting *setting, cr_setting_value before,
+                        cr_setting_value now) {
+    if (t->used >= sizeof t->buffer) return;
+    char a[64], b[64];
+    t->used += (size_t)snprintf(t->buffer + t->used, sizeof t->buffer - t->used, "%s%s %s (was %s)",
+                                t->used ? ", " : "", setting->label,
+                                cr_setting_text(setting, now, a, sizeof a),
+                                cr_setting_text(setting, before, b, sizeof b));
     if (t->used > sizeof t->buffer) t->used = sizeof t->buffer;
 }
 
@@ -250,40 +237,25 @@ static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoin
                     "shape differs): resume with the model file the run started with, or start a "
                     "new run from its weights with --init",
                     path);
-    if (saved->batch_size != now->batch_size)
-        return fail(err, CR_ERR_INVALID, "%s was saved with batch size %lld, this run has %lld: %s",
-                    path, (long long)saved->batch_size, (long long)now->batch_size, hint);
-    if (saved->seed != now->seed)
-        return fail(err, CR_ERR_INVALID, "%s was saved with seed %llu, this run has %llu: %s", path,
-                    (unsigned long long)saved->seed, (unsigned long long)now->seed, hint);
-    if (saved->shuffle != now->shuffle)
-        return fail(err, CR_ERR_INVALID, "%s was saved %s shuffling, this run is %s: %s", path,
-                    saved->shuffle ? "with" : "without (--no-shuffle)",
-                    now->shuffle ? "with" : "without", hint);
+    for (int i = 0; i < cr_train_setting_count; i++) {
+        const cr_train_setting *setting = &cr_train_settings[i];
+        if (setting->on_resume != CR_RESUME_REFUSED ||
+            cr_setting_equal(setting, saved->settings[i], now->settings[i]))
+            continue;
+        char a[64], b[64];
+        return fail(err, CR_ERR_INVALID, "%s was saved with %s %s, this run has %s: %s", path,
+                    setting->label, cr_setting_text(setting, saved->settings[i], a, sizeof a),
+                    cr_setting_text(setting, now->settings[i], b, sizeof b), hint);
+    }
     if (saved->train_images != now->train_images || saved->data_hash != now->data_hash)
         return fail(err, CR_ERR_INVALID,
                     "%s was saved training on other data (%lld images then, %lld now, or the "
                     "same number with other contents): %s",
                     path, (long long)saved->train_images, (long long)now->train_images, hint);
-    /* (The optimizer type was checked by cr_checkpoint_load: its state layout depends on it.) */
-    if (saved->schedule_type != now->schedule_type && changes->used < sizeof changes->buffer)
-        changes->used += (size_t)snprintf(changes->buffer + changes->used,
-                                          sizeof changes->buffer - changes->used,
-                                          "%sschedule %s (was %s)", changes->used ? ", " : "",
-                                          cr_schedule_name((cr_schedule_type)now->schedule_type),
-                                          cr_schedule_name((cr_schedule_type)saved->schedule_type));
-    note_change(changes, "epochs", (double)saved->epochs, (double)now->epochs);
-    note_change(changes, "lr", saved->lr, now->lr);
-    note_change(changes, "momentum", saved->momentum, now->momentum);
-    note_change(changes, "nesterov", saved->nesterov, now->nesterov);
-    note_change(changes, "weight_decay", saved->weight_decay, now->weight_decay);
-    note_change(changes, "beta1", saved->beta1, now->beta1);
-    note_change(changes, "beta2", saved->beta2, now->beta2);
-    note_change(changes, "eps", saved->eps, now->eps);
-    note_change(changes, "warmup_epochs", saved->warmup_epochs, now->warmup_epochs);
-    note_change(changes, "step_epochs", saved->step_epochs, now->step_epochs);
-    note_change(changes, "gamma", saved->gamma, now->gamma);
-    note_change(changes, "min_lr", saved->min_lr, now->min_lr);
+    for (int i = 0; i < cr_train_setting_count; i++)
+        if (cr_train_settings[i].on_resume == CR_RESUME_APPLIED &&
+            !cr_setting_equal(&cr_train_settings[i], saved->settings[i], now->settings[i]))
+            note_change(changes, &cr_train_settings[i], saved->settings[i], now->settings[i]);
     return 0;
 }
 
@@ -453,12 +425,11 @@ static int open_run(run *r, text *changes, cr_error *err) {
     if (cr_checkpoint_load(r->checkpoint_path, r->net, &r->optimizer, &saved, err)) return 1;
     int status = compare_settings(&saved, state, r->checkpoint_path, changes, err);
     if (!status) {
-        /* The run's position and streams from the file; the settings a
-         * resume may change from this run's config. */
+        /* The run's position and streams from the file; the settings
+         * from this run (those a resume may not change are the same). */
         cr_checkpoint_state now = *state;
         *state = saved;
-        state->epochs = now.epochs;
-        record_settings(state, config);
+        memcpy(state->settings, now.settings, sizeof state->settings);
         r->checkpoint_saved = true;
         r->saved_epoch = state->epoch;
         r->saved_step = state->step_in_epoch;
@@ -468,42 +439,44 @@ static int open_run(run *r, text *changes, cr_error *err) {
     return status;
 }
 
+/* The first setting that ranks must share (train_settings.h) and this
+ * rank has otherwise than rank 0: an error naming it. */
+static int check_same_settings(const cr_setting_value *mine, const cr_setting_value *reference,
+                               cr_error *err) {
+    for (int i = 0; i < cr_train_setting_count; i++) {
+        const cr_train_setting *setting = &cr_train_settings[i];
+        if (!setting->ranks_agree || cr_setting_equal(setting, mine[i], reference[i])) continue;
+        char a[64], b[64];
+        return fail(err, CR_ERR_USAGE,
+                    "its training setting %s (%s) differs from rank 0's (%s): start every rank "
+                    "with the same command line",
+                    setting->label, cr_setting_text(setting, mine[i], a, sizeof a),
+                    cr_setting_text(setting, reference[i], b, sizeof b));
+    }
+    return 0;
+}
+
 /* Every rank must train the same model on the same data with the same
  * settings, or the replicas would drift apart unnoticed: rank 0's are the
  * reference. */
 static int check_same_run(const run *r, cr_error *err) {
     if (cr_dist_size() == 1) return 0;
-    const cr_train_config *c = r->config;
-    double lr = c->optimizer.lr, momentum = c->optimizer.momentum,
-           decay = c->optimizer.weight_decay;
-    uint64_t lr_bits, momentum_bits, decay_bits;
-    memcpy(&lr_bits, &lr, sizeof lr_bits);
-    memcpy(&momentum_bits, &momentum, sizeof momentum_bits);
-    memcpy(&decay_bits, &decay, sizeof decay_bits);
-    enum { TRAIN_IMAGES, TRAIN_HASH, VALIDATION_IMAGES, VALIDATION_HASH, MODEL, SETTINGS };
-    uint64_t mine[] = {
+    enum { TRAIN_IMAGES, TRAIN_HASH, VALIDATION_IMAGES, VALIDATION_HASH, MODEL, FIELDS };
+    uint64_t mine[FIELDS] = {
         [TRAIN_IMAGES] = (uint64_t)r->train->count,
         [TRAIN_HASH] = r->train_hash,
         [VALIDATION_IMAGES] = (uint64_t)r->validation->count,
         [VALIDATION_HASH] = data_hash(r->validation),
         [MODEL] = model_hash(r->model),
-        [SETTINGS] = (uint64_t)c->batch_size,
-        (uint64_t)c->epochs,
-        c->seed,
-        (uint64_t)r->options->no_shuffle,
-        (uint64_t)r->options->max_steps,
-        (uint64_t)r->options->resume,
-        (uint64_t)(r->options->init_weights != NULL),
-        (uint64_t)c->optimizer.type,
-        lr_bits,
-        momentum_bits,
-        decay_bits,
-        (uint64_t)c->schedule.type,
     };
-    enum { FIELDS = sizeof mine / sizeof mine[0] };
     uint64_t reference[FIELDS];
     memcpy(reference, mine, sizeof reference);
     cr_dist_broadcast(reference, sizeof reference);
+    cr_setting_value settings[CR_TRAIN_SETTINGS_MAX] = {{0}},
+                     reference_settings[CR_TRAIN_SETTINGS_MAX];
+    cr_train_settings_record(settings, r->config, r->options);
+    memcpy(reference_settings, settings, sizeof reference_settings);
+    cr_dist_broadcast(reference_settings, sizeof reference_settings);
     int status = 0;
     if (mine[TRAIN_IMAGES] != reference[TRAIN_IMAGES] || mine[TRAIN_HASH] != reference[TRAIN_HASH])
         status =
@@ -524,11 +497,8 @@ static int check_same_run(const run *r, cr_error *err) {
         status = fail(err, CR_ERR_INVALID,
                       "its model differs from rank 0's (a layer's type, inputs or output shape): "
                       "every rank needs the same model file");
-    else if (memcmp(mine + SETTINGS, reference + SETTINGS, (FIELDS - SETTINGS) * sizeof *mine) != 0)
-        status = fail(err, CR_ERR_USAGE,
-                      "its training settings (batch size, epochs, seed, optimizer, schedule, "
-                      "--no-shuffle, --max-steps, --resume or --init) differ from rank 0's: start "
-                      "every rank with the same command line");
+    else
+        status = check_same_settings(settings, reference_settings, err);
     return cr_dist_agree(status, err);
 }
 
@@ -538,13 +508,10 @@ static int check_same_run(const run *r, cr_error *err) {
 static int start_run(run *r, text *changes, cr_error *err) {
     const cr_train_config *config = r->config;
     cr_checkpoint_state *state = &r->state;
-    state->batch_size = config->batch_size;
-    state->seed = config->seed;
-    state->shuffle = !r->options->no_shuffle;
+    cr_train_settings_record(state->settings, config, r->options);
     state->train_images = r->train->count;
     state->data_hash = r->train_hash;
     state->model_hash = model_hash(r->model);
-    record_settings(state, config);
     int rank = cr_dist_rank();
     if (cr_dist_agree(rank == 0 ? open_run(r, changes, err) : 0, err)) return 1;
     if (cr_dist_size() == 1) return 0;
@@ -595,7 +562,7 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
         state->correct = state->seen = 0;
         state->seconds = 0.0;
     }
-    epoch_order(r->order, (int)count, state->shuffle, state->order_seed);
+    epoch_order(r->order, (int)count, !r->options->no_shuffle, state->order_seed);
     double started = cr_monotonic_seconds(), seconds_before = state->seconds;
     int64_t images_here = 0; /* trained on in this call, for images/s */
     float lr = 0.0f;

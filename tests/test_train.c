@@ -371,6 +371,19 @@ static void test_resume_is_exact(const char *data) {
     CHECK_INT(train(&s, in_folder("boundary"), true, 0, NULL, &result, &err), 1);
     CHECK_CONTAINS(err.message, "seed 7, this run has 8");
     s.config.seed = 7;
+    /* What a resume may change is applied and reported as the settings
+     * table prints it (the finished run has no step left to take). */
+    s.config.optimizer.lr = 0.02f;
+    s.config.optimizer.nesterov = false;
+    s.config.schedule.type = CR_SCHED_CONSTANT;
+    recorder told = {0};
+    train_ok(&s, in_folder("boundary"), true, 0, &told, CR_TRAIN_FINISHED);
+    CHECK_CONTAINS(told.changes,
+                   "lr 0.02 (was 0.05), nesterov false (was true), schedule constant (was cosine)");
+    CHECK_INT(told.steps_seen, 0);
+    s.config.optimizer.lr = 0.05f;
+    s.config.optimizer.nesterov = true;
+    s.config.schedule.type = CR_SCHED_COSINE;
     CHECK_INT(train(&s, in_folder("nothing-here"), true, 0, NULL, &result, &err), 1);
     CHECK_CONTAINS(err.message, "cannot resume");
     setup_free(&s);
