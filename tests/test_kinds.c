@@ -233,28 +233,29 @@ static char *without(const char *text, const char *cut) {
     return copy;
 }
 
+/* Whether `check` reports a problem in `text` without `cut` (which must
+ * be there to cut). */
+static bool caught(const char *text, const char *cut, int (*check)(const char *)) {
+    char *copy = without(text, cut);
+    bool found = strcmp(copy, text) != 0 && check(copy) >= 1;
+    free(copy);
+    return found;
+}
+
 static void test_checks_catch_omissions(const char *readme, const char *dict, const char *script) {
     fprintf(stderr, "doctored copies (problems expected):\n");
     /* The last kind of the table, so it is the kind most recently added. */
     const cr_layer_kind *kind = cr_layer_kinds[cr_layer_kind_count - 1];
+    const char *key = cr_layer_kinds[0]->keys[0].name;
     char word[80];
-    snprintf(word, sizeof word, "\n\"%s\"\n", kind->name);
-    char *cut = without(dict, word + 1);
-    CHECK(strcmp(cut, dict) != 0 && check_dict(cut) >= 1);
-    free(cut);
-    snprintf(word, sizeof word, "\"%s:\"\n", cr_layer_kinds[0]->keys[0].name);
-    cut = without(dict, word);
-    CHECK(strcmp(cut, dict) != 0 && check_dict(cut) >= 1);
-    free(cut);
-
+    snprintf(word, sizeof word, "\"%s\"\n", kind->name);
+    CHECK(caught(dict, word, check_dict));
+    snprintf(word, sizeof word, "\"%s:\"\n", key);
+    CHECK(caught(dict, word, check_dict));
     snprintf(word, sizeof word, "| %s |", kind->name);
-    cut = without(readme, word);
-    CHECK(strcmp(cut, readme) != 0 && check_readme(cut) >= 1);
-    free(cut);
-    snprintf(word, sizeof word, "`%s`", cr_layer_kinds[0]->keys[0].name);
-    cut = without(readme, word);
-    CHECK(strcmp(cut, readme) != 0 && check_readme(cut) >= 1);
-    free(cut);
+    CHECK(caught(readme, word, check_readme));
+    snprintf(word, sizeof word, "`%s`", key);
+    CHECK(caught(readme, word, check_readme));
 
     snprintf(word, sizeof word, "\"%s\"", kind->name);
     const char *block = strstr(script, "TORCH_KINDS = (");
