@@ -1,6 +1,9 @@
 /* The one table of layer kinds. Adding a kind: write lib/layers/<kind>.c
- * with its cr_layer_kind, declare it here and list it. The spec loader's list
- * of valid types (and its "did you mean") comes from this table. */
+ * with its cr_layer_kind (and any special roles it has: layer.h), declare it
+ * here and list it; then its README type-table row, its words in
+ * tests/fuzz/spec.dict and its PyTorch mapping in tests/pytorch/compare.py,
+ * which tests/test_kinds.c requires. The spec loader's list of valid types
+ * (and its "did you mean", aliases included) comes from this table. */
 #include <string.h>
 #include <strings.h>
 
