@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "cnnrun.h"
+#include "model.h"
 #include "error.h"
 #include "optim.h"
 

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "cnnrun.h"
+#include "model.h"
 #include "layers/batchnorm.h"
 #include "layers/conv.h"
 #include "parallel.h"

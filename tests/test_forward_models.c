@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "cnnrun.h"
+#include "model.h"
 #include "net_fixture.h"
 #include "random.h"
 

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "cnnrun.h"
+#include "model.h"
 #include "net_fixture.h"
 #include "safetensors.h"
 

@@ -19,6 +19,7 @@
 #include "check.h"
 #include "checkpoint.h"
 #include "cnnrun.h"
+#include "model.h"
 #include "train.h"
 #include "train_config.h"
 
