@@ -34,7 +34,7 @@ endforeach()
 # hands them to whoever links it.
 target_link_libraries(cnnrun_shared PRIVATE ${CNNRUN_LIB_DEPENDENCIES})
 target_link_libraries(cnnrun_static INTERFACE ${CNNRUN_LIB_DEPENDENCIES})
-if(NOT CNNRUN_SANITIZE)
+if(NOT CNNRUN_SANITIZE AND NOT CNNRUN_FUZZ)
   # Every symbol resolved at link time, so a missing dependency shows here
   # and not in a user's program (the sanitizer runtimes are the program's).
   target_link_options(cnnrun_shared PRIVATE LINKER:--no-undefined)

@@ -7,7 +7,6 @@
 
 #include "check.h"
 #include "cnnrun.h"
-#include "model.h"
 #include "net_fixture.h"
 
 /* 1..25 row by row: x(r, c) = 5r + c + 1. */

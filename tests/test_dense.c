@@ -7,7 +7,6 @@
 
 #include "check.h"
 #include "cnnrun.h"
-#include "model.h"
 #include "net_fixture.h"
 
 /* Two images of 4 inputs (shape [2, 1, 2]: dense flattens C, H, W in

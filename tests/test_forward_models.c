@@ -9,7 +9,6 @@
 
 #include "check.h"
 #include "cnnrun.h"
-#include "model.h"
 #include "net_fixture.h"
 #include "random.h"
 

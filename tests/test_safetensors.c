@@ -14,7 +14,6 @@
 
 #include "check.h"
 #include "cnnrun.h"
-#include "model.h"
 #include "net_fixture.h"
 #include "safetensors.h"
 

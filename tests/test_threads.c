@@ -15,7 +15,6 @@
 
 #include "check.h"
 #include "cnnrun.h"
-#include "model.h"
 #include "net_fixture.h"
 #include "parallel.h"
 #include "random.h"

@@ -19,7 +19,6 @@
 #include "check.h"
 #include "checkpoint.h"
 #include "cnnrun.h"
-#include "model.h"
 #include "train.h"
 #include "train_config.h"
 
