@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "cnnrun.h"
+#include "model.h"
 #include "error.h"
 #include "optim.h"
 #include "train_settings.h"

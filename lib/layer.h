@@ -19,14 +19,8 @@
 
 #define CR_MAX_PARAMS 4
 #define CR_MAX_KEYS   16
-#define CR_MAX_DIMS   4
 
-/* Shape of one image's activation: channels, height, width. Dense and
- * flatten outputs are [units, 1, 1]. */
-typedef struct cr_shape {
-    int c, h, w;
-} cr_shape;
-
+/* cr_shape and CR_MAX_DIMS are public (cnnrun.h, through error.h). */
 static inline int64_t cr_shape_size(cr_shape s) {
     return (int64_t)s.c * s.h * s.w;
 }

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "cnnrun.h"
+#include "model.h"
 #include "parallel.h"
 #include "random.h"
 

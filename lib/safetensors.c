@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cnnrun.h"
+#include "model.h"
 
 #define MAX_WHOLE_NUMBER 9007199254740992.0 /* 2^53: doubles are exact up to here */
 #define CHUNK_BYTES      65536
