@@ -10,7 +10,7 @@
 #   share/cnnrun/models/*.yaml          the example models
 #   share/doc/cnnrun/                   README.md and docs/
 # (lib is CMAKE_INSTALL_LIBDIR: lib/x86_64-linux-gnu under a /usr prefix.)
-# Man pages and shell completion are installed by cmd/'s own rules.
+# Man pages and bash completion are installed by cmd/cli_docs.cmake.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
