@@ -156,7 +156,7 @@ layers:
 EOF
 expect_exit 0 check "$scratch/drops.yaml"
 expect_in err "drops.yaml:3:" "warning position"
-expect_in err "layer 'c': warning: height: (28 + 2·0 − 3) = 25 is not divisible by stride 2, so the last 1 row" "warning text"
+expect_in err "layer 'c': warning: height: pixels dropped: the last 1 row of the input (height 28) is never read: (28 + 2·0 − 3) = 25 is not divisible by stride 2" "warning text"
 expect_in err "the last 1 column" "width warning"
 if grep -q "warning" "$scratch/out"; then fail "warnings leaked to stdout"; else pass; fi
 expect_in out "2×13×13" "shape despite the warning"
