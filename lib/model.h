@@ -15,6 +15,7 @@
 
 typedef struct cr_model {
     char *name;
+    int format_version; /* the file's `version:` (1 when absent) */
     cr_shape input;
     cr_mark input_mark;
     int n_layers;

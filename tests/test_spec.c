@@ -639,6 +639,18 @@ static void test_dropped_pixels_warning(void) {
     cr_model_free(model);
 }
 
+/* `version: 1` is the format this build reads; leaving it out means 1. */
+static void test_format_version(void) {
+    cr_model *model = load_text("version: 1\ninput: [1, 4, 4]\nlayers:\n  - {type: flatten}\n");
+    CHECK(model != NULL);
+    if (model) CHECK_INT(model->format_version, 1);
+    cr_model_free(model);
+    model = load_text("input: [1, 4, 4]\nlayers:\n  - {type: flatten}\n");
+    CHECK(model != NULL);
+    if (model) CHECK_INT(model->format_version, 1);
+    cr_model_free(model);
+}
+
 /* ResNet's and MobileNet's stride-2 layers leave only zero padding unread:
  * no warning. A width whose last real column no window reads gets one. */
 static void test_stride_two_padding_is_no_warning(void) {
@@ -831,6 +843,7 @@ int main(void) {
     test_train_section();
     test_dropped_pixels_warning();
     test_stride_two_padding_is_no_warning();
+    test_format_version();
     test_inline_errors();
     test_bad_corpus();
     return check_report();
