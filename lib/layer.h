@@ -86,6 +86,9 @@ typedef struct cr_key {
     double default_value; /* numbers, bools and enums; pairs get it twice */
     double min;           /* smallest allowed number (inclusive) */
     double max;           /* largest allowed number (inclusive) */
+    /* One line for users: `cnnrun schema` puts it in the JSON Schema that
+     * editors show on hover. Required (a test enforces it). */
+    const char *description;
 } cr_key;
 
 #define CR_NO_LIMIT 1e300
@@ -221,6 +224,8 @@ typedef struct cr_gemm {
 
 typedef struct cr_layer_kind {
     const char *name;
+    /* One line for users (the schema's hover text); required. */
+    const char *description;
     const cr_key *keys;
     int n_keys;
     size_t config_size;

@@ -11,7 +11,8 @@ typedef struct leaky_relu_config {
 } leaky_relu_config;
 
 static const cr_key leaky_relu_keys[] = {
-    {"slope", CR_KEY_FLOAT, offsetof(leaky_relu_config, slope), false, 0.01, 0, CR_NO_LIMIT},
+    {"slope", CR_KEY_FLOAT, offsetof(leaky_relu_config, slope), false, 0.01, 0, CR_NO_LIMIT,
+     "slope for negative inputs"},
 };
 
 static cr_activation activation_of(const cr_layer *layer, float *slope) {
@@ -59,21 +60,23 @@ static void activation_layer_backward(const cr_step *step) {
         cr_activation_backward_add(step->dx[0], step->dy, decides, n, activation, slope);
 }
 
-#define ACTIVATION_KIND(NAME)                                                                      \
+#define ACTIVATION_KIND(NAME, DESCRIPTION)                                                         \
     const cr_layer_kind cr_##NAME##_kind = {                                                       \
         .name = #NAME,                                                                             \
+        .description = DESCRIPTION,                                                                \
         .infer = activation_infer,                                                                 \
         .forward = activation_layer_forward,                                                       \
         .backward = activation_layer_backward,                                                     \
         .assigns_dx = true,                                                                        \
     }
 
-ACTIVATION_KIND(relu);
-ACTIVATION_KIND(tanh);
-ACTIVATION_KIND(sigmoid);
+ACTIVATION_KIND(relu, "max(x, 0) element-wise");
+ACTIVATION_KIND(tanh, "hyperbolic tangent element-wise");
+ACTIVATION_KIND(sigmoid, "logistic function 1/(1 + e^−x) element-wise");
 
 const cr_layer_kind cr_leaky_relu_kind = {
     .name = "leaky_relu",
+    .description = "max(x, slope·x) element-wise (PyTorch's LeakyReLU)",
     .keys = leaky_relu_keys,
     .n_keys = 1,
     .config_size = sizeof(leaky_relu_config),

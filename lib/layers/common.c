@@ -56,8 +56,8 @@ int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const cha
     int64_t dropped = dropped_input_rows(n, f, p, s, size);
     if (dropped > 0) {
         bool rows = strcmp(axis, "height") == 0;
-        const char *unit = rows ? (dropped == 1 ? "row" : "rows")
-                                : (dropped == 1 ? "column" : "columns");
+        const char *unit =
+            rows ? (dropped == 1 ? "row" : "rows") : (dropped == 1 ? "column" : "columns");
         cr_warn(warnings, mark, layer->name,
                 "%s: pixels dropped: the last %lld %s of the input (%s %d) %s never read: "
                 "(%d + 2·%d − %d) = %lld is not divisible by stride %d",
