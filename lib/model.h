@@ -55,6 +55,9 @@ int cr_model_load_text(const char *text, size_t length, const char *file_name, c
                        cr_error *err);
 void cr_model_free(cr_model *model);
 
+/* The model-format versions this build reads (`version:`), oldest first. */
+int cr_model_format_versions(const int **versions);
+
 int cr_model_find_layer(const cr_model *model, const char *name);
 
 /* Re-infers every shape for another input size (e.g. a smaller image for a

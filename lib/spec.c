@@ -622,6 +622,11 @@ static int parse_input(cr_model *model, const cr_entry *entry, cr_error *err) {
     return 0;
 }
 
+int cr_model_format_versions(const int **versions) {
+    *versions = format_versions;
+    return FORMAT_VERSION_COUNT;
+}
+
 /* `version: N` (absent: 1). A file written for another version is refused
  * rather than read by rules it was not written for. */
 static int parse_version(cr_model *model, const cr_entry *entry, cr_error *err) {

@@ -30,7 +30,7 @@ static const char *const schedule_choices[] = {"constant", "step", "cosine", NUL
 static const char *const format_choices[] = {"mnist", "cifar10", "folder", NULL};
 static const char *const validation_choices[] = {"test", NULL};
 
-#define UNLIMITED 0, 0, false, false, 0
+#define UNLIMITED -CR_NO_LIMIT, CR_NO_LIMIT, false, false, 0
 const cr_train_key cr_train_keys[] = {
     {"", "data", CR_TRAIN_SECTION, data_choices, UNLIMITED, "\"fashion-mnist\"",
      "the data set: fashion-mnist, {format: mnist|cifar10, dir: DIR} or {format: folder, train: "
@@ -62,36 +62,36 @@ const cr_train_key cr_train_keys[] = {
 
     {"optimizer", "type", CR_TRAIN_TEXT, optimizer_choices, UNLIMITED, "\"sgd\"",
      "sgd, adam or adamw"},
-    {"optimizer", "lr", CR_TRAIN_NUMBER, NULL, 0, 0, true, false, 0, NULL,
+    {"optimizer", "lr", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, true, false, 0, NULL,
      "learning rate (> 0; default 0.01 for sgd, 0.001 for adam and adamw)"},
     {"optimizer", "momentum", CR_TRAIN_NUMBER, NULL, 0, 1, false, true, 0, "0.9",
      "sgd: momentum in [0, 1)"},
     {"optimizer", "nesterov", CR_TRAIN_BOOL, NULL, UNLIMITED, "false",
      "sgd: Nesterov momentum (needs momentum > 0)"},
-    {"optimizer", "weight_decay", CR_TRAIN_NUMBER, NULL, 0, 0, false, false, 0, NULL,
+    {"optimizer", "weight_decay", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, NULL,
      "L2 penalty (sgd, adam) or decoupled decay (adamw); default 0, adamw 0.01"},
     {"optimizer", "betas", CR_TRAIN_NUMBERS, NULL, 0, 1, false, true, 2, "[0.9, 0.999]",
      "adam, adamw: [beta1, beta2], each in [0, 1)"},
-    {"optimizer", "eps", CR_TRAIN_NUMBER, NULL, 0, 0, true, false, 0, "1e-08",
+    {"optimizer", "eps", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, true, false, 0, "1e-08",
      "adam, adamw: added to the denominator"},
 
     {"schedule", "type", CR_TRAIN_TEXT, schedule_choices, UNLIMITED, "\"constant\"",
      "constant, step (× gamma every step_epochs) or cosine (down to min_lr)"},
-    {"schedule", "warmup_epochs", CR_TRAIN_NUMBER, NULL, 0, 0, false, false, 0, "0",
+    {"schedule", "warmup_epochs", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
      "linear warm-up from 0 over this many epochs (fractions allowed)"},
     {"schedule", "step_epochs", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_EPOCHS, false, false, 0, NULL,
      "step: epochs between multiplications by gamma (required for step)"},
     {"schedule", "gamma", CR_TRAIN_NUMBER, NULL, 0, 1, true, false, 0, "0.1",
      "step: factor applied to the learning rate, in (0, 1]"},
-    {"schedule", "min_lr", CR_TRAIN_NUMBER, NULL, 0, 0, false, false, 0, "0",
+    {"schedule", "min_lr", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
      "cosine: the learning rate at the end, below the optimizer's lr"},
 
     {"normalize", "mean", CR_TRAIN_NUMBERS, NULL, UNLIMITED, NULL,
      "one number per input channel, subtracted (pixels scaled to [0, 1])"},
-    {"normalize", "std", CR_TRAIN_NUMBERS, NULL, 0, 0, true, false, 0, NULL,
+    {"normalize", "std", CR_TRAIN_NUMBERS, NULL, 0, CR_NO_LIMIT, true, false, 0, NULL,
      "one positive number per input channel, divided by"},
 
-    {"augment", "crop_padding", CR_TRAIN_INT, NULL, 0, 0, false, false, 0, "0",
+    {"augment", "crop_padding", CR_TRAIN_INT, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
      "random crop after padding each side by this many pixels (up to the input's smaller side)"},
     {"augment", "hflip", CR_TRAIN_BOOL, NULL, UNLIMITED, "false",
      "flip half of the training images left to right"},

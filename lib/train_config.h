@@ -73,7 +73,7 @@ typedef struct cr_train_key {
     /* Names also accepted in place of a mapping or number (`optimizer: adam`,
      * `validation: test`), NULL-terminated; for CR_TRAIN_TEXT the values. */
     const char *const *choices;
-    double min, max; /* numbers, inclusive unless the flag says otherwise */
+    double min, max; /* numbers, inclusive unless the flag says so; ±CR_NO_LIMIT: none */
     bool min_exclusive, max_exclusive;
     int length;               /* CR_TRAIN_NUMBERS */
     const char *default_json; /* the default as a JSON value, NULL when it depends */
