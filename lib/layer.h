@@ -153,7 +153,11 @@ typedef struct cr_layer {
     int64_t workspace_per_image;  /* ... plus this many per image of the batch */
     int64_t workspace_per_thread; /* ... plus this many for each thread (lib/parallel.h) */
     bool used;                    /* some layer (or the network output) reads it */
-    cr_kinks kinks;               /* where the output is not differentiable */
+    /* A conv or pooling window (cr_conv_geometry): kernel, stride and
+     * padding per axis {h, w}; window 0 for layers without one. Receptive
+     * fields and exact input sizes (lib/geometry.h) come from these. */
+    int window[2], window_stride[2], window_padding[2];
+    cr_kinks kinks; /* where the output is not differentiable */
 } cr_layer;
 
 /* What a layer's forward/backward sees at run time. Shapes come from the

@@ -71,10 +71,15 @@ static int resolve_same_padding(const cr_layer *layer, const char *key, const in
     return 0;
 }
 
-int cr_conv_geometry(const cr_layer *layer, const int kernel[2], const int stride[2],
-                     cr_padding *padding, cr_shape in, const char *kernel_key, const char *what,
-                     int *out_height, int *out_width, cr_warnings *warnings, cr_error *err) {
+int cr_conv_geometry(cr_layer *layer, const int kernel[2], const int stride[2], cr_padding *padding,
+                     cr_shape in, const char *kernel_key, const char *what, int *out_height,
+                     int *out_width, cr_warnings *warnings, cr_error *err) {
     if (resolve_same_padding(layer, "padding", kernel, padding, err)) return 1;
+    for (int i = 0; i < 2; i++) {
+        layer->window[i] = kernel[i];
+        layer->window_stride[i] = stride[i];
+        layer->window_padding[i] = padding->size[i];
+    }
     static const char *const axes[2] = {"height", "width"};
     for (int i = 0; i < 2; i++)
         if (padding->size[i] >= kernel[i])
