@@ -131,6 +131,8 @@ typedef struct cr_layer {
     const struct cr_layer_kind *kind;
     char *name;
     char *scope;                    /* "block2." inside a repeat: names resolve here first */
+    int repeat_iteration;           /* inside a repeat: its iteration (from 1) ... */
+    int repeat_count;               /* ... of this many (the innermost repeat; 0 outside) */
     cr_mark mark;                   /* the layer's entry in the model file */
     cr_mark key_marks[CR_MAX_KEYS]; /* per schema key; line 0 when absent */
     void *config;                   /* the kind's own config struct */

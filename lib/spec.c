@@ -30,6 +30,7 @@ typedef struct scope {
     repeat_counts *repeats;
     int64_t *inline_values; /* numbers given inline so far, in the whole model */
     int depth;
+    long long iteration, count; /* of the innermost repeat (0 at top level) */
 } scope;
 
 static const char *const top_keys[] = {"version", "name", "input", "layers", "train"};
@@ -433,6 +434,8 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
     layer->name = join(sc->prefix, given_name ? given_name : default_name);
     layer->scope = strdup(sc->prefix);
     if (!layer->name || !layer->scope) return out_of_memory(err);
+    layer->repeat_iteration = (int)sc->iteration;
+    layer->repeat_count = (int)sc->count;
     if (given_name && (strchr(given_name, '.') || strcmp(given_name, "input") == 0))
         return cr_fail(err, CR_ERR_INVALID, name_entry->key_mark, layer->name,
                        "'%s' cannot be a layer name: %s", given_name,
@@ -553,7 +556,8 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
         counts = calloc((size_t)cr_layer_kind_count, sizeof *counts);
         if (!counts) return out_of_memory(err);
         repeat_counts inner_repeats = {0};
-        scope inner = {prefix, &env, counts, &inner_repeats, sc->inline_values, sc->depth + 1};
+        scope inner = {prefix,        &env,  counts, &inner_repeats, sc->inline_values,
+                       sc->depth + 1, i + 1, count};
         status = parse_layers(model, layers_entry->value, &inner, err);
     }
     free(counts);
@@ -686,7 +690,7 @@ int cr_spec_parse(cr_model *model, cr_error *err) {
     if (!counts) return out_of_memory(err);
     repeat_counts repeats = {0};
     int64_t inline_values = 0;
-    scope top_scope = {"", NULL, counts, &repeats, &inline_values, 0};
+    scope top_scope = {"", NULL, counts, &repeats, &inline_values, 0, 0, 0};
     int status = parse_layers(model, layers->value, &top_scope, err);
     free(counts);
     return status;
