@@ -118,7 +118,7 @@ static void test_checked_in_schema_is_current(void) {
         fprintf(stderr,
                 SCHEMA_FILE " is not what `cnnrun schema` prints (a layer kind, key or train "
                             "setting changed): regenerate it with\n"
-                            "    build/cnnrun schema > " SCHEMA_FILE "\n"
+                            "    build/cnnrun schema -o " SCHEMA_FILE "\n"
                             "and commit it with the change.\n");
     CHECK(same);
     free(generated);
