@@ -249,6 +249,16 @@ char *cr_model_dot(const cr_model *model, const cr_draw_options *options) {
     return text;
 }
 
+/* One Graphviz context for the process, never freed: Graphviz 2.42's pango
+ * plugin caches a font name owned by the context's text-span cache and
+ * reads it again in the next context (a use after free that AddressSanitizer
+ * reports on the second picture). Kept reachable, it is not a leak. */
+static GVC_t *graphviz_context(void) {
+    static GVC_t *context;
+    if (!context) context = gvContext();
+    return context;
+}
+
 int cr_model_draw(const cr_model *model, const cr_draw_options *options, const char *path,
                   cr_error *err) {
     const char *format = options && options->format ? options->format : "svg";
@@ -256,7 +266,7 @@ int cr_model_draw(const cr_model *model, const cr_draw_options *options, const c
         return cr_fail_file(err, CR_ERR_USAGE, path, "cannot draw as '%s': svg or png", format);
     agseterrf(keep_message);
     graphviz_message[0] = '\0';
-    GVC_t *context = gvContext();
+    GVC_t *context = graphviz_context();
     Agraph_t *graph = context ? build_graph(model, options) : NULL;
     char *data = NULL;
     unsigned int length = 0;
@@ -274,6 +284,5 @@ int cr_model_draw(const cr_model *model, const cr_draw_options *options, const c
                      graphviz_message[0] ? ": " : "", graphviz_message);
     }
     if (graph) agclose(graph);
-    if (context) gvFreeContext(context);
     return status;
 }
