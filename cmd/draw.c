@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cnnrun.h"
 #include "commands.h"
 #include "draw.h"
+#include "image_out.h"
 #include "print.h"
 
 typedef struct draw_args {
@@ -46,11 +46,6 @@ const cli_spec draw_spec = {
     .exit_status = "0 written, 1 invalid model or weights, 2 usage error or unwritable file.",
 };
 
-static bool ends_with(const char *text, const char *suffix) {
-    size_t n = strlen(text), m = strlen(suffix);
-    return n >= m && strcasecmp(text + n - m, suffix) == 0;
-}
-
 /* "‖weight‖ 3.21" for each layer with a weight tensor; notes[i] NULL else. */
 static int weight_notes(const cr_model *model, const char *weights, char **notes, cr_error *err) {
     cr_net *net;
@@ -80,8 +75,8 @@ static int weight_notes(const cr_model *model, const char *weights, char **notes
 int cmd_draw(int argc, char **argv) {
     draw_args args = {0};
     if (cli_parse(&draw_spec, argc, argv, &args)) return 2;
-    bool svg = ends_with(args.out, ".svg");
-    if (!svg && !ends_with(args.out, ".png"))
+    bool svg = cr_path_has_extension(args.out, "svg");
+    if (!svg && !cr_path_has_extension(args.out, "png"))
         return cli_usage_error("draw", "-o must name a .svg or .png file, got '%s'", args.out);
     cr_model *model;
     cr_error err = {0};

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "atomic_file.h"
 
@@ -417,14 +416,9 @@ static int render_svg(const cr_metrics *metrics, double scale, byte_buffer *buff
     return status == CAIRO_STATUS_SUCCESS ? 0 : cairo_failed(status, "write the SVG", err);
 }
 
-static bool ends_with(const char *text, const char *suffix) {
-    size_t n = strlen(text), m = strlen(suffix);
-    return n >= m && strcasecmp(text + n - m, suffix) == 0;
-}
-
 int cr_plot_write(const cr_metrics *metrics, const char *path, double scale, cr_error *err) {
-    bool svg = ends_with(path, ".svg");
-    if (!svg && !ends_with(path, ".png"))
+    bool svg = cr_path_has_extension(path, "svg");
+    if (!svg && !cr_path_has_extension(path, "png"))
         return cr_fail_file(err, CR_ERR_USAGE, path, "write curves as .png or .svg");
     if (!(scale >= 0.5 && scale <= 8))
         return cr_fail_file(err, CR_ERR_USAGE, path, "scale must be between 0.5 and 8, got %g",
