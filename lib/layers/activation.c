@@ -60,7 +60,11 @@ static void activation_layer_backward(const cr_step *step) {
         cr_activation_backward_add(step->dx[0], step->dy, decides, n, activation, slope);
 }
 
-#define ACTIVATION_KIND(NAME, DESCRIPTION)                                                         \
+/* EPILOGUE: what a fused conv epilogue may apply in the layer's place
+ * (cr_layer_kind.epilogue_activation). Only relu is offered: the fused
+ * evaluation path is tested against the plain one for conv → batchnorm →
+ * relu chains. */
+#define ACTIVATION_KIND(NAME, EPILOGUE, DESCRIPTION)                                               \
     const cr_layer_kind cr_##NAME##_kind = {                                                       \
         .name = #NAME,                                                                             \
         .description = DESCRIPTION,                                                                \
@@ -68,11 +72,12 @@ static void activation_layer_backward(const cr_step *step) {
         .forward = activation_layer_forward,                                                       \
         .backward = activation_layer_backward,                                                     \
         .assigns_dx = true,                                                                        \
+        .epilogue_activation = EPILOGUE,                                                           \
     }
 
-ACTIVATION_KIND(relu, "max(x, 0) element-wise");
-ACTIVATION_KIND(tanh, "hyperbolic tangent element-wise");
-ACTIVATION_KIND(sigmoid, "logistic function 1/(1 + e^−x) element-wise");
+ACTIVATION_KIND(relu, CR_ACT_RELU, "max(x, 0) element-wise");
+ACTIVATION_KIND(tanh, CR_ACT_NONE, "hyperbolic tangent element-wise");
+ACTIVATION_KIND(sigmoid, CR_ACT_NONE, "logistic function 1/(1 + e^−x) element-wise");
 
 const cr_layer_kind cr_leaky_relu_kind = {
     .name = "leaky_relu",
