@@ -36,6 +36,8 @@ static void add_backward(const cr_step *step) {
 
 const cr_layer_kind cr_add_kind = {
     .name = "add",
+    .description = "element-wise sum of two or more layers' outputs of identical shape (a residual "
+                   "connection)",
     .multi_input = true,
     .infer = add_infer,
     .forward = add_forward,

@@ -127,6 +127,8 @@ static void avgpool_backward(const cr_step *step) {
 
 const cr_layer_kind cr_avgpool_kind = {
     .name = "avgpool",
+    .description =
+        "mean of each window; padding counts as zeros (PyTorch's AvgPool2d, count_include_pad)",
     .keys = cr_pool_keys,
     .n_keys = 3,
     .config_size = sizeof(pool_config),

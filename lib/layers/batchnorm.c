@@ -13,8 +13,10 @@
 enum { GAMMA, BETA, RUNNING_MEAN, RUNNING_VAR };
 
 static const cr_key batchnorm_keys[] = {
-    {"eps", CR_KEY_FLOAT, offsetof(batchnorm_config, eps), false, 1e-5, 1e-30, CR_NO_LIMIT},
-    {"momentum", CR_KEY_FLOAT, offsetof(batchnorm_config, momentum), false, 0.1, 0, 1},
+    {"eps", CR_KEY_FLOAT, offsetof(batchnorm_config, eps), false, 1e-5, 1e-30, CR_NO_LIMIT,
+     "added to the variance before the square root"},
+    {"momentum", CR_KEY_FLOAT, offsetof(batchnorm_config, momentum), false, 0.1, 0, 1,
+     "weight of the new batch in the running statistics (PyTorch's convention)"},
 };
 
 static int batchnorm_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
@@ -192,6 +194,8 @@ void cr_batchnorm_eval_affine(const cr_layer *layer, float *const *param, float 
 
 const cr_layer_kind cr_batchnorm_kind = {
     .name = "batchnorm",
+    .description = "batch normalisation per channel with running statistics (PyTorch's "
+                   "BatchNorm2d; BatchNorm1d after dense)",
     .keys = batchnorm_keys,
     .n_keys = sizeof batchnorm_keys / sizeof batchnorm_keys[0],
     .config_size = sizeof(batchnorm_config),

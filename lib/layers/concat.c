@@ -57,6 +57,8 @@ static void concat_backward(const cr_step *step) {
 
 const cr_layer_kind cr_concat_kind = {
     .name = "concat",
+    .description =
+        "stacks two or more layers' outputs along the channels, in order (same height and width)",
     .multi_input = true,
     .infer = concat_infer,
     .forward = concat_forward,

@@ -33,6 +33,7 @@ static void flatten_backward(const cr_step *step) {
 
 const cr_layer_kind cr_flatten_kind = {
     .name = "flatten",
+    .description = "[C, H, W] -> [C·H·W, 1, 1] (dense flattens by itself; this makes it explicit)",
     .infer = flatten_infer,
     .forward = flatten_forward,
     .backward = flatten_backward,

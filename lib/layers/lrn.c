@@ -10,10 +10,13 @@
 #include "lrn.h"
 
 static const cr_key lrn_keys[] = {
-    {"size", CR_KEY_INT, offsetof(lrn_config, size), false, 5, 1, CR_NO_LIMIT},
-    {"alpha", CR_KEY_FLOAT, offsetof(lrn_config, alpha), false, 1e-4, 0, CR_NO_LIMIT},
-    {"beta", CR_KEY_FLOAT, offsetof(lrn_config, beta), false, 0.75, 0, CR_NO_LIMIT},
-    {"k", CR_KEY_FLOAT, offsetof(lrn_config, k), false, 2.0, 1e-30, CR_NO_LIMIT},
+    {"size", CR_KEY_INT, offsetof(lrn_config, size), false, 5, 1, CR_NO_LIMIT,
+     "number of channels summed over, centred on each channel"},
+    {"alpha", CR_KEY_FLOAT, offsetof(lrn_config, alpha), false, 1e-4, 0, CR_NO_LIMIT,
+     "scale of the sum of squares (divided by size, as Caffe and PyTorch)"},
+    {"beta", CR_KEY_FLOAT, offsetof(lrn_config, beta), false, 0.75, 0, CR_NO_LIMIT, "exponent"},
+    {"k", CR_KEY_FLOAT, offsetof(lrn_config, k), false, 2.0, 1e-30, CR_NO_LIMIT,
+     "additive constant"},
 };
 
 static int lrn_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err) {
@@ -99,6 +102,8 @@ static void lrn_backward(const cr_step *step) {
 
 const cr_layer_kind cr_lrn_kind = {
     .name = "lrn",
+    .description = "local response normalisation across channels: x / (k + alpha/size · Σ x²)^beta "
+                   "(Caffe/PyTorch)",
     .keys = lrn_keys,
     .n_keys = sizeof lrn_keys / sizeof lrn_keys[0],
     .config_size = sizeof(lrn_config),

@@ -16,7 +16,8 @@ typedef struct magnitude_config {
 } magnitude_config;
 
 static const cr_key magnitude_keys[] = {
-    {"size", CR_KEY_INT, offsetof(magnitude_config, size), false, 2, 1, CR_NO_LIMIT},
+    {"size", CR_KEY_INT, offsetof(magnitude_config, size), false, 2, 1, CR_NO_LIMIT,
+     "channels per norm: C must be a multiple of size"},
 };
 
 static int magnitude_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
@@ -67,6 +68,7 @@ static void magnitude_backward(const cr_step *step) {
 
 const cr_layer_kind cr_magnitude_kind = {
     .name = "magnitude",
+    .description = "Euclidean norm of each `size` consecutive channels (C -> C/size)",
     .keys = magnitude_keys,
     .n_keys = sizeof magnitude_keys / sizeof magnitude_keys[0],
     .config_size = sizeof(magnitude_config),

@@ -161,6 +161,7 @@ static void maxpool_backward(const cr_step *step) {
 
 const cr_layer_kind cr_maxpool_kind = {
     .name = "maxpool",
+    .description = "largest value in each window; padding never wins (PyTorch's MaxPool2d)",
     .keys = cr_pool_keys,
     .n_keys = 3,
     .config_size = sizeof(pool_config),

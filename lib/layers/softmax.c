@@ -64,6 +64,8 @@ static void softmax_backward(const cr_step *step) {
 
 const cr_layer_kind cr_softmax_kind = {
     .name = "softmax",
+    .description = "probabilities over the channels; last layer only (training fuses it with the "
+                   "cross-entropy loss)",
     .infer = softmax_infer,
     .forward = softmax_forward,
     .backward = softmax_backward,
