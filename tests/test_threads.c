@@ -8,8 +8,15 @@
  *     outputs and gradients up to float rounding of partial sums;
  *   - evaluation with conv → batchnorm (→ relu) chains fused into one pass
  *     gives the layer-by-layer output up to float rounding;
- *   - gradients alive at the same time never share memory. */
+ *   - gradients alive at the same time never share memory;
+ *   - parallel regions never nest, and a training step opens a bounded
+ *     number of them (a few per layer, not one per channel or chunk):
+ *     GOMP_parallel, libgomp's entry for every `omp parallel`, is wrapped
+ *     here to count them. */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +27,27 @@
 #include "random.h"
 
 enum { BATCH = 5 };
+
+/* ---- counting parallel regions ---------------------------------------------- */
+
+/* GCC compiles every `omp parallel` (and `parallel for` with a static
+ * schedule, the only kind cnnrun uses) into a call of GOMP_parallel; this
+ * definition takes the library's calls and passes them on to libgomp's. */
+static long regions_opened, regions_nested;
+static bool regions_counted;
+
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags) {
+    static void (*libgomp)(void (*)(void *), void *, unsigned, unsigned);
+    if (!libgomp) *(void **)&libgomp = dlsym(RTLD_NEXT, "GOMP_parallel");
+    regions_counted = true;
+    if (omp_get_level() > 0) {
+        __atomic_add_fetch(&regions_nested, 1, __ATOMIC_RELAXED);
+    } else {
+        regions_opened++;
+    }
+    libgomp(fn, data, threads, flags);
+}
 
 typedef struct run {
     float *output, *grads, *input_grad;
@@ -43,8 +71,13 @@ static float *copy(const float *from, int64_t count) {
     return to;
 }
 
+/* At most this many parallel regions per layer in a training step's forward
+ * and backward (conv: forward, backward; element-wise layers: one each). */
+#define REGIONS_PER_LAYER 4
+
 /* One training step's forward and backward; returns false on failure. */
 static bool step(cr_net *net, const cr_model *model, const int *labels) {
+    long opened = regions_opened, nested = regions_nested;
     cr_net_forward(net, true);
     const cr_layer *output = &model->layers[model->output];
     if (strcmp(output->kind->name, "softmax") == 0) {
@@ -57,6 +90,9 @@ static bool step(cr_net *net, const cr_model *model, const int *labels) {
         for (int64_t i = 0; i < count; i++) doutput[i] = (float)((i % 7) - 3) / 7.0f;
     }
     cr_net_backward(net);
+    long step_regions = regions_opened - opened;
+    CHECK_INT(regions_nested - nested, 0);
+    CHECK(step_regions <= REGIONS_PER_LAYER * model->n_layers);
     return true;
 }
 
@@ -164,7 +200,9 @@ static float *evaluate(const cr_model *model, bool fuse, int64_t *count) {
     float *input = cr_net_input(net);
     for (int64_t i = 0; i < BATCH * cr_shape_size(model->input); i++)
         input[i] = 2.0f * cr_random_uniform(&rng) - 1.0f;
+    long nested = regions_nested;
     cr_net_forward(net, false);
+    CHECK_INT(regions_nested - nested, 0);
     *count = BATCH * cr_shape_size(model->layers[model->output].out);
     float *output = copy(cr_net_output(net), *count);
     cr_net_free(net);
@@ -224,5 +262,10 @@ static void check_file(const char *path, void *context) {
 int main(void) {
     CHECK(fixture_each_model_file(CNNRUN_SOURCE_DIR "/models", check_file, NULL) > 3);
     CHECK(fixture_each_model_file(CNNRUN_SOURCE_DIR "/tests/gradcheck", check_file, NULL) > 3);
+    /* The wrapper saw the library's regions (else the counts prove nothing). */
+    CHECK(regions_counted);
+    printf("parallel regions: %ld opened, %ld nested inside another\n", regions_opened,
+           regions_nested);
+    CHECK_INT(regions_nested, 0);
     return check_report();
 }

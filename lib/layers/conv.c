@@ -592,6 +592,31 @@ static void conv_layer_forward(const cr_step *step) {
     }
 }
 
+/* dweight and dbias = the sum of the team's partial sums (each thread's
+ * conv_scratch), in thread order; called by every thread of the team after a
+ * barrier: the weights are shared out, the bias is one thread's. */
+static void conv_reduce_partials(const cr_step *step, float *dweight, int64_t weight_count,
+                                 float *dbias, int filters, int team) {
+    conv_dims d = conv_dims_of(step->layer, step->in_shapes[0], step->batch);
+    conv_scratch first_scratch;
+    conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
+    int64_t stride = step->thread_workspace_stride;
+    if (dweight) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < weight_count; i++) {
+            float sum = first_scratch.dweight[i];
+            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
+            dweight[i] = sum;
+        }
+    }
+    if (dbias && omp_get_thread_num() == 0)
+        for (int f = 0; f < filters; f++) {
+            float sum = first_scratch.dbias[f];
+            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
+            dbias[f] = sum;
+        }
+}
+
 /* dy: [N, F, OH, OW] -> dx += ..., dweight, dbias (OVERWRITTEN).
  * Each thread sums its chunks' parameter gradients in its own scratch; the
  * partial sums are then added in thread order (deterministic for a given
@@ -607,12 +632,9 @@ static void conv_layer_backward(const cr_step *step) {
     bool winograd_dx = step->dx[0] && conv_uses_winograd_dx(d, cfg->activation);
     winograd_dims back = winograd_backward_dims(d);
     float *u = step->workspace;
-    int team = 1;
 #pragma omp parallel num_threads(step->threads)
     {
-        int thread = omp_get_thread_num();
-#pragma omp single
-        team = omp_get_num_threads();
+        int thread = omp_get_thread_num(), team = omp_get_num_threads();
         if (winograd_dx) {
             int64_t first, end;
             cr_thread_share(d.channels, thread, team, &first, &end);
@@ -636,24 +658,10 @@ static void conv_layer_backward(const cr_step *step) {
                 winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, first, count,
                                  tiles, back);
         }
+        /* The partial sums, added in thread order by the same team. */
+#pragma omp barrier
+        conv_reduce_partials(step, dweight, weight_count, dbias, d.filters, team);
     }
-    conv_scratch first_scratch;
-    conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
-    int64_t stride = step->thread_workspace_stride;
-    if (dweight) {
-#pragma omp parallel for num_threads(step->threads) schedule(static)
-        for (int64_t i = 0; i < weight_count; i++) {
-            float sum = first_scratch.dweight[i];
-            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
-            dweight[i] = sum;
-        }
-    }
-    if (dbias)
-        for (int f = 0; f < d.filters; f++) {
-            float sum = first_scratch.dbias[f];
-            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
-            dbias[f] = sum;
-        }
 }
 
 /* The cblas_sgemm calls conv_forward_chunk and conv_backward_chunk make: one
