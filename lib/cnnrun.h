@@ -107,6 +107,13 @@ typedef struct cr_tensor {
 } cr_tensor;
 
 int cr_net_param_count(const cr_net *net);
+/* Inference keeps what it derives from the parameters (Winograd's
+ * transformed weights, a fused batchnorm's affine map) from one evaluation
+ * forward to the next. cr_net_param, cr_net_param_block, loading weights and
+ * a training forward all make the next evaluation forward recompute them;
+ * after writing parameters through a pointer obtained before an evaluation
+ * forward, call cr_net_params_changed. */
+void cr_net_params_changed(cr_net *net);
 cr_tensor cr_net_param(cr_net *net, int index);
 /* All trainable parameters and their gradients are each one contiguous block
  * (for optimizers and all-reduce): */

@@ -45,6 +45,7 @@ typedef struct cr_memory {
     int64_t activation_gradients;
     int64_t saved;     /* what layers keep from forward for backward */
     int64_t workspace; /* largest scratch any layer needs */
+    int64_t constants; /* inference: what layers keep between forwards (eval_constants) */
     int64_t total;
 } cr_memory;
 

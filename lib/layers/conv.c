@@ -525,26 +525,33 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                 winograd_scratch_floats(winograd_backward_dims(d), conv_chunk_images(d));
         if (tiles > layer->workspace_per_thread) layer->workspace_per_thread = tiles;
         layer->workspace = winograd_weight_floats(w);
+        /* Inference keeps the transformed weights: at batch 1 transforming
+         * them costs as much as a third of the layer's products. */
+        layer->eval_constants = winograd_weight_floats(w);
     }
     return 0;
 }
 
 /* Winograd's F(2×2, 3×3) for the forward pass of 3×3 stride-1 convs: the
- * weights transformed once per forward into the shared workspace (threads
- * split the filters), then chunks of images in parallel. */
+ * weights transformed (threads split the filters) into the shared workspace
+ * every training forward, into the layer's constants once for inference;
+ * then chunks of images in parallel. */
 static void conv_winograd_forward(const cr_step *step, conv_dims d, float *y,
                                   const conv_epilogue *epilogue) {
     winograd_dims w = winograd_dims_of(d);
-    float *u = step->workspace;
+    float *u = step->constants ? step->constants : step->workspace;
+    bool transform = !(step->constants && step->constants_ready);
     int chunk = winograd_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
 #pragma omp parallel num_threads(step->threads)
     {
         int thread = omp_get_thread_num(), team = omp_get_num_threads();
         int64_t first, end;
-        cr_thread_share(d.filters, thread, team, &first, &end);
-        winograd_transform_weights(u, step->param[0], w, (int)first, (int)end);
+        if (transform) {
+            cr_thread_share(d.filters, thread, team, &first, &end);
+            winograd_transform_weights(u, step->param[0], w, (int)first, (int)end);
 #pragma omp barrier
+        }
         cr_thread_share(chunks, thread, team, &first, &end);
         for (int64_t k = first; k < end; k++) {
             int image = (int)k * chunk, count = d.batch - image < chunk ? d.batch - image : chunk;
