@@ -11,6 +11,8 @@
  *     batchnorm between forwards, gives the layer-by-layer output up to
  *     float rounding, also after the weights changed;
  *   - gradients alive at the same time never share memory;
+ *   - the portable loops (CNNRUN_CPU=generic, lib/cpu.h) give the same step
+ *     as the vector ones chosen for this processor, up to float rounding;
  *   - parallel regions never nest, and a training step opens a bounded
  *     number of them (a few per layer, not one per channel or chunk):
  *     GOMP_parallel, libgomp's entry for every `omp parallel`, is wrapped
@@ -24,6 +26,7 @@
 
 #include "check.h"
 #include "cnnrun.h"
+#include "cpu.h"
 #include "net_fixture.h"
 #include "parallel.h"
 #include "random.h"
@@ -153,10 +156,33 @@ static double worst_difference(const float *a, const float *b, int64_t count) {
     return worst;
 }
 
+/* The portable loops (CNNRUN_CPU=generic) against the ones chosen for this
+ * processor: the same step up to float rounding (SLEEF's scalar and vector
+ * tanh may differ in the last bits). */
+static void check_portable(const char *path, const cr_model *model, const run *dispatched) {
+    cr_cpu_level level = cr_cpu();
+    cr_cpu_force(CR_CPU_GENERIC);
+    run portable = train_once(model, 1, false);
+    cr_cpu_force(level);
+    if (!portable.output || !dispatched->output) return;
+    double output = worst_difference(portable.output, dispatched->output, portable.output_count);
+    double grads = worst_difference(portable.grads, dispatched->grads, portable.grad_count);
+    double input =
+        worst_difference(portable.input_grad, dispatched->input_grad, portable.input_count);
+    printf(
+        "%-44s generic vs %s loops: output %.1e, parameter gradients %.1e, input gradient %.1e\n",
+        path, cr_cpu_level_name(level), output, grads, input);
+    CHECK(output < 1e-5);
+    CHECK(grads < 1e-4);
+    CHECK(input < 1e-4);
+    run_free(&portable);
+}
+
 static void check_model(const char *path, const cr_model *model) {
     run plain = train_once(model, 1, false);
     run poisoned = train_once(model, 1, true);
     run threaded = train_once(model, 3, true);
+    check_portable(path, model, &plain);
     if (plain.output && poisoned.output && threaded.output) {
         bool same =
             memcmp(plain.grads, poisoned.grads, (size_t)plain.grad_count * 4) == 0 &&
