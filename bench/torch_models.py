@@ -112,12 +112,54 @@ class Classifier(nn.Sequential):
         return torch.softmax(self(x).flatten(1), dim=1)
 
 
+class GraphClassifier(nn.Module):
+    """A net with branches (add, concat), as a PyTorch user writes a ResNet:
+    one module per layer, and a forward that feeds each its inputs by name
+    (x + shortcut for add, torch.cat for concat); predict() adds the
+    softmax."""
+
+    def __init__(self, layers, shapes):
+        super().__init__()
+        self.plan = [(layer["name"], layer["type"], layer["inputs"]) for layer in layers]
+        self.blocks = nn.ModuleList(
+            nn.Sequential(*([] if layer["type"] in ("add", "concat")
+                            else modules_for(layer, shapes[layer["inputs"][0]])))
+            for layer in layers)
+
+    def forward(self, x):
+        values = {"input": x}
+        for (name, kind, inputs), block in zip(self.plan, self.blocks):
+            xs = [values[n] for n in inputs]
+            if kind == "add":
+                y = xs[0]
+                for other in xs[1:]:
+                    y = y + other
+            elif kind == "concat":
+                y = torch.cat(xs, dim=1)
+            elif kind == "dense":  # nn.Linear on [N, C·H·W], also after a 1×1 map
+                y = block(xs[0].flatten(1))
+            else:
+                y = block(xs[0])
+            values[name] = y
+        return values[self.plan[-1][0]].flatten(1)
+
+    def predict(self, x):
+        return torch.softmax(self(x), dim=1)
+
+
 def build(model_path, cnnrun, input_chw=None):
     """(Classifier, spec): the model as a PyTorch module and its check JSON."""
     spec = check_json(model_path, cnnrun, input_chw)
     layers = spec["layers"]
     if layers[-1]["type"] != "softmax":
         sys.exit(f"{model_path}: the bench expects a classifier ending in softmax")
+    previous = "input"
+    for layer in layers:
+        if layer["inputs"] != [previous]:
+            shapes = {"input": spec["input"]}
+            shapes.update((layer["name"], layer["output"]) for layer in layers)
+            return GraphClassifier(layers[:-1], shapes), spec
+        previous = layer["name"]
     modules, previous, shape = [], "input", spec["input"]
     for layer in layers[:-1]:
         if layer["inputs"] != [previous]:
