@@ -214,13 +214,14 @@ class Runner:
         sweep_modes = self.measured_modes([m for m in a.modes if m in a.sweep_modes])
         modes = self.measured_modes(a.modes)
         steps = a.steps
+        sides = [s for s in ALL_SIDES if s in a.sides]
         if "lenet_epoch" in groups:
             for mode in modes:
-                self.compare("lenet_epoch", None, list(ALL_SIDES), mode)
+                self.compare("lenet_epoch", None, sides, mode)
         if "step" in groups:
             for model in STEP_MODELS:
                 for mode in modes:
-                    self.compare("step", model, list(ALL_SIDES), mode, 64, None, steps)
+                    self.compare("step", model, sides, mode, 64, None, steps)
         # Sweeps: cnnrun against PyTorch as users run it. Batch 64 at 32×32
         # is the step group's comparison.
         sweep_sides = ["cnnrun", "torch"]
@@ -310,6 +311,9 @@ def main():
                         help="about this many images per timed sweep run")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--sweep-modes", nargs="+", choices=MODES, default=["asis", "unset"])
+    parser.add_argument("--sides", nargs="+", choices=ALL_SIDES, default=list(ALL_SIDES),
+                        help="the sides of the LeNet and step comparisons (the sweeps: "
+                             "cnnrun and torch)")
     parser.add_argument("--only", nargs="+",
                         choices=["lenet_epoch", "step", "batch_sweep", "input_sweep"])
     parser.add_argument("--out", help="results JSON (default bench/results/DATE-HOST.json)")

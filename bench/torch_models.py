@@ -34,7 +34,7 @@ import torch.nn as nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "pytorch"))
-from compare import make_module  # noqa: E402
+from compare import Net, make_module  # noqa: E402
 
 ACTIVATION_MODULES = {
     "relu": nn.ReLU,
@@ -112,36 +112,15 @@ class Classifier(nn.Sequential):
         return torch.softmax(self(x).flatten(1), dim=1)
 
 
-class GraphClassifier(nn.Module):
-    """A net with branches (add, concat), as a PyTorch user writes a ResNet:
-    one module per layer, and a forward that feeds each its inputs by name
-    (x + shortcut for add, torch.cat for concat); predict() adds the
-    softmax."""
-
-    def __init__(self, layers, shapes):
-        super().__init__()
-        self.plan = [(layer["name"], layer["type"], layer["inputs"]) for layer in layers]
-        self.blocks = nn.ModuleList(
-            nn.Sequential(*([] if layer["type"] in ("add", "concat")
-                            else modules_for(layer, shapes[layer["inputs"][0]])))
-            for layer in layers)
+class GraphClassifier(Net):
+    """A net with branches (add, concat): tests/pytorch/compare.py's Net,
+    which runs each layer's module on its named inputs (x + shortcut for
+    add, torch.cat for concat), as a PyTorch user writes a ResNet's forward;
+    its output here is the logits, and predict() adds the softmax. (Net
+    treats dropout as rate 0: the bench's graph nets have none.)"""
 
     def forward(self, x):
-        values = {"input": x}
-        for (name, kind, inputs), block in zip(self.plan, self.blocks):
-            xs = [values[n] for n in inputs]
-            if kind == "add":
-                y = xs[0]
-                for other in xs[1:]:
-                    y = y + other
-            elif kind == "concat":
-                y = torch.cat(xs, dim=1)
-            elif kind == "dense":  # nn.Linear on [N, C·H·W], also after a 1×1 map
-                y = block(xs[0].flatten(1))
-            else:
-                y = block(xs[0])
-            values[name] = y
-        return values[self.plan[-1][0]].flatten(1)
+        return self.run(x)[2].flatten(1)
 
     def predict(self, x):
         return torch.softmax(self(x), dim=1)
@@ -156,9 +135,7 @@ def build(model_path, cnnrun, input_chw=None):
     previous = "input"
     for layer in layers:
         if layer["inputs"] != [previous]:
-            shapes = {"input": spec["input"]}
-            shapes.update((layer["name"], layer["output"]) for layer in layers)
-            return GraphClassifier(layers[:-1], shapes), spec
+            return GraphClassifier(spec), spec
         previous = layer["name"]
     modules, previous, shape = [], "input", spec["input"]
     for layer in layers[:-1]:
