@@ -11,7 +11,9 @@
 
 #include <stdbool.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+/* CNNRUN_PORTABLE_ONLY leaves the x86 vector code out, as on other
+ * architectures (to check that build here). */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(CNNRUN_PORTABLE_ONLY)
 #define CR_X86 1
 /* A function compiled for AVX2 + FMA (x86-64-v3) inside a portable build;
  * call it only when cr_cpu_avx2(). */

@@ -62,6 +62,7 @@ static void maxpool_forward(const cr_step *step) {
     bool two_by_two = unpadded && cfg->size[0] == 2 && cfg->size[1] == 2 && cfg->stride[0] == 2 &&
                       cfg->stride[1] == 2;
     bool avx2 = cr_cpu_avx2();
+    (void)avx2; /* read only by the x86 paths */
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         const float *x = step->x[0] + plane * in_plane;

@@ -143,6 +143,7 @@ static void transform_input(float *v, int64_t columns, int64_t first_column, con
     int64_t plane = winograd_plane_stride(d.channels, columns); /* one ξ of V */
     int64_t column = first_column;
     bool avx2 = cr_cpu_avx2();
+    (void)avx2; /* read only by the x86 paths */
     for (int ty = 0; ty < tiles_down(d); ty++) {
         int top = 2 * ty - d.pad_h;
         bool rows_inside = top >= 0 && top + 4 <= d.height;
@@ -225,6 +226,7 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
     int64_t plane = winograd_plane_stride(d.filters, columns); /* one ξ of M */
     int64_t column = first_column;
     bool avx2 = cr_cpu_avx2();
+    (void)avx2; /* read only by the x86 paths */
     for (int ty = 0; ty < tiles_down(d); ty++) {
         int row = 2 * ty, tx = 0;
 #if CR_X86
