@@ -48,6 +48,11 @@ MALLOC_TUNING = {
 MODES = ("asis", "haswell", "unset")
 ALL_SIDES = ("cnnrun", "torch", "torch_tuned")
 TRAIN_IMAGES = 60000
+# The side-by-side step comparisons: VGG-style with and without batchnorm
+# and dropout, AlexNet-style, and a ResNet-style graph (add, 1×1 and
+# stride-2 convs).
+STEP_MODELS = ("models/vgg_small.yaml", "bench/models/vgg_small_plain.yaml",
+               "models/alexnet_small.yaml", "bench/models/resnet_small.yaml")
 
 
 def mode_environment(mode, base):
@@ -107,7 +112,7 @@ def run_one(command, env, label):
     with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
         load = loadavg()
         start = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-f", "%M %R %F", "-o", timing.name] + command,
+        done = subprocess.run(["/usr/bin/time", "-f", "%M %R %F %U %S", "-o", timing.name] + command,
                               env=env, capture_output=True, text=True, cwd=ROOT)
         wall = time.perf_counter() - start
         fields = timing.read().split()
@@ -115,12 +120,15 @@ def run_one(command, env, label):
         sys.stderr.write(f"\n{label}: exit {done.returncode}\n{done.stdout[-2000:]}"
                          f"{done.stderr[-2000:]}\n")
         raise SystemExit(f"failed: {shlex.join(command)}")
-    max_rss_kb, minor_faults, major_faults = (int(v) for v in fields[-3:])
+    max_rss_kb, minor_faults, major_faults = (int(v) for v in fields[-5:-2])
+    user_seconds, system_seconds = (float(v) for v in fields[-2:])
     return {
         "wall_seconds": wall,
         "max_rss_bytes": max_rss_kb * 1024,
         "minor_page_faults": minor_faults,
         "major_page_faults": major_faults,
+        "user_seconds": user_seconds,
+        "system_seconds": system_seconds,
         "loadavg_before": load,
         "output": last_json(done.stdout) or parse_train_output(done.stdout),
     }
@@ -206,13 +214,14 @@ class Runner:
         sweep_modes = self.measured_modes([m for m in a.modes if m in a.sweep_modes])
         modes = self.measured_modes(a.modes)
         steps = a.steps
+        sides = [s for s in ALL_SIDES if s in a.sides]
         if "lenet_epoch" in groups:
             for mode in modes:
-                self.compare("lenet_epoch", None, list(ALL_SIDES), mode)
+                self.compare("lenet_epoch", None, sides, mode)
         if "step" in groups:
-            for model in ("models/vgg_small.yaml", "models/alexnet_small.yaml"):
+            for model in STEP_MODELS:
                 for mode in modes:
-                    self.compare("step", model, list(ALL_SIDES), mode, 64, None, steps)
+                    self.compare("step", model, sides, mode, 64, None, steps)
         # Sweeps: cnnrun against PyTorch as users run it. Batch 64 at 32×32
         # is the step group's comparison.
         sweep_sides = ["cnnrun", "torch"]
@@ -302,6 +311,9 @@ def main():
                         help="about this many images per timed sweep run")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--sweep-modes", nargs="+", choices=MODES, default=["asis", "unset"])
+    parser.add_argument("--sides", nargs="+", choices=ALL_SIDES, default=list(ALL_SIDES),
+                        help="the sides of the LeNet and step comparisons (the sweeps: "
+                             "cnnrun and torch)")
     parser.add_argument("--only", nargs="+",
                         choices=["lenet_epoch", "step", "batch_sweep", "input_sweep"])
     parser.add_argument("--out", help="results JSON (default bench/results/DATE-HOST.json)")

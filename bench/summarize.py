@@ -21,8 +21,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 TRAIN_IMAGES = 60000
 SIDES = ("cnnrun", "torch", "torch_tuned")
-TARGET_SPEED = {"lenet_epoch": 2.0, "vgg_small train": 1.5, "vgg_small inference": 1.5,
-                "alexnet_small train": 1.5}
+# The step comparisons' models (bench/run.py's STEP_MODELS) and their titles.
+STEP_MODELS = (("vgg_small", "VGG-style 32×32"),
+               ("vgg_small_plain", "VGG-style 32×32 without batchnorm/dropout"),
+               ("alexnet_small", "AlexNet-style"), ("resnet_small", "ResNet-style 32×32"))
+# Issue 11's targets: every job ≥ 1.5× PyTorch, the LeNet-5 epoch ≥ 2.5×.
+TARGET_SPEED = {"lenet_epoch": 2.5, **{f"{model} {what}": 1.5 for model, _ in STEP_MODELS
+                                        for what in ("train", "inference")}}
+TARGET_NAMES = {"lenet_epoch": "LeNet-5 epoch",
+                **{f"{model} {what}": f"{title}, {'training' if what == 'train' else what}"
+                   for model, title in STEP_MODELS for what in ("train", "inference")}}
 
 
 def median(values):
@@ -135,6 +143,13 @@ def machine_section(res):
             (r["output"] or {}).get("openblas_coretype"), (r["output"] or {}).get("openblas_core"))
             if c})
         used = f"; OpenBLAS reported {'/'.join(cores)}" if cores else ""
+        peaks = [((r["output"] or {}).get("machine") or {}) for r in res.select(
+            group="step", side="cnnrun", mode=res.alias.get(mode, mode))]
+        single = median([p["peak_gflops_single"] for p in peaks if p.get("peak_gflops_single")])
+        both = median([p["peak_gflops_all"] for p in peaks if p.get("peak_gflops_all")])
+        if single and both:
+            used += (f"; sgemm 1024² peak {single:.0f} GFLOP/s on 1 thread, {both:.0f} on "
+                     f"{s['threads']} (`cnnrun bench`, median)")
         modes.append(f"- `{mode}`: {what}{used}{same}")
     return "### Machine\n\n" + text + "\n\nOpenBLAS environment modes (both sides of a " \
         "comparison run in the same one):\n\n" + "\n".join(modes)
@@ -149,7 +164,7 @@ def speed_rows(res):
             rows.append(("LeNet-5, Fashion-MNIST epoch (end to end)", "lenet_epoch", mode, {
                 side: res.figure([r for r in runs if r["side"] == side], "epoch")
                 for side in SIDES}))
-    for model, title in (("vgg_small", "VGG-style 32×32"), ("alexnet_small", "AlexNet-style")):
+    for model, title in STEP_MODELS:
         for what, key in (("train", "train_images_per_second"),
                           ("inference", "inference_images_per_second")):
             for mode in res.modes:
@@ -183,8 +198,8 @@ def speed_section(res):
 def memory_rows(res):
     rows = []
     for title, group, model in (("LeNet-5 epoch", "lenet_epoch", None),
-                                ("VGG-style, batch 64", "step", "vgg_small"),
-                                ("AlexNet-style, batch 64", "step", "alexnet_small")):
+                                *((f"{title}, batch 64", "step", model)
+                                  for model, title in STEP_MODELS)):
         for mode in res.modes:
             runs = res.select(group=group, model=model, mode=mode)
             if not runs:
@@ -264,7 +279,7 @@ def conv_efficiency(res, model, mode):
 
 def layers_section(res):
     parts = []
-    for model in ("vgg_small", "alexnet_small"):
+    for model in ("vgg_small", "alexnet_small", "resnet_small"):
         for mode in res.modes:
             run, convs = conv_efficiency(res, model, mode)
             if not run:
@@ -299,12 +314,10 @@ def targets_section(res):
         for key, target in TARGET_SPEED.items():
             f = speeds.get((key, mode))
             value = f["cnnrun"] / f["torch"] if f and f["cnnrun"] and f["torch"] else None
-            name = {"lenet_epoch": "LeNet-5 epoch", "vgg_small train": "VGG-style training",
-                    "vgg_small inference": "VGG-style inference",
-                    "alexnet_small train": "AlexNet-style training"}[key]
+            name = TARGET_NAMES[key]
             rows.append((f"{name} ≥ {target}× PyTorch", label, check(value, target)))
         worst = None
-        for title in ("LeNet-5 epoch", "VGG-style, batch 64", "AlexNet-style, batch 64"):
+        for title in ["LeNet-5 epoch"] + [f"{title}, batch 64" for _, title in STEP_MODELS]:
             rss = memory.get((title, mode))
             if rss and rss["cnnrun"] and rss["torch"]:
                 share = rss["cnnrun"] / rss["torch"]
@@ -320,6 +333,15 @@ def targets_section(res):
         value = f["cnnrun"] / f["torch_tuned"] if f and f["cnnrun"] and f["torch_tuned"] else None
         rows.append(("stretch: VGG-style training ≥ malloc-tuned PyTorch", label,
                      check(value, 1.0)))
+        run = res.median_run(res.select(group="step", model="vgg_small_plain", mode=mode,
+                                        side="cnnrun"), "train_images_per_second")
+        fraction = ((run or {}).get("output") or {}).get("step_peak_fraction")
+        rows.append(("VGG-style training (no batchnorm) ≥ 60% of the 2-thread sgemm peak",
+                     label, check(fraction, 0.6)))
+        shares = [r["system_seconds"] / r["user_seconds"] for r in res.select(mode=mode)
+                  if r.get("user_seconds") and r["side"] == "cnnrun"]
+        rows.append(("cnnrun's system time ≤ 5% of user time (worst run)", label,
+                     check(max(shares) if shares else None, 0.05, higher=False)))
     return "### Targets (ratios against PyTorch as users run it)\n\n" + table(
         ["target", "OpenBLAS mode", "result"], rows, numeric_from=3)
 

@@ -34,7 +34,7 @@ import torch.nn as nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "pytorch"))
-from compare import make_module  # noqa: E402
+from compare import Net, make_module  # noqa: E402
 
 ACTIVATION_MODULES = {
     "relu": nn.ReLU,
@@ -112,12 +112,31 @@ class Classifier(nn.Sequential):
         return torch.softmax(self(x).flatten(1), dim=1)
 
 
+class GraphClassifier(Net):
+    """A net with branches (add, concat): tests/pytorch/compare.py's Net,
+    which runs each layer's module on its named inputs (x + shortcut for
+    add, torch.cat for concat), as a PyTorch user writes a ResNet's forward;
+    its output here is the logits, and predict() adds the softmax. (Net
+    treats dropout as rate 0: the bench's graph nets have none.)"""
+
+    def forward(self, x):
+        return self.run(x)[2].flatten(1)
+
+    def predict(self, x):
+        return torch.softmax(self(x), dim=1)
+
+
 def build(model_path, cnnrun, input_chw=None):
     """(Classifier, spec): the model as a PyTorch module and its check JSON."""
     spec = check_json(model_path, cnnrun, input_chw)
     layers = spec["layers"]
     if layers[-1]["type"] != "softmax":
         sys.exit(f"{model_path}: the bench expects a classifier ending in softmax")
+    previous = "input"
+    for layer in layers:
+        if layer["inputs"] != [previous]:
+            return GraphClassifier(spec), spec
+        previous = layer["name"]
     modules, previous, shape = [], "input", spec["input"]
     for layer in layers[:-1]:
         if layer["inputs"] != [previous]:

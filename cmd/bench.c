@@ -67,7 +67,10 @@ const cli_spec bench_spec = {
         "sgemm: how close the layer comes to its im2col ceiling). Then training and\n"
         "inference images/s, peak resident memory and the memory planned for training\n"
         "(cnnrun check's figure), and the settings the figures depend on (threads,\n"
-        "OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE).\n",
+        "OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE). Last, the machine: processor, vector\n"
+        "width, the kernels OpenBLAS picked and its sgemm rate on a 1024² product on one\n"
+        "thread and on all (the 'of peak' column and the step rate are fractions of the\n"
+        "latter), and the run's user and system CPU time.\n",
     .exit_status = "0 measured, 1 invalid model or failed run, 2 usage error or unreadable file.",
 };
 
@@ -96,6 +99,34 @@ static cJSON *environment_json(const char *name) {
     return value ? cJSON_CreateString(value) : cJSON_CreateNull();
 }
 
+static cJSON *machine_json(const cr_bench_machine *m) {
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "processor", m->processor);
+    cJSON_AddNumberToObject(item, "vector_bits", m->vector_bits);
+    cJSON_AddStringToObject(item, "cnnrun_loops", m->cnnrun_loops);
+    cJSON_AddStringToObject(item, "openblas_core", m->blas_core);
+    cJSON_AddStringToObject(item, "openblas_config", m->blas_config);
+    cJSON_AddNumberToObject(item, "peak_size", m->peak_size);
+    cJSON_AddNumberToObject(item, "peak_gflops_single", m->peak_gflops_single);
+    cJSON_AddNumberToObject(item, "peak_gflops_all", m->peak_gflops_all);
+    return item;
+}
+
+/* The machine, its sgemm peak, the step's share of it and the CPU time. */
+static void print_bench_machine(const cr_bench_result *r) {
+    const cr_bench_machine *m = &r->machine;
+    printf("machine:    %s; %d-bit vectors, cnnrun's loops %s; OpenBLAS %s kernels\n",
+           m->processor[0] ? m->processor : "unknown processor", m->vector_bits, m->cnnrun_loops,
+           m->blas_core);
+    printf("peak:       sgemm %d² %.1f GFLOP/s on 1 thread, %.1f on %d\n", m->peak_size,
+           m->peak_gflops_single, m->peak_gflops_all, r->threads);
+    printf("step rate:  %.1f GFLOP/s (direct-convolution FLOPs of conv and dense layers) = %.0f%% "
+           "of the %d-thread peak\n",
+           r->step_gflops, 100 * r->step_peak_fraction, r->threads);
+    printf("cpu time:   user %.2f s, system %.2f s (%.1f%% of user)\n", r->user_seconds,
+           r->system_seconds, r->user_seconds > 0 ? 100 * r->system_seconds / r->user_seconds : 0);
+}
+
 static void print_bench_json(const cr_model *model, const cr_bench_result *r) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "model", model->name);
@@ -122,6 +153,7 @@ static void print_bench_json(const cr_model *model, const cr_bench_result *r) {
         cJSON_AddNumberToObject(item, "flops", b->flops);
         cJSON_AddNumberToObject(item, "gemm_flops", b->gemm_flops);
         cJSON_AddNumberToObject(item, "gemm_ms", b->gemm_ms);
+        cJSON_AddItemToObject(item, "peak_fraction", optional_json(b->peak_fraction));
         cJSON_AddItemToArray(layers, item);
     }
     cJSON_AddNumberToObject(root, "step_ms", r->step_ms);
@@ -133,6 +165,11 @@ static void print_bench_json(const cr_model *model, const cr_bench_result *r) {
     cJSON_AddNumberToObject(root, "inference_images_per_second", r->inference_images_per_second);
     cJSON_AddNumberToObject(root, "peak_rss_bytes", (double)r->peak_rss_bytes);
     cJSON_AddNumberToObject(root, "planned_bytes", (double)r->planned_bytes);
+    cJSON_AddItemToObject(root, "step_gflops", optional_json(r->step_gflops));
+    cJSON_AddItemToObject(root, "step_peak_fraction", optional_json(r->step_peak_fraction));
+    cJSON_AddNumberToObject(root, "user_seconds", r->user_seconds);
+    cJSON_AddNumberToObject(root, "system_seconds", r->system_seconds);
+    cJSON_AddItemToObject(root, "machine", machine_json(&r->machine));
     char *text = cJSON_Print(root);
     if (text) printf("%s\n", text);
     free(text);
@@ -150,29 +187,30 @@ static void print_bench_table(const char *path, const cr_model *model, const cr_
     for (int i = 0; i < model->n_layers; i++)
         if (display_width(model->layers[i].name) > name_width)
             name_width = display_width(model->layers[i].name);
-    static const char *const headings[] = {"fwd ms",  "bwd ms",        "share",
-                                           "GFLOP/s", "sgemm GFLOP/s", "efficiency"};
-    static const int widths[] = {-9, -9, -7, -9, -14, -11};
+    static const char *const headings[] = {"fwd ms",        "bwd ms",     "share",  "GFLOP/s",
+                                           "sgemm GFLOP/s", "efficiency", "of peak"};
+    static const int widths[] = {-9, -9, -7, -9, -14, -11, -8};
     int kind_width = kind_name_width();
     print_cell("layer", name_width, 2);
     print_cell("kind", kind_width, 2);
     print_cell("output", 12, 0);
-    for (int k = 0; k < 6; k++) print_cell(headings[k], widths[k], k < 5 ? 1 : 0);
+    for (int k = 0; k < 7; k++) print_cell(headings[k], widths[k], k < 6 ? 1 : 0);
     putchar('\n');
     for (int i = 0; i < model->n_layers; i++) {
         const cr_bench_layer *l = &r->layers[i];
-        char cells[6][32];
+        char cells[7][32];
         snprintf(cells[0], sizeof cells[0], "%.3f", l->forward_ms);
         snprintf(cells[1], sizeof cells[1], "%.3f", l->backward_ms);
         snprintf(cells[2], sizeof cells[2], "%.1f%%", 100 * l->share);
         optional_number(l->gflops, "%.1f", cells[3], sizeof cells[3]);
         optional_number(l->gemm_gflops, "%.1f", cells[4], sizeof cells[4]);
         optional_number(100 * l->efficiency, "%.0f%%", cells[5], sizeof cells[5]);
+        optional_number(100 * l->peak_fraction, "%.0f%%", cells[6], sizeof cells[6]);
         shape_text(model->layers[i].out, a, sizeof a);
         print_cell(model->layers[i].name, name_width, 2);
         print_cell(model->layers[i].kind->name, kind_width, 2);
         print_cell(a, 12, 0);
-        for (int k = 0; k < 6; k++) print_cell(cells[k], widths[k], k < 5 ? 1 : 0);
+        for (int k = 0; k < 7; k++) print_cell(cells[k], widths[k], k < 6 ? 1 : 0);
         putchar('\n');
     }
     const char *coretype = getenv("OPENBLAS_CORETYPE"), *l2 = getenv("OPENBLAS_L2_SIZE");
@@ -188,6 +226,7 @@ static void print_bench_table(const char *path, const cr_model *model, const cr_
     printf("threads:    %d (OpenBLAS single-threaded inside each); OPENBLAS_CORETYPE=%s, "
            "OPENBLAS_L2_SIZE=%s\n",
            r->threads, coretype ? coretype : "unset", l2 ? l2 : "unset");
+    print_bench_machine(r);
 }
 
 int cmd_bench(int argc, char **argv) {

@@ -3,12 +3,14 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "clock.h"
 #include "bench.h"
+#include "cpu.h"
 #include "parallel.h"
 #include "random.h"
 
@@ -325,6 +327,86 @@ done:
     return status;
 }
 
+/* ---- the machine's peak ------------------------------------------------------------ */
+
+/* Large enough that OpenBLAS runs at its best on it, small enough to take
+ * a few tens of milliseconds per product. */
+#define PEAK_SIZE    1024
+#define PEAK_REPEATS 5
+
+/* /proc/cpuinfo's "model name" (Linux); "" elsewhere. */
+static void processor_name(char *name, size_t size) {
+    name[0] = '\0';
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        const char *value = strchr(line, ':');
+        if (!value) break;
+        value += 1 + (value[1] == ' ');
+        snprintf(name, size, "%.*s", (int)strcspn(value, "\n"), value);
+        break;
+    }
+    fclose(f);
+}
+
+/* GFLOP/s of the best of PEAK_REPEATS n×n products after one untimed,
+ * on one thread or split over all of them (cr_sgemm). */
+static double sgemm_peak(const float *a, const float *b, float *c, int n, bool all_threads) {
+    double best = INFINITY;
+    for (int r = 0; r <= PEAK_REPEATS; r++) {
+        double started = cr_monotonic_seconds();
+        if (all_threads)
+            cr_sgemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                        c, n);
+        double seconds = cr_monotonic_seconds() - started;
+        if (r > 0 && seconds < best) best = seconds;
+    }
+    return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+static int bench_machine(cr_bench_machine *m, uint64_t seed, cr_error *err) {
+    processor_name(m->processor, sizeof m->processor);
+    m->vector_bits = cr_cpu_vector_bits();
+    m->cnnrun_loops = cr_cpu_level_name(cr_cpu() >= CR_CPU_AVX2 ? CR_CPU_AVX2 : cr_cpu());
+    snprintf(m->blas_core, sizeof m->blas_core, "%s", openblas_get_corename());
+    snprintf(m->blas_config, sizeof m->blas_config, "%s", openblas_get_config());
+    int64_t n = m->peak_size = PEAK_SIZE;
+    float *a = malloc((size_t)(n * n) * sizeof *a), *b = malloc((size_t)(n * n) * sizeof *b);
+    float *c = malloc((size_t)(n * n) * sizeof *c);
+    if (!a || !b || !c) {
+        free(a);
+        free(b);
+        free(c);
+        return out_of_memory(err);
+    }
+    uint64_t rng = seed ^ 0x510E527FADE682D1ULL;
+    fill_uniform(a, n * n, &rng);
+    fill_uniform(b, n * n, &rng);
+    cr_set_threads(0); /* OpenBLAS single-threaded, as inside the layers */
+    m->peak_gflops_single = sgemm_peak(a, b, c, (int)n, false);
+    m->peak_gflops_all = sgemm_peak(a, b, c, (int)n, true);
+    free(a);
+    free(b);
+    free(c);
+    return 0;
+}
+
+/* Each layer's and the step's rate as a fraction of the all-thread peak. */
+static void peak_fractions(const cr_model *model, cr_bench_result *r) {
+    double step_flops = 0.0;
+    for (int i = 0; i < model->n_layers; i++) {
+        cr_bench_layer *layer = &r->layers[i];
+        layer->peak_fraction = layer->gflops / r->machine.peak_gflops_all;
+        step_flops += layer->flops;
+    }
+    r->step_gflops = r->step_ms > 0 ? step_flops / (r->step_ms * 1e-3) / 1e9 : NAN;
+    r->step_peak_fraction = r->step_gflops / r->machine.peak_gflops_all;
+}
+
 /* ---- the whole run -------------------------------------------------------------- */
 
 int cr_bench_run(const cr_model *model, const cr_bench_options *options, cr_bench_result *out,
@@ -345,12 +427,17 @@ int cr_bench_run(const cr_model *model, const cr_bench_options *options, cr_benc
     out->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *out->layers);
     if (!out->layers) return out_of_memory(err);
     if (bench_training(model, &o, out, err) || bench_inference(model, &o, out, err) ||
-        bench_gemms(model, &o, out, err)) {
+        bench_gemms(model, &o, out, err) || bench_machine(&out->machine, o.seed, err)) {
         cr_bench_result_free(out);
         return 1;
     }
+    peak_fractions(model, out);
     struct rusage usage;
-    if (getrusage(RUSAGE_SELF, &usage) == 0) out->peak_rss_bytes = (int64_t)usage.ru_maxrss * 1024;
+    if (getrusage(RUSAGE_SELF, &usage) == 0) {
+        out->peak_rss_bytes = (int64_t)usage.ru_maxrss * 1024;
+        out->user_seconds = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec * 1e-6;
+        out->system_seconds = usage.ru_stime.tv_sec + usage.ru_stime.tv_usec * 1e-6;
+    }
     return 0;
 }
 

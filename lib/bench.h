@@ -55,7 +55,23 @@ typedef struct cr_bench_layer {
     double gemm_flops;              /* of the layer's GEMMs per step; 0: none */
     double gemm_ms;                 /* OpenBLAS alone on them */
     double gemm_gflops, efficiency; /* NAN when the layer issues no GEMMs */
+    double peak_fraction;           /* gflops / the machine's all-thread peak; NAN as gflops */
 } cr_bench_layer;
+
+/* The machine's ceiling, for the figures above: OpenBLAS's sgemm on one
+ * large square product (PEAK_SIZE², alone on one thread, and split over
+ * all of them as cr_sgemm splits it), with the kernels OpenBLAS picked for
+ * this processor (or OPENBLAS_CORETYPE). */
+typedef struct cr_bench_machine {
+    char processor[128];       /* /proc/cpuinfo's model name; "" when unknown */
+    int vector_bits;           /* the widest vectors the processor has */
+    const char *cnnrun_loops;  /* the vector loops cnnrun chose (lib/cpu.h) */
+    char blas_core[64];        /* openblas_get_corename() */
+    char blas_config[192];     /* openblas_get_config() */
+    int peak_size;             /* n of the n×n·n×n product */
+    double peak_gflops_single; /* one thread */
+    double peak_gflops_all;    /* every thread (cr_threads()) */
+} cr_bench_machine;
 
 typedef struct cr_bench_result {
     int batch, steps, warmup, threads;
@@ -67,6 +83,15 @@ typedef struct cr_bench_result {
     double inference_images_per_second;
     int64_t peak_rss_bytes; /* the process's peak resident memory after the run */
     int64_t planned_bytes;  /* training net + optimizer state, as planned */
+    /* CPU time of the whole process (getrusage) at the end of the run: a
+     * system share above a few per cent means threads sleep and wake in
+     * the kernel instead of computing. */
+    double user_seconds, system_seconds;
+    /* The training step's FLOPs (every conv and dense layer's, as direct
+     * convolution counts them) over its time, and that as a fraction of
+     * the all-thread peak. */
+    double step_gflops, step_peak_fraction;
+    cr_bench_machine machine;
 } cr_bench_result;
 
 /* Runs the benchmark on `model` (its current input shape). Fills *out;

@@ -127,6 +127,7 @@ typedef struct cr_memory {
     int64_t activation_gradients;
     int64_t saved;     /* what layers keep from forward for backward */
     int64_t workspace; /* largest scratch any layer needs */
+    int64_t constants; /* inference: what layers keep between forwards (eval_constants) */
     int64_t total;
 } cr_memory;
 
@@ -221,6 +222,13 @@ typedef struct cr_tensor {
 } cr_tensor;
 
 CR_API int cr_net_param_count(const cr_net *net);
+/* Inference keeps what it derives from the parameters (Winograd's
+ * transformed weights, a fused batchnorm's affine map) from one evaluation
+ * forward to the next. cr_net_param, cr_net_param_block, loading weights and
+ * a training forward all make the next evaluation forward recompute them;
+ * after writing parameters through a pointer obtained before an evaluation
+ * forward, call cr_net_params_changed. */
+CR_API void cr_net_params_changed(cr_net *net);
 CR_API cr_tensor cr_net_param(cr_net *net, int index);
 /* All trainable parameters and their gradients are each one contiguous block
  * (for optimizers and all-reduce): */

@@ -148,6 +148,10 @@ typedef struct cr_layer {
     int64_t workspace;            /* scratch floats during forward/backward (shared) ... */
     int64_t workspace_per_image;  /* ... plus this many per image of the batch */
     int64_t workspace_per_thread; /* ... plus this many for each thread (lib/parallel.h) */
+    /* Floats an inference network keeps for the layer from one forward to
+     * the next: values that depend on the parameters alone (Winograd's
+     * transformed weights), computed once instead of every forward. */
+    int64_t eval_constants;
     bool used;                    /* some layer (or the network output) reads it */
     /* A conv or pooling window (cr_conv_geometry): kernel, stride and
      * padding per axis {h, w}; window 0 for layers without one. Receptive
@@ -187,6 +191,12 @@ typedef struct cr_step {
     float *const *dparam; /* [n_params] */
     float *saved;
     float *workspace;
+    /* Inference networks only (NULL otherwise): the layer's eval_constants
+     * floats, kept between forwards. constants_ready: they hold what the
+     * current parameters give (the runtime clears it whenever the parameters
+     * may have changed); when false, forward computes them first. */
+    float *constants;
+    bool constants_ready;
     /* The kind sets assigns_dx and this layer is the only reader of its
      * input: backward OVERWRITES every element of dx[0] instead of adding
      * (the runtime did not zero it). */

@@ -23,6 +23,7 @@
 
 typedef struct layer_state {
     float *y, *dy, *saved;
+    float *constants; /* inference nets: the layer's eval_constants, or NULL */
     float *param[CR_MAX_PARAMS];
     float *dparam[CR_MAX_PARAMS];
     /* Pointers handed to the kind's functions, fixed at creation. */
@@ -55,6 +56,11 @@ struct cr_net {
 
     float *arena;
     int64_t arena_floats;
+    /* Inference nets: every layer's eval_constants in one block. Ready: they
+     * (and fused batchnorms' affine maps) match the parameters; cleared by
+     * anything that may change them (cr_net_params_changed). */
+    float *constants;
+    bool constants_ready;
     float *input, *dinput, *workspace;
     bool dinput_assigned;
     /* Per layer, the layer whose backward first writes its output gradient
@@ -286,6 +292,25 @@ static int find_chain_end(const cr_model *model, int first) {
     return last;
 }
 
+/* What inference keeps between forwards (cr_layer.eval_constants): only
+ * nets that do not train, whose parameters change only through the API. */
+static int plan_constants(cr_net *net, cr_error *err) {
+    const cr_model *model = net->model;
+    int64_t total = 0;
+    for (int i = 0; i < model->n_layers; i++) total += round_up(model->layers[i].eval_constants);
+    if (net->training_planned || total == 0) return 0;
+    net->constants = aligned_floats(total);
+    if (!net->constants) return out_of_memory(err, total * 4);
+    net->allocated_bytes += total * 4;
+    int64_t offset = 0;
+    for (int i = 0; i < model->n_layers; i++) {
+        if (!model->layers[i].eval_constants) continue;
+        net->layers[i].constants = net->constants + offset;
+        offset += round_up(model->layers[i].eval_constants);
+    }
+    return 0;
+}
+
 static int plan_fusion(cr_net *net, cr_error *err) {
     const cr_model *model = net->model;
     net->chain_end = malloc((size_t)(model->n_layers ? model->n_layers : 1) * sizeof(int));
@@ -317,7 +342,7 @@ int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *op
     net->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *net->layers);
     if (!net->layers || plan_params(net, options->seed, err) ||
         plan_arena(net, err, options->input_grad) || wire_inputs(net, err) ||
-        (options->fuse_inference && plan_fusion(net, err))) {
+        plan_constants(net, err) || (options->fuse_inference && plan_fusion(net, err))) {
         if (net->layers)
             cr_net_free(net);
         else
@@ -343,6 +368,7 @@ void cr_net_free(cr_net *net) {
     free(net->params);
     free(net->grads);
     free(net->arena);
+    free(net->constants);
     free(net);
 }
 
@@ -399,6 +425,8 @@ static cr_step make_step(cr_net *net, int i, bool training) {
         .dparam = state->dparam,
         .saved = state->saved,
         .workspace = net->workspace,
+        .constants = training ? NULL : state->constants,
+        .constants_ready = net->constants_ready,
         .dx_assign = state->dx_assign,
         .threads = net->threads,
         .thread_workspace =
@@ -415,13 +443,15 @@ void cr_net_set_layer_times(cr_net *net, double *forward_seconds, double *backwa
 
 /* Evaluation forward of a fused chain starting at `first` (a conv): the
  * affine layer's map goes into its `saved` buffer (2·C floats, unused in
- * evaluation) and the first layer writes the chain's output. */
+ * evaluation; a training forward overwrites it, and clears constants_ready)
+ * and the first layer writes the chain's output. */
 static int forward_chain(cr_net *net, int first) {
     const cr_layer *layers = net->model->layers;
     int last = net->chain_end[first], channels = layers[first].out.c;
     layer_state *norm = &net->layers[first + 1];
-    layers[first + 1].kind->eval_affine(&layers[first + 1], norm->param, norm->saved,
-                                        norm->saved + channels);
+    if (!net->constants_ready)
+        layers[first + 1].kind->eval_affine(&layers[first + 1], norm->param, norm->saved,
+                                            norm->saved + channels);
     cr_step step = make_step(net, first, false);
     step.post_scale = norm->saved;
     step.post_shift = norm->saved + channels;
@@ -431,8 +461,14 @@ static int forward_chain(cr_net *net, int first) {
     return last;
 }
 
+void cr_net_params_changed(cr_net *net) {
+    net->constants_ready = false;
+}
+
 void cr_net_forward(cr_net *net, bool training) {
     net->last_forward_training = training;
+    /* A training step is followed by an update of the parameters. */
+    if (training) net->constants_ready = false;
     for (int i = 0; i < net->model->n_layers; i++) {
         if (!training && net->chain_end && net->chain_end[i] >= 0) {
             double started = net->forward_seconds ? cr_monotonic_seconds() : 0.0;
@@ -446,6 +482,7 @@ void cr_net_forward(cr_net *net, bool training) {
         net->model->layers[i].kind->forward(&step);
         if (net->forward_seconds) net->forward_seconds[i] += cr_monotonic_seconds() - started;
     }
+    if (!training) net->constants_ready = true;
 }
 
 float *cr_net_output_grad(cr_net *net) {
@@ -540,7 +577,10 @@ int cr_net_param_count(const cr_net *net) {
     return net->n_entries;
 }
 
+/* The two ways to reach writable parameters: whatever the caller writes
+ * through them, inference's constants are recomputed at the next forward. */
 cr_tensor cr_net_param(cr_net *net, int index) {
+    net->constants_ready = false;
     const param_entry *entry = &net->entries[index];
     const cr_param *param = &net->model->layers[entry->layer].params[entry->index];
     cr_tensor t = {
@@ -557,6 +597,7 @@ cr_tensor cr_net_param(cr_net *net, int index) {
 }
 
 float *cr_net_param_block(cr_net *net, int64_t *count) {
+    net->constants_ready = false;
     *count = net->trainable_floats;
     return net->params;
 }

@@ -2,11 +2,13 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "cpu.h"
 #include "parallel.h"
 
 void cr_set_threads(int n) {
     if (n > 0) omp_set_num_threads(n);
     openblas_set_num_threads(1);
+    cr_cpu(); /* the vector level, chosen before any parallel region */
 }
 
 int cr_threads(void) {

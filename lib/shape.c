@@ -162,6 +162,8 @@ cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int o
         if (workspace > m.workspace) m.workspace = workspace;
         /* Layers may write what they keep for backward in inference too. */
         m.saved = add(m.saved, mul(add(layer->saved_fixed, mul(layer->saved_per_image, batch)), f));
+        if (!training)
+            m.constants = add(m.constants, mul(cr_round_up_floats(layer->eval_constants), f));
     }
     if (training) {
         m.gradients = mul(model->trainable_parameters, f);
@@ -171,7 +173,7 @@ cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int o
         m.activation_gradients = mul(cr_model_plan_gradients(model, batch, NULL, NULL), f);
     }
     int64_t parts[] = {m.parameters,           m.gradients, m.optimizer, m.activations,
-                       m.activation_gradients, m.saved,     m.workspace};
+                       m.activation_gradients, m.saved,     m.workspace, m.constants};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) m.total = add(m.total, parts[i]);
     return m;
 }

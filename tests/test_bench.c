@@ -223,7 +223,22 @@ static void test_bench_figures(void) {
         CHECK(l->gemm_ms > 0);
         CHECK_NEAR(l->gemm_gflops, flops[i] / (l->gemm_ms * 1e-3) / 1e9, 1e-12);
         CHECK_NEAR(l->efficiency, l->gflops / l->gemm_gflops, 1e-12);
+        CHECK_NEAR(l->peak_fraction, l->gflops / r.machine.peak_gflops_all, 1e-12);
     }
+
+    /* The machine's peak and the step's share of it: the step's FLOPs are
+     * the layers' (c1 + c2 + d) over the step's time. */
+    const cr_bench_machine *machine = &r.machine;
+    CHECK(machine->peak_size == 1024);
+    CHECK(machine->peak_gflops_single > 0 && isfinite(machine->peak_gflops_single));
+    CHECK(machine->peak_gflops_all > 0 && isfinite(machine->peak_gflops_all));
+    CHECK(machine->vector_bits == 128 || machine->vector_bits == 256 ||
+          machine->vector_bits == 512);
+    CHECK(machine->blas_core[0] != '\0' && machine->cnnrun_loops != NULL);
+    double step_flops = flops[0] + flops[1] + flops[3];
+    CHECK_NEAR(r.step_gflops, step_flops / (r.step_ms * 1e-3) / 1e9, 1e-12);
+    CHECK_NEAR(r.step_peak_fraction, r.step_gflops / machine->peak_gflops_all, 1e-12);
+    CHECK(r.user_seconds > 0 && r.system_seconds >= 0);
 
     /* Planned: the training net plus SGD's velocity, as cnnrun check counts it
      * (the net rounds each buffer up to 64 bytes). */

@@ -1,11 +1,13 @@
 /* Helpers shared by the layer kinds' shape rules, and the activation
  * functions that several kinds fuse into their output. */
-#include <immintrin.h>
 #include <math.h>
+#include <omp.h>
 #include <sleef.h>
 #include <string.h>
 
 #include "../layer.h"
+#include "../parallel.h"
+#include "simd.h"
 
 static int key_index(const cr_layer *layer, const char *key) {
     for (int i = 0; i < layer->kind->n_keys && i < CR_MAX_KEYS; i++)
@@ -113,8 +115,11 @@ const char *cr_activation_name(cr_activation activation) {
 }
 
 /* Element-wise loops over more values than this are split over the threads
- * (in blocks of ELEMENT_BLOCK); inside a parallel region (a conv chunk) they
- * run on the caller's thread. */
+ * (in blocks of ELEMENT_BLOCK). Inside a parallel region (a conv chunk) they
+ * run on the caller's thread as a plain loop: even a one-thread nested
+ * region costs libgomp a team and futex wake-ups at its start and end
+ * (1.7 million futex calls in 300 LeNet-5 steps when the conv epilogue
+ * opened one per channel). */
 #define PARALLEL_MIN_ELEMENTS 32768
 #define ELEMENT_BLOCK         8192
 
@@ -122,12 +127,18 @@ const char *cr_activation_name(cr_activation activation) {
  * glibc's tanhf/expf are scalar calls and cost more than LeNet-5's matrix
  * products. tanh within 3.5 ulp (measured worst 1.9e-7 relative): SLEEF's
  * 1-ulp tanh, which PyTorch uses, takes 3.6 ns per value here against 1.0. */
-#ifdef __AVX2__
-static inline __m256 tanh8(__m256 x) {
+#if CR_X86
+/* sleef.h declares its 256-bit functions only when the file is compiled for
+ * AVX; the library is built for plain x86-64 and calls them from AVX2
+ * functions. */
+CR_TARGET_AVX2 __m256 Sleef_tanhf8_u35(__m256 x);
+CR_TARGET_AVX2 __m256 Sleef_expf8_u10(__m256 x);
+
+CR_TARGET_AVX2 static inline __m256 tanh8(__m256 x) {
     return Sleef_tanhf8_u35(x);
 }
 
-static inline __m256 sigmoid8(__m256 x) {
+CR_TARGET_AVX2 static inline __m256 sigmoid8(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
     return _mm256_div_ps(one, _mm256_add_ps(one, Sleef_expf8_u10(_mm256_xor_ps(x, sign))));
 }
@@ -147,22 +158,35 @@ static inline __m256 sigmoid8(__m256 x) {
         }                                                                                          \
     } while (0)
 
-static void tanh_span(float *y, const float *x, int64_t n) {
+CR_TARGET_AVX2 static void tanh_span_avx2(float *y, const float *x, int64_t n) {
     VECTOR_SPAN(tanh8);
 }
 
-static void sigmoid_span(float *y, const float *x, int64_t n) {
+CR_TARGET_AVX2 static void sigmoid_span_avx2(float *y, const float *x, int64_t n) {
     VECTOR_SPAN(sigmoid8);
 }
-#else
+#endif
+
+/* The portable loops: SLEEF's scalar functions, same accuracy bound. */
 static void tanh_span(float *y, const float *x, int64_t n) {
+#if CR_X86
+    if (cr_cpu_avx2()) {
+        tanh_span_avx2(y, x, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) y[i] = Sleef_tanhf_u35(x[i]);
 }
 
 static void sigmoid_span(float *y, const float *x, int64_t n) {
+#if CR_X86
+    if (cr_cpu_avx2()) {
+        sigmoid_span_avx2(y, x, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + Sleef_expf_u10(-x[i]));
 }
-#endif
 
 static void activation_span(float *y, const float *x, int64_t n, cr_activation activation,
                             float slope) {
@@ -185,10 +209,20 @@ static void activation_span(float *y, const float *x, int64_t n, cr_activation a
     }
 }
 
+/* Whether an element-wise loop over n values gets a parallel region of its
+ * own: only when large, and never inside another region. */
+static bool split_elements(int64_t n) {
+    return n >= PARALLEL_MIN_ELEMENTS && cr_threads() > 1 && !omp_in_parallel();
+}
+
 void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
                          float slope) {
+    if (!split_elements(n)) {
+        activation_span(y, x, n, activation, slope);
+        return;
+    }
     int64_t blocks = (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK;
-#pragma omp parallel for if (n >= PARALLEL_MIN_ELEMENTS) schedule(static)
+#pragma omp parallel for schedule(static)
     for (int64_t block = 0; block < blocks; block++) {
         int64_t first = block * ELEMENT_BLOCK, count = n - first;
         if (count > ELEMENT_BLOCK) count = ELEMENT_BLOCK;
@@ -240,8 +274,12 @@ static void activation_backward_span(float *dz, const float *dy, const float *y,
 
 static void activation_backward(float *dz, const float *dy, const float *y, int64_t n,
                                 cr_activation activation, float slope, bool accumulate) {
+    if (!split_elements(n)) {
+        activation_backward_span(dz, dy, y, n, activation, slope, accumulate);
+        return;
+    }
     int64_t blocks = (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK;
-#pragma omp parallel for if (n >= PARALLEL_MIN_ELEMENTS) schedule(static)
+#pragma omp parallel for schedule(static)
     for (int64_t block = 0; block < blocks; block++) {
         int64_t first = block * ELEMENT_BLOCK, count = n - first;
         if (count > ELEMENT_BLOCK) count = ELEMENT_BLOCK;

@@ -540,26 +540,33 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                 winograd_scratch_floats(winograd_backward_dims(d), conv_chunk_images(d));
         if (tiles > layer->workspace_per_thread) layer->workspace_per_thread = tiles;
         layer->workspace = winograd_weight_floats(w);
+        /* Inference keeps the transformed weights: at batch 1 transforming
+         * them costs as much as a third of the layer's products. */
+        layer->eval_constants = winograd_weight_floats(w);
     }
     return 0;
 }
 
 /* Winograd's F(2×2, 3×3) for the forward pass of 3×3 stride-1 convs: the
- * weights transformed once per forward into the shared workspace (threads
- * split the filters), then chunks of images in parallel. */
+ * weights transformed (threads split the filters) into the shared workspace
+ * every training forward, into the layer's constants once for inference;
+ * then chunks of images in parallel. */
 static void conv_winograd_forward(const cr_step *step, conv_dims d, float *y,
                                   const conv_epilogue *epilogue) {
     winograd_dims w = winograd_dims_of(d);
-    float *u = step->workspace;
+    float *u = step->constants ? step->constants : step->workspace;
+    bool transform = !(step->constants && step->constants_ready);
     int chunk = winograd_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
 #pragma omp parallel num_threads(step->threads)
     {
         int thread = omp_get_thread_num(), team = omp_get_num_threads();
         int64_t first, end;
-        cr_thread_share(d.filters, thread, team, &first, &end);
-        winograd_transform_weights(u, step->param[0], w, (int)first, (int)end);
+        if (transform) {
+            cr_thread_share(d.filters, thread, team, &first, &end);
+            winograd_transform_weights(u, step->param[0], w, (int)first, (int)end);
 #pragma omp barrier
+        }
         cr_thread_share(chunks, thread, team, &first, &end);
         for (int64_t k = first; k < end; k++) {
             int image = (int)k * chunk, count = d.batch - image < chunk ? d.batch - image : chunk;
@@ -607,6 +614,31 @@ static void conv_layer_forward(const cr_step *step) {
     }
 }
 
+/* dweight and dbias = the sum of the team's partial sums (each thread's
+ * conv_scratch), in thread order; called by every thread of the team after a
+ * barrier: the weights are shared out, the bias is one thread's. */
+static void conv_reduce_partials(const cr_step *step, float *dweight, int64_t weight_count,
+                                 float *dbias, int filters, int team) {
+    conv_dims d = conv_dims_of(step->layer, step->in_shapes[0], step->batch);
+    conv_scratch first_scratch;
+    conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
+    int64_t stride = step->thread_workspace_stride;
+    if (dweight) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < weight_count; i++) {
+            float sum = first_scratch.dweight[i];
+            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
+            dweight[i] = sum;
+        }
+    }
+    if (dbias && omp_get_thread_num() == 0)
+        for (int f = 0; f < filters; f++) {
+            float sum = first_scratch.dbias[f];
+            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
+            dbias[f] = sum;
+        }
+}
+
 /* dy: [N, F, OH, OW] -> dx += ..., dweight, dbias (OVERWRITTEN).
  * Each thread sums its chunks' parameter gradients in its own scratch; the
  * partial sums are then added in thread order (deterministic for a given
@@ -622,12 +654,9 @@ static void conv_layer_backward(const cr_step *step) {
     bool winograd_dx = step->dx[0] && conv_uses_winograd_dx(d, cfg->activation);
     winograd_dims back = winograd_backward_dims(d);
     float *u = step->workspace;
-    int team = 1;
 #pragma omp parallel num_threads(step->threads)
     {
-        int thread = omp_get_thread_num();
-#pragma omp single
-        team = omp_get_num_threads();
+        int thread = omp_get_thread_num(), team = omp_get_num_threads();
         if (winograd_dx) {
             int64_t first, end;
             cr_thread_share(d.channels, thread, team, &first, &end);
@@ -651,24 +680,10 @@ static void conv_layer_backward(const cr_step *step) {
                 winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, first, count,
                                  tiles, back);
         }
+        /* The partial sums, added in thread order by the same team. */
+#pragma omp barrier
+        conv_reduce_partials(step, dweight, weight_count, dbias, d.filters, team);
     }
-    conv_scratch first_scratch;
-    conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
-    int64_t stride = step->thread_workspace_stride;
-    if (dweight) {
-#pragma omp parallel for num_threads(step->threads) schedule(static)
-        for (int64_t i = 0; i < weight_count; i++) {
-            float sum = first_scratch.dweight[i];
-            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
-            dweight[i] = sum;
-        }
-    }
-    if (dbias)
-        for (int f = 0; f < d.filters; f++) {
-            float sum = first_scratch.dbias[f];
-            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
-            dbias[f] = sum;
-        }
 }
 
 /* The cblas_sgemm calls conv_forward_chunk and conv_backward_chunk make: one

@@ -21,11 +21,12 @@ static int maxpool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warni
     return 0;
 }
 
-#ifdef __AVX2__
+#if CR_X86
 /* The scalar 2×2 rule for 8 windows side by side: top-left, top-right,
  * bottom-left, bottom-right, each replacing the best so far when larger or
  * NaN; winners (may be NULL) get corner + 2·lane + the winning offset. */
-static void max_2x2_eight(float *y, int32_t *winner, const float *top, int width, int corner) {
+CR_TARGET_AVX2 static void max_2x2_eight(float *y, int32_t *winner, const float *top, int width,
+                                         int corner) {
     __m256 candidate[4];
     cr_split_even_odd(top, &candidate[0], &candidate[1]);
     cr_split_even_odd(top + width, &candidate[2], &candidate[3]);
@@ -60,6 +61,8 @@ static void maxpool_forward(const cr_step *step) {
     bool unpadded = cfg->padding[0] == 0 && cfg->padding[1] == 0;
     bool two_by_two = unpadded && cfg->size[0] == 2 && cfg->size[1] == 2 && cfg->stride[0] == 2 &&
                       cfg->stride[1] == 2;
+    bool avx2 = cr_cpu_avx2();
+    (void)avx2; /* read only by the x86 paths */
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         const float *x = step->x[0] + plane * in_plane;
@@ -71,9 +74,9 @@ static void maxpool_forward(const cr_step *step) {
             for (int out_row = 0; out_row < out.h; out_row++) {
                 const float *top = x + (int64_t)out_row * 2 * in.w;
                 int out_col = 0;
-#ifdef __AVX2__
+#if CR_X86
                 /* Eight outputs at a time where their 16 + 16 inputs exist. */
-                for (; out_col + 8 <= out.w && 2 * out_col + 16 <= in.w; out_col += 8)
+                for (; avx2 && out_col + 8 <= out.w && 2 * out_col + 16 <= in.w; out_col += 8)
                     max_2x2_eight(y + out_row * out.w + out_col,
                                   winner ? winner + out_row * out.w + out_col : NULL,
                                   top + out_col * 2, in.w, out_row * 2 * in.w + out_col * 2);

@@ -110,10 +110,11 @@ static void store_input_tile(float *out, int64_t plane, const float tile[4][4]) 
     }
 }
 
-#ifdef __AVX2__
+#if CR_X86
 /* store_input_tile for the 8 tiles whose top-left input pixel is at
  * p, p + 2, .., p + 14 (all inside the image), in 8 consecutive columns. */
-static void store_input_tiles8(float *out, int64_t plane, const float *p, int width) {
+CR_TARGET_AVX2 static void store_input_tiles8(float *out, int64_t plane, const float *p,
+                                              int width) {
     __m256 d[4][4];
     for (int r = 0; r < 4; r++) {
         cr_split_even_odd(p + (int64_t)r * width, &d[r][0], &d[r][1]);
@@ -141,13 +142,15 @@ static void transform_input(float *v, int64_t columns, int64_t first_column, con
                             winograd_dims d) {
     int64_t plane = winograd_plane_stride(d.channels, columns); /* one ξ of V */
     int64_t column = first_column;
+    bool avx2 = cr_cpu_avx2();
+    (void)avx2; /* read only by the x86 paths */
     for (int ty = 0; ty < tiles_down(d); ty++) {
         int top = 2 * ty - d.pad_h;
         bool rows_inside = top >= 0 && top + 4 <= d.height;
         int tx = 0;
-#ifdef __AVX2__
+#if CR_X86
         /* Eight tiles at once where their 4 rows × 18 columns are inside. */
-        if (rows_inside)
+        if (rows_inside && avx2)
             for (; tx + 8 <= tiles_across(d) && 2 * tx - d.pad_w >= 0 &&
                    2 * tx - d.pad_w + 18 <= d.width;
                  tx += 8, column += 8)
@@ -174,6 +177,46 @@ static void transform_input(float *v, int64_t columns, int64_t first_column, con
     }
 }
 
+#if CR_X86
+/* The output transform of the 8 tiles in consecutive columns of m, whose
+ * 2 × 16 outputs start at out (rows `width` apart): Aᵀ·m·A, then
+ * scale·(...) + bias, stored or (accumulate) added. */
+CR_TARGET_AVX2 static void store_output_tiles8(float *out, int width, const float *in,
+                                               int64_t plane, float scale, float bias,
+                                               bool accumulate) {
+    __m256 am[2][4];
+    for (int s = 0; s < 4; s++) {
+        __m256 m0 = _mm256_loadu_ps(in + (0 + s) * plane);
+        __m256 m1 = _mm256_loadu_ps(in + (4 + s) * plane);
+        __m256 m2 = _mm256_loadu_ps(in + (8 + s) * plane);
+        __m256 m3 = _mm256_loadu_ps(in + (12 + s) * plane);
+        am[0][s] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        am[1][s] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    __m256 factor = _mm256_set1_ps(scale), shift = _mm256_set1_ps(bias);
+    for (int r = 0; r < 2; r++) {
+        __m256 left = _mm256_add_ps(
+            _mm256_mul_ps(factor, _mm256_add_ps(_mm256_add_ps(am[r][0], am[r][1]), am[r][2])),
+            shift);
+        __m256 right = _mm256_add_ps(
+            _mm256_mul_ps(factor, _mm256_sub_ps(_mm256_sub_ps(am[r][1], am[r][2]), am[r][3])),
+            shift);
+        /* Tile t's two outputs go to columns 2t and 2t + 1. */
+        __m256 low = _mm256_unpacklo_ps(left, right);
+        __m256 high = _mm256_unpackhi_ps(left, right);
+        float *row = out + (int64_t)r * width;
+        __m256 first = _mm256_permute2f128_ps(low, high, 0x20);
+        __m256 second = _mm256_permute2f128_ps(low, high, 0x31);
+        if (accumulate) {
+            first = _mm256_add_ps(_mm256_loadu_ps(row), first);
+            second = _mm256_add_ps(_mm256_loadu_ps(row + 8), second);
+        }
+        _mm256_storeu_ps(row, first);
+        _mm256_storeu_ps(row + 8, second);
+    }
+}
+#endif
+
 /* y[f] tiles = Aᵀ·m·A (+ bias) from M[ξ][f][column], for one image's
  * filter f; the bottom row / right column of a tile past an odd output
  * size are dropped. */
@@ -182,46 +225,16 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
                              winograd_dims d) {
     int64_t plane = winograd_plane_stride(d.filters, columns); /* one ξ of M */
     int64_t column = first_column;
+    bool avx2 = cr_cpu_avx2();
+    (void)avx2; /* read only by the x86 paths */
     for (int ty = 0; ty < tiles_down(d); ty++) {
         int row = 2 * ty, tx = 0;
-#ifdef __AVX2__
+#if CR_X86
         /* Eight tiles at once where their 2 × 16 outputs all exist. */
-        if (row + 2 <= d.out_height)
-            for (; tx + 8 <= tiles_across(d) && 2 * tx + 16 <= d.out_width; tx += 8, column += 8) {
-                const float *in = m + column;
-                __m256 am[2][4];
-                for (int s = 0; s < 4; s++) {
-                    __m256 m0 = _mm256_loadu_ps(in + (0 + s) * plane);
-                    __m256 m1 = _mm256_loadu_ps(in + (4 + s) * plane);
-                    __m256 m2 = _mm256_loadu_ps(in + (8 + s) * plane);
-                    __m256 m3 = _mm256_loadu_ps(in + (12 + s) * plane);
-                    am[0][s] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                    am[1][s] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-                }
-                __m256 factor = _mm256_set1_ps(scale), shift = _mm256_set1_ps(bias);
-                for (int r = 0; r < 2; r++) {
-                    __m256 left = _mm256_add_ps(
-                        _mm256_mul_ps(factor,
-                                      _mm256_add_ps(_mm256_add_ps(am[r][0], am[r][1]), am[r][2])),
-                        shift);
-                    __m256 right = _mm256_add_ps(
-                        _mm256_mul_ps(factor,
-                                      _mm256_sub_ps(_mm256_sub_ps(am[r][1], am[r][2]), am[r][3])),
-                        shift);
-                    /* Tile t's two outputs go to columns 2t and 2t + 1. */
-                    __m256 low = _mm256_unpacklo_ps(left, right);
-                    __m256 high = _mm256_unpackhi_ps(left, right);
-                    float *out = y_channel + (int64_t)(row + r) * d.out_width + 2 * tx;
-                    __m256 first = _mm256_permute2f128_ps(low, high, 0x20);
-                    __m256 second = _mm256_permute2f128_ps(low, high, 0x31);
-                    if (accumulate) {
-                        first = _mm256_add_ps(_mm256_loadu_ps(out), first);
-                        second = _mm256_add_ps(_mm256_loadu_ps(out + 8), second);
-                    }
-                    _mm256_storeu_ps(out, first);
-                    _mm256_storeu_ps(out + 8, second);
-                }
-            }
+        if (row + 2 <= d.out_height && avx2)
+            for (; tx + 8 <= tiles_across(d) && 2 * tx + 16 <= d.out_width; tx += 8, column += 8)
+                store_output_tiles8(y_channel + (int64_t)row * d.out_width + 2 * tx, d.out_width,
+                                    m + column, plane, scale, bias, accumulate);
 #endif
         for (; tx < tiles_across(d); tx++, column++) {
             const float *in = m + column;
