@@ -46,6 +46,11 @@ int cr_fail_file(cr_error *err, cr_error_kind kind, const char *path, const char
 /* `FILE:LINE:COL: layer 'NAME': message`, leaving out the parts that are unset. */
 void cr_error_format(const cr_error *err, char *out, size_t size);
 
+/* `text` with terminal control characters escaped (\x1b, \n, \u009b...)
+ * into out[size], cut short when it does not fit: for names and other text
+ * from files before they reach a terminal. Returns the length written. */
+size_t cr_escape_text(const char *text, char *out, size_t size);
+
 /* Exit code that the command should use for this error (0, 1 or 2). */
 int cr_error_exit_code(const cr_error *err);
 

@@ -1,11 +1,15 @@
 /* Training curves from metrics.csv: parsing and drawing (see plot.h). */
 #include "plot.h"
 
+#include <errno.h>
+
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "files.h"
 
 #define METRICS_HEADER "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr"
 enum { METRICS_FIELDS = 6 };
@@ -22,9 +26,12 @@ void cr_metrics_free(cr_metrics *metrics) {
 }
 
 static char *read_text(const char *path, cr_error *err) {
-    FILE *file = fopen(path, "rb");
+    FILE *file = cr_fopen_regular(path, err);
     if (!file) {
-        cr_fail_file(err, CR_ERR_IO, path, "cannot open (is this a run folder of cnnrun train?)");
+        if (err && errno == ENOENT)
+            cr_fail_file(err, CR_ERR_IO, path,
+                         "cannot open: %s (is this a run folder of cnnrun train?)",
+                         strerror(ENOENT));
         return NULL;
     }
     size_t capacity = 4096, used = 0;

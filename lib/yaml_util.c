@@ -1,5 +1,7 @@
 #include "yaml_util.h"
 
+#include "files.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -114,8 +116,8 @@ int cr_yaml_parse(cr_yaml *y, const char *file, const unsigned char *text, size_
 int cr_yaml_load_file(cr_yaml *y, const char *path, cr_error *err) {
     memset(y, 0, sizeof *y);
     cr_mark where = {path, 0, 0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return cr_fail(err, CR_ERR_IO, where, NULL, "cannot open: %s", strerror(errno));
+    FILE *f = cr_fopen_regular(path, err);
+    if (!f) return 1;
     unsigned char *text = malloc(MAX_FILE_BYTES);
     if (!text) {
         fclose(f);
