@@ -1082,6 +1082,18 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
     }
 }
 
+int cr_image_size(const char *path, int *height, int *width, cr_error *err) {
+    FILE *file = cr_fopen_regular(path, err);
+    if (!file) return 1;
+    int components;
+    int known = stbi_info_from_file(file, width, height, &components);
+    fclose(file);
+    if (!known)
+        return cr_fail_file(err, CR_ERR_INVALID, path, "not an image stb_image can read (%s)",
+                            stbi_failure_reason());
+    return 0;
+}
+
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err) {
     if (check_channels(want, path, err)) return 1;

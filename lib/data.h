@@ -87,6 +87,9 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err);
 
+/* The size of an image file without decoding it (files.h's checks first). */
+int cr_image_size(const char *path, int *height, int *width, cr_error *err);
+
 /* The class names file of a CIFAR-10 folder (batches.meta.txt), already
  * open: one name a line, blank lines ignored, exactly `expected` names, each
  * at most CR_CLASS_NAME_MAX bytes. *out gets `expected` strdup'ed names. */

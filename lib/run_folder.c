@@ -53,12 +53,6 @@ static bool is_stale_temp(const char *name) {
     return false;
 }
 
-static bool is_run_file(const char *name) {
-    for (int i = 0; i < RUN_FILES; i++)
-        if (strcmp(name, run_files[i]) == 0) return true;
-    return strcmp(name, CR_RUN_LOCK) == 0;
-}
-
 /* Removes stale temporary files; for a new run, lists what is in the way:
  * *holds_run when a checkpoint is there, foreign[] the first names of files
  * cnnrun did not write. */
@@ -80,7 +74,9 @@ static int survey(cr_run_folder *folder, bool *holds_run, char *foreign, size_t 
             continue;
         }
         if (strcmp(name, CR_RUN_CHECKPOINT) == 0) *holds_run = true;
-        if (is_run_file(name) || used >= size) continue;
+        /* Even a metrics.csv is someone else's in a folder without a
+         * checkpoint: cnnrun writes its files after the checkpoint. */
+        if (strcmp(name, CR_RUN_LOCK) == 0 || used >= size) continue;
         int n = snprintf(foreign + used, size - used, "%s'%s'", used ? ", " : "", name);
         used = n < 0 ? size : used + (size_t)n;
     }

@@ -17,37 +17,6 @@ expect_file() {
 
 # ---- a tiny data set ------------------------------------------------------------------------
 
-# be32 N: four bytes, big-endian, as printf escapes.
-be32() {
-    local n=$1
-    printf '\\%03o\\%03o\\%03o\\%03o' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) $((n & 255))
-}
-
-# write_split DIR PREFIX COUNT CLASSES: IDX images and labels; image i has
-# label i % CLASSES and a bright bar at rows 1 + 2·(label % 3), 2 + 2·(label % 3).
-write_split() {
-    local dir=$1 prefix=$2 count=$3 classes=$4 images labels i y x label bar value octal
-    images="$(be32 $((0x803)))$(be32 "$count")$(be32 8)$(be32 8)"
-    labels="$(be32 $((0x801)))$(be32 "$count")"
-    for ((i = 0; i < count; i++)); do
-        label=$((i % classes))
-        bar=$((1 + 2 * (label % 3)))
-        for ((y = 0; y < 8; y++)); do
-            for ((x = 0; x < 8; x++)); do
-                value=$(((i * 7 + y * 13 + x * 5) % 32))
-                if [ "$y" -eq "$bar" ] || [ "$y" -eq $((bar + 1)) ]; then value=$((value + 200)); fi
-                printf -v octal '\\%03o' "$value"
-                images+=$octal
-            done
-        done
-        printf -v octal '\\%03o' "$label"
-        labels+=$octal
-    done
-    mkdir -p "$dir"
-    printf "$images" >"$dir/$prefix-images-idx3-ubyte"
-    printf "$labels" >"$dir/$prefix-labels-idx1-ubyte"
-}
-
 write_split data train 60 3
 write_split data t10k 30 3
 write_split data4 train 60 4
