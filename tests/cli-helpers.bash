@@ -81,3 +81,24 @@ write_split() {
     printf "$images" >"$dir/$prefix-images-idx3-ubyte"
     printf "$labels" >"$dir/$prefix-labels-idx1-ubyte"
 }
+
+# write_tiny_model FILE DATA_DIR: a 4-layer model for write_split's 8×8 images
+# of 3 classes (conv, maxpool, dense, softmax), 2 epochs of batch 8, seed 3.
+write_tiny_model() {
+    cat >"$1" <<EOF
+name: tiny
+input: [1, 8, 8]
+layers:
+  - {type: conv, name: c1, filters: 4, kernel: 3, padding: 1, activation: relu}
+  - {type: maxpool, size: 2}
+  - {type: flatten}
+  - {type: dense, name: out, units: 3}
+  - {type: softmax}
+train:
+  data: {format: mnist, dir: $2}
+  epochs: 2
+  batch_size: 8
+  optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
+  seed: 3
+EOF
+}

@@ -22,22 +22,7 @@ write_split data t10k 30 3
 write_split data4 train 60 4
 write_split data4 t10k 30 4
 
-cat >tiny.yaml <<EOF
-name: tiny
-input: [1, 8, 8]
-layers:
-  - {type: conv, name: c1, filters: 4, kernel: 3, padding: 1, activation: relu}
-  - {type: maxpool, size: 2}
-  - {type: flatten}
-  - {type: dense, name: out, units: 3}
-  - {type: softmax}
-train:
-  data: {format: mnist, dir: $scratch/data}
-  epochs: 2
-  batch_size: 8
-  optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
-  seed: 3
-EOF
+write_tiny_model tiny.yaml "$scratch/data"
 
 # ---- help and usage errors ------------------------------------------------------------------
 

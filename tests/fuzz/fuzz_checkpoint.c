@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fuzz_file.h"
 #include "model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,14 +25,9 @@ static const char model_text[] = "name: tiny\n"
 static cr_model *model;
 static cr_net *net;
 static cr_optimizer optimizer;
-static char path[64];
 
 static void set_up(void) {
     cr_error err;
-    snprintf(path, sizeof path, "/tmp/fuzz_checkpoint_XXXXXX");
-    int fd = mkstemp(path);
-    if (fd < 0) abort();
-    close(fd);
     cr_net_options options = {.seed = 1, .training = true};
     cr_optimizer_config sgd = {.type = CR_OPT_SGD, .lr = 0.1f, .momentum = 0.9f};
     int64_t floats;
@@ -44,10 +40,7 @@ static void set_up(void) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!model) set_up();
-    FILE *file = fopen(path, "wb");
-    if (!file) abort();
-    if (size) fwrite(data, 1, size, file);
-    fclose(file);
+    const char *path = fuzz_file(data, size);
     cr_error err = {0};
     char text[2048];
     cr_checkpoint_state state = {0};

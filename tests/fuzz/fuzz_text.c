@@ -9,23 +9,13 @@
 #include <unistd.h>
 
 #include "data.h"
+#include "fuzz_file.h"
 #include "plot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64];
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!path[0]) {
-        snprintf(path, sizeof path, "/tmp/fuzz_text_XXXXXX");
-        int fd = mkstemp(path);
-        if (fd < 0) abort();
-        close(fd);
-    }
-    FILE *file = fopen(path, "wb");
-    if (!file) abort();
-    if (size) fwrite(data, 1, size, file);
-    fclose(file);
+    const char *path = fuzz_file(data, size);
     cr_error err = {0};
     char text[2048];
     cr_metrics metrics;
@@ -39,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!(high > low) || !(loss_high > 0)) __builtin_trap();
         cr_metrics_free(&metrics);
     }
-    file = fopen(path, "rb");
+    FILE *file = fopen(path, "rb");
     if (!file) abort();
     char **names;
     if (cr_class_names_read(file, path, 10, &names, &err) == 0) {
