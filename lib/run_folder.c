@@ -18,7 +18,7 @@ static const char *const run_files[] = {CR_RUN_METRICS, CR_RUN_LAST, CR_RUN_BEST
 enum { RUN_FILES = sizeof run_files / sizeof run_files[0] };
 
 /* mkdir -p */
-static int make_folders(const char *path, cr_error *err) {
+static int make_folders(const char *path, bool *created, cr_error *err) {
     char partial[4096];
     if (snprintf(partial, sizeof partial, "%s", path) >= (int)sizeof partial)
         return cr_fail_file(err, CR_ERR_USAGE, path, "run folder name too long");
@@ -31,6 +31,7 @@ static int make_folders(const char *path, cr_error *err) {
                 if (mkdir(partial, 0755) != 0 && errno != EEXIST)
                     return cr_fail_file(err, CR_ERR_IO, partial, "cannot create the run folder: %s",
                                         strerror(errno));
+                *created = end;
             } else if (!S_ISDIR(info.st_mode)) {
                 return cr_fail_file(err, CR_ERR_IO, path, "cannot be a run folder: '%s' is a file",
                                     partial);
@@ -127,7 +128,7 @@ int cr_run_folder_open(const char *path, bool resume, cr_run_folder *out, cr_err
     out->lock_fd = -1;
     if (snprintf(out->path, sizeof out->path, "%s", path) >= (int)sizeof out->path)
         return cr_fail_file(err, CR_ERR_USAGE, path, "run folder name too long");
-    if (make_folders(path, err) || take_lock(out, err)) return 1;
+    if (make_folders(path, &out->created, err) || take_lock(out, err)) return 1;
     bool holds_run = false;
     char foreign[512];
     int status = survey(out, &holds_run, foreign, sizeof foreign, err);
@@ -165,4 +166,19 @@ int cr_run_folder_open_next(const char *base, cr_run_folder *out, cr_error *err)
 void cr_run_folder_close(cr_run_folder *folder) {
     if (folder->lock_fd >= 0) close(folder->lock_fd);
     folder->lock_fd = -1;
+}
+
+void cr_run_folder_close_unused(cr_run_folder *folder) {
+    if (folder->lock_fd >= 0 && folder->created) {
+        char lock[4400];
+        snprintf(lock, sizeof lock, "%s/%s", folder->path, CR_RUN_LOCK);
+        /* rmdir fails, harmlessly, when anything else is in it; the lock
+         * file then comes back for the next run. */
+        unlink(lock);
+        if (rmdir(folder->path) != 0) {
+            int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+            if (fd >= 0) close(fd);
+        }
+    }
+    cr_run_folder_close(folder);
 }

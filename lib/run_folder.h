@@ -20,6 +20,7 @@ typedef struct cr_run_folder {
     char path[4096];
     int lock_fd;       /* -1 when closed */
     int removed_temps; /* stale temporary files removed on opening */
+    bool created;      /* the folder did not exist before */
 } cr_run_folder;
 
 /* resume: the folder continues a run (what it holds is cr_train's to check). */
@@ -30,5 +31,9 @@ int cr_run_folder_open(const char *path, bool resume, cr_run_folder *out, cr_err
 int cr_run_folder_open_next(const char *base, cr_run_folder *out, cr_error *err);
 
 void cr_run_folder_close(cr_run_folder *folder);
+
+/* Closes, and removes the folder when this run created it and wrote nothing
+ * into it: a run refused before its first save leaves no empty folder. */
+void cr_run_folder_close_unused(cr_run_folder *folder);
 
 #endif

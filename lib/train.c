@@ -876,7 +876,10 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
         result->final_val_accuracy = last[CR_METRIC_VAL_ACCURACY];
     }
     cr_checkpoint_state_free(&r.state);
-    cr_run_folder_close(&folder);
+    if (status)
+        cr_run_folder_close_unused(&folder);
+    else
+        cr_run_folder_close(&folder);
     cr_optimizer_free(&r.optimizer);
     free(r.order);
     free(r.labels);
