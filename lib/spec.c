@@ -65,8 +65,10 @@ static int check_name(cr_mark mark, const char *key, const char *name, const cha
         problem = "it contains '/', and names become file and folder names";
     else if (strlen(name) > CR_MAX_NAME_BYTES)
         problem = "it is longer than the " CR_MAX_NAME_TEXT " bytes a file name may take here";
+    /* C0 controls, DEL, and C1 controls (UTF-8 C2 80..C2 9F: CSI is one). */
     for (const unsigned char *c = (const unsigned char *)name; !problem && *c; c++)
-        if (*c < 0x20 || *c == 0x7f) problem = "it contains a control character";
+        if (*c < 0x20 || *c == 0x7f || (c[0] == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F))
+            problem = "it contains a control character";
     if (!problem) return 0;
     char shown[64];
     cr_escape_text(name, shown, sizeof shown);

@@ -319,6 +319,7 @@ static void test_names(void) {
          "m.yaml:1:7: 'name' cannot be '../../escaped': it contains '/'"},
         {"name: \"..\"\n", "m.yaml:1:7: 'name' cannot be '..': '.' and '..' name folders"},
         {"name: \"\\e[2J\"\n", "'name' cannot be '\\x1b[2J': it contains a control character"},
+        {"name: \"a\\x9b2J\"\n", "'name' cannot be 'a\\u009b2J': it contains a control character"},
         {"name: \"\"\n", "m.yaml:1:7: 'name' is empty"},
     };
     cr_model *model;
