@@ -43,6 +43,11 @@ expect_equal() {
     if [ "$1" = "$2" ]; then pass; else fail "$3: got '$1', expected '$2'"; fi
 }
 
+# expect_file PATH WHAT: PATH is a regular file.
+expect_file() {
+    if [ -f "$1" ]; then pass; else fail "$2: no file $1"; fi
+}
+
 # The closing line ctest's log shows, and the exit status.
 report() {
     echo "$passed passed, $failed failed"

@@ -38,7 +38,6 @@ write_split data t10k 30 3
 write_tiny_model tiny.yaml "$scratch/data"
 
 expect_exit 0 train tiny.yaml --threads 1 --out base --quiet
-expect_file() { if [ -f "$1" ]; then pass; else fail "$2: no file $1"; fi; }
 expect_file base/checkpoint.safetensors "a first run"
 
 # ---- 1. thread limits ------------------------------------------------------------------------

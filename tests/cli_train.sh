@@ -11,9 +11,6 @@ case $cnnrun in /*) ;; *) cnnrun=$PWD/$cnnrun ;; esac
 source "$(dirname "${BASH_SOURCE[0]}")/cli-helpers.bash"
 cd "$scratch" || exit 1
 
-expect_file() {
-    if [ -f "$1" ]; then pass; else fail "$2: no file $1"; fi
-}
 
 # ---- a tiny data set ------------------------------------------------------------------------
 
