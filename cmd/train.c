@@ -1,5 +1,5 @@
 /* cnnrun train: train a model on its data set with progress on the
- * terminal, checkpoints in a run folder, resume and Ctrl-C; under mpirun,
+ * terminal, checkpoints in a locked run folder, resume and stop signals; under mpirun,
  * data-parallel over the ranks. */
 #include <fcntl.h>
 #include <signal.h>
@@ -112,7 +112,9 @@ const cli_spec train_spec = {
         "  last.safetensors        the latest weights\n"
         "  best.safetensors        the weights with the best validation accuracy\n"
         "  checkpoint.safetensors  weights, optimizer state, position and random streams\n\n"
-        "Ctrl-C finishes the current step, saves a checkpoint and says how to resume.\n"
+        "Ctrl-C, SIGTERM or SIGHUP finishes the current step, saves a checkpoint and says\n"
+        "how to resume; a second one ends the program at once. The run folder is locked\n"
+        "while a run writes it: a second run into it fails at once, naming the first.\n"
         "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n"
         "Under mpirun -np N (a build with MPI), N ranks train data-parallel: batch_size\n"
         "stays the global batch, rank 0 prints and writes (docs/distributed.md).\n",
