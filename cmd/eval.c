@@ -106,11 +106,14 @@ const cli_spec predict_spec = {
                    "2 usage error or unreadable file.",
 };
 
-/* Class `index` as "3 Dress", or "3" when the data set has no names. */
+/* Class `index` as "3 Dress", or "3" when the data set has no names. The
+ * name comes from a folder or a file: escaped before it reaches the terminal. */
 static const char *class_text(const cr_dataset *names, int index, char *out, size_t size) {
-    if (names && names->class_names && index < names->classes)
-        snprintf(out, size, "%d %s", index, names->class_names[index]);
-    else
+    if (names && names->class_names && index < names->classes) {
+        char name[128];
+        cr_escape_text(names->class_names[index], name, sizeof name);
+        snprintf(out, size, "%d %s", index, name);
+    } else
         snprintf(out, size, "%d", index);
     return out;
 }
@@ -215,6 +218,8 @@ int cmd_eval(int argc, char **argv) {
     int status = confusion ? 0 : cr_fail(&err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
     if (!status) status = cr_data_load(&config.data, true, model->input, &test, &err);
     if (!status) status = cr_check_labels(model, &test, &err);
+    /* Batches beyond the test set would only plan memory for nothing. */
+    if (!status && test.count > 0 && batch > test.count) batch = test.count;
     if (!status) status = load_inference_net(model, weights, batch, &net, &err);
     if (!status)
         status = cr_evaluate(net, &test, &config.transform, confusion, &loss, &accuracy, &err);

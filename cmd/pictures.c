@@ -170,12 +170,11 @@ static int load_picture_net(const char *path, const char *weights, const char *i
     cr_train_config config;
     *net = NULL;
     if (load_for_training(path, NULL, false, model, &config, err)) return 1;
-    int width, height, components;
-    if (!stbi_info(image, &width, &height, &components)) {
+    int width, height;
+    if (cr_image_size(image, &height, &width, err)) {
         cr_model_free(*model);
         *model = NULL;
-        return cr_fail_file(err, CR_ERR_INVALID, image, "not an image stb_image can read (%s)",
-                            stbi_failure_reason());
+        return 1;
     }
     cr_shape input = (*model)->input;
     if (fully_convolutional(*model)) input = (cr_shape){input.c, height, width};

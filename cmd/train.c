@@ -1,5 +1,5 @@
 /* cnnrun train: train a model on its data set with progress on the
- * terminal, checkpoints in a run folder, resume and Ctrl-C; under mpirun,
+ * terminal, checkpoints in a locked run folder, resume and stop signals; under mpirun,
  * data-parallel over the ranks. */
 #include <fcntl.h>
 #include <signal.h>
@@ -14,6 +14,9 @@
 #include "dist.h"
 #include "parallel.h"
 #include "print.h"
+#include "run_folder.h"
+#include "run_limits.h"
+#include "stop_signals.h"
 #include "train.h"
 
 typedef struct train_args {
@@ -109,7 +112,9 @@ const cli_spec train_spec = {
         "  last.safetensors        the latest weights\n"
         "  best.safetensors        the weights with the best validation accuracy\n"
         "  checkpoint.safetensors  weights, optimizer state, position and random streams\n\n"
-        "Ctrl-C finishes the current step, saves a checkpoint and says how to resume.\n"
+        "Ctrl-C, SIGTERM or SIGHUP finishes the current step, saves a checkpoint and says\n"
+        "how to resume; a second one ends the program at once. The run folder is locked\n"
+        "while a run writes it: a second run into it fails at once, naming the first.\n"
         "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n"
         "Under mpirun -np N (a build with MPI), N ranks train data-parallel: batch_size\n"
         "stays the global batch, rank 0 prints and writes (docs/distributed.md).\n",
@@ -127,14 +132,8 @@ static const char *duration_text(double seconds, char *out, size_t size) {
     return out;
 }
 
+/* The signal that asked the run to stop (stop_signals.h), or 0. */
 static volatile sig_atomic_t stop_requested;
-
-/* The first Ctrl-C asks the loop to stop after the current step and save;
- * SA_RESETHAND makes a second one end the program at once. */
-static void request_stop(int signal_number) {
-    (void)signal_number;
-    stop_requested = 1;
-}
 
 typedef struct train_display {
     bool terminal; /* one updating line per epoch, redrawn with \r */
@@ -151,9 +150,15 @@ static void show_start(void *user, const cr_train_start *start) {
            grouped(start->train_images, a, sizeof a),
            grouped(start->validation_images, b, sizeof b), (long long)start->steps_per_epoch,
            start->batch_size);
+    if (start->requested_batch_size > start->batch_size)
+        printf("note: batch size %d is more than the %s training images: batches of %d\n",
+               start->requested_batch_size, a, start->batch_size);
     if (start->resumed)
         printf("resuming at epoch %d of %d, step %lld\n", start->start_epoch, start->epochs,
                (long long)start->start_step);
+    if (start->unverified)
+        printf("note: the checkpoint has no checksums (written by an older cnnrun): its tensors "
+               "could not be verified\n");
     if (start->changes && start->changes[0])
         printf("changed since the checkpoint: %s\n", start->changes);
     fflush(stdout);
@@ -204,21 +209,6 @@ static void show_epoch(void *user, const cr_epoch_result *e) {
     fflush(stdout);
 }
 
-static bool has_checkpoint(const char *dir) {
-    char path[4200];
-    struct stat info;
-    snprintf(path, sizeof path, "%s/%s", dir, CR_RUN_CHECKPOINT);
-    return stat(path, &info) == 0;
-}
-
-/* runs/NAME, or runs/NAME-2, -3, ... when that folder already holds a run:
- * an accidental second `cnnrun train` never overwrites the first. */
-static void default_run_dir(const cr_model *model, char *out, size_t size) {
-    snprintf(out, size, "runs/%s", model->name);
-    for (int n = 2; has_checkpoint(out) && n < 10000; n++)
-        snprintf(out, size, "runs/%s-%d", model->name, n);
-}
-
 /* --out names another folder than --resume (compared as folders, so
  * "runs/x" and "runs/x/" are one). Without a run to resume, cr_train says so. */
 static bool another_folder(const char *resume, const char *out) {
@@ -261,37 +251,55 @@ static void apply_overrides(const train_args *a, cr_train_config *config) {
     if (a->seed.given) config->seed = a->seed.value;
 }
 
-static void choose_run_dir(const train_args *a, const cr_model *model, char *out, size_t size) {
-    if (a->resume)
-        snprintf(out, size, "%s", a->resume);
-    else if (a->out)
-        snprintf(out, size, "%s", a->out);
-    else
-        default_run_dir(model, out, size);
+/* The run folder, opened (and locked) by rank 0 before the data is loaded,
+ * so that a second run into it fails at once: --resume DIR, --out DIR, or
+ * runs/NAME, runs/NAME-2, ... (the first not holding or writing a run: an
+ * accidental second `cnnrun train` never overwrites the first, even when
+ * both start together). Every rank gets its path. */
+static int open_run_folder(const train_args *a, const cr_model *model, cr_run_folder *folder,
+                           cr_error *err) {
+    folder->lock_fd = -1;
+    int status = 0;
+    if (cr_dist_rank() == 0) {
+        char base[4096];
+        snprintf(base, sizeof base, "runs/%s", model->name);
+        status = a->resume ? cr_run_folder_open(a->resume, true, folder, err)
+                 : a->out  ? cr_run_folder_open(a->out, false, folder, err)
+                           : cr_run_folder_open_next(base, folder, err);
+    }
+    if (cr_dist_agree(status, err)) return 1;
+    cr_dist_broadcast(folder->path, sizeof folder->path);
+    return 0;
 }
 
 static void print_plan(const train_args *a, const cr_model *model, const cr_train_config *config,
-                       const char *run_dir) {
-    printf("training '%s' (%s) for %d epochs, batch %d, %s lr %g, seed %llu\n", model->name,
-           a->path, config->epochs, config->batch_size, cr_optimizer_name(config->optimizer.type),
+                       const cr_run_folder *run_folder) {
+    const char *run_dir = run_folder->path;
+    char name[256], folder[4096 * 4];
+    cr_escape_text(model->name, name, sizeof name);
+    cr_escape_text(run_dir, folder, sizeof folder);
+    printf("training '%s' (%s) for %d epochs, batch %d, %s lr %g, seed %llu\n", name, a->path,
+           config->epochs, config->batch_size, cr_optimizer_name(config->optimizer.type),
            (double)config->optimizer.lr, (unsigned long long)config->seed);
-    printf("run folder: %s\nloading data ...\n", run_dir);
+    printf("run folder: %s\n", folder);
+    if (run_folder->removed_temps)
+        printf("note: removed %d temporary file%s that an interrupted write left there\n",
+               run_folder->removed_temps, run_folder->removed_temps == 1 ? "" : "s");
+    printf("loading data ...\n");
     fflush(stdout);
 }
 
-/* cr_train with the first Ctrl-C asking it to stop after the current step. */
+/* cr_train with the first SIGINT, SIGTERM or SIGHUP asking it to stop after
+ * the current step (stop_signals.h). */
 static int train_until_stopped(cr_model *model, const cr_train_config *config,
                                const cr_dataset *train, const cr_dataset *validation,
                                const cr_train_options *options, train_display *display,
                                cr_train_result *result, cr_error *err) {
     cr_train_callbacks callbacks = {
         .user = display, .on_start = show_start, .on_step = show_step, .on_epoch = show_epoch};
-    struct sigaction action = {.sa_handler = request_stop, .sa_flags = SA_RESETHAND}, previous;
-    sigemptyset(&action.sa_mask);
-    stop_requested = 0;
-    sigaction(SIGINT, &action, &previous);
+    cr_stop_signals_install(&stop_requested);
     int status = cr_train(model, config, train, validation, options, &callbacks, result, err);
-    sigaction(SIGINT, &previous, NULL);
+    cr_stop_signals_restore();
     if (display->line_open) printf("\n");
     return status;
 }
@@ -313,7 +321,8 @@ static int print_outcome(const train_args *a, const cr_train_config *config, con
     print_run_files(run_dir, result);
     fflush(stdout);
     fprintf(stderr, "%s at epoch %d step %lld; resume with: cnnrun train %s --resume %s\n",
-            result->status == CR_TRAIN_INTERRUPTED ? "interrupted" : "stopped (--max-steps)",
+            result->status == CR_TRAIN_INTERRUPTED ? cr_stop_signal_name(stop_requested)
+                                                   : "stopped (--max-steps)",
             result->epoch, (long long)result->step, a->path, run_dir);
     return result->status == CR_TRAIN_INTERRUPTED ? 1 : 0;
 }
@@ -337,9 +346,13 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
     }
     apply_overrides(&a, &config);
     cr_set_threads(a.threads);
-    char run_dir[4096];
-    choose_run_dir(&a, model, run_dir, sizeof run_dir);
-    if (!a.quiet) print_plan(&a, model, &config, run_dir);
+    cr_run_folder folder;
+    if (cr_dist_agree(cr_check_threads(&err), &err) || open_run_folder(&a, model, &folder, &err)) {
+        cr_model_free(model);
+        return report(&err);
+    }
+    const char *run_dir = folder.path;
+    if (!a.quiet) print_plan(&a, model, &config, &folder);
 
     cr_dataset train, validation;
     int status = cr_dist_agree(cr_train_load_data(model, &config, &train, &validation, &err), &err);
@@ -348,6 +361,7 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
                                 .init_weights = a.init,
                                 .max_steps = a.max_steps,
                                 .no_shuffle = a.no_shuffle,
+                                .folder_open = true,
                                 .stop = &stop_requested};
     train_display display = {.terminal = isatty(STDOUT_FILENO) == 1, .quiet = a.quiet};
     cr_train_result result;
@@ -357,6 +371,10 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
     *failed = status != 0;
     fflush(stdout);
     int code = status ? report(&err) : print_outcome(&a, &config, run_dir, &result);
+    if (status)
+        cr_run_folder_close_unused(&folder);
+    else
+        cr_run_folder_close(&folder);
     cr_dataset_free(&train);
     cr_dataset_free(&validation);
     cr_model_free(model);

@@ -65,7 +65,9 @@ int cr_atomic_open(cr_atomic_file *file, const char *path, cr_error *err) {
 }
 
 int cr_atomic_commit(cr_atomic_file *file, bool written, cr_error *err) {
-    int status = !written || fflush(file->stream) != 0 || fsync(fileno(file->stream)) != 0;
+    /* ferror: an earlier fprintf or fwrite into the stream failed (a full disk). */
+    int status = !written || ferror(file->stream) || fflush(file->stream) != 0 ||
+                 fsync(fileno(file->stream)) != 0;
     int saved_errno = errno;
     if (fclose(file->stream) != 0 && !status) {
         status = 1;

@@ -8,10 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "checkpoint.h"
+#include "model.h"
 #include "safetensors.h"
 
-#define PREFIX "__checkpoint__."
+#define PREFIX CR_RESERVED_NAME_PREFIX "."
 
 typedef enum field_type { FIELD_INT, FIELD_REAL } field_type;
 
@@ -60,6 +63,8 @@ static void list_fields(field_list *list) {
 static const char optimizer_state_name[] = PREFIX "optimizer_state";
 static const char optimizer_steps_name[] = PREFIX "optimizer_steps";
 static const char metrics_name[] = PREFIX "metrics";
+static const char description_name[] = PREFIX "model_description";
+static const char checksums_name[] = PREFIX "checksums";
 
 int cr_checkpoint_add_metrics(cr_checkpoint_state *state, const double *row, cr_error *err) {
     if (state->metric_rows == state->metric_capacity) {
@@ -78,8 +83,132 @@ int cr_checkpoint_add_metrics(cr_checkpoint_state *state, const double *row, cr_
 
 void cr_checkpoint_state_free(cr_checkpoint_state *state) {
     free(state->metrics);
+    free(state->model_description);
+    state->model_description = NULL;
     state->metrics = NULL;
     state->metric_rows = state->metric_capacity = 0;
+}
+
+/* ---- checksums ----------------------------------------------------------------------- */
+
+static int64_t tensor_bytes(const cr_safetensors_tensor *t) {
+    int64_t count = 1;
+    for (int d = 0; d < t->ndim; d++) count *= t->shape[d];
+    return count * cr_dtype_size(t->dtype);
+}
+
+/* crc32 of a tensor's bytes as the file holds them (little-endian). */
+static uint32_t tensor_crc(const cr_safetensors_tensor *t) {
+    int64_t bytes = tensor_bytes(t);
+    const unsigned char *data = t->data;
+    uLong crc = crc32(0L, Z_NULL, 0);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    int size = cr_dtype_size(t->dtype);
+    for (int64_t i = 0; i < bytes; i += size)
+        for (int b = size - 1; b >= 0; b--) crc = crc32(crc, data + i + b, 1);
+#else
+    for (int64_t done = 0; done < bytes;) {
+        uInt piece = bytes - done > (1 << 30) ? 1u << 30 : (uInt)(bytes - done);
+        crc = crc32(crc, data + done, piece);
+        done += piece;
+    }
+#endif
+    return (uint32_t)crc;
+}
+
+static const char *const *sort_names_base;
+static int compare_indices(const void *a, const void *b) {
+    return strcmp(sort_names_base[*(const int *)a], sort_names_base[*(const int *)b]);
+}
+
+/* Indices 0..count-1 ordered by name[i] in byte order. */
+static int *name_order(const char *const *names, int count) {
+    int *order = malloc((size_t)(count ? count : 1) * sizeof *order);
+    if (!order) return NULL;
+    for (int i = 0; i < count; i++) order[i] = i;
+    sort_names_base = names;
+    qsort(order, (size_t)count, sizeof *order, compare_indices);
+    return order;
+}
+
+/* checksums[k]: the crc32 of the k-th tensor in name order. */
+static int checksum_tensors(const cr_safetensors_tensor *tensors, int count, int64_t *checksums) {
+    const char **names = malloc((size_t)(count ? count : 1) * sizeof *names);
+    if (!names) return 1;
+    for (int i = 0; i < count; i++) names[i] = tensors[i].name;
+    int *order = name_order(names, count);
+    free(names);
+    if (!order) return 1;
+    for (int k = 0; k < count; k++) checksums[k] = tensor_crc(&tensors[order[k]]);
+    free(order);
+    return 0;
+}
+
+/* crc32 of an entry's bytes in the file. */
+static int entry_crc(cr_safetensors_file *file, const cr_safetensors_entry *entry, uint32_t *out,
+                     cr_error *err) {
+    if (fseeko(file->stream, file->data_start + entry->begin, SEEK_SET) != 0)
+        return cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s': %s", entry->name,
+                            strerror(errno));
+    unsigned char buffer[1 << 16];
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int64_t left = entry->end - entry->begin; left > 0;) {
+        size_t piece = left > (int64_t)sizeof buffer ? sizeof buffer : (size_t)left;
+        if (fread(buffer, 1, piece, file->stream) != piece)
+            return cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s'", entry->name);
+        crc = crc32(crc, buffer, (uInt)piece);
+        left -= (int64_t)piece;
+    }
+    *out = (uint32_t)crc;
+    return 0;
+}
+
+static int read_raw64(cr_safetensors_file *file, const cr_safetensors_entry *entry, void *out,
+                      cr_error *err);
+
+/* Every tensor against its stored checksum. A file without checksums (an
+ * older cnnrun's) passes with *verified false. */
+static int verify_checksums(cr_safetensors_file *file, bool *verified, cr_error *err) {
+    *verified = false;
+    const cr_safetensors_entry *sums = cr_safetensors_find(file, checksums_name);
+    if (!sums) return 0;
+    int others = file->count - 1;
+    if (sums->dtype != CR_DTYPE_I64 || sums->count != others)
+        return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                            "tensor '%s' should be I64 with one value for each of the %d other "
+                            "tensors, found %s with %lld: the file is damaged",
+                            checksums_name, others, cr_dtype_name(sums->dtype),
+                            (long long)sums->count);
+    const char **names = malloc((size_t)(others ? others : 1) * sizeof *names);
+    const cr_safetensors_entry **entries = malloc((size_t)(others ? others : 1) * sizeof *entries);
+    int64_t *stored = malloc((size_t)(others ? others : 1) * sizeof *stored);
+    int *order = NULL, status = 0;
+    if (!names || !entries || !stored)
+        status = cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
+    for (int i = 0, k = 0; !status && i < file->count; i++)
+        if (&file->entries[i] != sums) {
+            entries[k] = &file->entries[i];
+            names[k++] = file->entries[i].name;
+        }
+    if (!status && !(order = name_order(names, others)))
+        status = cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
+    if (!status) status = read_raw64(file, sums, stored, err);
+    for (int k = 0; !status && k < others; k++) {
+        uint32_t crc;
+        status = entry_crc(file, entries[order[k]], &crc, err);
+        if (!status && (int64_t)crc != stored[k])
+            status = cr_fail_file(err, CR_ERR_INVALID, file->path,
+                                  "tensor '%s' does not match the checksum saved with it: the "
+                                  "file was damaged after it was written (resume from a copy, or "
+                                  "start a new run from last.safetensors with --init)",
+                                  entries[order[k]]->name);
+    }
+    free(names);
+    free(entries);
+    free(stored);
+    free(order);
+    if (!status) *verified = true;
+    return status;
 }
 
 /* ---- saving -------------------------------------------------------------------------- */
@@ -91,7 +220,7 @@ int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimi
     const field *fields = list.items;
     int n_fields = list.count;
     int params = cr_net_param_count(net);
-    int count = params + 3 + n_fields;
+    int count = params + 5 + n_fields; /* + state, steps, metrics, description, checksums */
     cr_safetensors_tensor *tensors = calloc((size_t)count, sizeof *tensors);
     if (!tensors) return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     int n = 0;
@@ -134,7 +263,22 @@ int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimi
             .ndim = 0,
             .data = (const char *)state + fields[f].offset,
         };
-    int status = cr_safetensors_write(path, tensors, n, err);
+    if (state->model_description)
+        tensors[n++] = (cr_safetensors_tensor){.name = description_name,
+                                               .dtype = CR_DTYPE_U8,
+                                               .ndim = 1,
+                                               .shape = {(int64_t)strlen(state->model_description)},
+                                               .data = state->model_description};
+    int64_t *checksums = malloc((size_t)n * sizeof *checksums);
+    if (!checksums || checksum_tensors(tensors, n, checksums)) {
+        free(checksums);
+        free(tensors);
+        return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
+    }
+    tensors[n] = (cr_safetensors_tensor){
+        .name = checksums_name, .dtype = CR_DTYPE_I64, .ndim = 1, .shape = {n}, .data = checksums};
+    int status = cr_safetensors_write(path, tensors, n + 1, err);
+    free(checksums);
     free(tensors);
     return status;
 }
@@ -216,6 +360,83 @@ static int read_params(cr_safetensors_file *file, cr_net *net, float *staging, c
     return 0;
 }
 
+/* A field outside [low, high] (an edited or damaged file) would make the
+ * run skip or repeat steps silently. */
+static int check_field(const char *path, const char *name, double value, double low, double high,
+                       cr_error *err) {
+    if (value >= low && value <= high) return 0;
+    return cr_fail_file(err, CR_ERR_INVALID, path,
+                        "tensor '" PREFIX "%s' is %g, outside [%g, %g]: the checkpoint is damaged",
+                        name, value, low, high);
+}
+
+/* A stored whole-number setting (train_settings.h) as a double. */
+static double setting(const cr_checkpoint_state *s, const char *name) {
+    int row = cr_train_setting_find(name);
+    return row < 0 ? 0 : (double)s->settings[row].i;
+}
+
+static int check_ranges(const char *path, const cr_checkpoint_state *s, cr_error *err) {
+    const double most = 2147483647.0, huge = 9.0e15;
+    return check_field(path, "epoch", (double)s->epoch, 0, most, err) ||
+           check_field(path, "step_in_epoch", (double)s->step_in_epoch, 0, most, err) ||
+           check_field(path, "global_step", (double)s->global_step, 0, huge, err) ||
+           check_field(path, "seen", (double)s->seen, 0, huge, err) ||
+           check_field(path, "correct", (double)s->correct, 0, (double)s->seen, err) ||
+           check_field(path, "loss_sum", s->loss_sum, 0, 1e300, err) ||
+           check_field(path, "seconds", s->seconds, 0, 1e300, err) ||
+           check_field(path, "best_accuracy", s->best_accuracy, -1, 1, err) ||
+           check_field(path, "best_epoch", (double)s->best_epoch, 0, (double)s->epoch, err) ||
+           check_field(path, "batch_size", setting(s, "batch_size"), 1, most, err) ||
+           check_field(path, "train_images", (double)s->train_images, 1, most, err) ||
+           check_field(path, "epochs", setting(s, "epochs"), 1, most, err) ||
+           check_field(path, "optimizer_type", setting(s, "optimizer_type"), CR_OPT_SGD,
+                       CR_OPT_ADAMW, err) ||
+           check_field(path, "schedule_type", setting(s, "schedule_type"), CR_SCHED_CONSTANT,
+                       CR_SCHED_COSINE, err);
+}
+
+/* The scalar fields and the description, after the checksums. */
+static int read_state(cr_safetensors_file *file, cr_checkpoint_state *loaded, cr_error *err) {
+    int status = verify_checksums(file, &loaded->verified, err);
+    const cr_safetensors_entry *entry = NULL;
+    field_list list;
+    list_fields(&list);
+    const field *fields = list.items;
+    for (int f = 0; f < list.count && !status; f++) {
+        cr_dtype dtype = fields[f].type == FIELD_INT ? CR_DTYPE_I64 : CR_DTYPE_F64;
+        status = find_entry(file, fields[f].name, dtype, 1, &entry, err) ||
+                 read_raw64(file, entry, (char *)loaded + fields[f].offset, err);
+    }
+    if (!status) status = check_ranges(file->path, loaded, err);
+    entry = status ? NULL : cr_safetensors_find(file, description_name);
+    if (entry && (entry->dtype != CR_DTYPE_U8 || entry->ndim != 1))
+        status = cr_fail_file(err, CR_ERR_INVALID, file->path, "tensor '%s' should be U8 text",
+                              description_name);
+    if (!status && entry) {
+        loaded->model_description = malloc((size_t)entry->count + 1);
+        if (!loaded->model_description)
+            return cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
+        if (fseeko(file->stream, file->data_start + entry->begin, SEEK_SET) != 0 ||
+            fread(loaded->model_description, 1, (size_t)entry->count, file->stream) !=
+                (size_t)entry->count)
+            status = cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s'",
+                                  description_name);
+        loaded->model_description[entry->count] = '\0';
+    }
+    return status;
+}
+
+int cr_checkpoint_peek(const char *path, cr_checkpoint_state *state, cr_error *err) {
+    memset(state, 0, sizeof *state);
+    cr_safetensors_file *file;
+    if (cr_safetensors_open(path, &file, err)) return 1;
+    int status = read_state(file, state, err);
+    cr_safetensors_close(file);
+    if (status) cr_checkpoint_state_free(state);
+    return status;
+}
+
 int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
                        cr_checkpoint_state *state, cr_error *err) {
     cr_safetensors_file *file;
@@ -231,15 +452,7 @@ int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
     if (!staging || !optimizer_state)
         status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     const cr_safetensors_entry *entry;
-    field_list list;
-    list_fields(&list);
-    const field *fields = list.items;
-    int n_fields = list.count;
-    for (int f = 0; f < n_fields && !status; f++) {
-        cr_dtype dtype = fields[f].type == FIELD_INT ? CR_DTYPE_I64 : CR_DTYPE_F64;
-        status = find_entry(file, fields[f].name, dtype, 1, &entry, err) ||
-                 read_raw64(file, entry, (char *)&loaded + fields[f].offset, err);
-    }
+    if (!status) status = read_state(file, &loaded, err);
     /* The optimizer's type fixes its state's layout: checked before the
      * state is read (the settings table marks it refused on resume). */
     int64_t saved_type = loaded.settings[cr_train_setting_find("optimizer_type")].i;
@@ -257,8 +470,9 @@ int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
             status =
                 cr_fail_file(err, CR_ERR_INVALID, path,
                              "the checkpoint's optimizer state has %lld values, this run's %s "
-                             "optimizer keeps %lld: was the checkpoint made with another "
-                             "optimizer?",
+                             "optimizer keeps %lld for the model's trainable parameters: the "
+                             "trainable parameters (a layer's size or 'trainable') differ from "
+                             "the run's",
                              (long long)entry->count, cr_optimizer_name(optimizer->config.type),
                              (long long)optimizer->state_floats);
     }

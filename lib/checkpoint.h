@@ -12,7 +12,13 @@
  *     random state is stored as the int64 with the same bits), F64 for
  *     sums;
  *   - one scalar per stored training setting, "__checkpoint__.NAME" with the
- *     name, type and meaning the settings table gives (train_settings.h).
+ *     name, type and meaning the settings table gives (train_settings.h);
+ *   - "__checkpoint__.model_description" (U8, describe.h: every key of every
+ *     layer, so a resume names what changed in the model file);
+ *   - "__checkpoint__.checksums" (I64: the zlib crc32 of every other tensor's
+ *     bytes, in byte order of their names), checked before a resume uses
+ *     anything. Checkpoints written before these two still resume, with
+ *     state->verified false.
  * Counters and states are tensors, not header metadata, because they must
  * come back bit for bit: a JSON number cannot hold a 64-bit random state. */
 #ifndef CNNRUN_CHECKPOINT_H
@@ -73,6 +79,12 @@ typedef struct cr_checkpoint_state {
     int64_t metric_rows;
     int64_t metric_capacity;
     double *metrics;
+
+    /* The model file's description (describe.h), owned; NULL when a
+     * checkpoint from before descriptions has none. */
+    char *model_description;
+    /* Loaded: whether the file had checksums (and so was verified). */
+    bool verified;
 } cr_checkpoint_state;
 
 /* Appends one metrics row (CR_METRIC_COLUMNS values). */
@@ -91,5 +103,10 @@ int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimi
  * optimizer as they were. */
 int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
                        cr_checkpoint_state *state, cr_error *err);
+
+/* Only the checkpoint's scalar fields and model description (no metrics,
+ * no tensors applied), verified as cr_checkpoint_load does: what a resume
+ * compares with its settings before it loads anything. */
+int cr_checkpoint_peek(const char *path, cr_checkpoint_state *state, cr_error *err);
 
 #endif

@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 #include <zlib.h>
 
+#include "files.h"
 #include "random.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -36,9 +38,23 @@ static int join_path(char *out, size_t size, const char *dir, const char *name, 
     return 0;
 }
 
-static bool is_regular_file(const char *path) {
+static bool exists(const char *path) {
     struct stat info;
-    return stat(path, &info) == 0 && S_ISREG(info.st_mode);
+    return stat(path, &info) == 0;
+}
+
+/* A gzip-or-plain stream on a regular file (files.h: a FIFO is refused, not waited on). */
+static gzFile open_stream(const char *path, cr_error *err) {
+    int fd = cr_open_regular(path, err);
+    if (fd < 0) return NULL;
+    gzFile file = gzdopen(fd, "rb");
+    if (!file) {
+        close(fd);
+        cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory opening it");
+        return NULL;
+    }
+    gzbuffer(file, 1u << 17);
+    return file;
 }
 
 /* A data folder that is missing gets its own message: "no such file" for
@@ -88,6 +104,9 @@ static const char *gzip_message(gzFile file, const char *path, int *code) {
     const char *why = gzerror(file, code);
     size_t length = strlen(path);
     if (strncmp(why, path, length) == 0 && strncmp(why + length, ": ", 2) == 0) why += length + 2;
+    /* Opened with gzdopen (files.h), zlib names the file "<fd:N>". */
+    const char *after = strncmp(why, "<fd:", 4) == 0 ? strstr(why, ">: ") : NULL;
+    if (after) why = after + 3;
     return why;
 }
 
@@ -173,15 +192,13 @@ static int idx_open(const char *dir, const char *base, char *path, size_t size, 
     if (join_path(plain, sizeof plain, dir, base, err) ||
         join_path(packed, sizeof packed, dir, packed_name, err))
         return 1;
-    const char *chosen = is_regular_file(plain) ? plain : is_regular_file(packed) ? packed : NULL;
+    const char *chosen = exists(plain) ? plain : exists(packed) ? packed : NULL;
     if (!chosen)
         return cr_fail_file(err, CR_ERR_IO, packed, "missing: neither %s nor %s is in %s",
                             packed_name, base, dir);
     snprintf(path, size, "%s", chosen);
-    *out = gzopen(path, "rb");
-    if (!*out) return cr_fail_file(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
-    gzbuffer(*out, 1u << 17);
-    return 0;
+    *out = open_stream(path, err);
+    return *out ? 0 : 1;
 }
 
 static const char *idx_kind(uint32_t magic) {
@@ -400,11 +417,10 @@ static int cifar_reserve(growing_dataset *data, int more, const char *path, cr_e
 /* Appends every record of one batch file, converting to `channels`. */
 static int cifar_read_file(const char *path, int channels, growing_dataset *data, uint8_t *chunk,
                            int chunk_records, cr_error *err) {
-    if (!is_regular_file(path))
+    if (!exists(path))
         return cr_fail_file(err, CR_ERR_IO, path, "missing: CIFAR-10 batch file not found");
-    gzFile file = gzopen(path, "rb");
-    if (!file) return cr_fail_file(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
-    gzbuffer(file, 1u << 17);
+    gzFile file = open_stream(path, err);
+    if (!file) return 1;
     uint64_t total = 0;
     int records_in_file = 0, failed = 0;
     for (;;) {
@@ -476,23 +492,46 @@ static int cifar_class_names(const char *dir, char ***out, cr_error *err) {
     char path[1024];
     if (join_path(path, sizeof path, dir, "batches.meta.txt", err)) return 1;
     *out = NULL;
-    FILE *file = fopen(path, "r");
-    if (!file) return 0;
-    char **names = calloc(CIFAR_CLASSES, sizeof *names);
-    int count = 0;
-    char line[256];
-    while (names && fgets(line, sizeof line, file)) {
+    if (!exists(path)) return 0;
+    FILE *file = cr_fopen_regular(path, err);
+    if (!file) return 1;
+    int status = cr_class_names_read(file, path, CIFAR_CLASSES, out, err);
+    fclose(file);
+    return status;
+}
+
+int cr_class_names_read(FILE *file, const char *path, int expected, char ***out, cr_error *err) {
+    *out = NULL;
+    char **names = calloc((size_t)expected, sizeof *names);
+    if (!names) return out_of_memory(err, path, (uint64_t)expected * sizeof *names);
+    int count = 0, line_number = 0;
+    char line[CR_CLASS_NAME_MAX + 2];
+    while (fgets(line, sizeof line, file)) {
+        line_number++;
+        size_t length = strlen(line);
+        /* A line longer than the buffer would come back as several names. */
+        if (length == sizeof line - 1 && line[length - 1] != '\n') {
+            size_t total = length;
+            int c;
+            while ((c = fgetc(file)) != EOF && c != '\n') total++;
+            free_names(names, count < expected ? count : expected);
+            return cr_fail_file(err, CR_ERR_INVALID, path,
+                                "line %d is %zu characters long; a class name has at most %d",
+                                line_number, total, CR_CLASS_NAME_MAX);
+        }
         trim_line_end(line);
         if (!line[0]) continue;
-        if (count < CIFAR_CLASSES) names[count] = strdup(line);
+        if (count < expected && !(names[count] = strdup(line))) {
+            free_names(names, count);
+            return out_of_memory(err, path, length);
+        }
         count++;
     }
-    fclose(file);
-    if (count != CIFAR_CLASSES) {
-        free_names(names, count < CIFAR_CLASSES ? count : CIFAR_CLASSES);
+    if (count != expected) {
+        free_names(names, count < expected ? count : expected);
         return cr_fail_file(err, CR_ERR_INVALID, path,
                             "%d class names, expected %d for CIFAR-10 (one a line)", count,
-                            CIFAR_CLASSES);
+                            expected);
     }
     *out = names;
     return 0;
@@ -591,7 +630,14 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
                                   "their class folder");
             break;
         }
-        if (directories ? !S_ISDIR(info.st_mode) : !S_ISREG(info.st_mode)) continue;
+        /* docs/data.md: nothing in a class folder is skipped silently. */
+        if (!directories && !S_ISREG(info.st_mode)) {
+            failed = cr_fail_file(err, CR_ERR_INVALID, path,
+                                  "is %s inside a class folder: only image files belong there",
+                                  cr_file_type_name(info.st_mode));
+            break;
+        }
+        if (directories && !S_ISDIR(info.st_mode)) continue;
         if (out->count == capacity) {
             capacity = capacity ? 2 * capacity : 16;
             char **names = realloc(out->names, (size_t)capacity * sizeof *names);
@@ -619,12 +665,17 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
 /* Decodes any image stb_image reads into [want.c, want.h, want.w] bytes:
  * alpha dropped, grey <-> RGB converted, then resized when the size differs. */
 static int decode_image(const char *path, cr_shape want, uint8_t *out, cr_error *err) {
+    FILE *file = cr_fopen_regular(path, err);
+    if (!file) return 1;
     /* stb_image says "unknown image type" for an empty file; say what it is. */
     struct stat info;
-    if (stat(path, &info) == 0 && info.st_size == 0)
+    if (fstat(fileno(file), &info) == 0 && info.st_size == 0) {
+        fclose(file);
         return cr_fail_file(err, CR_ERR_INVALID, path, "cannot decode image: the file is empty");
+    }
     int width, height, file_channels;
-    uint8_t *image = stbi_load(path, &width, &height, &file_channels, 0);
+    uint8_t *image = stbi_load_from_file(file, &width, &height, &file_channels, 0);
+    fclose(file);
     if (!image)
         return cr_fail_file(err, CR_ERR_INVALID, path, "cannot decode image: %s",
                             stbi_failure_reason());
@@ -1031,11 +1082,21 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
     }
 }
 
+int cr_image_size(const char *path, int *height, int *width, cr_error *err) {
+    FILE *file = cr_fopen_regular(path, err);
+    if (!file) return 1;
+    int components;
+    int known = stbi_info_from_file(file, width, height, &components);
+    fclose(file);
+    if (!known)
+        return cr_fail_file(err, CR_ERR_INVALID, path, "not an image stb_image can read (%s)",
+                            stbi_failure_reason());
+    return 0;
+}
+
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err) {
     if (check_channels(want, path, err)) return 1;
-    if (!is_regular_file(path))
-        return cr_fail_file(err, CR_ERR_IO, path, "missing: no such image file");
     uint8_t *image = malloc((size_t)cr_shape_size(want));
     if (!image) return out_of_memory(err, path, (uint64_t)cr_shape_size(want));
     int failed = decode_image(path, want, image, err);

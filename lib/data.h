@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "layer.h"
@@ -85,5 +86,14 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
  * data set's images. transform may be NULL (plain [0, 1]). */
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err);
+
+/* The size of an image file without decoding it (files.h's checks first). */
+int cr_image_size(const char *path, int *height, int *width, cr_error *err);
+
+/* The class names file of a CIFAR-10 folder (batches.meta.txt), already
+ * open: one name a line, blank lines ignored, exactly `expected` names, each
+ * at most CR_CLASS_NAME_MAX bytes. *out gets `expected` strdup'ed names. */
+#define CR_CLASS_NAME_MAX 255
+int cr_class_names_read(FILE *file, const char *path, int expected, char ***out, cr_error *err);
 
 #endif

@@ -6,18 +6,83 @@
 #include <string.h>
 #include <strings.h>
 
+/* Copies `text` into out[size]; when it does not fit, the middle of its
+ * longest word (a path, nearly always) gives way to "...", so the start and
+ * the reason at the end stay; failing that, the middle of the whole text. */
+static void fit_text(const char *text, char *out, size_t size) {
+    size_t length = strlen(text);
+    if (size == 0) return;
+    if (length < size) {
+        memcpy(out, text, length + 1);
+        return;
+    }
+    static const char dots[] = "...";
+    size_t excess = length - (size - 1) + (sizeof dots - 1);
+    size_t word_start = 0, word_length = 0;
+    for (size_t i = 0; i < length;) {
+        size_t j = i;
+        while (j < length && text[j] != ' ') j++;
+        if (j - i > word_length) word_start = i, word_length = j - i;
+        i = j + 1;
+    }
+    size_t cut_start, cut_length = excess;
+    if (word_length > excess + 8)
+        cut_start = word_start + (word_length - excess) / 2;
+    else
+        cut_start = (length - excess) / 2;
+    /* Never split a UTF-8 sequence: move the cut to a character boundary. */
+    while (cut_start > 0 && ((unsigned char)text[cut_start] & 0xC0) == 0x80) cut_start--;
+    while (cut_start + cut_length < length &&
+           ((unsigned char)text[cut_start + cut_length] & 0xC0) == 0x80)
+        cut_length++;
+    snprintf(out, size, "%.*s%s%s", (int)cut_start, text, dots, text + cut_start + cut_length);
+}
+
 int cr_vfail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer, const char *fmt,
              va_list args) {
     if (!err) return 1;
     err->kind = kind;
     err->mark = mark;
     if (mark.file) {
-        snprintf(err->file, sizeof err->file, "%s", mark.file);
+        fit_text(mark.file, err->file, sizeof err->file);
         err->mark.file = err->file;
     }
-    snprintf(err->layer, sizeof err->layer, "%s", layer ? layer : "");
-    vsnprintf(err->message, sizeof err->message, fmt, args);
+    fit_text(layer ? layer : "", err->layer, sizeof err->layer);
+    /* Formatted in full first: a long path must not push the reason out. */
+    va_list copy;
+    va_copy(copy, args);
+    int length = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    char *full = length >= 0 ? malloc((size_t)length + 1) : NULL;
+    if (full) {
+        vsnprintf(full, (size_t)length + 1, fmt, args);
+        fit_text(full, err->message, sizeof err->message);
+        free(full);
+    } else {
+        vsnprintf(err->message, sizeof err->message, fmt, args);
+    }
     return 1;
+}
+
+size_t cr_escape_text(const char *text, char *out, size_t size) {
+    size_t used = 0;
+    if (size == 0) return 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        char piece[8];
+        /* C0 controls and DEL; C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F). */
+        if (*c < 0x20 || *c == 0x7f)
+            snprintf(piece, sizeof piece, *c == '\n' ? "\\n" : *c == '\t' ? "\\t" : "\\x%02x", *c);
+        else if (*c == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F)
+            snprintf(piece, sizeof piece, "\\u%04x", *++c);
+        else
+            piece[0] = (char)*c, piece[1] = '\0';
+        size_t n = strlen(piece);
+        if (used + n >= size) break;
+        memcpy(out + used, piece, n);
+        used += n;
+    }
+    out[used] = '\0';
+    return used;
 }
 
 int cr_fail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer, const char *fmt,
@@ -50,8 +115,18 @@ static void format_location(cr_mark mark, const char *layer, const char *message
     if (used < size) snprintf(out + used, size - used, "%s", message);
 }
 
+/* The located text with control characters from names and paths escaped
+ * (a model named "\e[2J" must not clear the terminal), fitted to size. */
+static void format_escaped(cr_mark mark, const char *layer, const char *message, char *out,
+                           size_t size) {
+    char raw[2048], escaped[8192];
+    format_location(mark, layer, message, raw, sizeof raw);
+    cr_escape_text(raw, escaped, sizeof escaped);
+    fit_text(escaped, out, size);
+}
+
 void cr_error_format(const cr_error *err, char *out, size_t size) {
-    format_location(err->mark, err->layer, err->message, out, size);
+    format_escaped(err->mark, err->layer, err->message, out, size);
 }
 
 int cr_error_exit_code(const cr_error *err) {
@@ -95,7 +170,7 @@ void cr_warnings_free(cr_warnings *warnings) {
 void cr_warning_format(const cr_warning *warning, char *out, size_t size) {
     char message[600];
     snprintf(message, sizeof message, "warning: %s", warning->message);
-    format_location(warning->mark, warning->layer, message, out, size);
+    format_escaped(warning->mark, warning->layer, message, out, size);
 }
 
 static int edit_distance(const char *a, const char *b) {

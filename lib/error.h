@@ -21,6 +21,11 @@ int cr_vfail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer,
 int cr_fail_file(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* `text` with terminal control characters escaped (\x1b, \n, \u009b...)
+ * into out[size], cut short when it does not fit: for names and other text
+ * from files before they reach a terminal. Returns the length written. */
+size_t cr_escape_text(const char *text, char *out, size_t size);
+
 /* Warnings are collected, not printed: the caller shows them. */
 typedef struct cr_warning {
     cr_mark mark;

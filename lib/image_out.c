@@ -2,12 +2,15 @@
 #include "image_out.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <stb/stb_image_write.h>
+
+#include "atomic_file.h"
 
 bool cr_path_has_extension(const char *path, const char *extension) {
     size_t n = strlen(path), m = strlen(extension);
@@ -38,11 +41,46 @@ void cr_picture_free(cr_picture *picture) {
     *picture = (cr_picture){0};
 }
 
+/* The encoded PNG, grown as stb_image_write hands over pieces. */
+typedef struct png_buffer {
+    unsigned char *bytes;
+    size_t used, capacity;
+    bool failed;
+} png_buffer;
+
+static void append_png(void *context, void *data, int size) {
+    png_buffer *buffer = context;
+    if (buffer->failed || size <= 0) return;
+    if (buffer->used + (size_t)size > buffer->capacity) {
+        size_t capacity = buffer->capacity ? buffer->capacity : 1 << 16;
+        while (capacity < buffer->used + (size_t)size) capacity *= 2;
+        unsigned char *bigger = realloc(buffer->bytes, capacity);
+        if (!bigger) {
+            buffer->failed = true;
+            return;
+        }
+        buffer->bytes = bigger;
+        buffer->capacity = capacity;
+    }
+    memcpy(buffer->bytes + buffer->used, data, (size_t)size);
+    buffer->used += (size_t)size;
+}
+
+/* Encoded in memory, then written like every other file (atomic_file.h): a
+ * full disk or a missing folder leaves an existing picture whole and says
+ * why (stbi_write_png would write in place and give no reason). */
 int cr_picture_write_png(const cr_picture *picture, const char *path, cr_error *err) {
-    if (!stbi_write_png(path, picture->width, picture->height, picture->channels, picture->pixels,
-                        picture->width * picture->channels))
-        return cr_fail_file(err, CR_ERR_IO, path, "cannot write the PNG file");
-    return 0;
+    png_buffer buffer = {0};
+    int encoded = stbi_write_png_to_func(append_png, &buffer, picture->width, picture->height,
+                                         picture->channels, picture->pixels,
+                                         picture->width * picture->channels);
+    int status;
+    if (!encoded || buffer.failed)
+        status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory encoding the PNG");
+    else
+        status = cr_write_file_atomic(path, buffer.bytes, buffer.used, err);
+    free(buffer.bytes);
+    return status;
 }
 
 void cr_draw_pixel(cr_picture *picture, int x, int y, const unsigned char *color) {

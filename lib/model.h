@@ -14,6 +14,14 @@
 
 #define CR_MAX_LAYERS 100000
 
+/* Names that checkpoints use for their own tensors: no layer may start with
+ * it (checked by cr_model_load, so `check` refuses such a model). */
+#define CR_RESERVED_NAME_PREFIX "__checkpoint__"
+/* A model's or layer's name becomes a file or folder name (runs/NAME,
+ * features' NAME.png): at most this many bytes. */
+#define CR_MAX_NAME_BYTES 200
+#define CR_MAX_NAME_TEXT  "200"
+
 typedef struct cr_model {
     char *name;
     int format_version; /* the file's `version:` (1 when absent) */

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "cnnrun.h"
 #include "model.h"
+#include "run_limits.h"
 #include "parallel.h"
 #include "random.h"
 
@@ -330,6 +331,15 @@ int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *op
             return cr_fail(err, CR_ERR_RUNTIME, model->layers[i].mark, model->layers[i].name,
                            "layer type '%s' cannot run yet (no forward/backward)",
                            model->layers[i].kind->name);
+    /* Refused before anything is allocated: thread counts the OpenMP runtime
+     * cannot start, and plans larger than the machine (limits.h). */
+    cr_set_threads(0);
+    char what[96];
+    snprintf(what, sizeof what, "%s at batch %d", options->training ? "training" : "inference",
+             max_batch);
+    if (cr_check_threads(err) ||
+        cr_check_memory(cr_model_memory(model, max_batch, options->training, 0).total, what, err))
+        return 1;
     cr_net *net = calloc(1, sizeof *net);
     if (!net) return out_of_memory(err, sizeof *net);
     net->model = model;

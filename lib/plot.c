@@ -3,12 +3,17 @@
 
 #include <cairo-svg.h>
 #include <cairo.h>
+#include <errno.h>
+
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "files.h"
 
 #include "atomic_file.h"
 
@@ -27,9 +32,13 @@ void cr_metrics_free(cr_metrics *metrics) {
 }
 
 static char *read_text(const char *path, cr_error *err) {
-    FILE *file = fopen(path, "rb");
+    FILE *file = cr_fopen_regular(path, err);
     if (!file) {
-        cr_fail_file(err, CR_ERR_IO, path, "cannot open (is this a run folder of cnnrun train?)");
+        struct stat info;
+        if (err && stat(path, &info) != 0 && errno == ENOENT)
+            cr_fail_file(err, CR_ERR_IO, path,
+                         "cannot open: %s (is this a run folder of cnnrun train?)",
+                         strerror(ENOENT));
         return NULL;
     }
     size_t capacity = 4096, used = 0;
@@ -109,6 +118,21 @@ int cr_metrics_read(const char *path, cr_metrics *metrics, cr_error *err) {
             status =
                 cr_fail_file(err, CR_ERR_INVALID, path, "line %d: %s %s in '%.80s'", line_number,
                              problem == 2 ? "missing" : "bad number for", names[bad_field], line);
+            continue;
+        }
+        /* The horizontal axis: whole epochs from 1, increasing (a NaN or
+         * 1e300 would stretch it into a meaningless picture). */
+        double previous = metrics->rows ? metrics->epoch[metrics->rows - 1] : 0;
+        if (!(values[0] >= 1 && values[0] <= 1e9 && values[0] == floor(values[0]))) {
+            status = cr_fail_file(err, CR_ERR_INVALID, path,
+                                  "line %d: epoch %g is not a whole number from 1 to 1e9",
+                                  line_number, values[0]);
+            continue;
+        }
+        if (values[0] <= previous) {
+            status = cr_fail_file(err, CR_ERR_INVALID, path,
+                                  "line %d: epoch %g after epoch %g: epochs must increase",
+                                  line_number, values[0], previous);
             continue;
         }
         for (int i = 0; i < 5; i++) (*columns[i])[metrics->rows] = values[i];

@@ -6,6 +6,7 @@
  * depends on it, and the network is only written once the whole file has
  * been read and checked. */
 #include "safetensors.h"
+#include "files.h"
 
 #include "atomic_file.h"
 
@@ -416,11 +417,10 @@ int cr_safetensors_open(const char *path, cr_safetensors_file **out, cr_error *e
         free(file);
         return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     }
-    file->stream = fopen(path, "rb");
+    file->stream = cr_fopen_regular(path, err);
     if (!file->stream) {
-        int status = cr_fail_file(err, CR_ERR_IO, path, "cannot open: %s", strerror(errno));
         cr_safetensors_close(file);
-        return status;
+        return 1;
     }
     struct stat info = {0};
     int status = 0;
@@ -518,13 +518,13 @@ static int convert_float(const unsigned char *bytes, int64_t index, void *out,
     switch (entry->dtype) {
     case CR_DTYPE_F32:
         values[index] = float_from_bits((uint32_t)load_le(bytes, 4));
-        return 0;
+        break;
     case CR_DTYPE_F16:
         values[index] = half_to_float((uint16_t)load_le(bytes, 2));
-        return 0;
+        break;
     case CR_DTYPE_BF16:
         values[index] = float_from_bits((uint32_t)load_le(bytes, 2) << 16);
-        return 0;
+        break;
     case CR_DTYPE_F64: {
         uint64_t bits = load_le(bytes, 8);
         double value;
@@ -536,7 +536,7 @@ static int convert_float(const unsigned char *bytes, int64_t index, void *out,
                                 printable(entry->name, name, sizeof name), (long long)index, value);
         }
         values[index] = (float)value;
-        return 0;
+        break;
     }
     default: {
         char name[160];
@@ -546,6 +546,15 @@ static int convert_float(const unsigned char *bytes, int64_t index, void *out,
                             printable(entry->name, name, sizeof name), cr_dtype_name(entry->dtype));
     }
     }
+    /* A NaN or infinite weight gives "loss nan" and "nan%" downstream, with exit 0. */
+    if (!isfinite(values[index])) {
+        char name[160];
+        return cr_fail_file(err, CR_ERR_INVALID, file->path,
+                            "tensor '%s': element %lld is %s; weights must be finite numbers",
+                            printable(entry->name, name, sizeof name), (long long)index,
+                            isnan(values[index]) ? "NaN" : "infinite");
+    }
+    return 0;
 }
 
 static int convert_int(const unsigned char *bytes, int64_t index, void *out,
@@ -652,7 +661,9 @@ static bool write_data(FILE *stream, const cr_safetensors_tensor *tensor) {
         int64_t n = count - done < per_chunk ? count - done : per_chunk;
         for (int64_t i = 0; i < n; i++) {
             uint64_t bits = 0;
-            if (tensor->dtype == CR_DTYPE_F32) {
+            if (tensor->dtype == CR_DTYPE_U8) {
+                bits = ((const unsigned char *)tensor->data)[done + i];
+            } else if (tensor->dtype == CR_DTYPE_F32) {
                 uint32_t word;
                 memcpy(&word, (const float *)tensor->data + done + i, 4);
                 bits = word;
@@ -671,15 +682,17 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
                          cr_error *err) {
     for (int i = 0; i < count; i++) {
         const cr_safetensors_tensor *t = &tensors[i];
-        if ((t->dtype != CR_DTYPE_F32 && t->dtype != CR_DTYPE_F64 && t->dtype != CR_DTYPE_I64) ||
+        if ((t->dtype != CR_DTYPE_F32 && t->dtype != CR_DTYPE_F64 && t->dtype != CR_DTYPE_I64 &&
+             t->dtype != CR_DTYPE_U8) ||
             t->ndim < 0 || t->ndim > CR_SAFETENSORS_MAX_DIMS)
-            return cr_fail_file(err, CR_ERR_RUNTIME, path,
-                                "cannot write tensor '%s': only F32, F64 and I64 tensors of up to "
-                                "%d dimensions can be written",
-                                t->name, CR_SAFETENSORS_MAX_DIMS);
+            return cr_fail_file(
+                err, CR_ERR_RUNTIME, path,
+                "cannot write tensor '%s': only F32, F64, I64 and U8 tensors of up to "
+                "%d dimensions can be written",
+                t->name, CR_SAFETENSORS_MAX_DIMS);
     }
-    /* 8-byte tensors first, then the float32 ones, each group in the given
-     * order: every tensor then starts aligned to its element size. */
+    /* 8-byte tensors first, then the float32 ones, then bytes, each group in
+     * the given order: every tensor then starts aligned to its element size. */
     int64_t *begin = malloc((size_t)(count ? count : 1) * sizeof *begin);
     int *order = malloc((size_t)(count ? count : 1) * sizeof *order);
     if (!begin || !order) {
@@ -689,7 +702,7 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
     }
     int64_t offset = 0;
     int placed = 0;
-    for (int pass = 8; pass >= 4; pass -= 4)
+    for (int pass = 8; pass >= 1; pass /= 2)
         for (int i = 0; i < count; i++)
             if (cr_dtype_size(tensors[i].dtype) == pass) {
                 begin[i] = offset;

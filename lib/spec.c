@@ -4,6 +4,8 @@
  * unknown key or type is an error with a suggestion, never silently ignored.
  * `repeat` blocks are expanded here: each iteration gets its own name prefix
  * and its own `$variable` values. */
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,32 @@ static char *join(const char *a, const char *b) {
 
 static int out_of_memory(cr_error *err) {
     return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+/* Names end up in paths (runs/NAME, features' DIR/NAME.png) and on the
+ * terminal: no '/', no "." or "..", no control characters, not too long. */
+static int check_name(cr_mark mark, const char *key, const char *name, const char *layer,
+                      cr_error *err) {
+    const char *problem = NULL;
+    if (!name[0])
+        problem = "it is empty";
+    else if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        problem = "'.' and '..' name folders";
+    else if (strchr(name, '/'))
+        problem = "it contains '/', and names become file and folder names";
+    else if (strlen(name) > CR_MAX_NAME_BYTES)
+        problem = "it is longer than the " CR_MAX_NAME_TEXT " bytes a file name may take here";
+    /* C0 controls, DEL, and C1 controls (UTF-8 C2 80..C2 9F: CSI is one). */
+    for (const unsigned char *c = (const unsigned char *)name; !problem && *c; c++)
+        if (*c < 0x20 || *c == 0x7f || (c[0] == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F))
+            problem = "it contains a control character";
+    if (!problem) return 0;
+    char shown[64];
+    cr_escape_text(name, shown, sizeof shown);
+    return cr_fail(err, CR_ERR_INVALID, mark, layer, "'%s' cannot be '%s': %s", key, shown,
+                   problem);
 }
 
 /* ---- values of keys ---------------------------------------------------------- */
@@ -127,6 +155,10 @@ static int read_float(cr_yaml *y, yaml_node_t *node, const cr_env *env, const cr
     yaml_node_t *resolved = cr_yaml_resolve(y, node, env, layer, err);
     if (!resolved || cr_yaml_number(y, resolved, env, key->name, layer, &value, err)) return 1;
     if (check_range(y, resolved, key, value, layer, err)) return 1;
+    if (fabs(value) > FLT_MAX)
+        return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, resolved), layer,
+                       "'%s' is %g, beyond float32's range (largest %g)", key->name, value,
+                       (double)FLT_MAX);
     *out = (float)value;
     return 0;
 }
@@ -156,6 +188,11 @@ static int fill_values(cr_yaml *y, yaml_node_t *node, const cr_env *env, const c
     if (depth == v->ndim) {
         double number;
         if (cr_yaml_number(y, node, env, key, layer, &number, err)) return 1;
+        /* 1e300 would become inf as a float: refused as a weights file's inf is. */
+        if (fabs(number) > FLT_MAX)
+            return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), layer,
+                           "'%s' holds %g, beyond float32's range (largest %g)", key, number,
+                           (double)FLT_MAX);
         v->data[(*next)++] = (float)number;
         return 0;
     }
@@ -432,6 +469,13 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
                        strcmp(given_name, "input") == 0
                            ? "'input' means the network's input"
                            : "'.' separates repeat prefixes from names");
+    if (given_name && check_name(name_entry->key_mark, "name", given_name, layer->name, err))
+        return 1;
+    if (strncmp(layer->name, CR_RESERVED_NAME_PREFIX, strlen(CR_RESERVED_NAME_PREFIX)) == 0)
+        return cr_fail(err, CR_ERR_INVALID, name_entry ? name_entry->key_mark : layer->mark,
+                       layer->name,
+                       "layer names cannot start with '" CR_RESERVED_NAME_PREFIX
+                       "': checkpoints keep their own tensors under it");
 
     /* Keys: type, name, input(s) and the kind's own. */
     const char *allowed[CR_MAX_KEYS + 3];
@@ -501,6 +545,7 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
     if (strchr(name, '.'))
         return cr_fail(err, CR_ERR_INVALID, name_entry->key_mark, NULL,
                        "repeat name '%s' cannot contain '.'", name);
+    if (name_entry && check_name(name_entry->key_mark, "name", name, NULL, err)) return 1;
     int slot = 0;
     while (slot < sc->repeats->count && strcmp(sc->repeats->names[slot], name) != 0) slot++;
     if (slot == sc->repeats->count) {
@@ -659,6 +704,7 @@ int cr_spec_parse(cr_model *model, cr_error *err) {
     const cr_entry *name = cr_entries_find(&top, "name");
     const char *text = "model";
     if (name && cr_yaml_string(y, name->value, NULL, "name", NULL, &text, err)) return 1;
+    if (name && check_name(cr_yaml_mark(y, name->value), "name", text, NULL, err)) return 1;
     model->name = strdup(text);
     if (!model->name) return out_of_memory(err);
 

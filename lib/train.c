@@ -12,9 +12,11 @@
 #include "clock.h"
 #include "atomic_file.h"
 #include "checkpoint.h"
+#include "describe.h"
 #include "dist.h"
 #include "optim.h"
 #include "random.h"
+#include "run_folder.h"
 #include "train.h"
 #include "train_settings.h"
 
@@ -153,31 +155,6 @@ void cr_output_probabilities(cr_net *net, int image, float *out) {
 
 /* ---- run folder ---------------------------------------------------------------------- */
 
-/* mkdir -p */
-static int make_folders(const char *path, cr_error *err) {
-    char partial[4096];
-    if (snprintf(partial, sizeof partial, "%s", path) >= (int)sizeof partial)
-        return fail(err, CR_ERR_USAGE, "run folder name too long: %s", path);
-    for (char *p = partial + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            struct stat info;
-            if (stat(partial, &info) != 0) {
-                if (mkdir(partial, 0755) != 0 && errno != EEXIST)
-                    return fail(err, CR_ERR_IO, "cannot create the run folder '%s': %s", partial,
-                                strerror(errno));
-            } else if (!S_ISDIR(info.st_mode)) {
-                return fail(err, CR_ERR_IO, "cannot use '%s' as a run folder: '%s' is a file", path,
-                            partial);
-            }
-            if (end) break;
-            *p = '/';
-        }
-    }
-    return 0;
-}
-
 static void run_file(char *out, size_t size, const char *run_dir, const char *name) {
     snprintf(out, size, "%s/%s", run_dir, name);
 }
@@ -231,6 +208,15 @@ static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoin
                             const char *path, text *changes, cr_error *err) {
     const char *hint = "resume with the settings the run started with, or start a new run "
                        "(another --out)";
+    char changed[700];
+    if (saved->model_description && now->model_description &&
+        cr_describe_diff(saved->model_description, now->model_description, changed,
+                         sizeof changed) > 0)
+        return fail(err, CR_ERR_INVALID,
+                    "%s was saved by another version of the model file: %s; resume with the "
+                    "model file the run started with, or start a new run from its weights with "
+                    "--init",
+                    path, changed);
     if (saved->model_hash != now->model_hash)
         return fail(err, CR_ERR_INVALID,
                     "%s was saved by a model with other layers (a layer's type, inputs or output "
@@ -377,6 +363,7 @@ typedef struct run {
     int *order, *labels;
     int64_t steps_per_epoch;
     uint64_t train_hash; /* data_hash(train) */
+    bool unverified;     /* resumed from a checkpoint without checksums */
     char checkpoint_path[4200];
     /* The checkpoint in the folder, for the NaN message: whether there is
      * one, and where it stands (1-based epoch, steps done in it). */
@@ -396,6 +383,25 @@ static int save_checkpoint(run *r, cr_error *err) {
     r->checkpoint_saved = true;
     r->saved_epoch = r->state.epoch;
     r->saved_step = r->state.step_in_epoch;
+    return 0;
+}
+
+/* Where the checkpoint says the run stands must be a place this run can be:
+ * a step_in_epoch past the epoch's end would skip the rest of it silently. */
+static int check_position(const cr_checkpoint_state *saved, int64_t steps_per_epoch,
+                          const char *path, cr_error *err) {
+    int64_t batch_size = saved->settings[cr_train_setting_find("batch_size")].i;
+    int64_t images = saved->step_in_epoch * batch_size;
+    bool seen_right = saved->step_in_epoch == 0 ||
+                      saved->seen == (images < saved->train_images ? images : saved->train_images);
+    if (saved->step_in_epoch >= steps_per_epoch ||
+        saved->global_step != saved->epoch * steps_per_epoch + saved->step_in_epoch || !seen_right)
+        return fail(err, CR_ERR_INVALID,
+                    "%s is inconsistent: epoch %lld, step %lld of %lld in it, %lld steps in all, "
+                    "%lld images seen; the checkpoint is damaged",
+                    path, (long long)saved->epoch + 1, (long long)saved->step_in_epoch,
+                    (long long)steps_per_epoch, (long long)saved->global_step,
+                    (long long)saved->seen);
     return 0;
 }
 
@@ -421,20 +427,27 @@ static int open_run(run *r, text *changes, cr_error *err) {
     if (!exists)
         return fail(err, CR_ERR_IO, "cannot resume: %s has no %s (%s)", r->options->run_dir,
                     CR_RUN_CHECKPOINT, strerror(errno));
+    /* Compared before anything is loaded: a changed model file is named as
+     * such, not as a tensor or optimizer state that no longer fits. */
     cr_checkpoint_state saved = {0};
-    if (cr_checkpoint_load(r->checkpoint_path, r->net, &r->optimizer, &saved, err)) return 1;
-    int status = compare_settings(&saved, state, r->checkpoint_path, changes, err);
+    if (cr_checkpoint_peek(r->checkpoint_path, &saved, err)) return 1;
+    int status = compare_settings(&saved, state, r->checkpoint_path, changes, err) ||
+                 check_position(&saved, r->steps_per_epoch, r->checkpoint_path, err);
+    cr_checkpoint_state_free(&saved);
+    if (status) return 1;
+    status = cr_checkpoint_load(r->checkpoint_path, r->net, &r->optimizer, &saved, err);
     if (!status) {
         /* The run's position and streams from the file; the settings
          * from this run (those a resume may not change are the same). */
         cr_checkpoint_state now = *state;
         *state = saved;
         memcpy(state->settings, now.settings, sizeof state->settings);
+        free(state->model_description);
+        state->model_description = now.model_description;
+        r->unverified = !saved.verified;
         r->checkpoint_saved = true;
         r->saved_epoch = state->epoch;
         r->saved_step = state->step_in_epoch;
-    } else {
-        cr_checkpoint_state_free(&saved);
     }
     return status;
 }
@@ -512,6 +525,8 @@ static int start_run(run *r, text *changes, cr_error *err) {
     state->train_images = r->train->count;
     state->data_hash = r->train_hash;
     state->model_hash = model_hash(r->model);
+    state->model_description = cr_model_describe(r->model, &config->transform);
+    if (!state->model_description) return fail(err, CR_ERR_RUNTIME, "out of memory");
     int rank = cr_dist_rank();
     if (cr_dist_agree(rank == 0 ? open_run(r, changes, err) : 0, err)) return 1;
     if (cr_dist_size() == 1) return 0;
@@ -522,7 +537,9 @@ static int start_run(run *r, text *changes, cr_error *err) {
     cr_dist_broadcast(&optimizer->steps, sizeof optimizer->steps);
     /* The run's position and random streams; the metrics rows stay with
      * rank 0, the only one that writes metrics.csv. */
+    char *description = state->model_description; /* a pointer: each rank keeps its own */
     cr_dist_broadcast(state, sizeof *state);
+    state->model_description = description;
     if (rank != 0) {
         state->metrics = NULL;
         state->metric_rows = state->metric_capacity = 0;
@@ -805,10 +822,15 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
     return 0;
 }
 
-int cr_train(const cr_model *model, const cr_train_config *config, const cr_dataset *train,
+int cr_train(const cr_model *model, const cr_train_config *requested, const cr_dataset *train,
              const cr_dataset *validation, const cr_train_options *options,
              const cr_train_callbacks *callbacks, cr_train_result *result, cr_error *err) {
     memset(result, 0, sizeof *result);
+    /* A batch larger than the training set is the whole set: planned for
+     * its size, not for images that do not exist (one step per epoch either way). */
+    cr_train_config clamped = *requested;
+    if (train->count > 0 && clamped.batch_size > train->count) clamped.batch_size = train->count;
+    const cr_train_config *config = &clamped;
     /* With several ranks every failure below is agreed (cr_dist_agree) at
      * the point where it happens, so that all ranks return together. */
     int status = 0;
@@ -828,7 +850,11 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
         status = 1;
     if (cr_dist_agree(status, err)) return 1;
     /* The run folder is rank 0's: the other ranks never touch the disk. */
-    if (cr_dist_agree(cr_dist_rank() == 0 && make_folders(options->run_dir, err), err)) return 1;
+    cr_run_folder folder = {.lock_fd = -1};
+    if (cr_dist_agree(cr_dist_rank() == 0 && !options->folder_open &&
+                          cr_run_folder_open(options->run_dir, options->resume, &folder, err),
+                      err))
+        return 1;
 
     run r = {.model = model,
              .config = config,
@@ -862,8 +888,11 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
             .validation_images = validation->count,
             .steps_per_epoch = r.steps_per_epoch,
             .batch_size = config->batch_size,
+            .requested_batch_size = requested->batch_size,
             .epochs = config->epochs,
             .resumed = options->resume,
+            .unverified = r.unverified,
+            .removed_temps = folder.removed_temps,
             .start_epoch = (int)r.state.epoch + 1,
             .start_step = r.state.step_in_epoch,
             .changes = changes.buffer,
@@ -894,6 +923,10 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
         result->final_val_accuracy = last[CR_METRIC_VAL_ACCURACY];
     }
     cr_checkpoint_state_free(&r.state);
+    if (status)
+        cr_run_folder_close_unused(&folder);
+    else
+        cr_run_folder_close(&folder);
     cr_optimizer_free(&r.optimizer);
     free(r.order);
     free(r.labels);

@@ -42,12 +42,16 @@
 #define CR_RUN_CHECKPOINT "checkpoint.safetensors"
 
 typedef struct cr_train_options {
-    const char *run_dir;      /* created (with its parents) when missing */
+    const char *run_dir; /* created (with its parents) when missing */
+    /* The caller opened and locked run_dir (run_folder.h: before loading the
+     * data, so a second run fails at once); otherwise cr_train does. */
+    bool folder_open;
     bool resume;              /* continue the run saved in run_dir */
     const char *init_weights; /* start from these weights (not with resume); NULL: seeded init */
     int64_t max_steps;        /* stop after this many optimizer steps of the run; 0: no limit */
     bool no_shuffle;          /* the training images in file order every epoch */
-    /* When *stop becomes non-zero (a SIGINT handler), the run finishes the
+    /* When *stop becomes non-zero (a SIGINT, SIGTERM or SIGHUP handler:
+     * stop_signals.h), the run finishes the
      * current step, saves a checkpoint and returns CR_TRAIN_INTERRUPTED. */
     const volatile sig_atomic_t *stop;
 } cr_train_options;
@@ -57,8 +61,11 @@ typedef struct cr_train_start {
     int64_t train_images, validation_images;
     int64_t steps_per_epoch;
     int batch_size;
+    int requested_batch_size; /* > batch_size: clamped to the training set's size */
     int epochs;
     bool resumed;
+    bool unverified;     /* resumed from a checkpoint without checksums (an older cnnrun's) */
+    int removed_temps;   /* stale temporary files removed from the run folder */
     int start_epoch;     /* 1-based */
     int64_t start_step;  /* steps already done in it */
     const char *changes; /* on resume: settings that differ from the checkpoint's, or "" */

@@ -1,5 +1,7 @@
 #include "yaml_util.h"
 
+#include "files.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +28,12 @@ static int check_nesting(const char *file, const unsigned char *text, size_t len
     int depth = 0, status = 0;
     for (;;) {
         yaml_event_t event;
-        if (!yaml_parser_parse(&parser, &event)) break;
+        if (!yaml_parser_parse(&parser, &event)) {
+            if (parser.error == YAML_MEMORY_ERROR)
+                status = cr_fail(err, CR_ERR_RUNTIME, (cr_mark){file, 0, 0}, NULL,
+                                 "out of memory while parsing the YAML (%zu bytes of it)", length);
+            break;
+        }
         yaml_event_type_t type = event.type;
         yaml_mark_t m = event.start_mark;
         yaml_event_delete(&event);
@@ -50,7 +57,10 @@ static yaml_node_t *document_root(yaml_document_t *document);
 static int syntax_error(const cr_yaml *y, const yaml_parser_t *parser, const unsigned char *text,
                         size_t length, cr_error *err) {
     yaml_mark_t m = parser->problem_mark;
-    if (parser->error == YAML_MEMORY_ERROR) m = (yaml_mark_t){0};
+    /* libyaml's allocation failures are no syntax error: say what happened. */
+    if (parser->error == YAML_MEMORY_ERROR)
+        return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){y->file, 0, 0}, NULL,
+                       "out of memory while parsing the YAML (%zu bytes of it)", length);
     cr_mark mark = {y->file, (int)m.line + 1, (int)m.column + 1};
     yaml_mark_t start = parser->context_mark;
     const char *problem = parser->problem ? parser->problem : "invalid YAML";
@@ -114,8 +124,8 @@ int cr_yaml_parse(cr_yaml *y, const char *file, const unsigned char *text, size_
 int cr_yaml_load_file(cr_yaml *y, const char *path, cr_error *err) {
     memset(y, 0, sizeof *y);
     cr_mark where = {path, 0, 0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return cr_fail(err, CR_ERR_IO, where, NULL, "cannot open: %s", strerror(errno));
+    FILE *f = cr_fopen_regular(path, err);
+    if (!f) return 1;
     unsigned char *text = malloc(MAX_FILE_BYTES);
     if (!text) {
         fclose(f);

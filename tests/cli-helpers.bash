@@ -43,8 +43,67 @@ expect_equal() {
     if [ "$1" = "$2" ]; then pass; else fail "$3: got '$1', expected '$2'"; fi
 }
 
+# expect_file PATH WHAT: PATH is a regular file.
+expect_file() {
+    if [ -f "$1" ]; then pass; else fail "$2: no file $1"; fi
+}
+
 # The closing line ctest's log shows, and the exit status.
 report() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
+}
+
+# ---- a tiny IDX data set (cli_train.sh, cli_reliability.sh) ------------------------------------
+
+# be32 N: four bytes, big-endian, as printf escapes.
+be32() {
+    local n=$1
+    printf '\\%03o\\%03o\\%03o\\%03o' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) $((n & 255))
+}
+
+# write_split DIR PREFIX COUNT CLASSES: IDX images and labels; image i has
+# label i % CLASSES and a bright bar at rows 1 + 2·(label % 3), 2 + 2·(label % 3).
+write_split() {
+    local dir=$1 prefix=$2 count=$3 classes=$4 images labels i y x label bar value octal
+    images="$(be32 $((0x803)))$(be32 "$count")$(be32 8)$(be32 8)"
+    labels="$(be32 $((0x801)))$(be32 "$count")"
+    for ((i = 0; i < count; i++)); do
+        label=$((i % classes))
+        bar=$((1 + 2 * (label % 3)))
+        for ((y = 0; y < 8; y++)); do
+            for ((x = 0; x < 8; x++)); do
+                value=$(((i * 7 + y * 13 + x * 5) % 32))
+                if [ "$y" -eq "$bar" ] || [ "$y" -eq $((bar + 1)) ]; then value=$((value + 200)); fi
+                printf -v octal '\\%03o' "$value"
+                images+=$octal
+            done
+        done
+        printf -v octal '\\%03o' "$label"
+        labels+=$octal
+    done
+    mkdir -p "$dir"
+    printf "$images" >"$dir/$prefix-images-idx3-ubyte"
+    printf "$labels" >"$dir/$prefix-labels-idx1-ubyte"
+}
+
+# write_tiny_model FILE DATA_DIR: a 4-layer model for write_split's 8×8 images
+# of 3 classes (conv, maxpool, dense, softmax), 2 epochs of batch 8, seed 3.
+write_tiny_model() {
+    cat >"$1" <<EOF
+name: tiny
+input: [1, 8, 8]
+layers:
+  - {type: conv, name: c1, filters: 4, kernel: 3, padding: 1, activation: relu}
+  - {type: maxpool, size: 2}
+  - {type: flatten}
+  - {type: dense, name: out, units: 3}
+  - {type: softmax}
+train:
+  data: {format: mnist, dir: $2}
+  epochs: 2
+  batch_size: 8
+  optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
+  seed: 3
+EOF
 }

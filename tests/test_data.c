@@ -1002,7 +1002,14 @@ static void test_image_load(void) {
     CHECK(grey[0] >= 0.0f && grey[0] <= 1.0f);
 
     check_error(cr_image_load(in_folder("absent.png"), (cr_shape){3, 4, 4}, NULL, out, &err), &err,
-                "missing", "absent.png");
+                "cannot open: No such file or directory", "absent.png");
+    /* `predict DIR`: a folder is named as such; a FIFO is refused, not waited on. */
+    check_error(cr_image_load(folder, (cr_shape){3, 4, 4}, NULL, out, &err), &err,
+                "is a folder, not a file", folder);
+    CHECK_INT(mkfifo(in_folder("pipe.png"), 0600), 0);
+    check_error(cr_image_load(in_folder("pipe.png"), (cr_shape){3, 4, 4}, NULL, out, &err), &err,
+                "is a FIFO (named pipe), not a file", "pipe.png");
+    unlink(in_folder("pipe.png"));
     write_text(in_folder("text.png"), "hello");
     check_error(cr_image_load(in_folder("text.png"), (cr_shape){3, 4, 4}, NULL, out, &err), &err,
                 "cannot decode image", "text.png");

@@ -251,8 +251,8 @@ static void test_apply_errors(void) {
     in_work_dir("error.png", edges, sizeof edges);
     snprintf(arguments, sizeof arguments, "apply %s/models/sobel.yaml %s/missing.png -o %s",
              CNNRUN_SOURCE_DIR, work_dir, edges);
-    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
-    CHECK_CONTAINS(out, "missing.png");
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 2); /* an unreadable file */
+    CHECK_CONTAINS(out, "missing.png: cannot open: No such file or directory");
     snprintf(arguments, sizeof arguments, "apply %s/models/sobel.yaml %s -o %s --layer edgse",
              CNNRUN_SOURCE_DIR, image, edges);
     CHECK_INT(run_cnnrun(arguments, out, sizeof out), 1);
