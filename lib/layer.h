@@ -123,6 +123,7 @@ typedef struct cr_param {
 } cr_param;
 
 struct cr_layer_kind;
+struct cr_onnx_builder;
 
 typedef struct cr_layer {
     const struct cr_layer_kind *kind;
@@ -241,6 +242,10 @@ typedef struct cr_layer_kind {
      * trainable, and "backward-input" always (the caller drops it when the
      * input gradient is not wanted). Writes at most `max`, returns how many. */
     int (*gemms)(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max);
+    /* ONNX export (lib/onnx_build.h): adds the standard operators that
+     * compute the layer in evaluation form. Returns non-zero (after
+     * cr_onnx_refuse) when a configuration has no ONNX equivalent. */
+    int (*export_onnx)(const cr_layer *layer, struct cr_onnx_builder *builder);
 } cr_layer_kind;
 
 /* The table (lib/layers/table.c). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "../onnx_build.h"
 
 /* x: [N, C, H, W] -> y: [N, C, OH, OW] */
 static void avgpool_forward(const cr_step *step) {
@@ -125,7 +126,20 @@ static void avgpool_backward(const cr_step *step) {
     }
 }
 
+/* AveragePool with padding counted in the divisor (count_include_pad = 1)
+ * and outputs rounded down (ceil_mode = 0), as cnnrun computes it. */
+static int avgpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    const pool_config *cfg = layer->config;
+    cr_onnx_node *node =
+        cr_onnx_node_add(b, "AveragePool", NULL, cr_onnx_output(b), 1, cr_onnx_input_4d(b, 0));
+    cr_onnx_window_attrs(b, node, cfg->size, cfg->stride, cfg->padding);
+    cr_onnx_attr_int(b, node, "count_include_pad", 1);
+    cr_onnx_attr_int(b, node, "ceil_mode", 0);
+    return 0;
+}
+
 const cr_layer_kind cr_avgpool_kind = {
+    .export_onnx = avgpool_export_onnx,
     .name = "avgpool",
     .keys = cr_pool_keys,
     .n_keys = 3,

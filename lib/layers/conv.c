@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../layer.h"
+#include "../onnx_build.h"
 #include "../parallel.h"
 #include "conv.h"
 #include "winograd.h"
@@ -715,7 +716,25 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
     return written;
 }
 
+/* Conv (groups, pads [top, left, bottom, right]), then the fused activation
+ * as a node of its own ("<layer>/<activation>"). */
+static int conv_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    const conv_config *cfg = layer->config;
+    bool fused = cfg->activation != CR_ACT_NONE;
+    const char *z = fused ? cr_onnx_value(b, "conv") : cr_onnx_output(b);
+    const char *x = cr_onnx_input_4d(b, 0), *weight = cr_onnx_param(b, 0);
+    cr_onnx_node *node =
+        cfg->bias.enabled ? cr_onnx_node_add(b, "Conv", NULL, z, 3, x, weight, cr_onnx_param(b, 1))
+                          : cr_onnx_node_add(b, "Conv", NULL, z, 2, x, weight);
+    cr_onnx_window_attrs(b, node, cfg->kernel, cfg->stride, cfg->padding.size);
+    cr_onnx_attr_int(b, node, "group", cfg->groups);
+    if (!fused) return 0;
+    return cr_onnx_activation(b, cfg->activation, CR_LEAKY_RELU_DEFAULT_SLOPE, z, cr_onnx_output(b),
+                              cr_activation_name(cfg->activation));
+}
+
 const cr_layer_kind cr_conv_kind = {
+    .export_onnx = conv_export_onnx,
     .name = "conv",
     .keys = conv_keys,
     .n_keys = sizeof conv_keys / sizeof conv_keys[0],
