@@ -178,6 +178,17 @@ static int forward(int argc, char **argv) {
     return status;
 }
 
+static int import_model(int argc, char **argv) {
+    if (argc != 5)
+        return fprintf(stderr, "onnx_ref import: FILE.onnx OUT.yaml OUT.safetensors\n"), 2;
+    cr_error err;
+    cr_onnx_import imported;
+    if (cr_onnx_import_file(argv[2], &imported, &err)) return fail(&err);
+    int status = cr_onnx_import_save(&imported, argv[3], argv[4], &err) ? fail(&err) : 0;
+    cr_onnx_import_free(&imported);
+    return status;
+}
+
 static int kinds(int argc, char **argv) {
     if (argc != 3) return 2;
     cr_error err;
@@ -201,6 +212,7 @@ static int kinds(int argc, char **argv) {
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "export") == 0) return export_reference(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "forward") == 0) return forward(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "import") == 0) return import_model(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "kinds") == 0) return kinds(argc, argv);
     fprintf(stderr, "usage: onnx_ref export|forward|kinds ...\n");
     return 2;
