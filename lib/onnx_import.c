@@ -978,7 +978,8 @@ static int import_reshape(importer *im, const Onnx__NodeProto *node) {
         s[2] == 1 && s[3] == 1)
         return alias(im, node, node->output[0], x, 4); /* [N, K] as [N, K, 1, 1]: cnnrun's view */
     if (target->n_ints == 5 && x->rank == 4 && (is_batch(im, s[0]) || s[0] == -1) && s[1] > 0 &&
-        s[2] > 0 && s[3] > 0 && s[4] > 0)
+        s[2] > 0 && s[3] > 0 && s[4] > 0 && s[1] <= MAX_DIM && s[2] <= MAX_DIM &&
+        s[3] <= MAX_DIM && s[4] <= MAX_DIM)
         return magnitude(im, node, x, s);
     return node_error(im, node,
                       "Reshape to a %d-D shape has no cnnrun layer (flatten is "

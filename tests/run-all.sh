@@ -3,9 +3,9 @@
 #   1. a normal build in build/ and ctest,
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 #      and ctest again,
-#   3. when clang is installed, a 30-second smoke run of the spec loader's
-#      fuzzer (tests/fuzz/run.sh; CNNRUN_FUZZ_SECONDS changes the length,
-#      0 skips it).
+#   3. when clang is installed, a 30-second smoke run of each fuzzer, the
+#      spec loader's and the ONNX importer's (tests/fuzz/run.sh;
+#      CNNRUN_FUZZ_SECONDS changes the length, 0 skips them).
 # Every stage runs even if an earlier one failed; the exit status is non-zero
 # if any did.
 set -euo pipefail
@@ -54,15 +54,19 @@ ctest_stage tests "$root/build"
 ctest_stage asan-ubsan "$root/build-asan" -DCNNRUN_SANITIZE=ON
 
 if [[ "$fuzz_seconds" != 0 ]] && command -v clang >/dev/null; then
-    echo "=== fuzz: ${fuzz_seconds}-second smoke run of tests/fuzz/run.sh"
-    if bash "$root/tests/fuzz/run.sh" "$fuzz_seconds" >"$logs/fuzz.log" 2>&1; then
-        runs="$(grep -E '^Done [0-9]+ runs' "$logs/fuzz.log" | tail -1)" || true
-        summary+=("fuzz: ${runs:-ran}, no finding")
-    else
-        tail -40 "$logs/fuzz.log"
-        summary+=("fuzz: FINDING or build failure (see above; reproducer in build-fuzz/findings/)")
-        failed+=(fuzz)
-    fi
+    # The model loader, then the ONNX importer.
+    for target in fuzz_spec fuzz_onnx; do
+        echo "=== fuzz: ${fuzz_seconds}-second smoke run of tests/fuzz/run.sh ($target)"
+        if CNNRUN_FUZZ_TARGET=$target bash "$root/tests/fuzz/run.sh" "$fuzz_seconds" \
+            >"$logs/$target.log" 2>&1; then
+            runs="$(grep -E '^Done [0-9]+ runs' "$logs/$target.log" | tail -1)" || true
+            summary+=("$target: ${runs:-ran}, no finding")
+        else
+            tail -40 "$logs/$target.log"
+            summary+=("$target: FINDING or build failure (see above; reproducer in build-fuzz/findings/)")
+            failed+=("$target")
+        fi
+    done
 else
     summary+=("fuzz: skipped (no clang, or CNNRUN_FUZZ_SECONDS=0)")
 fi

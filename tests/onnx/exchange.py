@@ -295,6 +295,11 @@ def bad(out_dir):
         return helper.make_tensor(name, TensorProto.FLOAT, dims,
                                   np.ones(int(np.prod(dims)), dtype=np.float32).tolist())
 
+    def unchecked_tensor(name, dims, values):  # make_tensor would refuse these
+        t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims)
+        t.float_data.extend(values)
+        return t
+
     def graph(nodes, inits, input_dims=(1, 1, 8, 8), output="y"):
         return helper.make_graph(
             nodes, "bad", [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_dims)],
@@ -323,10 +328,10 @@ def bad(out_dir):
             "node 'erf1': Erf has no cnnrun layer"),
         "huge-dims": (model(graph([conv], [tensor("w", [2, 1, 3, 3])],
                                   input_dims=(1, 1, 1 << 30, 1 << 30))), "dimension 2"),
-        "huge-initializer-dims": (model(graph([conv], [helper.make_tensor(
-            "w", TensorProto.FLOAT, [1 << 40, 1 << 40, 3, 3], [1.0])])), "invalid dimensions"),
-        "short-initializer": (model(graph([conv], [helper.make_tensor(
-            "w", TensorProto.FLOAT, [2, 1, 3, 3], [1.0] * 5)])), "holds 5 values"),
+        "huge-initializer-dims": (model(graph([conv], [unchecked_tensor(
+            "w", [1 << 40, 1 << 40, 3, 3], [1.0])])), "invalid dimensions"),
+        "short-initializer": (model(graph([conv], [unchecked_tensor(
+            "w", [2, 1, 3, 3], [1.0] * 5)])), "holds 5 values"),
         "external-data": (None, "external file"),
         "two-outputs-of-one-node": (model(graph([
             helper.make_node("Relu", ["input"], ["y"], name="r1"),
@@ -335,7 +340,7 @@ def bad(out_dir):
             "Conv", ["input", "w"], ["y"], name="conv1", kernel_shape=[3, 3], pads=[0, 0, 1, 1])],
             [tensor("w", [2, 1, 3, 3])])), "not symmetric"),
         "wrong-weight-shape": (model(graph([conv], [tensor("w", [2, 3, 3, 3])])),
-                               "does not check"),
+                               "conv1.weight"),
     }
     external = tensor("w", [2, 1, 3, 3])
     external.ClearField("float_data")
