@@ -65,6 +65,12 @@ void cr_onnx_attr_float(cr_onnx_builder *b, cr_onnx_node *node, const char *name
 /* The initializer holding the layer's params[index], named as in the
  * safetensors file (`c1.weight`). */
 const char *cr_onnx_param(cr_onnx_builder *b, int index);
+/* ... with other dimensions of the same size (PRelu's [C] slope as
+ * [C, 1, 1], to broadcast over [N, C, H, W]). */
+const char *cr_onnx_param_reshaped(cr_onnx_builder *b, int index, int ndim, const int64_t *dims);
+/* A float initializer "<layer>/<suffix>" (constants of a decomposition). */
+const char *cr_onnx_floats(cr_onnx_builder *b, const char *suffix, int ndim, const int64_t *dims,
+                           const float *values);
 /* An int64 initializer "<layer>/<suffix>" of `count` values (shapes, axes). */
 const char *cr_onnx_int64s(cr_onnx_builder *b, const char *suffix, int count,
                            const int64_t *values);

@@ -274,20 +274,38 @@ static Onnx__TensorProto *tensor_add(cr_onnx_builder *b, const char *name, int32
     return tensor;
 }
 
-const char *cr_onnx_param(cr_onnx_builder *b, int index) {
+const char *cr_onnx_param_reshaped(cr_onnx_builder *b, int index, int ndim, const int64_t *dims) {
     const cr_layer *layer = current(b);
     const cr_param *param = &layer->params[index];
     char *name = arena_printf(b, "%s.%s", layer->name, param->suffix);
+    int64_t count = 1;
+    for (int d = 0; d < ndim; d++) count *= dims[d];
     for (int i = 0; i < cr_net_param_count(b->net); i++) {
         cr_tensor t = cr_net_param(b->net, i);
         if (strcmp(t.name, name) != 0) continue;
-        int64_t dims[CR_MAX_DIMS];
-        for (int d = 0; d < t.ndim; d++) dims[d] = t.dims[d];
-        tensor_add(b, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, t.ndim, dims, t.data,
+        if (count != t.count) break;
+        tensor_add(b, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, ndim, dims, t.data,
                    (size_t)t.count * sizeof(float));
         return name;
     }
     cr_onnx_refuse(b, "parameter '%s' is not in the network", name);
+    return name;
+}
+
+const char *cr_onnx_param(cr_onnx_builder *b, int index) {
+    const cr_param *param = &current(b)->params[index];
+    int64_t dims[CR_MAX_DIMS];
+    for (int d = 0; d < param->ndim; d++) dims[d] = param->dims[d];
+    return cr_onnx_param_reshaped(b, index, param->ndim, dims);
+}
+
+const char *cr_onnx_floats(cr_onnx_builder *b, const char *suffix, int ndim, const int64_t *dims,
+                           const float *values) {
+    const char *name = cr_onnx_value(b, suffix);
+    int64_t count = 1;
+    for (int d = 0; d < ndim; d++) count *= dims[d];
+    tensor_add(b, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, ndim, dims, values,
+               (size_t)count * sizeof *values);
     return name;
 }
 

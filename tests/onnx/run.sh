@@ -161,6 +161,18 @@ if ((have_torch)); then
     fi
 fi
 
+echo "== what export refuses"
+printf 'name: even\ninput: [4, 5, 5]\nlayers:\n  - {type: lrn, name: norm, size: 4}\n' >"$work/even.yaml"
+"$cnnrun" export "$work/even.yaml" -o "$work/even.onnx" >"$work/even.out" 2>&1
+code=$?
+if [[ $code -ne 1 ]] || ! grep -q "layer 'norm': cannot export to ONNX: LRN size 4 is even" "$work/even.out"; then
+    fail "export of an even LRN: exit $code, $(cat "$work/even.out")"
+elif [[ -e "$work/even.onnx" ]]; then
+    fail "export of an even LRN wrote a file"
+else
+    echo "even LRN: exit 1, $(cat "$work/even.out")"
+fi
+
 echo "== broken files"
 mkdir -p "$work/bad"
 bad_files=()
