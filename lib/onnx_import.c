@@ -978,8 +978,8 @@ static int import_reshape(importer *im, const Onnx__NodeProto *node) {
         s[2] == 1 && s[3] == 1)
         return alias(im, node, node->output[0], x, 4); /* [N, K] as [N, K, 1, 1]: cnnrun's view */
     if (target->n_ints == 5 && x->rank == 4 && (is_batch(im, s[0]) || s[0] == -1) && s[1] > 0 &&
-        s[2] > 0 && s[3] > 0 && s[4] > 0 && s[1] <= MAX_DIM && s[2] <= MAX_DIM &&
-        s[3] <= MAX_DIM && s[4] <= MAX_DIM)
+        s[2] > 0 && s[3] > 0 && s[4] > 0 && s[1] <= MAX_DIM && s[2] <= MAX_DIM && s[3] <= MAX_DIM &&
+        s[4] <= MAX_DIM)
         return magnitude(im, node, x, s);
     return node_error(im, node,
                       "Reshape to a %d-D shape has no cnnrun layer (flatten is "
@@ -1376,21 +1376,20 @@ static char *model_text(importer *im, const int64_t *chw) {
 
 /* The network's output must be the last layer: cnnrun models have one. */
 static int check_outputs(importer *im) {
-    value *first = value_find(im, im->graph->output[0]->name);
-    if (!first || first->type != VALUE_ACTIVATION || strcmp(first->layer, "input") == 0)
-        return file_error(im, "graph output '%.200s' is not computed by a layer",
-                          im->graph->output[0]->name);
-    if (!im->n_layers || strcmp(first->layer, im->layers[im->n_layers - 1].name) != 0)
-        return file_error(im,
-                          "graph output '%.200s' (layer '%s') is not the last layer computed; "
-                          "a cnnrun model has one output, the last layer",
-                          im->graph->output[0]->name, first->layer);
-    for (size_t i = 1; i < im->graph->n_output; i++) {
-        value *v = value_find(im, im->graph->output[i]->name);
-        if (!v || v->type != VALUE_ACTIVATION)
-            return file_error(im, "graph output '%.200s' is not computed by a layer",
-                              im->graph->output[i]->name);
+    bool last_found = false;
+    for (size_t i = 0; i < im->graph->n_output; i++) {
+        const char *name = im->graph->output[i]->name;
+        value *v = value_find(im, name);
+        if (!v || v->type != VALUE_ACTIVATION || strcmp(v->layer, "input") == 0)
+            return file_error(im, "graph output '%.200s' is not computed by a layer", name);
+        last_found |= im->n_layers && strcmp(v->layer, im->layers[im->n_layers - 1].name) == 0;
     }
+    /* The others (logits, features) are intermediate layers of the model. */
+    if (!last_found)
+        return file_error(im,
+                          "no graph output is the last layer computed ('%s'); a cnnrun model's "
+                          "output is its last layer",
+                          im->n_layers ? im->layers[im->n_layers - 1].name : "none");
     return 0;
 }
 
