@@ -331,31 +331,28 @@ int cr_onnx_refuse(cr_onnx_builder *b, const char *fmt, ...) {
     return 1;
 }
 
+/* Activations that are one ONNX operator of the same name and no attribute
+ * but leaky_relu's slope. */
+static const struct {
+    cr_activation activation;
+    const char *op;
+} activation_ops[] = {
+    {CR_ACT_NONE, "Identity"},
+    {CR_ACT_RELU, "Relu"},
+    {CR_ACT_TANH, "Tanh"},
+    {CR_ACT_SIGMOID, "Sigmoid"},
+    {CR_ACT_LEAKY_RELU, "LeakyRelu"},
+};
+
 int cr_onnx_activation(cr_onnx_builder *b, cr_activation activation, float slope, const char *x,
                        const char *y, const char *suffix) {
-    cr_onnx_node *node = NULL;
-    switch (activation) {
-    case CR_ACT_NONE:
-        node = cr_onnx_node_add(b, "Identity", suffix, y, 1, x);
-        break;
-    case CR_ACT_RELU:
-        node = cr_onnx_node_add(b, "Relu", suffix, y, 1, x);
-        break;
-    case CR_ACT_TANH:
-        node = cr_onnx_node_add(b, "Tanh", suffix, y, 1, x);
-        break;
-    case CR_ACT_SIGMOID:
-        node = cr_onnx_node_add(b, "Sigmoid", suffix, y, 1, x);
-        break;
-    case CR_ACT_LEAKY_RELU:
-        node = cr_onnx_node_add(b, "LeakyRelu", suffix, y, 1, x);
-        cr_onnx_attr_float(b, node, "alpha", slope);
-        break;
+    for (size_t i = 0; i < sizeof activation_ops / sizeof activation_ops[0]; i++) {
+        if (activation_ops[i].activation != activation) continue;
+        cr_onnx_node *node = cr_onnx_node_add(b, activation_ops[i].op, suffix, y, 1, x);
+        if (activation == CR_ACT_LEAKY_RELU) cr_onnx_attr_float(b, node, "alpha", slope);
+        return 0;
     }
-    if (!node)
-        return cr_onnx_refuse(b, "activation '%s' has no ONNX mapping",
-                              cr_activation_name(activation));
-    return 0;
+    return cr_onnx_refuse(b, "activation '%s' has no ONNX mapping", cr_activation_name(activation));
 }
 
 /* ---- the graph ------------------------------------------------------------------- */

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "pool.h"
-#include "../onnx_build.h"
 
 /* x: [N, C, H, W] -> y: [N, C, OH, OW] */
 static void avgpool_forward(const cr_step *step) {
@@ -126,15 +125,10 @@ static void avgpool_backward(const cr_step *step) {
     }
 }
 
-/* AveragePool with padding counted in the divisor (count_include_pad = 1)
- * and outputs rounded down (ceil_mode = 0), as cnnrun computes it. */
+/* AveragePool with padding counted in the divisor (count_include_pad = 1),
+ * as cnnrun computes it. */
 static int avgpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
-    const pool_config *cfg = layer->config;
-    cr_onnx_node *node =
-        cr_onnx_node_add(b, "AveragePool", NULL, cr_onnx_output(b), 1, cr_onnx_input_4d(b, 0));
-    cr_onnx_window_attrs(b, node, cfg->size, cfg->stride, cfg->padding);
-    cr_onnx_attr_int(b, node, "count_include_pad", 1);
-    cr_onnx_attr_int(b, node, "ceil_mode", 0);
+    cr_onnx_attr_int(b, cr_pool_export_onnx(layer, b, "AveragePool"), "count_include_pad", 1);
     return 0;
 }
 

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "pool.h"
-#include "../onnx_build.h"
 #include "simd.h"
 
 /* The arg-max indices are int32 stored in the float `saved` buffer, which
@@ -160,13 +159,9 @@ static void maxpool_backward(const cr_step *step) {
     }
 }
 
-/* MaxPool, outputs rounded down (ceil_mode = 0); padding never wins. */
+/* MaxPool: padding never wins, as in PyTorch. */
 static int maxpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
-    const pool_config *cfg = layer->config;
-    cr_onnx_node *node =
-        cr_onnx_node_add(b, "MaxPool", NULL, cr_onnx_output(b), 1, cr_onnx_input_4d(b, 0));
-    cr_onnx_window_attrs(b, node, cfg->size, cfg->stride, cfg->padding);
-    cr_onnx_attr_int(b, node, "ceil_mode", 0);
+    cr_pool_export_onnx(layer, b, "MaxPool");
     return 0;
 }
 
