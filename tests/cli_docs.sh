@@ -18,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/cli-helpers.bash"
 # The commands, as `cnnrun --help` lists them (help has no page of its own).
 run --help
 mapfile -t commands < <(sed -n '/^commands:/,/^$/s/^  \([a-z]*\) .*/\1/p' "$scratch/out" | grep -vx help)
-expect_equal "${#commands[@]}" 10 "commands listed by --help"
+expect_equal "${#commands[@]}" 12 "commands listed by --help"
 
 # ---- man pages --------------------------------------------------------------------------
 
