@@ -48,6 +48,7 @@ typedef struct value {
     /* integer constants (shapes, axes, indices) */
     int64_t *ints;
     int n_ints;
+    const char *shape_of; /* ints that are Shape(the activation of this name) */
     /* float initializers or constants */
     const Onnx__TensorProto *tensor;
     int consumers; /* nodes reading it, plus 1 for a graph output */
@@ -68,6 +69,9 @@ typedef struct layer_out {
     const char *node_name, *op;                         /* for messages */
 } layer_out;
 
+/* Every value is registered before the nodes are imported (check_order:
+ * inputs, initializers, each node's outputs), so the values array never
+ * grows while handlers hold pointers into it. */
 typedef struct importer {
     const char *source;
     cr_error *err;
@@ -80,6 +84,7 @@ typedef struct importer {
     size_t *table; /* hash of value names -> index + 1 */
     size_t table_size;
     bool *consumed; /* per node */
+    size_t current; /* the node being imported */
 
     layer_out *layers;
     int n_layers, layer_capacity;
@@ -242,9 +247,12 @@ static int attr_ints(importer *im, const Onnx__NodeProto *node, const char *name
     return 0;
 }
 
-static int attr_string_is(const Onnx__NodeProto *node, const char *name, const char *expected) {
+/* Whether string attribute `name` (ONNX's default `fallback` when absent)
+ * is `expected`. */
+static bool attr_string_is(const Onnx__NodeProto *node, const char *name, const char *fallback,
+                           const char *expected) {
     const Onnx__AttributeProto *a = attr_find(node, name);
-    if (!a || !a->has_s) return 1;
+    if (!a || !a->has_s) return strcmp(fallback, expected) == 0;
     return a->s.len == strlen(expected) && memcmp(a->s.data, expected, a->s.len) == 0;
 }
 
@@ -548,6 +556,19 @@ static const Onnx__TensorProto *weight_input(importer *im, const Onnx__NodeProto
 
 /* ---- fusion: an activation right after a Conv or Gemm ------------------------------- */
 
+/* The node computing value `name`, or NULL. */
+static const Onnx__NodeProto *producer(importer *im, const char *name, size_t *index) {
+    for (size_t n = 0; n < im->graph->n_node; n++) {
+        const Onnx__NodeProto *node = im->graph->node[n];
+        for (size_t o = 0; o < node->n_output; o++)
+            if (strcmp(node->output[o], name) == 0) {
+                if (index) *index = n;
+                return node;
+            }
+    }
+    return NULL;
+}
+
 /* The node reading `name` when it is its only reader (and not a graph
  * output), else NULL. */
 static const Onnx__NodeProto *sole_consumer(importer *im, const char *name, size_t *index) {
@@ -568,28 +589,171 @@ static bool op_is(const Onnx__NodeProto *node, const char *op) {
     return node && node->op_type && strcmp(node->op_type, op) == 0;
 }
 
-/* The activation a conv or dense can take as `activation:`, from the
- * operator that follows it. */
-static const char *fusable_activation(const Onnx__NodeProto *node) {
-    if (op_is(node, "Relu")) return "relu";
-    if (op_is(node, "Tanh")) return "tanh";
-    if (op_is(node, "Sigmoid")) return "sigmoid";
-    if (op_is(node, "LeakyRelu") && attr_float(node, "alpha", 0.01f) == 0.01f) return "leaky_relu";
-    return NULL;
+/* ---- activations: one operator, or torch's patterns --------------------------------- */
+
+/* A float constant of one element (an initializer or a Constant). */
+static bool scalar_input(importer *im, const Onnx__NodeProto *node, size_t i, float *out) {
+    value *v = i < node->n_input && node->input[i][0] ? value_find(im, node->input[i]) : NULL;
+    if (!v || v->type != VALUE_FLOATS || tensor_count(v->tensor) != 1) return false;
+    *out = tensor_float(v->tensor, 0);
+    return true;
 }
 
-/* If the only reader of `output` is an activation a layer can fuse, it is
- * absorbed: *final becomes its output and the name of the activation is
- * returned ("none" otherwise). */
+static bool near(float a, float b) {
+    return fabsf(a - b) <= 1e-6f * fabsf(b);
+}
+
+/* The Mul reading `x` and `other` (in either order), when it is the only
+ * reader of `other`. */
+static const Onnx__NodeProto *mul_with(importer *im, const char *other, const char *x,
+                                       size_t *index) {
+    const Onnx__NodeProto *mul = sole_consumer(im, other, index);
+    if (!op_is(mul, "Mul") || mul->n_input != 2) return NULL;
+    bool matches = (strcmp(mul->input[0], x) == 0 && strcmp(mul->input[1], other) == 0) ||
+                   (strcmp(mul->input[1], x) == 0 && strcmp(mul->input[0], other) == 0);
+    return matches ? mul : NULL;
+}
+
+/* An activation as it appears in a graph, starting at one node that reads x. */
+typedef struct activation_match {
+    const char *name; /* cnnrun's: "relu", "silu", ... */
+    float param;      /* leaky_relu's slope, elu's alpha */
+    bool has_param;
+    const char *output;
+    size_t nodes[5]; /* the nodes it covers */
+    int n_nodes;
+} activation_match;
+
+/* The pattern ends at `last` (node index `index`: added unless it is the
+ * start, which is already there). */
+static bool matched(activation_match *m, const char *name, const Onnx__NodeProto *last,
+                    size_t index) {
+    m->name = name;
+    m->output = last->output[0];
+    if (index != m->nodes[0]) m->nodes[m->n_nodes++] = index;
+    return true;
+}
+
+/* x / √2 → Erf → + 1 → x · → · 0.5: the exact GELU as torch writes it. */
+static bool match_gelu(importer *im, const Onnx__NodeProto *div, const char *x,
+                       activation_match *m) {
+    float c;
+    size_t erf_i, add_i, mul_i, half_i;
+    if (!scalar_input(im, div, 1, &c) || !near(c, 1.41421356f)) return false;
+    const Onnx__NodeProto *erf = sole_consumer(im, div->output[0], &erf_i);
+    const Onnx__NodeProto *add =
+        op_is(erf, "Erf") ? sole_consumer(im, erf->output[0], &add_i) : NULL;
+    if (!op_is(add, "Add") || add->n_input != 2) return false;
+    float one;
+    if (!scalar_input(im, add, strcmp(add->input[0], erf->output[0]) == 0 ? 1 : 0, &one) ||
+        one != 1.0f)
+        return false;
+    const Onnx__NodeProto *mul = mul_with(im, add->output[0], x, &mul_i);
+    const Onnx__NodeProto *half = mul ? sole_consumer(im, mul->output[0], &half_i) : NULL;
+    float h;
+    if (!op_is(half, "Mul") || half->n_input != 2 ||
+        !scalar_input(im, half, strcmp(half->input[0], mul->output[0]) == 0 ? 1 : 0, &h) ||
+        h != 0.5f)
+        return false;
+    m->nodes[m->n_nodes++] = erf_i;
+    m->nodes[m->n_nodes++] = add_i;
+    m->nodes[m->n_nodes++] = mul_i;
+    return matched(m, "gelu", half, half_i);
+}
+
+/* The activation starting at node `start`, which reads x; false when the
+ * node starts none cnnrun has. */
+static bool match_activation(importer *im, size_t start, const char *x, activation_match *m) {
+    const Onnx__NodeProto *node = im->graph->node[start];
+    memset(m, 0, sizeof *m);
+    m->nodes[m->n_nodes++] = start;
+    if (node->n_output < 1 || node->n_input < 1 || strcmp(node->input[0], x) != 0) return false;
+    static const struct {
+        const char *op, *name;
+    } single[] = {{"Relu", "relu"}, {"Tanh", "tanh"}, {"HardSwish", "hardswish"}};
+    size_t clip_i;
+    const Onnx__NodeProto *clip;
+    /* torch writes relu6 as Relu, then Clip to [0, 6]. */
+    if (op_is(node, "Relu") && op_is(clip = sole_consumer(im, node->output[0], &clip_i), "Clip")) {
+        activation_match inner;
+        if (match_activation(im, clip_i, node->output[0], &inner) &&
+            strcmp(inner.name, "relu6") == 0)
+            return matched(m, "relu6", clip, clip_i);
+        memset(m, 0, sizeof *m);
+        m->nodes[m->n_nodes++] = start;
+    }
+    for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
+        if (op_is(node, single[i].op)) return matched(m, single[i].name, node, start);
+    size_t mul_i;
+    const Onnx__NodeProto *mul;
+    if (op_is(node, "Sigmoid")) {
+        if ((mul = mul_with(im, node->output[0], x, &mul_i))) return matched(m, "silu", mul, mul_i);
+        return matched(m, "sigmoid", node, start);
+    }
+    if (op_is(node, "HardSigmoid")) {
+        if (!near(attr_float(node, "alpha", 0.2f), 1.0f / 6.0f) ||
+            attr_float(node, "beta", 0.5f) != 0.5f)
+            return false;
+        if ((mul = mul_with(im, node->output[0], x, &mul_i)))
+            return matched(m, "hardswish", mul, mul_i);
+        return matched(m, "hardsigmoid", node, start);
+    }
+    if (op_is(node, "LeakyRelu") || op_is(node, "Elu")) {
+        bool leaky = op_is(node, "LeakyRelu");
+        m->param = attr_float(node, "alpha", leaky ? 0.01f : 1.0f);
+        m->has_param = true;
+        return matched(m, leaky ? "leaky_relu" : "elu", node, start);
+    }
+    if (op_is(node, "Clip")) {
+        float low = -INFINITY, high = INFINITY;
+        if (node->n_input > 1 && node->input[1][0] && !scalar_input(im, node, 1, &low))
+            return false;
+        if (node->n_input > 2 && node->input[2][0] && !scalar_input(im, node, 2, &high))
+            return false;
+        low = attr_float(node, "min", low);
+        high = attr_float(node, "max", high);
+        if (low != 0.0f || high != 6.0f) return false;
+        return matched(m, "relu6", node, start);
+    }
+    if (op_is(node, "Div")) return match_gelu(im, node, x, m);
+    return false;
+}
+
+/* The readers of value `name` (node indices, each once). */
+static int readers(importer *im, const char *name, size_t *out, int max) {
+    int count = 0;
+    for (size_t n = 0; n < im->graph->n_node; n++) {
+        const Onnx__NodeProto *node = im->graph->node[n];
+        for (size_t i = 0; i < node->n_input; i++)
+            if (strcmp(node->input[i], name) == 0) {
+                if (count < max) out[count] = n;
+                count++;
+                break;
+            }
+    }
+    return count;
+}
+
+/* If what reads `output` is exactly one activation a conv or dense can fuse
+ * (PyTorch's default slope and alpha), it is absorbed: *final becomes its
+ * output and its name is returned ("none" otherwise). */
 static const char *absorb_activation(importer *im, const char *output, const char **final) {
-    size_t index;
-    const Onnx__NodeProto *next = sole_consumer(im, output, &index);
-    const char *activation = fusable_activation(next);
     *final = output;
-    if (!activation || next->n_output < 1) return "none";
-    im->consumed[index] = true;
-    *final = next->output[0];
-    return activation;
+    size_t reader[2];
+    int n = is_graph_output(im, output) ? 0 : readers(im, output, reader, 2);
+    if (n < 1 || n > 2) return "none";
+    /* Two readers: silu, hardswish and gelu read x twice, once through a Mul. */
+    size_t start = n == 2 && op_is(im->graph->node[reader[0]], "Mul") ? reader[1] : reader[0];
+    activation_match m;
+    if (!match_activation(im, start, output, &m)) return "none";
+    if (m.has_param && m.param != (strcmp(m.name, "elu") == 0 ? 1.0f : 0.01f)) return "none";
+    int covered = 0;
+    for (int k = 0; k < m.n_nodes; k++)
+        for (int r = 0; r < n; r++) covered += m.nodes[k] == reader[r];
+    if (covered != n) return "none";
+    for (int k = 0; k < m.n_nodes; k++) im->consumed[m.nodes[k]] = true;
+    *final = m.output;
+    return m.name;
 }
 
 /* ---- operator handlers ------------------------------------------------------------- */
@@ -598,7 +762,8 @@ static const char *absorb_activation(importer *im, const char *output, const cha
 static int symmetric_padding(importer *im, const Onnx__NodeProto *node, int64_t *padding) {
     int64_t pads[4];
     if (attr_ints(im, node, "pads", 4, 0, pads)) return 1;
-    if (!attr_string_is(node, "auto_pad", "NOTSET") && !attr_string_is(node, "auto_pad", "VALID"))
+    if (!attr_string_is(node, "auto_pad", "NOTSET", "NOTSET") &&
+        !attr_string_is(node, "auto_pad", "NOTSET", "VALID"))
         return node_error(im, node, "auto_pad SAME_* is not supported: give explicit pads");
     if (pads[0] != pads[2] || pads[1] != pads[3])
         return node_error(im, node,
@@ -613,46 +778,69 @@ static int symmetric_padding(importer *im, const Onnx__NodeProto *node, int64_t 
     return 0;
 }
 
+/* kernel_shape, strides, symmetric pads and dilations (NULL: must be 1). */
 static int window_attrs(importer *im, const Onnx__NodeProto *node, int64_t *kernel, int64_t *stride,
-                        int64_t *padding) {
+                        int64_t *padding, int64_t *dilation) {
     if (attr_ints(im, node, "kernel_shape", 2, 0, kernel) ||
         attr_ints(im, node, "strides", 2, 1, stride) || symmetric_padding(im, node, padding))
         return 1;
     int64_t dilations[2];
     if (attr_ints(im, node, "dilations", 2, 1, dilations)) return 1;
-    if (dilations[0] != 1 || dilations[1] != 1)
-        return node_error(im, node, "dilations [%lld, %lld]: cnnrun layers are not dilated",
+    if (!dilation && (dilations[0] != 1 || dilations[1] != 1))
+        return node_error(im, node, "dilations [%lld, %lld]: cnnrun's pooling is not dilated",
                           (long long)dilations[0], (long long)dilations[1]);
-    for (int i = 0; i < 2; i++)
-        if (stride[i] < 1 || stride[i] > MAX_DIM || kernel[i] > MAX_DIM)
-            return node_error(im, node, "invalid kernel or strides");
+    for (int i = 0; i < 2; i++) {
+        if (stride[i] < 1 || stride[i] > MAX_DIM || kernel[i] > MAX_DIM || dilations[i] < 1 ||
+            dilations[i] > MAX_DIM)
+            return node_error(im, node, "invalid kernel, strides or dilations");
+        if (dilation) dilation[i] = dilations[i];
+    }
     return 0;
 }
 
+/* Conv and ConvTranspose: a conv or conv_transpose layer with the activation
+ * that follows fused. */
 static int import_conv(importer *im, const Onnx__NodeProto *node) {
+    bool transposed = op_is(node, "ConvTranspose");
     value *x = activation_input(im, node, 0);
     const Onnx__TensorProto *w = x ? weight_input(im, node, 1, "weight", 4) : NULL;
     if (!w) return 1;
     const Onnx__TensorProto *bias = NULL;
     if (node->n_input > 2 && node->input[2][0] && !(bias = weight_input(im, node, 2, "bias", 1)))
         return 1;
-    int64_t kernel[2], stride[2], padding[2];
-    if (window_attrs(im, node, kernel, stride, padding)) return 1;
+    int64_t kernel[2], stride[2], padding[2], dilation[2], output_padding[2];
+    if (window_attrs(im, node, kernel, stride, padding, dilation) ||
+        attr_ints(im, node, "output_padding", 2, 0, output_padding))
+        return 1;
+    if (attr_find(node, "output_shape"))
+        return node_error(im, node, "ConvTranspose with output_shape: give pads instead");
     if (kernel[0] == 0) kernel[0] = w->dims[2], kernel[1] = w->dims[3];
     if (kernel[0] != w->dims[2] || kernel[1] != w->dims[3])
         return node_error(im, node, "kernel_shape disagrees with the weight's shape");
     int64_t groups = attr_int(node, "group", 1);
     if (groups < 1 || groups > MAX_DIM)
         return node_error(im, node, "invalid group %lld", (long long)groups);
+    /* Conv's weight is [F, C/groups, KH, KW], ConvTranspose's [C, F/groups, KH, KW]. */
+    int64_t filters = transposed ? w->dims[1] * groups : w->dims[0];
+    char extra[160] = "";
+    if (dilation[0] != 1 || dilation[1] != 1)
+        snprintf(extra, sizeof extra, ", dilation: [%lld, %lld]", (long long)dilation[0],
+                 (long long)dilation[1]);
+    if (output_padding[0] || output_padding[1]) {
+        if (!transposed) return node_error(im, node, "Conv has no output_padding");
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+                 ", output_padding: [%lld, %lld]", (long long)output_padding[0],
+                 (long long)output_padding[1]);
+    }
     const char *output;
     const char *activation = absorb_activation(im, node->output[0], &output);
     layer_out *layer = layer_add(
         im, node, output, &x, 1,
-        "type: conv, filters: %lld, kernel: [%lld, %lld], stride: [%lld, %lld], padding: [%lld, "
-        "%lld], groups: %lld, bias: %s, activation: %s",
-        (long long)w->dims[0], (long long)kernel[0], (long long)kernel[1], (long long)stride[0],
-        (long long)stride[1], (long long)padding[0], (long long)padding[1], (long long)groups,
-        bias ? "true" : "false", activation);
+        "type: %s, filters: %lld, kernel: [%lld, %lld], stride: [%lld, %lld], padding: [%lld, "
+        "%lld], groups: %lld%s, bias: %s, activation: %s",
+        transposed ? "conv_transpose" : "conv", (long long)filters, (long long)kernel[0],
+        (long long)kernel[1], (long long)stride[0], (long long)stride[1], (long long)padding[0],
+        (long long)padding[1], (long long)groups, extra, bias ? "true" : "false", activation);
     if (!layer || tensor_add(im, layer->name, "weight", w, false)) return 1;
     return bias ? tensor_add(im, layer->name, "bias", bias, false) : 0;
 }
@@ -693,7 +881,7 @@ static int import_pool(importer *im, const Onnx__NodeProto *node, const char *ty
     value *x = activation_input(im, node, 0);
     if (!x) return 1;
     int64_t kernel[2], stride[2], padding[2];
-    if (window_attrs(im, node, kernel, stride, padding)) return 1;
+    if (window_attrs(im, node, kernel, stride, padding, NULL)) return 1;
     if (x->pad[0] || x->pad[1]) {
         if (padding[0] || padding[1])
             return node_error(im, node, "AveragePool with pads after a Pad node");
@@ -742,21 +930,87 @@ static number shortest(float value, int digits) {
     return n;
 }
 
+/* An activation as a layer of its own; the rank passes through. */
 static int import_activation(importer *im, const Onnx__NodeProto *node) {
     value *x = activation_input(im, node, 0);
     if (!x) return 1;
-    layer_out *layer;
-    if (op_is(node, "LeakyRelu"))
-        layer = layer_add(im, node, node->output[0], &x, 1, "type: leaky_relu, slope: %s",
-                          shortest(attr_float(node, "alpha", 0.01f), 9).text);
-    else
-        layer = layer_add(im, node, node->output[0], &x, 1, "type: %s",
-                          op_is(node, "Relu")   ? "relu"
-                          : op_is(node, "Tanh") ? "tanh"
-                                                : "sigmoid");
-    value *out = layer ? value_find(im, node->output[0]) : NULL;
+    activation_match m;
+    if (!match_activation(im, im->current, node->input[0], &m))
+        return node_error(im, node, "%s %s", node->op_type,
+                          op_is(node, "Div") ? "other than GELU's x/√2 has no cnnrun layer"
+                                             : "with these attributes has no cnnrun layer");
+    for (int k = 1; k < m.n_nodes; k++) im->consumed[m.nodes[k]] = true;
+    layer_out *layer =
+        m.has_param
+            ? layer_add(im, node, m.output, &x, 1, "type: %s, %s: %s", m.name,
+                        strcmp(m.name, "elu") == 0 ? "alpha" : "slope", shortest(m.param, 9).text)
+            : layer_add(im, node, m.output, &x, 1, "type: %s", m.name);
+    value *out = layer ? value_find(im, m.output) : NULL;
     if (out) out->rank = x->rank;
     return !layer;
+}
+
+/* GlobalAveragePool, GlobalMaxPool: [N, C, 1, 1]. */
+static int import_global_pool(importer *im, const Onnx__NodeProto *node) {
+    value *x = activation_input(im, node, 0);
+    if (!x) return 1;
+    return !layer_add(im, node, node->output[0], &x, 1, "type: %s",
+                      op_is(node, "GlobalMaxPool") ? "globalmaxpool" : "globalavgpool");
+}
+
+/* PRelu with one slope per channel ([C], or [C, 1, 1] to broadcast). */
+static int import_prelu(importer *im, const Onnx__NodeProto *node) {
+    value *x = activation_input(im, node, 0);
+    const Onnx__TensorProto *slope = x ? weight_input(im, node, 1, "slope", -1) : NULL;
+    if (!slope) return 1;
+    for (size_t d = 1; d < slope->n_dims; d++)
+        if (slope->dims[d] != 1)
+            return node_error(im, node, "PRelu's slope must be one per channel ([C, 1, 1])");
+    layer_out *layer = layer_add(im, node, node->output[0], &x, 1, "type: prelu");
+    if (!layer || tensor_add(im, layer->name, "weight", slope, false)) return 1;
+    cr_onnx_tensor *t = &im->tensors[im->n_tensors - 1];
+    t->ndim = 1;
+    t->dims[0] = t->count;
+    value *out = value_find(im, node->output[0]);
+    if (out) out->rank = x->rank;
+    return 0;
+}
+
+/* Resize by whole scale factors of height and width: nearest as PyTorch
+ * (asymmetric, floor) or bilinear with align_corners=False
+ * (pytorch_half_pixel or half_pixel). */
+static int import_resize(importer *im, const Onnx__NodeProto *node) {
+    value *x = activation_input(im, node, 0);
+    if (!x) return 1;
+    value *scales = node->n_input > 2 && node->input[2][0] ? input_value(im, node, 2) : NULL;
+    if (!scales || scales->type != VALUE_FLOATS || tensor_count(scales->tensor) != 4)
+        return node_error(im, node,
+                          "Resize needs constant scales [1, 1, sh, sw] (sizes are not "
+                          "supported)");
+    float f[4];
+    for (int i = 0; i < 4; i++) f[i] = tensor_float(scales->tensor, i);
+    if (f[0] != 1.0f || f[1] != 1.0f || f[2] < 1.0f || f[3] < 1.0f || f[2] > 4096.0f ||
+        f[3] > 4096.0f || f[2] != floorf(f[2]) || f[3] != floorf(f[3]))
+        return node_error(im, node,
+                          "Resize scales [%g, %g, %g, %g]: cnnrun's upsample enlarges "
+                          "height and width by whole factors",
+                          (double)f[0], (double)f[1], (double)f[2], (double)f[3]);
+    const char *mode;
+    if (attr_string_is(node, "mode", "nearest", "nearest") &&
+        attr_string_is(node, "coordinate_transformation_mode", "half_pixel", "asymmetric") &&
+        attr_string_is(node, "nearest_mode", "round_prefer_floor", "floor"))
+        mode = "nearest";
+    else if (attr_string_is(node, "mode", "nearest", "linear") &&
+             (attr_string_is(node, "coordinate_transformation_mode", "half_pixel",
+                             "pytorch_half_pixel") ||
+              attr_string_is(node, "coordinate_transformation_mode", "half_pixel", "half_pixel")))
+        mode = "bilinear";
+    else
+        return node_error(im, node,
+                          "Resize modes other than PyTorch's nearest (asymmetric, "
+                          "floor) and bilinear (half pixel) have no cnnrun layer");
+    return !layer_add(im, node, node->output[0], &x, 1, "type: upsample, scale: [%d, %d], mode: %s",
+                      (int)f[2], (int)f[3], mode);
 }
 
 static int import_batchnorm(importer *im, const Onnx__NodeProto *node) {
@@ -957,6 +1211,81 @@ static bool is_batch(const importer *im, int64_t dim) {
     return dim == BATCH_DIM || dim == 0 || (im->batch != BATCH_DIM && dim == im->batch);
 }
 
+/* A float initializer of `count` values (any shape: [C], [C, 1, 1]). */
+static const Onnx__TensorProto *per_channel(importer *im, const Onnx__NodeProto *node,
+                                            const char *other, int64_t count) {
+    if (!node || node->n_input != 2) return NULL;
+    value *v = value_find(im, strcmp(node->input[0], other) == 0 ? node->input[1] : node->input[0]);
+    return v && v->type == VALUE_FLOATS && tensor_count(v->tensor) == count ? v->tensor : NULL;
+}
+
+/* Reshape [N, G, -1] → InstanceNormalization (scale 1, bias 0) → Reshape
+ * back (to constant dims, or to Shape(x) as torch writes it) → Mul γ →
+ * Add β: groupnorm, as cnnrun export and torch.onnx.export write it. */
+static int groupnorm(importer *im, const Onnx__NodeProto *node, value *x, int64_t groups) {
+    size_t norm_i, back_i, mul_i, add_i;
+    const Onnx__NodeProto *norm = sole_consumer(im, node->output[0], &norm_i);
+    const Onnx__NodeProto *back =
+        op_is(norm, "InstanceNormalization") ? sole_consumer(im, norm->output[0], &back_i) : NULL;
+    value *target = op_is(back, "Reshape") ? input_value(im, back, 1) : NULL;
+    const Onnx__NodeProto *mul = target && (target->type == VALUE_INTS || !target->defined)
+                                     ? sole_consumer(im, back->output[0], &mul_i)
+                                     : NULL;
+    const Onnx__NodeProto *add =
+        op_is(mul, "Mul") ? sole_consumer(im, mul->output[0], &add_i) : NULL;
+    if (!op_is(add, "Add"))
+        return node_error(im, node,
+                          "Reshape to [N, G, -1]: cnnrun reads it only as the start of "
+                          "groupnorm (InstanceNormalization, Reshape, Mul, Add)");
+    bool from_shape = target->shape_of && strcmp(target->shape_of, x->name) == 0;
+    /* torch's Shape(x) may come after this Reshape in the file. */
+    size_t shape_i;
+    const Onnx__NodeProto *shape = producer(im, back->input[1], &shape_i);
+    if (!target->defined && op_is(shape, "Shape") && shape->n_input == 1 &&
+        strcmp(shape->input[0], node->input[0]) == 0 && !attr_find(shape, "start") &&
+        !attr_find(shape, "end")) {
+        from_shape = true;
+        if (sole_consumer(im, shape->output[0], NULL) == back) im->consumed[shape_i] = true;
+    }
+    bool restores =
+        from_shape || (target->n_ints == 4 && target->ints[1] > 0 && target->ints[2] > 0 &&
+                       target->ints[3] > 0 && target->ints[1] <= MAX_DIM);
+    const Onnx__TensorProto *ones = weight_input(im, norm, 1, "scale", 1);
+    const Onnx__TensorProto *zeros = ones ? weight_input(im, norm, 2, "bias", 1) : NULL;
+    if (!zeros) return 1;
+    bool plain = tensor_count(ones) == groups && tensor_count(zeros) == groups;
+    for (int64_t g = 0; plain && g < groups; g++)
+        plain = tensor_float(ones, g) == 1.0f && tensor_float(zeros, g) == 0.0f;
+    int64_t channels = from_shape || target->type != VALUE_INTS ? -1 : target->ints[1];
+    const Onnx__TensorProto *gamma = NULL, *beta = NULL;
+    value *gv = value_find(im, mul->input[strcmp(mul->input[0], back->output[0]) == 0 ? 1 : 0]);
+    if (gv && gv->type == VALUE_FLOATS) {
+        if (channels < 0) channels = tensor_count(gv->tensor);
+        gamma = per_channel(im, mul, back->output[0], channels);
+        beta = per_channel(im, add, mul->output[0], channels);
+    }
+    if (!restores || !plain || !gamma || !beta)
+        return node_error(im, node,
+                          "not groupnorm's pattern (InstanceNormalization with scale 1 "
+                          "and bias 0 over [N, G, -1], back to the input's shape, then "
+                          "per-channel Mul and Add)");
+    float eps = attr_float(norm, "epsilon", 1e-5f);
+    if (!(eps > 0.0f)) return node_error(im, norm, "epsilon must be positive");
+    im->consumed[norm_i] = im->consumed[back_i] = im->consumed[mul_i] = im->consumed[add_i] = true;
+    layer_out *layer =
+        layer_add(im, add, add->output[0], &x, 1, "type: groupnorm, groups: %lld, eps: %s",
+                  (long long)groups, shortest(eps, 9).text);
+    if (!layer || tensor_add(im, layer->name, "weight", gamma, false) ||
+        tensor_add(im, layer->name, "bias", beta, false))
+        return 1;
+    for (int k = 2; k >= 1; k--) { /* [C, 1, 1] is cnnrun's [C] */
+        cr_onnx_tensor *t = &im->tensors[im->n_tensors - k];
+        t->ndim = 1;
+        t->dims[0] = t->count;
+    }
+    return 0;
+}
+
 static int import_reshape(importer *im, const Onnx__NodeProto *node) {
     value *x = activation_input(im, node, 0);
     value *target = x ? input_value(im, node, 1) : NULL;
@@ -977,6 +1306,9 @@ static int import_reshape(importer *im, const Onnx__NodeProto *node) {
     if (target->n_ints == 4 && x->rank == 2 && (is_batch(im, s[0]) || s[0] == -1) && s[1] > 0 &&
         s[2] == 1 && s[3] == 1)
         return alias(im, node, node->output[0], x, 4); /* [N, K] as [N, K, 1, 1]: cnnrun's view */
+    if (target->n_ints == 3 && x->rank == 4 && (is_batch(im, s[0]) || s[0] == -1) && s[1] > 0 &&
+        s[1] <= MAX_DIM && s[2] == -1)
+        return groupnorm(im, node, x, s[1]);
     if (target->n_ints == 5 && x->rank == 4 && (is_batch(im, s[0]) || s[0] == -1) && s[1] > 0 &&
         s[2] > 0 && s[3] > 0 && s[4] > 0 && s[1] <= MAX_DIM && s[2] <= MAX_DIM && s[3] <= MAX_DIM &&
         s[4] <= MAX_DIM)
@@ -1007,7 +1339,8 @@ static int import_pad(importer *im, const Onnx__NodeProto *node) {
                      (fill->type == VALUE_FLOATS && tensor_count(fill->tensor) == 1 &&
                       tensor_float(fill->tensor, 0) == 0.0f) ||
                      (fill->type == VALUE_INTS && fill->n_ints == 1 && fill->ints[0] == 0);
-    if (!attr_string_is(node, "mode", "constant") || !zero_fill || attr_find(node, "value"))
+    if (!attr_string_is(node, "mode", "constant", "constant") || !zero_fill ||
+        attr_find(node, "value"))
         return node_error(im, node, "Pad other than with zeros has no cnnrun layer");
     if (pads[0] || pads[1] || pads[4] || pads[5])
         return node_error(im, node, "Pad of the batch or channels has no cnnrun layer");
@@ -1090,6 +1423,7 @@ static int import_shape(importer *im, const Onnx__NodeProto *node) {
     if (!out) return 1;
     out->ints[0] = im->batch;
     for (int i = 1; i < x->rank; i++) out->ints[i] = UNKNOWN_DIM;
+    out->shape_of = x->name;
     return 0;
 }
 
@@ -1143,6 +1477,11 @@ static const op_handler handlers[] = {
     {"Tanh", import_activation},
     {"Sigmoid", import_activation},
     {"LeakyRelu", import_activation},
+    {"Elu", import_activation},
+    {"Clip", import_activation},
+    {"HardSigmoid", import_activation},
+    {"HardSwish", import_activation},
+    {"Div", import_activation},
     {"BatchNormalization", import_batchnorm},
     {"LRN", import_lrn},
     {"Softmax", import_softmax},
@@ -1152,6 +1491,11 @@ static const op_handler handlers[] = {
     {"Flatten", import_flatten},
     {"Reshape", import_reshape},
     {"Pad", import_pad},
+    {"GlobalAveragePool", import_global_pool},
+    {"GlobalMaxPool", import_global_pool},
+    {"PRelu", import_prelu},
+    {"ConvTranspose", import_conv},
+    {"Resize", import_resize},
     {"Identity", import_identity},
     {"Dropout", import_identity},
     {"Constant", import_constant},
@@ -1450,8 +1794,17 @@ static int import_graph(importer *im, cr_onnx_import *out) {
     if (check_order(im)) return 1;
     im->consumed = calloc(im->graph->n_node ? im->graph->n_node : 1, sizeof *im->consumed);
     if (!im->consumed) return out_of_memory(im);
+    /* Constants first: the patterns handlers match (GELU's √2, Clip's
+     * bounds) read them from nodes that may come later in the file. */
+    for (size_t k = 0; k < im->graph->n_node; k++) {
+        if (!op_is(im->graph->node[k], "Constant")) continue;
+        im->current = k;
+        im->consumed[k] = true;
+        if (import_node(im, im->graph->node[k])) return 1;
+    }
     for (size_t k = 0; k < im->graph->n_node; k++) {
         if (im->consumed[k]) continue;
+        im->current = k;
         if (import_node(im, im->graph->node[k])) return 1;
     }
     if (check_outputs(im)) return 1;
