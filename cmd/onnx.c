@@ -5,6 +5,7 @@
 
 #include "cnnrun.h"
 #include "commands.h"
+#include "model.h"
 #include "onnx.h"
 #include "print.h"
 

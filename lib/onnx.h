@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cnnrun.h"
+#include "layer.h"
 
 #define CR_ONNX_DEFAULT_OPSET 13
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "atomic_file.h"
+#include "model.h"
 #include "onnx.h"
 #include "onnx.pb-c.h"
 #include "onnx_build.h"

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "atomic_file.h"
+#include "model.h"
 #include "onnx.h"
 #include "onnx.pb-c.h"
 #include "safetensors.h"

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "model.h"
 
@@ -374,19 +373,10 @@ static int type_names_list(char *out, size_t size) {
 }
 
 /* Layer type names users bring from Caffe, Darknet, Keras and PyTorch that
- * spelling alone does not lead to. */
+ * spelling alone does not lead to: each kind lists its own (aliases). */
 static const char *type_alias(const char *type) {
-    static const char *const aliases[][2] = {
-        {"linear", "dense"},          {"innerproduct", "dense"},
-        {"connected", "dense"},       {"fc", "dense"},
-        {"fully_connected", "dense"}, {"averagepooling2d", "avgpool"},
-        {"localresponsenorm", "lrn"}, {"bn", "batchnorm"},
-        {"concatenate", "concat"},    {"route", "concat"},
-        {"shortcut", "add"},          {"eltwise", "add"},
-    };
-    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
-        if (strcasecmp(type, aliases[i][0]) == 0) return aliases[i][1];
-    return NULL;
+    const cr_layer_kind *kind = cr_layer_kind_for_alias(type);
+    return kind ? kind->name : NULL;
 }
 
 static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *entries,

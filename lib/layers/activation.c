@@ -68,19 +68,24 @@ static void activation_layer_backward(const cr_step *step) {
         cr_activation_backward_add(step->dx[0], step->dy, decides, n, activation, slope);
 }
 
-#define ACTIVATION_KIND(NAME)                                                                      \
+/* EPILOGUE: what a fused conv epilogue may apply in the layer's place
+ * (cr_layer_kind.epilogue_activation). Only relu is offered: the fused
+ * evaluation path is tested against the plain one for conv → batchnorm →
+ * relu chains. */
+#define ACTIVATION_KIND(NAME, EPILOGUE)                                                            \
     const cr_layer_kind cr_##NAME##_kind = {                                                       \
         .name = #NAME,                                                                             \
         .infer = activation_infer,                                                                 \
         .forward = activation_layer_forward,                                                       \
         .backward = activation_layer_backward,                                                     \
         .assigns_dx = true,                                                                        \
+        .epilogue_activation = EPILOGUE,                                                           \
         .export_onnx = activation_export_onnx,                                                     \
     }
 
-ACTIVATION_KIND(relu);
-ACTIVATION_KIND(tanh);
-ACTIVATION_KIND(sigmoid);
+ACTIVATION_KIND(relu, CR_ACT_RELU);
+ACTIVATION_KIND(tanh, CR_ACT_NONE);
+ACTIVATION_KIND(sigmoid, CR_ACT_NONE);
 
 const cr_layer_kind cr_leaky_relu_kind = {
     .name = "leaky_relu",

@@ -733,6 +733,12 @@ static int conv_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
                               cr_activation_name(cfg->activation));
 }
 
+/* The evaluation epilogue (cr_step's post_*) replaces the conv's own
+ * activation: a conv with one keeps it and is not fused. */
+static bool conv_takes_epilogue(const cr_layer *layer) {
+    return ((const conv_config *)layer->config)->activation == CR_ACT_NONE;
+}
+
 const cr_layer_kind cr_conv_kind = {
     .export_onnx = conv_export_onnx,
     .name = "conv",
@@ -744,4 +750,6 @@ const cr_layer_kind cr_conv_kind = {
     .backward = conv_layer_backward,
     .assigns_dx = true,
     .gemms = conv_gemms,
+    .has_filters = true,
+    .takes_epilogue = conv_takes_epilogue,
 };

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cnnrun.h"
+#include "model.h"
 #include "onnx.h"
 #include "random.h"
 
