@@ -43,9 +43,6 @@ void cr_onnx_set_output_rank(cr_onnx_builder *b, int rank);
 /* The layer computes nothing in evaluation form (dropout): its output is
  * `value`, and no node is added. */
 void cr_onnx_alias(cr_onnx_builder *b, const char *value);
-/* This layer is the network's probabilities when it is the output: its
- * input is then also an output, `logits` (softmax). */
-void cr_onnx_mark_probabilities(cr_onnx_builder *b);
 
 /* A helper value "<layer>/<suffix>". */
 const char *cr_onnx_value(cr_onnx_builder *b, const char *suffix);

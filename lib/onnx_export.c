@@ -31,7 +31,6 @@ struct cr_onnx_builder {
     int opset;
     char **values;     /* per layer: the value holding its output */
     int *ranks;        /* ... and that value's rank, 2 or 4 */
-    int probabilities; /* the layer that marked itself, or -1 */
 
     int layer;  /* being exported */
     bool named; /* a node already carries the layer's own name */
@@ -149,10 +148,6 @@ void cr_onnx_set_output_rank(cr_onnx_builder *b, int rank) {
 void cr_onnx_alias(cr_onnx_builder *b, const char *value) {
     b->values[b->layer] = (char *)value;
     b->ranks[b->layer] = cr_onnx_input_rank(b, 0);
-}
-
-void cr_onnx_mark_probabilities(cr_onnx_builder *b) {
-    b->probabilities = b->layer;
 }
 
 const char *cr_onnx_value(cr_onnx_builder *b, const char *suffix) {
@@ -450,7 +445,7 @@ static int graph_outputs(cr_onnx_builder *b, int batch, Onnx__ValueInfoProto **o
     const cr_layer *last = &model->layers[model->output];
     bool taken = false;
     b->layer = model->output;
-    if (b->probabilities != model->output) {
+    if (!last->kind->outputs_probabilities) {
         name_output(b, b->values[model->output], "output", &taken);
         outputs[0] = value_info(b, "output", batch, last->out, b->ranks[model->output]);
         return 1;
@@ -542,7 +537,6 @@ int cr_onnx_export(cr_net *net, const cr_onnx_export_options *options, const cha
         .net = net,
         .model = model,
         .opset = opts.opset,
-        .probabilities = -1,
         .err = err,
     };
     b.values = calloc((size_t)model->n_layers, sizeof *b.values);

@@ -64,14 +64,14 @@ static void softmax_backward(const cr_step *step) {
 }
 
 /* Softmax over axis 1 (opset 13 and later normalise along that axis only);
- * as the network's output it becomes `probabilities`, its input `logits`. */
+ * as the network's output (outputs_probabilities) it becomes
+ * `probabilities`, its input `logits`. */
 static int softmax_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
     (void)layer;
     cr_onnx_node *node =
         cr_onnx_node_add(b, "Softmax", NULL, cr_onnx_output(b), 1, cr_onnx_input(b, 0));
     cr_onnx_attr_int(b, node, "axis", 1);
     cr_onnx_set_output_rank(b, cr_onnx_input_rank(b, 0));
-    cr_onnx_mark_probabilities(b);
     return 0;
 }
 
