@@ -58,6 +58,8 @@ void cr_onnx_attr_int(cr_onnx_builder *b, cr_onnx_node *node, const char *name, 
 void cr_onnx_attr_ints(cr_onnx_builder *b, cr_onnx_node *node, const char *name, int count,
                        const int64_t *values);
 void cr_onnx_attr_float(cr_onnx_builder *b, cr_onnx_node *node, const char *name, float value);
+void cr_onnx_attr_string(cr_onnx_builder *b, cr_onnx_node *node, const char *name,
+                         const char *value);
 
 /* The initializer holding the layer's params[index], named as in the
  * safetensors file (`c1.weight`). */

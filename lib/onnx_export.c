@@ -29,8 +29,8 @@ struct cr_onnx_builder {
     cr_net *net;
     const cr_model *model;
     int opset;
-    char **values;     /* per layer: the value holding its output */
-    int *ranks;        /* ... and that value's rank, 2 or 4 */
+    char **values; /* per layer: the value holding its output */
+    int *ranks;    /* ... and that value's rank, 2 or 4 */
 
     int layer;  /* being exported */
     bool named; /* a node already carries the layer's own name */
@@ -233,6 +233,17 @@ void cr_onnx_attr_float(cr_onnx_builder *b, cr_onnx_node *node, const char *name
     if (!attr) return;
     attr->has_f = true;
     attr->f = value;
+}
+
+void cr_onnx_attr_string(cr_onnx_builder *b, cr_onnx_node *node, const char *name,
+                         const char *value) {
+    Onnx__AttributeProto *attr =
+        attr_add(b, node, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    char *copy = arena_printf(b, "%s", value);
+    if (!attr) return;
+    attr->has_s = true;
+    attr->s.data = (uint8_t *)copy;
+    attr->s.len = strlen(copy);
 }
 
 void cr_onnx_window_attrs(cr_onnx_builder *b, cr_onnx_node *node, const int kernel[2],
