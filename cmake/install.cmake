@@ -10,7 +10,7 @@
 #   share/cnnrun/models/*.yaml          the example models
 #   share/doc/cnnrun/                   README.md and docs/
 # (lib is CMAKE_INSTALL_LIBDIR: lib/x86_64-linux-gnu under a /usr prefix.)
-# Man pages and shell completion are installed by cmd/'s own rules.
+# Man pages and bash completion are installed by cmd/cli_docs.cmake.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -31,9 +31,10 @@ foreach(library cnnrun_shared cnnrun_static)
                                                   $<INSTALL_INTERFACE:${CNNRUN_INCLUDE_SUBDIR}>)
 endforeach()
 # The shared library carries its dependencies (DT_NEEDED); a static one
-# hands them to whoever links it.
+# hands them to whoever links it, for the link only (cnnrun.h needs none of
+# their headers).
 target_link_libraries(cnnrun_shared PRIVATE ${CNNRUN_LIB_DEPENDENCIES})
-target_link_libraries(cnnrun_static INTERFACE ${CNNRUN_LIB_DEPENDENCIES})
+target_link_libraries(cnnrun_static PRIVATE ${CNNRUN_LIB_DEPENDENCIES})
 if(NOT CNNRUN_SANITIZE AND NOT CNNRUN_FUZZ)
   # Every symbol resolved at link time, so a missing dependency shows here
   # and not in a user's program (the sanitizer runtimes are the program's).

@@ -67,14 +67,11 @@ static const char *optimizer_text(const cr_optimizer_config *optimizer, char *ou
     return out;
 }
 
-static void print_check_table(const char *path, const cr_model *model, int batch,
-                              const cr_optimizer_config *optimizer) {
-    char a[64], b[64], c[64], d[64];
-    shape_text(model->input, a, sizeof a);
-    printf("model '%s' (%s), input %s\n\n", model->name, path, a);
+/* One row per layer: name, type, inputs, output shape, parameters, MACs. */
+static void print_layer_rows(const cr_model *model) {
+    char inputs[256], shape[64], parameters[32], macs[32];
     int name_width = 5, input_width = 5;
     for (int i = 0; i < model->n_layers; i++) {
-        char inputs[256];
         inputs_text(model, &model->layers[i], inputs, sizeof inputs);
         int n = display_width(model->layers[i].name);
         if (n > name_width) name_width = n;
@@ -91,17 +88,21 @@ static void print_check_table(const char *path, const cr_model *model, int batch
     putchar('\n');
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
-        char inputs[256];
         inputs_text(model, layer, inputs, sizeof inputs);
-        shape_text(layer->out, a, sizeof a);
+        shape_text(layer->out, shape, sizeof shape);
         print_cell(layer->name, name_width, 2);
         print_cell(layer->kind->name, type_width, 2);
         print_cell(inputs, input_width, 2);
-        print_cell(a, 14, 2);
-        print_cell(grouped(layer_parameters(layer), b, sizeof b), -14, 2);
-        print_cell(grouped(layer->macs, c, sizeof c), -16, 0);
+        print_cell(shape, 14, 2);
+        print_cell(grouped(layer_parameters(layer), parameters, sizeof parameters), -14, 2);
+        print_cell(grouped(layer->macs, macs, sizeof macs), -16, 0);
         putchar('\n');
     }
+}
+
+/* Parameters, MACs and activations per image, and training memory. */
+static void print_totals(const cr_model *model, int batch, const cr_optimizer_config *optimizer) {
+    char a[64], b[64], c[64], d[64];
     printf("\nparameters:             %s (%s as float32)", grouped(model->parameters, a, sizeof a),
            human_bytes(model->parameters * 4, b, sizeof b));
     if (model->trainable_parameters != model->parameters)
@@ -123,6 +124,15 @@ static void print_check_table(const char *path, const cr_model *model, int batch
     int threads = cr_threads();
     printf(" kept for backward %s, scratch %s (%d thread%s)\n", human_bytes(m.saved, c, sizeof c),
            human_bytes(m.workspace, d, sizeof d), threads, threads == 1 ? "" : "s");
+}
+
+static void print_check_table(const char *path, const cr_model *model, int batch,
+                              const cr_optimizer_config *optimizer) {
+    char input[64];
+    shape_text(model->input, input, sizeof input);
+    printf("model '%s' (%s), input %s\n\n", model->name, path, input);
+    print_layer_rows(model);
+    print_totals(model, batch, optimizer);
 }
 
 /* The shortest decimal that reads back as the same float: 0.1f prints as
@@ -181,31 +191,25 @@ static cJSON *config_json(const cr_layer *layer) {
     return config;
 }
 
-static void print_check_json(const char *path, const cr_model *model, int batch,
-                             const cr_optimizer_config *optimizer) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "file", path);
-    cJSON_AddStringToObject(root, "name", model->name);
-    cJSON_AddItemToObject(root, "input", shape_json(model->input));
-    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
-    for (int i = 0; i < model->n_layers; i++) {
-        const cr_layer *layer = &model->layers[i];
-        cJSON *item = cJSON_CreateObject();
-        cJSON_AddStringToObject(item, "name", layer->name);
-        cJSON_AddStringToObject(item, "type", layer->kind->name);
-        cJSON_AddItemToObject(item, "config", config_json(layer));
-        cJSON *inputs = cJSON_AddArrayToObject(item, "inputs");
-        for (int k = 0; k < layer->n_inputs; k++)
-            cJSON_AddItemToArray(
-                inputs, cJSON_CreateString(
-                            layer->inputs[k] < 0 ? "input" : model->layers[layer->inputs[k]].name));
-        cJSON_AddItemToObject(item, "output", shape_json(layer->out));
-        cJSON_AddNumberToObject(item, "parameters", (double)layer_parameters(layer));
-        cJSON_AddNumberToObject(item, "macs", (double)layer->macs);
-        cJSON_AddNumberToObject(item, "line", layer->mark.line);
-        cJSON_AddItemToArray(layers, item);
-    }
-    cJSON *totals = cJSON_AddObjectToObject(root, "totals");
+static cJSON *layer_json(const cr_model *model, const cr_layer *layer) {
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "name", layer->name);
+    cJSON_AddStringToObject(item, "type", layer->kind->name);
+    cJSON_AddItemToObject(item, "config", config_json(layer));
+    cJSON *inputs = cJSON_AddArrayToObject(item, "inputs");
+    for (int k = 0; k < layer->n_inputs; k++)
+        cJSON_AddItemToArray(
+            inputs, cJSON_CreateString(
+                        layer->inputs[k] < 0 ? "input" : model->layers[layer->inputs[k]].name));
+    cJSON_AddItemToObject(item, "output", shape_json(layer->out));
+    cJSON_AddNumberToObject(item, "parameters", (double)layer_parameters(layer));
+    cJSON_AddNumberToObject(item, "macs", (double)layer->macs);
+    cJSON_AddNumberToObject(item, "line", layer->mark.line);
+    return item;
+}
+
+static cJSON *totals_json(const cr_model *model) {
+    cJSON *totals = cJSON_CreateObject();
     cJSON_AddNumberToObject(totals, "parameters", (double)model->parameters);
     cJSON_AddNumberToObject(totals, "trainable_parameters", (double)model->trainable_parameters);
     cJSON_AddNumberToObject(totals, "buffers", (double)model->buffers);
@@ -213,8 +217,12 @@ static void print_check_json(const char *path, const cr_model *model, int batch,
     cJSON_AddNumberToObject(totals, "macs_per_image", (double)model->macs);
     cJSON_AddNumberToObject(totals, "activations_per_image", (double)model->activations);
     cJSON_AddNumberToObject(totals, "activation_bytes_per_image", (double)model->activations * 4);
+    return totals;
+}
+
+static cJSON *memory_json(const cr_model *model, int batch, const cr_optimizer_config *optimizer) {
     cr_memory m = cr_model_memory(model, batch, true, cr_optimizer_slots(optimizer));
-    cJSON *memory = cJSON_AddObjectToObject(root, "training_memory");
+    cJSON *memory = cJSON_CreateObject();
     cJSON_AddNumberToObject(memory, "batch", batch);
     char optimizer_name[64];
     cJSON_AddStringToObject(memory, "optimizer",
@@ -227,6 +235,20 @@ static void print_check_json(const char *path, const cr_model *model, int batch,
     cJSON_AddNumberToObject(memory, "saved_for_backward", (double)m.saved);
     cJSON_AddNumberToObject(memory, "workspace", (double)m.workspace);
     cJSON_AddNumberToObject(memory, "total", (double)m.total);
+    return memory;
+}
+
+static void print_check_json(const char *path, const cr_model *model, int batch,
+                             const cr_optimizer_config *optimizer) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "file", path);
+    cJSON_AddStringToObject(root, "name", model->name);
+    cJSON_AddItemToObject(root, "input", shape_json(model->input));
+    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
+    for (int i = 0; i < model->n_layers; i++)
+        cJSON_AddItemToArray(layers, layer_json(model, &model->layers[i]));
+    cJSON_AddItemToObject(root, "totals", totals_json(model));
+    cJSON_AddItemToObject(root, "training_memory", memory_json(model, batch, optimizer));
     cJSON *warnings = cJSON_AddArrayToObject(root, "warnings");
     for (int i = 0; i < model->warnings.count; i++) {
         char text[1024];

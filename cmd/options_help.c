@@ -7,8 +7,6 @@
 
 #define HELP_COLUMNS 80
 
-/* ---- help ---------------------------------------------------------------------------- */
-
 const char *cli_option_label(const cli_option *option, char *out, size_t size) {
     char value[160] = "";
     if (option->type == CLI_CHOICE && !option->arg)

@@ -138,12 +138,11 @@ const cli_spec filters_spec = {
                    "conv, 2 usage error or unwritable file.",
 };
 
-/* Dense and flatten fix the input size; every other kind works on any. */
+/* No layer fixes the input size (dense and flatten do: layer.h): the
+ * network runs at any size. */
 static bool fully_convolutional(const cr_model *model) {
-    for (int i = 0; i < model->n_layers; i++) {
-        const char *kind = model->layers[i].kind->name;
-        if (strcmp(kind, "dense") == 0 || strcmp(kind, "flatten") == 0) return false;
-    }
+    for (int i = 0; i < model->n_layers; i++)
+        if (model->layers[i].kind->fixes_input_size) return false;
     return true;
 }
 
@@ -244,9 +243,9 @@ int cmd_apply(int argc, char **argv) {
     return status ? report(&err) : 0;
 }
 
-/* Conv layers have kernels to draw; no other kind does. */
+/* Kinds with filters (conv: layer.h) have kernels to draw. */
 static bool has_kernels(const cr_layer *layer) {
-    return strcmp(layer->kind->name, "conv") == 0;
+    return layer->kind->has_filters;
 }
 
 /* The layer's first parameter: a conv's weight (it declares weight before

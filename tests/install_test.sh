@@ -4,7 +4,7 @@
 # against that prefix alone, with pkg-config and with find_package(cnnrun),
 # shared and static, and run on the installed LeNet-5 model.
 # Checks: the installed layout (one public header, versioned SONAME, only the
-# header's functions exported), the header compiling alone as C99 and C++11,
+# header's functions exported, man pages and completion), the header compiling alone as C99 and C++11,
 # the installed binary running, and every example printing one probability
 # per class that sum to 1, all six builds printing the same numbers.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR C_COMPILER [SANITIZER_FLAGS]
@@ -55,6 +55,21 @@ done
 for model in "$source_dir"/models/*.yaml; do
     if cmp -s "$model" "$models/${model##*/}"; then pass; else fail "$models/${model##*/} is not installed"; fi
 done
+# Man pages and completion (cmd/cli_docs.cmake's rules): every page the
+# build generated.
+pages=0
+for page in "$build"/man/*.[15]; do
+    [ -e "$page" ] || continue
+    pages=$((pages + 1))
+    section=${page##*.}
+    if cmp -s "$page" "$prefix/share/man/man$section/${page##*/}"; then pass; else
+        fail "man page ${page##*/} is not installed in share/man/man$section"
+    fi
+done
+if [ "$pages" -gt 0 ]; then pass; else fail "the build generated no man pages in $build/man"; fi
+if [ -s "$prefix/share/bash-completion/completions/cnnrun" ]; then pass; else
+    fail "share/bash-completion/completions/cnnrun is not installed"
+fi
 # Private headers stay private.
 expect_equal "$(cd "$prefix/include" && find . -type f)" "./cnnrun/cnnrun.h" "installed headers"
 # What the shared library exports is exactly what the header declares.
