@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "geometry.h"
 #include "parallel.h"
 #include "print.h"
 
@@ -13,6 +14,7 @@ typedef struct check_args {
     const char *model;
     int batch; /* 0: the train section's batch_size */
     bool json;
+    cr_shape input; /* 0×0×0: the model's own */
 } check_args;
 
 static const cli_option check_options[] = {
@@ -26,7 +28,13 @@ static const cli_option check_options[] = {
     {.name = "json",
      .type = CLI_FLAG,
      .offset = offsetof(check_args, json),
-     .help = "print the same as one JSON document"},
+     .help = "print the same as one JSON document; on an invalid model {\"ok\": false, "
+             "\"errors\": [{file, line, column, layer, message}], \"warnings\": [...]}"},
+    {.name = "input",
+     .type = CLI_SHAPE,
+     .offset = offsetof(check_args, input),
+     .arg = "C,H,W",
+     .help = "check the model at another input size (e.g. 3,320,320) instead of its own"},
 };
 static const cli_positional check_positionals[] = {MODEL_POSITIONAL(check_args, model)};
 
@@ -67,9 +75,108 @@ static const char *optimizer_text(const cr_optimizer_config *optimizer, char *ou
     return out;
 }
 
-/* One row per layer: name, type, inputs, output shape, parameters, MACs. */
+/* Warnings as --json has always given them: one formatted line each. */
+static void add_warnings_json(cJSON *root, const cr_warnings *warnings) {
+    cJSON *list = cJSON_AddArrayToObject(root, "warnings");
+    for (int i = 0; warnings && i < warnings->count; i++) {
+        char text[1024];
+        cr_warning_format(&warnings->items[i], text, sizeof text);
+        cJSON_AddItemToArray(list, cJSON_CreateString(text));
+    }
+}
+
+/* ---- receptive fields and exact input sizes ------------------------------------- */
+
+/* Sizes up to which `check` looks for exact input sizes: 4 times the model's
+ * own, and at least 1024. */
+static int exact_size_limit(int size) {
+    int limit = 4 * size;
+    return limit < 1024 ? 1024 : limit > 65536 ? 65536 : limit;
+}
+
+static void field_text(const cr_receptive_field *field, char *out, size_t size) {
+    if (field->global)
+        snprintf(out, size, "whole input");
+    else
+        snprintf(out, size, "%d×%d", field->size[0], field->size[1]);
+}
+
+static void print_exact_sizes(const cr_model *model) {
+    char height[160], width[160];
+    cr_exact_sizes h = cr_model_exact_sizes(model, 0, exact_size_limit(model->input.h));
+    cr_exact_sizes w = cr_model_exact_sizes(model, 1, exact_size_limit(model->input.w));
+    cr_exact_sizes_format(&h, height, sizeof height);
+    cr_exact_sizes_format(&w, width, sizeof width);
+    if (strcmp(height, width) == 0)
+        printf("exact input sizes:      %s (height and width: every window divides "
+               "exactly)\n",
+               height);
+    else
+        printf("exact input sizes:      height %s; width %s (every window divides exactly)\n",
+               height, width);
+}
+
+static cJSON *exact_sizes_json(const cr_model *model, int axis, int size) {
+    cr_exact_sizes sizes = cr_model_exact_sizes(model, axis, exact_size_limit(size));
+    char text[160];
+    cr_exact_sizes_format(&sizes, text, sizeof text);
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "text", text);
+    cJSON_AddNumberToObject(item, "count", sizes.count);
+    cJSON_AddNumberToObject(item, "limit", sizes.limit);
+    if (sizes.count) cJSON_AddNumberToObject(item, "first", sizes.first);
+    if (sizes.regular) cJSON_AddNumberToObject(item, "step", sizes.step);
+    return item;
+}
+
+static cJSON *field_json(const cr_receptive_field *field) {
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddItemToObject(item, "size", cJSON_CreateIntArray(field->size, 2));
+    cJSON_AddItemToObject(item, "jump", cJSON_CreateIntArray(field->jump, 2));
+    cJSON_AddBoolToObject(item, "global", field->global);
+    return item;
+}
+
+/* ---- --json on failure ------------------------------------------------------------ */
+
+/* {"ok": false, "errors": [{file, line, column, layer, message}], "warnings": [...]}:
+ * one document whatever happened, for editors and CI. */
+static void print_error_json(const cr_error *err, const cr_warnings *warnings) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddFalseToObject(root, "ok");
+    cJSON *errors = cJSON_AddArrayToObject(root, "errors");
+    cJSON *item = cJSON_CreateObject();
+    if (err->file[0])
+        cJSON_AddStringToObject(item, "file", err->file);
+    else
+        cJSON_AddNullToObject(item, "file");
+    if (err->mark.line > 0) {
+        cJSON_AddNumberToObject(item, "line", err->mark.line);
+        cJSON_AddNumberToObject(item, "column", err->mark.column);
+    } else {
+        cJSON_AddNullToObject(item, "line");
+        cJSON_AddNullToObject(item, "column");
+    }
+    if (err->layer[0])
+        cJSON_AddStringToObject(item, "layer", err->layer);
+    else
+        cJSON_AddNullToObject(item, "layer");
+    cJSON_AddStringToObject(item, "message", err->message);
+    char text[2048];
+    cr_error_format(err, text, sizeof text);
+    cJSON_AddStringToObject(item, "text", text);
+    cJSON_AddItemToArray(errors, item);
+    add_warnings_json(root, warnings);
+    char *printed = cJSON_Print(root);
+    if (printed) printf("%s\n", printed);
+    free(printed);
+    cJSON_Delete(root);
+}
+
+/* One row per layer: name, type, inputs, output shape, parameters, MACs,
+ * receptive field. */
 static void print_layer_rows(const cr_model *model) {
-    char inputs[256], shape[64], parameters[32], macs[32];
+    char inputs[256], shape[64], parameters[32], macs[32], field[64];
     int name_width = 5, input_width = 5;
     for (int i = 0; i < model->n_layers; i++) {
         inputs_text(model, &model->layers[i], inputs, sizeof inputs);
@@ -84,8 +191,10 @@ static void print_layer_rows(const cr_model *model) {
     print_cell("from", input_width, 2);
     print_cell("output (C×H×W)", 14, 2);
     print_cell("parameters", -14, 2);
-    print_cell("MACs per image", -16, 0);
-    putchar('\n');
+    print_cell("MACs per image", -16, 2);
+    fputs("receptive field\n", stdout);
+    cr_receptive_field *fields = calloc((size_t)model->n_layers, sizeof *fields);
+    if (fields) cr_model_receptive_fields(model, fields);
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];
         inputs_text(model, layer, inputs, sizeof inputs);
@@ -95,9 +204,11 @@ static void print_layer_rows(const cr_model *model) {
         print_cell(inputs, input_width, 2);
         print_cell(shape, 14, 2);
         print_cell(grouped(layer_parameters(layer), parameters, sizeof parameters), -14, 2);
-        print_cell(grouped(layer->macs, macs, sizeof macs), -16, 0);
-        putchar('\n');
+        print_cell(grouped(layer->macs, macs, sizeof macs), -16, 2);
+        if (fields) field_text(&fields[i], field, sizeof field);
+        printf("%s\n", fields ? field : "?");
     }
+    free(fields);
 }
 
 /* Parameters, MACs and activations per image, and training memory. */
@@ -113,6 +224,7 @@ static void print_totals(const cr_model *model, int batch, const cr_optimizer_co
            human_count(model->macs, b, sizeof b));
     printf("activations per image:  %s floats (%s)\n", grouped(model->activations, a, sizeof a),
            human_bytes(model->activations * 4, b, sizeof b));
+    print_exact_sizes(model);
     cr_memory m = cr_model_memory(model, batch, true, cr_optimizer_slots(optimizer));
     printf("training memory at batch %d (%s): %s\n", batch, optimizer_text(optimizer, b, sizeof b),
            human_bytes(m.total, a, sizeof a));
@@ -191,8 +303,10 @@ static cJSON *config_json(const cr_layer *layer) {
     return config;
 }
 
-static cJSON *layer_json(const cr_model *model, const cr_layer *layer) {
+static cJSON *layer_json(const cr_model *model, const cr_layer *layer,
+                         const cr_receptive_field *field) {
     cJSON *item = cJSON_CreateObject();
+    if (field) cJSON_AddItemToObject(item, "receptive_field", field_json(field));
     cJSON_AddStringToObject(item, "name", layer->name);
     cJSON_AddStringToObject(item, "type", layer->kind->name);
     cJSON_AddItemToObject(item, "config", config_json(layer));
@@ -241,39 +355,52 @@ static cJSON *memory_json(const cr_model *model, int batch, const cr_optimizer_c
 static void print_check_json(const char *path, const cr_model *model, int batch,
                              const cr_optimizer_config *optimizer) {
     cJSON *root = cJSON_CreateObject();
+    cJSON_AddTrueToObject(root, "ok");
     cJSON_AddStringToObject(root, "file", path);
+    cJSON_AddNumberToObject(root, "version", model->format_version);
     cJSON_AddStringToObject(root, "name", model->name);
     cJSON_AddItemToObject(root, "input", shape_json(model->input));
+    cJSON *exact = cJSON_AddObjectToObject(root, "exact_input_sizes");
+    cJSON_AddItemToObject(exact, "height", exact_sizes_json(model, 0, model->input.h));
+    cJSON_AddItemToObject(exact, "width", exact_sizes_json(model, 1, model->input.w));
+    cr_receptive_field *fields = calloc((size_t)model->n_layers, sizeof *fields);
+    if (fields) cr_model_receptive_fields(model, fields);
     cJSON *layers = cJSON_AddArrayToObject(root, "layers");
     for (int i = 0; i < model->n_layers; i++)
-        cJSON_AddItemToArray(layers, layer_json(model, &model->layers[i]));
+        cJSON_AddItemToArray(layers,
+                             layer_json(model, &model->layers[i], fields ? &fields[i] : NULL));
+    free(fields);
     cJSON_AddItemToObject(root, "totals", totals_json(model));
     cJSON_AddItemToObject(root, "training_memory", memory_json(model, batch, optimizer));
-    cJSON *warnings = cJSON_AddArrayToObject(root, "warnings");
-    for (int i = 0; i < model->warnings.count; i++) {
-        char text[1024];
-        cr_warning_format(&model->warnings.items[i], text, sizeof text);
-        cJSON_AddItemToArray(warnings, cJSON_CreateString(text));
-    }
+    add_warnings_json(root, &model->warnings);
     char *text = cJSON_Print(root);
     if (text) printf("%s\n", text);
     free(text);
     cJSON_Delete(root);
 }
 
+/* A failure: as text on stderr, or with --json as one document on stdout. */
+static int check_failed(const check_args *args, const cr_error *err, const cr_model *model) {
+    if (!args->json) return report(err);
+    print_error_json(err, model ? &model->warnings : NULL);
+    return cr_error_exit_code(err);
+}
+
 int cmd_check(int argc, char **argv) {
     check_args args = {0};
     if (cli_parse(&check_spec, argc, argv, &args)) return 2;
-    cr_model *model;
+    cr_model *model = NULL;
     cr_error err = {0};
-    if (cr_model_load(args.model, &model, &err)) return report(&err);
+    if (cr_model_load(args.model, &model, &err)) return check_failed(&args, &err, NULL);
     cr_train_config train;
-    if (cr_train_config_parse(model, &train, &err)) {
+    if ((args.input.c && cr_model_set_input(model, args.input, &err)) ||
+        cr_train_config_parse(model, &train, &err)) {
+        int code = check_failed(&args, &err, model);
         cr_model_free(model);
-        return report(&err);
+        return code;
     }
     int batch = args.batch ? args.batch : train.batch_size;
-    print_warnings(&model->warnings);
+    if (!args.json) print_warnings(&model->warnings);
     if (args.json)
         print_check_json(args.model, model, batch, &train.optimizer);
     else

@@ -5,6 +5,7 @@
 #ifndef CNNRUN_CMD_COMMANDS_H
 #define CNNRUN_CMD_COMMANDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "options.h"
@@ -15,7 +16,8 @@
     { .name = "MODEL.yaml", .offset = offsetof(type, field), .complete = "yaml" }
 
 extern const cli_spec check_spec, gradcheck_spec, train_spec, eval_spec, predict_spec, apply_spec,
-    plot_spec, filters_spec, features_spec, bench_spec, export_spec, import_spec;
+    plot_spec, filters_spec, features_spec, bench_spec, schema_spec, draw_spec,
+    export_spec, import_spec;
 
 /* main.c's table; hidden commands (the build's generators) have no summary. */
 typedef struct command {
@@ -37,6 +39,8 @@ int cmd_plot(int argc, char **argv);
 int cmd_filters(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
+int cmd_draw(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 /* Hidden, for the build (cmd/cli_docs.cmake): man pages (man.c), the bash
@@ -45,9 +49,10 @@ int cmd_man(int argc, char **argv);
 int cmd_bash_completion(int argc, char **argv);
 int cmd_complete_layers(int argc, char **argv);
 
-/* Loads the model (printing its warnings) and its train section, with
- * `data` (--data) replacing the section's data source when given. */
-int load_for_training(const char *path, const char *data, cr_model **model, cr_train_config *config,
-                      cr_error *err);
+/* Loads the model (and, unless `quiet`, says in one line that it has
+ * warnings) and its train section, with `data` (--data) replacing the
+ * section's data source when given. */
+int load_for_training(const char *path, const char *data, bool quiet, cr_model **model,
+                      cr_train_config *config, cr_error *err);
 
 #endif

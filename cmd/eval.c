@@ -11,6 +11,7 @@
 typedef struct eval_args {
     const char *path, *weights, *data;
     int batch, threads; /* 0: the train section's batch_size / every core */
+    bool quiet;
 } eval_args;
 
 static const cli_option eval_options[] = {
@@ -39,6 +40,10 @@ static const cli_option eval_options[] = {
      .min = 1,
      .arg = "N",
      .help = "threads (default: every core)"},
+    {.name = "quiet",
+     .type = CLI_FLAG,
+     .offset = offsetof(eval_args, quiet),
+     .help = "no line about the model's warnings (cnnrun check lists them)"},
 };
 static const cli_positional eval_positionals[] = {MODEL_POSITIONAL(eval_args, path)};
 
@@ -58,6 +63,7 @@ typedef struct predict_args {
     int top;
     char **images;
     int n_images;
+    bool quiet;
 } predict_args;
 
 static const cli_option predict_options[] = {
@@ -74,6 +80,10 @@ static const cli_option predict_options[] = {
      .min = 1,
      .arg = "K",
      .help = "the K most likely classes per image (default 5)"},
+    {.name = "quiet",
+     .type = CLI_FLAG,
+     .offset = offsetof(predict_args, quiet),
+     .help = "no line about the model's warnings (cnnrun check lists them)"},
 };
 static const cli_positional predict_positionals[] = {
     MODEL_POSITIONAL(predict_args, path),
@@ -195,7 +205,7 @@ int cmd_eval(int argc, char **argv) {
     cr_model *model;
     cr_train_config config;
     cr_error err = {0};
-    if (load_for_training(path, data, &model, &config, &err)) return report(&err);
+    if (load_for_training(path, data, args.quiet, &model, &config, &err)) return report(&err);
     if (!batch) batch = config.batch_size;
     cr_dataset test = {0};
     cr_net *net = NULL;
@@ -250,7 +260,7 @@ int cmd_predict(int argc, char **argv) {
     cr_model *model;
     cr_train_config config;
     cr_error err = {0};
-    if (load_for_training(path, NULL, &model, &config, &err)) return report(&err);
+    if (load_for_training(path, NULL, args.quiet, &model, &config, &err)) return report(&err);
     cr_net *net = NULL;
     int classes = (int)cr_shape_size(model->layers[model->output].out);
     float *probabilities = malloc((size_t)classes * sizeof *probabilities);

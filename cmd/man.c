@@ -233,7 +233,12 @@ static void key_facts(const cr_key *key, char *out, size_t size) {
 static void kind_section(FILE *out, const cr_layer_kind *kind) {
     fputs(".SS ", out);
     roff(out, kind->name);
-    fprintf(out, "\n\\fBtype\\fR: %s, \\fBname\\fR, \\fB%s\\fR", kind->name,
+    fputs("\n", out);
+    if (kind->description) {
+        roff(out, kind->description);
+        fputs(".\n.br\n", out);
+    }
+    fprintf(out, "\\fBtype\\fR: %s, \\fBname\\fR, \\fB%s\\fR", kind->name,
             kind->multi_input ? "inputs" : "input");
     fputs(kind->multi_input ? " (required: two or more layer names)" : "", out);
     fputs(kind->n_keys ? ", and:\n" : "; no other keys.\n", out);
@@ -246,17 +251,21 @@ static void kind_section(FILE *out, const cr_layer_kind *kind) {
         fputs("\\fR\n", out);
         roff(out, key_type_text(key->type));
         if (facts[0]) fputs(" (", out), roff(out, facts), fputs(")", out);
+        if (key->description) fputs(": ", out), roff(out, key->description);
         fputs("\n", out);
     }
 }
 
 static void model_page(FILE *out) {
     page_header(out, "CNNRUN-MODEL", 5, "cnnrun-model", "the YAML file that describes a network");
-    fputs(".SH SYNOPSIS\n.nf\nname: NAME                 # optional\ninput: [C, H, W]\n"
+    fputs(".SH SYNOPSIS\n.nf\nversion: 1                 # optional\nname: NAME                 # "
+          "optional\n"
+          "input: [C, H, W]\n"
           "layers:\n  \\- {type: TYPE, name: NAME, KEY: VALUE, ...}\n  ...\n"
           "train: {...}               # optional\n.fi\n",
           out);
-    fputs(".SH DESCRIPTION\nA model file is one YAML document with the keys \\fBname\\fR, "
+    fputs(".SH DESCRIPTION\nA model file is one YAML document with the keys \\fBversion\\fR "
+          "(the format's version, 1; absent means 1), \\fBname\\fR, "
           "\\fBinput\\fR (channels, height, width), \\fBlayers\\fR (a non\\-empty list) and "
           "\\fBtrain\\fR (the training settings; docs/training.md). Every layer has \\fBtype\\fR "
           "(required), \\fBname\\fR (default TYPE followed by its count) and \\fBinput\\fR "

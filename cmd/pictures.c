@@ -169,7 +169,7 @@ static int load_picture_net(const char *path, const char *weights, const char *i
                             cr_model **model, cr_net **net, cr_error *err) {
     cr_train_config config;
     *net = NULL;
-    if (load_for_training(path, NULL, model, &config, err)) return 1;
+    if (load_for_training(path, NULL, false, model, &config, err)) return 1;
     int width, height, components;
     if (!stbi_info(image, &width, &height, &components)) {
         cr_model_free(*model);

@@ -21,6 +21,16 @@ void print_warnings(const cr_warnings *warnings) {
     }
 }
 
+void print_warning_summary(const char *path, const cr_warnings *warnings) {
+    if (warnings->count == 0) return;
+    const cr_warning *first = &warnings->items[0];
+    fprintf(stderr, "cnnrun: %s has %d warning%s (%s%s%s%.100s%s); `cnnrun check %s` shows %s\n",
+            path, warnings->count, warnings->count == 1 ? "" : "s",
+            first->layer[0] ? "layer '" : "", first->layer, first->layer[0] ? "': " : "",
+            first->message, strlen(first->message) > 100 ? "…" : "", path,
+            warnings->count == 1 ? "it" : "them all");
+}
+
 const char *grouped(int64_t value, char *out, size_t size) {
     char digits[32];
     snprintf(digits, sizeof digits, "%lld", (long long)(value < 0 ? -value : value));

@@ -13,6 +13,9 @@
 /* Prints the error on stderr; returns its exit code (1 or 2). */
 int report(const cr_error *err);
 void print_warnings(const cr_warnings *warnings);
+/* One line on stderr for commands that run a model (train, eval, predict):
+ * how many warnings, the first, and that `cnnrun check PATH` lists them. */
+void print_warning_summary(const char *path, const cr_warnings *warnings);
 
 /* 61706 -> "61,706" */
 const char *grouped(int64_t value, char *out, size_t size);

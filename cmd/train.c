@@ -94,7 +94,7 @@ static const cli_option train_options[] = {
     {.name = "quiet",
      .type = CLI_FLAG,
      TRAIN_OPTION(quiet),
-     .help = "no progress, only the result"},
+     .help = "no progress and no line about the model's warnings, only the result"},
 };
 static const cli_positional train_positionals[] = {MODEL_POSITIONAL(train_args, path)};
 
@@ -331,7 +331,7 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
     if (cr_dist_agree(usage, &err)) return usage ? usage : report(&err);
     cr_model *model = NULL;
     cr_train_config config;
-    if (cr_dist_agree(load_for_training(a.path, a.data, &model, &config, &err), &err)) {
+    if (cr_dist_agree(load_for_training(a.path, a.data, a.quiet, &model, &config, &err), &err)) {
         cr_model_free(model);
         return report(&err);
     }

@@ -5,8 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <stb/stb_image_write.h>
+
+bool cr_path_has_extension(const char *path, const char *extension) {
+    size_t n = strlen(path), m = strlen(extension);
+    return n > m && path[n - m - 1] == '.' && strcasecmp(path + n - m, extension) == 0;
+}
 
 int cr_picture_create(cr_picture *picture, int width, int height, int channels, unsigned char fill,
                       cr_error *err) {
@@ -50,25 +56,6 @@ void cr_draw_rect(cr_picture *picture, int x, int y, int width, int height,
     for (int row = y; row < y + height; row++)
         for (int column = x; column < x + width; column++)
             cr_draw_pixel(picture, column, row, color);
-}
-
-void cr_draw_line(cr_picture *picture, int x0, int y0, int x1, int y1, const unsigned char *color) {
-    int dx = abs(x1 - x0), dy = -abs(y1 - y0);
-    int step_x = x0 < x1 ? 1 : -1, step_y = y0 < y1 ? 1 : -1;
-    int error = dx + dy;
-    for (;;) {
-        cr_draw_pixel(picture, x0, y0, color);
-        if (x0 == x1 && y0 == y1) break;
-        int twice = 2 * error;
-        if (twice >= dy) {
-            error += dy;
-            x0 += step_x;
-        }
-        if (twice <= dx) {
-            error += dx;
-            y0 += step_y;
-        }
-    }
 }
 
 /* Rows top to bottom, '#' = ink. */

@@ -6,6 +6,7 @@
 #ifndef CNNRUN_IMAGE_OUT_H
 #define CNNRUN_IMAGE_OUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -21,12 +22,14 @@ int cr_picture_create(cr_picture *picture, int width, int height, int channels, 
 void cr_picture_free(cr_picture *picture);
 int cr_picture_write_png(const cr_picture *picture, const char *path, cr_error *err);
 
+/* Whether `path` ends in "." and `extension` ("png", "svg"), in any case:
+ * the pictures' format follows the name the user gives. */
+bool cr_path_has_extension(const char *path, const char *extension);
+
 /* color has `channels` bytes (a grey picture uses color[0]). */
 void cr_draw_pixel(cr_picture *picture, int x, int y, const unsigned char *color);
 void cr_draw_rect(cr_picture *picture, int x, int y, int width, int height,
                   const unsigned char *color);
-/* Bresenham's line, both end points included. */
-void cr_draw_line(cr_picture *picture, int x0, int y0, int x1, int y1, const unsigned char *color);
 
 /* The font: 3×5 pixels per character, advancing 4·scale pixels; digits,
  * '.', '-', and the lower-case letters "acehilnoprstuvy" (enough for axis

@@ -80,6 +80,9 @@ typedef struct cr_key {
     double default_value; /* numbers, bools and enums; pairs get it twice */
     double min;           /* smallest allowed number (inclusive) */
     double max;           /* largest allowed number (inclusive) */
+    /* One line for users: `cnnrun schema` puts it in the JSON Schema that
+     * editors show on hover. Required (a test enforces it). */
+    const char *description;
 } cr_key;
 
 #define CR_NO_LIMIT 1e300
@@ -123,6 +126,8 @@ typedef struct cr_layer {
     const struct cr_layer_kind *kind;
     char *name;
     char *scope;                    /* "block2." inside a repeat: names resolve here first */
+    int repeat_iteration;           /* inside a repeat: its iteration (from 1) ... */
+    int repeat_count;               /* ... of this many (the innermost repeat; 0 outside) */
     cr_mark mark;                   /* the layer's entry in the model file */
     cr_mark key_marks[CR_MAX_KEYS]; /* per schema key; line 0 when absent */
     void *config;                   /* the kind's own config struct */
@@ -145,7 +150,11 @@ typedef struct cr_layer {
     int64_t workspace_per_image;  /* ... plus this many per image of the batch */
     int64_t workspace_per_thread; /* ... plus this many for each thread (lib/parallel.h) */
     bool used;                    /* some layer (or the network output) reads it */
-    cr_kinks kinks;               /* where the output is not differentiable */
+    /* A conv or pooling window (cr_conv_geometry): kernel, stride and
+     * padding per axis {h, w}; window 0 for layers without one. Receptive
+     * fields and exact input sizes (lib/geometry.h) come from these. */
+    int window[2], window_stride[2], window_padding[2];
+    cr_kinks kinks; /* where the output is not differentiable */
 } cr_layer;
 
 /* What a layer's forward/backward sees at run time. Shapes come from the
@@ -216,6 +225,8 @@ typedef struct cr_gemm {
 
 typedef struct cr_layer_kind {
     const char *name;
+    /* One line for users (the schema's hover text); required. */
+    const char *description;
     const cr_key *keys;
     int n_keys;
     size_t config_size;

@@ -16,6 +16,7 @@
 
 typedef struct cr_model {
     char *name;
+    int format_version; /* the file's `version:` (1 when absent) */
     cr_shape input;
     cr_mark input_mark;
     int n_layers;
@@ -39,6 +40,9 @@ typedef struct cr_model {
 
 /* The public functions on models (loading, accessors, cr_model_memory) are
  * declared in cnnrun.h; what follows is for the library's own modules. */
+
+/* The model-format versions this build reads (`version:`), oldest first. */
+int cr_model_format_versions(const int **versions);
 
 /* Where each layer's output gradient lives during backward, in floats from
  * the start of one block that gradients never alive at the same time share.

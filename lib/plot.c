@@ -1,11 +1,16 @@
 /* Training curves from metrics.csv: parsing and drawing (see plot.h). */
 #include "plot.h"
 
+#include <cairo-svg.h>
+#include <cairo.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "atomic_file.h"
 
 #define METRICS_HEADER "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr"
 enum { METRICS_FIELDS = 6 };
@@ -149,80 +154,280 @@ void cr_plot_pixel(int panel, double epoch, double value, double epoch_low, doub
     *y = CR_PLOT_TOP + CR_PLOT_AREA_HEIGHT - 1 - (int)lround(up * (CR_PLOT_AREA_HEIGHT - 1));
 }
 
-/* A tick label: short and in the font's characters ("0", "0.25", "1.5", "12"). */
+/* ---- drawing (cairo) --------------------------------------------------------------- */
+
+/* Sizes in the picture's units (pixels at scale 1). */
+#define FONT       "DejaVu Sans"
+#define TICK_FONT  9.0
+#define TITLE_FONT 11.0
+#define AXIS_FONT  9.5
+#define LINE_WIDTH 1.8
+#define MARKER     2.6
+#define PI         3.14159265358979323846
+
+static void set_color(cairo_t *cr, const unsigned char *rgb) {
+    cairo_set_source_rgb(cr, rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0);
+}
+
+/* Text placed by an anchor: (ax, ay) = (0, 0) puts its top left at (x, y),
+ * (0.5, 0.5) its centre, (1, 0.5) its right middle. */
+static void text_at(cairo_t *cr, const char *text, double x, double y, double ax, double ay,
+                    double size, bool bold) {
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL,
+                           bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, size);
+    cairo_text_extents_t extents;
+    cairo_text_extents(cr, text, &extents);
+    cairo_font_extents_t font;
+    cairo_font_extents(cr, &font);
+    double height = font.ascent + font.descent;
+    cairo_move_to(cr, x - ax * extents.x_advance, y - ay * height + font.ascent);
+    cairo_show_text(cr, text);
+}
+
+/* The centre of the pixel cr_plot_pixel names. */
+static void point_of(int panel, double epoch, double value, double epoch_low, double epoch_high,
+                     double high, double *x, double *y) {
+    int px, py;
+    cr_plot_pixel(panel, epoch, value, epoch_low, epoch_high, high, &px, &py);
+    *x = px + 0.5;
+    *y = py + 0.5;
+}
+
+/* A tick label: short ("0", "0.25", "1.5", "12"). */
 static void tick_text(double value, char *text, size_t size) {
     snprintf(text, size, "%.3g", value);
 }
 
-static void draw_series(cr_picture *picture, int panel, const cr_metrics *metrics,
-                        const double *values, double epoch_low, double epoch_high, double high,
+static void draw_series(cairo_t *cr, int panel, const cr_metrics *metrics, const double *values,
+                        double epoch_low, double epoch_high, double high,
                         const unsigned char *color) {
-    int previous_x = 0, previous_y = 0;
-    bool have_previous = false;
+    set_color(cr, color);
+    cairo_set_line_width(cr, LINE_WIDTH);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+    bool drawing = false;
     for (int i = 0; i < metrics->rows; i++) {
-        if (!isfinite(values[i])) {
-            have_previous = false;
+        if (!isfinite(values[i])) { /* a gap, not a line through garbage */
+            drawing = false;
             continue;
         }
-        int x, y;
-        cr_plot_pixel(panel, metrics->epoch[i], values[i], epoch_low, epoch_high, high, &x, &y);
-        if (have_previous) cr_draw_line(picture, previous_x, previous_y, x, y, color);
-        cr_draw_rect(picture, x - 1, y - 1, 3, 3, color); /* the epoch's own point */
-        previous_x = x;
-        previous_y = y;
-        have_previous = true;
+        double x, y;
+        point_of(panel, metrics->epoch[i], values[i], epoch_low, epoch_high, high, &x, &y);
+        if (drawing)
+            cairo_line_to(cr, x, y);
+        else
+            cairo_move_to(cr, x, y);
+        drawing = true;
+    }
+    cairo_stroke(cr);
+    for (int i = 0; i < metrics->rows; i++) { /* each epoch's own point */
+        if (!isfinite(values[i])) continue;
+        double x, y;
+        point_of(panel, metrics->epoch[i], values[i], epoch_low, epoch_high, high, &x, &y);
+        cairo_arc(cr, x, y, MARKER, 0, 2 * PI);
+        cairo_fill(cr);
     }
 }
 
-static void draw_panel(cr_picture *picture, int panel, const char *title, const cr_metrics *metrics,
-                       const double *train, const double *val, double epoch_low, double epoch_high,
-                       double high) {
-    static const unsigned char black[3] = {0, 0, 0}, grid[3] = {225, 225, 225};
-    int left = panel * CR_PLOT_PANEL_WIDTH + CR_PLOT_LEFT, top = CR_PLOT_TOP;
-    int right = left + CR_PLOT_AREA_WIDTH - 1, bottom = top + CR_PLOT_AREA_HEIGHT - 1;
+static void draw_axes(cairo_t *cr, int panel, const char *axis_title, double epoch_low,
+                      double epoch_high, double high) {
+    static const unsigned char ink[3] = {40, 40, 40}, grid[3] = {226, 226, 226};
+    double left = panel * CR_PLOT_PANEL_WIDTH + CR_PLOT_LEFT, top = CR_PLOT_TOP;
+    double right = left + CR_PLOT_AREA_WIDTH, bottom = top + CR_PLOT_AREA_HEIGHT;
     char text[32];
     enum { ticks = 4 };
-    for (int i = 0; i <= ticks; i++) {
-        double value = high * i / ticks;
-        int x, y;
-        cr_plot_pixel(panel, epoch_low, value, epoch_low, epoch_high, high, &x, &y);
-        cr_draw_line(picture, left, y, right, y, grid);
-        cr_draw_line(picture, left - 3, y, left - 1, y, black);
+    cairo_set_line_width(cr, 1.0);
+    for (int i = 0; i <= ticks; i++) { /* value grid and labels */
+        double x, y, value = high * i / ticks;
+        point_of(panel, epoch_low, value, epoch_low, epoch_high, high, &x, &y);
+        set_color(cr, grid);
+        cairo_move_to(cr, left, y);
+        cairo_line_to(cr, right, y);
+        cairo_stroke(cr);
+        set_color(cr, ink);
         tick_text(value, text, sizeof text);
-        cr_draw_text(picture, left - 5 - cr_text_width(text, 1), y - CR_FONT_HEIGHT / 2, text, 1,
-                     black);
+        text_at(cr, text, left - 4, y, 1, 0.5, TICK_FONT, false);
     }
     /* Epoch ticks: at most 6, on whole epochs. */
-    double span = epoch_high - epoch_low;
-    double step = span <= 5 ? 1 : ceil(span / 5);
+    double span = epoch_high - epoch_low, step = span <= 5 ? 1 : ceil(span / 5);
+    set_color(cr, ink);
     for (double epoch = epoch_low; epoch <= epoch_high + 1e-9; epoch += step) {
-        int x, y;
-        cr_plot_pixel(panel, epoch, 0, epoch_low, epoch_high, high, &x, &y);
-        cr_draw_line(picture, x, bottom + 1, x, bottom + 3, black);
+        double x, y;
+        point_of(panel, epoch, 0, epoch_low, epoch_high, high, &x, &y);
+        cairo_move_to(cr, x, bottom);
+        cairo_line_to(cr, x, bottom + 3);
+        cairo_stroke(cr);
         tick_text(epoch, text, sizeof text);
-        cr_draw_text(picture, x - cr_text_width(text, 1) / 2, bottom + 5, text, 1, black);
+        text_at(cr, text, x, bottom + 3, 0.5, 0, TICK_FONT, false);
     }
-    cr_draw_line(picture, left - 1, top, left - 1, bottom + 1, black);
-    cr_draw_line(picture, left - 1, bottom + 1, right, bottom + 1, black);
-    int title_x = left + (CR_PLOT_AREA_WIDTH - cr_text_width(title, 2)) / 2;
-    cr_draw_text(picture, title_x, 2, title, 2, black);
-    /* Which colour is which, top right, under the lines. */
-    int key_x = right - 36;
-    cr_draw_rect(picture, key_x, top + 3, 6, 3, cr_plot_train_color);
-    cr_draw_text(picture, key_x + 8, top + 2, "train", 1, cr_plot_train_color);
-    cr_draw_rect(picture, key_x, top + 11, 6, 3, cr_plot_val_color);
-    cr_draw_text(picture, key_x + 8, top + 10, "val", 1, cr_plot_val_color);
-    draw_series(picture, panel, metrics, train, epoch_low, epoch_high, high, cr_plot_train_color);
-    draw_series(picture, panel, metrics, val, epoch_low, epoch_high, high, cr_plot_val_color);
+    cairo_move_to(cr, left - 0.5, top);
+    cairo_line_to(cr, left - 0.5, bottom + 0.5);
+    cairo_line_to(cr, right, bottom + 0.5);
+    cairo_stroke(cr);
+    text_at(cr, "epoch", (left + right) / 2, CR_PLOT_HEIGHT, 0.5, 1, AXIS_FONT, false);
+    /* The value axis's title, written upwards along it. */
+    cairo_save(cr);
+    cairo_translate(cr, panel * CR_PLOT_PANEL_WIDTH + 1, top + CR_PLOT_AREA_HEIGHT / 2.0);
+    cairo_rotate(cr, -PI / 2);
+    text_at(cr, axis_title, 0, 0, 0.5, 0, AXIS_FONT, false);
+    cairo_restore(cr);
+}
+
+/* Which colour is which, at the right of the area: at the top when the
+ * curves end low (loss), at the bottom when they end high (accuracy). */
+static void draw_key(cairo_t *cr, int panel, bool at_bottom) {
+    double right = panel * CR_PLOT_PANEL_WIDTH + CR_PLOT_LEFT + CR_PLOT_AREA_WIDTH;
+    double first = at_bottom ? CR_PLOT_TOP + CR_PLOT_AREA_HEIGHT - 22 : CR_PLOT_TOP + 8;
+    const char *const names[2] = {"training", "validation"};
+    const unsigned char *const colors[2] = {cr_plot_train_color, cr_plot_val_color};
+    for (int i = 0; i < 2; i++) {
+        double y = first + 12 * i;
+        set_color(cr, colors[i]);
+        cairo_set_line_width(cr, LINE_WIDTH);
+        cairo_move_to(cr, right - 76, y);
+        cairo_line_to(cr, right - 62, y);
+        cairo_stroke(cr);
+        text_at(cr, names[i], right - 58, y, 0, 0.5, TICK_FONT, false);
+    }
+}
+
+static void draw_panel(cairo_t *cr, int panel, const char *title, const char *axis_title,
+                       const cr_metrics *metrics, const double *train, const double *val,
+                       double epoch_low, double epoch_high, double high) {
+    static const unsigned char ink[3] = {20, 20, 20};
+    draw_axes(cr, panel, axis_title, epoch_low, epoch_high, high);
+    int last = metrics->rows - 1;
+    draw_key(cr, panel, (train[last] + val[last]) / 2 > high / 2);
+    set_color(cr, ink);
+    text_at(cr, title, panel * CR_PLOT_PANEL_WIDTH + CR_PLOT_LEFT + CR_PLOT_AREA_WIDTH / 2.0, 1,
+            0.5, 0, TITLE_FONT, true);
+    draw_series(cr, panel, metrics, train, epoch_low, epoch_high, high, cr_plot_train_color);
+    draw_series(cr, panel, metrics, val, epoch_low, epoch_high, high, cr_plot_val_color);
+}
+
+/* Both panels on white, in picture units (scale the context first). */
+static void draw_curves(cairo_t *cr, const cr_metrics *metrics) {
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    double epoch_low, epoch_high, loss_high;
+    cr_plot_ranges(metrics, &epoch_low, &epoch_high, &loss_high);
+    draw_panel(cr, 0, "loss", "cross-entropy", metrics, metrics->train_loss, metrics->val_loss,
+               epoch_low, epoch_high, loss_high);
+    draw_panel(cr, 1, "accuracy", "fraction correct", metrics, metrics->train_accuracy,
+               metrics->val_accuracy, epoch_low, epoch_high, 1.0);
+}
+
+/* ---- output --------------------------------------------------------------------------- */
+
+static int cairo_failed(cairo_status_t status, const char *what, cr_error *err) {
+    return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "cairo could not %s: %s", what,
+                   cairo_status_to_string(status));
+}
+
+/* An image surface at `scale` with the curves drawn on it. */
+static cairo_surface_t *render_image(const cr_metrics *metrics, double scale, cr_error *err) {
+    int width = (int)lround(2 * CR_PLOT_PANEL_WIDTH * scale);
+    int height = (int)lround(CR_PLOT_HEIGHT * scale);
+    cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
+    cairo_t *cr = cairo_create(surface);
+    cairo_scale(cr, scale, scale);
+    draw_curves(cr, metrics);
+    cairo_status_t status = cairo_status(cr);
+    cairo_destroy(cr);
+    if (status == CAIRO_STATUS_SUCCESS) status = cairo_surface_status(surface);
+    if (status != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(surface);
+        cairo_failed(status, "draw the curves", err);
+        return NULL;
+    }
+    cairo_surface_flush(surface);
+    return surface;
 }
 
 int cr_plot_metrics(const cr_metrics *metrics, cr_picture *out, cr_error *err) {
-    if (cr_picture_create(out, 2 * CR_PLOT_PANEL_WIDTH, CR_PLOT_HEIGHT, 3, 255, err)) return 1;
-    double epoch_low, epoch_high, loss_high;
-    cr_plot_ranges(metrics, &epoch_low, &epoch_high, &loss_high);
-    draw_panel(out, 0, "loss", metrics, metrics->train_loss, metrics->val_loss, epoch_low,
-               epoch_high, loss_high);
-    draw_panel(out, 1, "accuracy", metrics, metrics->train_accuracy, metrics->val_accuracy,
-               epoch_low, epoch_high, 1.0);
+    cairo_surface_t *surface = render_image(metrics, 1.0, err);
+    if (!surface) return 1;
+    int width = cairo_image_surface_get_width(surface);
+    int height = cairo_image_surface_get_height(surface);
+    if (cr_picture_create(out, width, height, 3, 255, err)) {
+        cairo_surface_destroy(surface);
+        return 1;
+    }
+    const unsigned char *data = cairo_image_surface_get_data(surface);
+    int stride = cairo_image_surface_get_stride(surface);
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            /* RGB24: one native-endian 32-bit word per pixel, 0x00RRGGBB */
+            uint32_t word;
+            memcpy(&word, data + (size_t)y * stride + 4 * (size_t)x, 4);
+            unsigned char *pixel = out->pixels + 3 * ((size_t)y * width + x);
+            pixel[0] = (unsigned char)(word >> 16);
+            pixel[1] = (unsigned char)(word >> 8);
+            pixel[2] = (unsigned char)word;
+        }
+    cairo_surface_destroy(surface);
     return 0;
+}
+
+/* cairo's writers deliver the file in pieces: gather them, then write the
+ * whole atomically. */
+typedef struct byte_buffer {
+    unsigned char *data;
+    size_t length, capacity;
+    bool failed;
+} byte_buffer;
+
+static cairo_status_t gather(void *closure, const unsigned char *data, unsigned int length) {
+    byte_buffer *buffer = closure;
+    if (buffer->length + length > buffer->capacity) {
+        size_t capacity = (buffer->length + length) * 2;
+        unsigned char *grown = realloc(buffer->data, capacity);
+        if (!grown) {
+            buffer->failed = true;
+            return CAIRO_STATUS_NO_MEMORY;
+        }
+        buffer->data = grown;
+        buffer->capacity = capacity;
+    }
+    memcpy(buffer->data + buffer->length, data, length);
+    buffer->length += length;
+    return CAIRO_STATUS_SUCCESS;
+}
+
+static int render_png(const cr_metrics *metrics, double scale, byte_buffer *buffer, cr_error *err) {
+    cairo_surface_t *surface = render_image(metrics, scale, err);
+    if (!surface) return 1;
+    cairo_status_t status = cairo_surface_write_to_png_stream(surface, gather, buffer);
+    cairo_surface_destroy(surface);
+    return status == CAIRO_STATUS_SUCCESS ? 0 : cairo_failed(status, "encode the PNG", err);
+}
+
+static int render_svg(const cr_metrics *metrics, double scale, byte_buffer *buffer, cr_error *err) {
+    cairo_surface_t *surface = cairo_svg_surface_create_for_stream(
+        gather, buffer, 2 * CR_PLOT_PANEL_WIDTH * scale, CR_PLOT_HEIGHT * scale);
+    cairo_t *cr = cairo_create(surface);
+    cairo_scale(cr, scale, scale);
+    draw_curves(cr, metrics);
+    cairo_status_t status = cairo_status(cr);
+    cairo_destroy(cr);
+    cairo_surface_finish(surface);
+    if (status == CAIRO_STATUS_SUCCESS) status = cairo_surface_status(surface);
+    cairo_surface_destroy(surface);
+    return status == CAIRO_STATUS_SUCCESS ? 0 : cairo_failed(status, "write the SVG", err);
+}
+
+int cr_plot_write(const cr_metrics *metrics, const char *path, double scale, cr_error *err) {
+    bool svg = cr_path_has_extension(path, "svg");
+    if (!svg && !cr_path_has_extension(path, "png"))
+        return cr_fail_file(err, CR_ERR_USAGE, path, "write curves as .png or .svg");
+    if (!(scale >= 0.5 && scale <= 8))
+        return cr_fail_file(err, CR_ERR_USAGE, path, "scale must be between 0.5 and 8, got %g",
+                            scale);
+    byte_buffer buffer = {0};
+    int status =
+        svg ? render_svg(metrics, scale, &buffer, err) : render_png(metrics, scale, &buffer, err);
+    if (!status && buffer.failed) status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
+    if (!status) status = cr_write_file_atomic(path, buffer.data, buffer.length, err);
+    free(buffer.data);
+    return status;
 }

@@ -47,7 +47,12 @@ void cr_plot_ranges(const cr_metrics *metrics, double *epoch_low, double *epoch_
 void cr_plot_pixel(int panel, double epoch, double value, double epoch_low, double epoch_high,
                    double high, int *x, int *y);
 
-/* A 2·CR_PLOT_PANEL_WIDTH × CR_PLOT_HEIGHT RGB picture on white. */
+/* A 2·CR_PLOT_PANEL_WIDTH × CR_PLOT_HEIGHT RGB picture on white, drawn by
+ * cairo: anti-aliased lines, DejaVu Sans text, axis titles, epoch ticks. */
 int cr_plot_metrics(const cr_metrics *metrics, cr_picture *out, cr_error *err);
+
+/* The same curves written to `path`: PNG or SVG by its extension, `scale`
+ * times the size (2 for high-density screens and print; 0.5 to 8). */
+int cr_plot_write(const cr_metrics *metrics, const char *path, double scale, cr_error *err);
 
 #endif

@@ -29,9 +29,15 @@ typedef struct scope {
     repeat_counts *repeats;
     int64_t *inline_values; /* numbers given inline so far, in the whole model */
     int depth;
+    long long iteration, count; /* of the innermost repeat (0 at top level) */
 } scope;
 
-static const char *const top_keys[] = {"name", "input", "layers", "train"};
+static const char *const top_keys[] = {"version", "name", "input", "layers", "train"};
+#define TOP_KEY_COUNT ((int)(sizeof top_keys / sizeof top_keys[0]))
+
+/* Format versions this build reads (docs/format.md: how the format changes). */
+static const int format_versions[] = {1};
+#define FORMAT_VERSION_COUNT ((int)(sizeof format_versions / sizeof format_versions[0]))
 static const char *const repeat_keys[] = {"repeat", "name", "with", "layers"};
 
 static char *join(const char *a, const char *b) {
@@ -418,6 +424,8 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
     layer->name = join(sc->prefix, given_name ? given_name : default_name);
     layer->scope = strdup(sc->prefix);
     if (!layer->name || !layer->scope) return out_of_memory(err);
+    layer->repeat_iteration = (int)sc->iteration;
+    layer->repeat_count = (int)sc->count;
     if (given_name && (strchr(given_name, '.') || strcmp(given_name, "input") == 0))
         return cr_fail(err, CR_ERR_INVALID, name_entry->key_mark, layer->name,
                        "'%s' cannot be a layer name: %s", given_name,
@@ -538,7 +546,8 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
         counts = calloc((size_t)cr_layer_kind_count, sizeof *counts);
         if (!counts) return out_of_memory(err);
         repeat_counts inner_repeats = {0};
-        scope inner = {prefix, &env, counts, &inner_repeats, sc->inline_values, sc->depth + 1};
+        scope inner = {prefix,        &env,  counts, &inner_repeats, sc->inline_values,
+                       sc->depth + 1, i + 1, count};
         status = parse_layers(model, layers_entry->value, &inner, err);
     }
     free(counts);
@@ -607,6 +616,34 @@ static int parse_input(cr_model *model, const cr_entry *entry, cr_error *err) {
     return 0;
 }
 
+int cr_model_format_versions(const int **versions) {
+    *versions = format_versions;
+    return FORMAT_VERSION_COUNT;
+}
+
+/* `version: N` (absent: 1). A file written for another version is refused
+ * rather than read by rules it was not written for. */
+static int parse_version(cr_model *model, const cr_entry *entry, cr_error *err) {
+    model->format_version = 1;
+    if (!entry) return 0;
+    cr_yaml *y = &model->yaml;
+    long long version;
+    if (cr_yaml_int(y, entry->value, NULL, "version", NULL, &version, err)) return 1;
+    char known[64] = "";
+    for (int i = 0; i < FORMAT_VERSION_COUNT; i++) {
+        if (format_versions[i] == version) return model->format_version = (int)version, 0;
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%d", i ? ", " : "",
+                 format_versions[i]);
+    }
+    return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, entry->value), NULL,
+                   "model format version %lld is not one this build of cnnrun reads (it reads "
+                   "version%s %s)%s",
+                   version, FORMAT_VERSION_COUNT == 1 ? "" : "s", known,
+                   version > format_versions[FORMAT_VERSION_COUNT - 1]
+                       ? "; the file needs a newer cnnrun"
+                       : "");
+}
+
 int cr_spec_parse(cr_model *model, cr_error *err) {
     cr_yaml *y = &model->yaml;
     yaml_node_t *root = cr_yaml_root(y);
@@ -616,7 +653,8 @@ int cr_spec_parse(cr_model *model, cr_error *err) {
                        "and 'layers'");
     cr_entries top;
     if (cr_yaml_entries(y, root, NULL, "the model", &top, err)) return 1;
-    if (cr_yaml_check_keys(y, &top, top_keys, 4, NULL, "the model", err)) return 1;
+    if (cr_yaml_check_keys(y, &top, top_keys, TOP_KEY_COUNT, NULL, "the model", err)) return 1;
+    if (parse_version(model, cr_entries_find(&top, "version"), err)) return 1;
 
     const cr_entry *name = cr_entries_find(&top, "name");
     const char *text = "model";
@@ -642,7 +680,7 @@ int cr_spec_parse(cr_model *model, cr_error *err) {
     if (!counts) return out_of_memory(err);
     repeat_counts repeats = {0};
     int64_t inline_values = 0;
-    scope top_scope = {"", NULL, counts, &repeats, &inline_values, 0};
+    scope top_scope = {"", NULL, counts, &repeats, &inline_values, 0, 0, 0};
     int status = parse_layers(model, layers->value, &top_scope, err);
     free(counts);
     return status;

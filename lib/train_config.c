@@ -12,26 +12,99 @@
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
-static const char *const train_keys[] = {"data",       "epochs",    "batch_size",
-                                         "optimizer",  "schedule",  "seed",
-                                         "validation", "normalize", "augment"};
-static const char *const optimizer_keys[] = {"type",         "lr",    "momentum", "nesterov",
-                                             "weight_decay", "betas", "eps"};
 static const char *const sgd_keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay"};
 static const char *const adam_keys[] = {"type", "lr", "betas", "eps", "weight_decay"};
 static const char *const optimizer_names[] = {"sgd", "adam", "adamw"};
-static const char *const schedule_keys[] = {"type", "warmup_epochs", "step_epochs", "gamma",
-                                            "min_lr"};
 static const char *const constant_keys[] = {"type", "warmup_epochs"};
 static const char *const step_keys[] = {"type", "warmup_epochs", "step_epochs", "gamma"};
 static const char *const cosine_keys[] = {"type", "warmup_epochs", "min_lr"};
 static const char *const schedule_names[] = {"constant", "step", "cosine"};
-static const char *const data_keys[] = {"format", "dir", "train", "test"};
 static const char *const format_names[] = {"mnist", "cifar10", "folder"};
-static const char *const normalize_keys[] = {"mean", "std"};
-static const char *const augment_keys[] = {"crop_padding", "hflip"};
 
 #define COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
+
+/* NULL-terminated lists for the table (the parser's own arrays have counts). */
+static const char *const data_choices[] = {"fashion-mnist", NULL};
+static const char *const optimizer_choices[] = {"sgd", "adam", "adamw", NULL};
+static const char *const schedule_choices[] = {"constant", "step", "cosine", NULL};
+static const char *const format_choices[] = {"mnist", "cifar10", "folder", NULL};
+static const char *const validation_choices[] = {"test", NULL};
+
+#define UNLIMITED -CR_NO_LIMIT, CR_NO_LIMIT, false, false, 0
+const cr_train_key cr_train_keys[] = {
+    {"", "data", CR_TRAIN_SECTION, data_choices, UNLIMITED, "\"fashion-mnist\"",
+     "the data set: fashion-mnist, {format: mnist|cifar10, dir: DIR} or {format: folder, train: "
+     "DIR, test: DIR}"},
+    {"", "epochs", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_EPOCHS, false, false, 0, "10",
+     "passes over the training set"},
+    {"", "batch_size", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_BATCH_SIZE, false, false, 0, "64",
+     "images per optimizer step (the global batch under MPI)"},
+    {"", "optimizer", CR_TRAIN_SECTION, optimizer_choices, UNLIMITED, "\"sgd\"",
+     "sgd, adam or adamw, or a mapping {type, lr, ...}"},
+    {"", "schedule", CR_TRAIN_SECTION, schedule_choices, UNLIMITED, "\"constant\"",
+     "learning-rate schedule: constant, cosine, or a mapping {type, warmup_epochs, ...}"},
+    {"", "seed", CR_TRAIN_INT, NULL, 0, 2000000000, false, false, 0, "0",
+     "seed of initialisation, shuffling, dropout and augmentation"},
+    {"", "validation", CR_TRAIN_NUMBER, validation_choices, 0, 1, true, true, 0, "\"test\"",
+     "test (evaluate on the test split) or a fraction of the training set held out"},
+    {"", "normalize", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL,
+     "(x − mean) / std per input channel"},
+    {"", "augment", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL, "augmentation of training batches"},
+
+    {"data", "format", CR_TRAIN_TEXT, format_choices, UNLIMITED, NULL,
+     "mnist (IDX files), cifar10 (.bin files) or folder (one sub-folder per class)"},
+    {"data", "dir", CR_TRAIN_TEXT, NULL, UNLIMITED, NULL,
+     "mnist and cifar10: the folder with the files (relative to the model file)"},
+    {"data", "train", CR_TRAIN_TEXT, NULL, UNLIMITED, NULL,
+     "folder: the training images' folder (relative to the model file)"},
+    {"data", "test", CR_TRAIN_TEXT, NULL, UNLIMITED, NULL,
+     "folder: the test images' folder (relative to the model file)"},
+
+    {"optimizer", "type", CR_TRAIN_TEXT, optimizer_choices, UNLIMITED, "\"sgd\"",
+     "sgd, adam or adamw"},
+    {"optimizer", "lr", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, true, false, 0, NULL,
+     "learning rate (> 0; default 0.01 for sgd, 0.001 for adam and adamw)"},
+    {"optimizer", "momentum", CR_TRAIN_NUMBER, NULL, 0, 1, false, true, 0, "0.9",
+     "sgd: momentum in [0, 1)"},
+    {"optimizer", "nesterov", CR_TRAIN_BOOL, NULL, UNLIMITED, "false",
+     "sgd: Nesterov momentum (needs momentum > 0)"},
+    {"optimizer", "weight_decay", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, NULL,
+     "L2 penalty (sgd, adam) or decoupled decay (adamw); default 0, adamw 0.01"},
+    {"optimizer", "betas", CR_TRAIN_NUMBERS, NULL, 0, 1, false, true, 2, "[0.9, 0.999]",
+     "adam, adamw: [beta1, beta2], each in [0, 1)"},
+    {"optimizer", "eps", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, true, false, 0, "1e-08",
+     "adam, adamw: added to the denominator"},
+
+    {"schedule", "type", CR_TRAIN_TEXT, schedule_choices, UNLIMITED, "\"constant\"",
+     "constant, step (× gamma every step_epochs) or cosine (down to min_lr)"},
+    {"schedule", "warmup_epochs", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
+     "linear warm-up from 0 over this many epochs (fractions allowed)"},
+    {"schedule", "step_epochs", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_EPOCHS, false, false, 0, NULL,
+     "step: epochs between multiplications by gamma (required for step)"},
+    {"schedule", "gamma", CR_TRAIN_NUMBER, NULL, 0, 1, true, false, 0, "0.1",
+     "step: factor applied to the learning rate, in (0, 1]"},
+    {"schedule", "min_lr", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
+     "cosine: the learning rate at the end, below the optimizer's lr"},
+
+    {"normalize", "mean", CR_TRAIN_NUMBERS, NULL, UNLIMITED, NULL,
+     "one number per input channel, subtracted (pixels scaled to [0, 1])"},
+    {"normalize", "std", CR_TRAIN_NUMBERS, NULL, 0, CR_NO_LIMIT, true, false, 0, NULL,
+     "one positive number per input channel, divided by"},
+
+    {"augment", "crop_padding", CR_TRAIN_INT, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
+     "random crop after padding each side by this many pixels (up to the input's smaller side)"},
+    {"augment", "hflip", CR_TRAIN_BOOL, NULL, UNLIMITED, "false",
+     "flip half of the training images left to right"},
+};
+const int cr_train_key_count = COUNT(cr_train_keys);
+
+/* The keys of one mapping of the section, from the table. */
+static int section_keys(const char *section, const char **names, int max) {
+    int count = 0;
+    for (int i = 0; i < cr_train_key_count && count < max; i++)
+        if (strcmp(cr_train_keys[i].section, section) == 0) names[count++] = cr_train_keys[i].name;
+    return count;
+}
 
 static int invalid(cr_yaml *y, const yaml_node_t *node, cr_error *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -154,6 +227,14 @@ static int read_mapping(cr_yaml *y, yaml_node_t *node, const char *what, const c
     return 0;
 }
 
+/* read_mapping with the section's valid keys from the table. */
+static int read_section(cr_yaml *y, yaml_node_t *node, const char *section, const char *what,
+                        cr_entries *entries, cr_error *err) {
+    const char *names[16];
+    int count = section_keys(section, names, 16);
+    return read_mapping(y, node, what, names, count, entries, err);
+}
+
 static yaml_node_t *value_of(const cr_entries *entries, const char *key) {
     const cr_entry *entry = cr_entries_find(entries, key);
     return entry ? entry->value : NULL;
@@ -201,7 +282,7 @@ static int read_data(cr_yaml *y, yaml_node_t *node, cr_data_source *out, cr_erro
         return invalid(y, node, err, "'data' must be a name or a mapping, got %s; %s",
                        cr_node_type_name(node), usage);
     cr_entries entries;
-    if (read_mapping(y, node, "'data'", data_keys, COUNT(data_keys), &entries, err)) return 1;
+    if (read_section(y, node, "data", "'data'", &entries, err)) return 1;
     yaml_node_t *format_node = value_of(&entries, "format");
     if (!format_node) return invalid(y, node, err, "'data' needs a 'format'; %s", usage);
     int format = 0;
@@ -257,8 +338,7 @@ static int read_optimizer(cr_yaml *y, yaml_node_t *node, cr_optimizer_config *ou
                        "{type: sgd, lr: 0.01}, got %s",
                        cr_node_type_name(node));
     cr_entries entries;
-    if (read_mapping(y, node, "'optimizer'", optimizer_keys, COUNT(optimizer_keys), &entries, err))
-        return 1;
+    if (read_section(y, node, "optimizer", "'optimizer'", &entries, err)) return 1;
     int type = CR_OPT_SGD;
     yaml_node_t *type_node = value_of(&entries, "type");
     if (type_node && read_choice(y, type_node, "optimizer.type", "optimizer", optimizer_names,
@@ -337,8 +417,7 @@ static int read_schedule(cr_yaml *y, yaml_node_t *node, cr_schedule_config *out,
                        "as {type: cosine, warmup_epochs: 1}, got %s",
                        cr_node_type_name(node));
     cr_entries entries;
-    if (read_mapping(y, node, "'schedule'", schedule_keys, COUNT(schedule_keys), &entries, err))
-        return 1;
+    if (read_section(y, node, "schedule", "'schedule'", &entries, err)) return 1;
     int type = CR_SCHED_CONSTANT;
     yaml_node_t *type_node = value_of(&entries, "type");
     if (type_node && read_choice(y, type_node, "schedule.type", "schedule", schedule_names,
@@ -404,8 +483,7 @@ static int read_channel_values(cr_yaml *y, yaml_node_t *node, const char *key, i
 
 static int read_normalize(cr_yaml *y, yaml_node_t *node, cr_transform *out, cr_error *err) {
     cr_entries entries;
-    if (read_mapping(y, node, "'normalize'", normalize_keys, COUNT(normalize_keys), &entries, err))
-        return 1;
+    if (read_section(y, node, "normalize", "'normalize'", &entries, err)) return 1;
     const int max_channels = (int)(sizeof out->mean / sizeof out->mean[0]);
     if (out->channels > max_channels)
         return invalid(y, node, err,
@@ -425,8 +503,7 @@ static int read_normalize(cr_yaml *y, yaml_node_t *node, cr_transform *out, cr_e
 static int read_augment(cr_yaml *y, yaml_node_t *node, cr_shape input, cr_transform *out,
                         cr_error *err) {
     cr_entries entries;
-    if (read_mapping(y, node, "'augment'", augment_keys, COUNT(augment_keys), &entries, err))
-        return 1;
+    if (read_section(y, node, "augment", "'augment'", &entries, err)) return 1;
     yaml_node_t *value;
     if ((value = value_of(&entries, "crop_padding"))) {
         int smaller = input.h < input.w ? input.h : input.w;
@@ -487,9 +564,7 @@ int cr_train_config_parse(const cr_model *model, cr_train_config *out, cr_error 
      * lookup does; nothing here changes it. */
     cr_yaml *y = (cr_yaml *)&model->yaml;
     cr_entries entries;
-    if (read_mapping(y, model->train, "the train section", train_keys, COUNT(train_keys), &entries,
-                     err))
-        return 1;
+    if (read_section(y, model->train, "", "the train section", &entries, err)) return 1;
 
     yaml_node_t *value;
     if ((value = value_of(&entries, "data"))) {

@@ -30,6 +30,7 @@
 #ifndef CNNRUN_TRAIN_CONFIG_H
 #define CNNRUN_TRAIN_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "data.h"
@@ -51,6 +52,36 @@ typedef struct cr_train_config {
     double validation; /* fraction of the training set held out; 0 = the test split */
     cr_transform transform;
 } cr_train_config;
+
+/* The section's keys as data: what the parser accepts in each mapping (it
+ * takes its lists of valid keys from here) and what `cnnrun schema` writes
+ * into the JSON Schema. Type-specific rules (sgd takes momentum, adam takes
+ * betas) and cross-key checks stay in the parser. */
+typedef enum cr_train_key_type {
+    CR_TRAIN_SECTION, /* a mapping of the keys whose section is this key's name */
+    CR_TRAIN_INT,
+    CR_TRAIN_NUMBER,
+    CR_TRAIN_BOOL,
+    CR_TRAIN_TEXT,    /* a string: one of `choices` when given, else any (a folder) */
+    CR_TRAIN_NUMBERS, /* a list of numbers: `length` of them, or one per input channel (0) */
+} cr_train_key_type;
+
+typedef struct cr_train_key {
+    const char *section; /* "" for the train section itself, else "optimizer", "data", ... */
+    const char *name;
+    cr_train_key_type type;
+    /* Names also accepted in place of a mapping or number (`optimizer: adam`,
+     * `validation: test`), NULL-terminated; for CR_TRAIN_TEXT the values. */
+    const char *const *choices;
+    double min, max; /* numbers, inclusive unless the flag says so; ±CR_NO_LIMIT: none */
+    bool min_exclusive, max_exclusive;
+    int length;               /* CR_TRAIN_NUMBERS */
+    const char *default_json; /* the default as a JSON value, NULL when it depends */
+    const char *description;
+} cr_train_key;
+
+extern const cr_train_key cr_train_keys[];
+extern const int cr_train_key_count;
 
 /* The defaults above, for a model with `channels` input channels. */
 void cr_train_config_defaults(cr_train_config *out, int channels);

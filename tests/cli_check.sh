@@ -37,8 +37,26 @@ expect_in err "YAML syntax error" "syntax error"
 expect_exit 1 check "$bad/unknown_type_convolutional.yaml"
 expect_in err "did you mean 'conv'?" "unknown type"
 expect_exit 1 check "$bad/empty.yaml"
+# --json always prints one document: on an invalid model the error with its
+# position and layer, the same exit code, nothing on stderr.
 expect_exit 1 check --json "$bad/cycle.yaml"
-expect_empty out "--json on an invalid model prints no document"
+json 'd["ok"]' 'len(d["errors"])' 'd["errors"][0]["line"]' 'd["errors"][0]["column"]' \
+    'd["errors"][0]["layer"]' 'd["errors"][0]["message"]' 'd["errors"][0]["file"].endswith("cycle.yaml")' \
+    'd["warnings"]'
+expect_equal "${value[0]:-}" "False" "--json error: ok false"
+expect_equal "${value[1]:-}" "1" "--json error: one error"
+expect_equal "${value[2]:-}:${value[3]:-}" "6:5" "--json error: line and column"
+expect_equal "${value[4]:-}" "a" "--json error: layer"
+expect_equal "${value[5]:-}" "the layers' inputs form a cycle: b -> c -> a -> b (each layer's input must be computed before it)" "--json error: message"
+expect_equal "${value[6]:-}" "True" "--json error: file"
+expect_equal "${value[7]:-}" "[]" "--json error: warnings"
+expect_empty err "--json error: nothing on stderr"
+expect_exit 1 check --json "$bad/version_unknown.yaml"
+json 'd["errors"][0]["layer"]' 'd["errors"][0]["line"]'
+expect_equal "${value[0]:-}:${value[1]:-}" "None:3" "--json error without a layer: null"
+expect_exit 2 check --json "$scratch/no-such-model.yaml"
+json 'd["ok"]' 'd["errors"][0]["line"]'
+expect_equal "${value[0]:-}:${value[1]:-}" "False:None" "--json: an unreadable file is a document too, exit 2"
 # every bad spec is exit 1, never a crash (which would be 128+)
 for spec in "$bad"/*.yaml; do
     expect_exit 1 check "$spec"
@@ -156,13 +174,70 @@ layers:
 EOF
 expect_exit 0 check "$scratch/drops.yaml"
 expect_in err "drops.yaml:3:" "warning position"
-expect_in err "layer 'c': warning: height: (28 + 2·0 − 3) = 25 is not divisible by stride 2, so the last 1 row" "warning text"
+expect_in err "layer 'c': warning: height: pixels dropped: the last 1 row of the input (height 28) is never read: (28 + 2·0 − 3) = 25 is not divisible by stride 2" "warning text"
 expect_in err "the last 1 column" "width warning"
 if grep -q "warning" "$scratch/out"; then fail "warnings leaked to stdout"; else pass; fi
 expect_in out "2×13×13" "shape despite the warning"
 expect_exit 0 check --json "$scratch/drops.yaml"
 json 'len(d["warnings"])'
 expect_equal "${value[0]:-}" "2" "--json with warnings is valid JSON and lists them"
-expect_in err "warning:" "--json still prints warnings to stderr"
+expect_empty err "--json: the warnings are in the document, not on stderr"
+json 'd["ok"]' 'd["version"]'
+expect_equal "${value[0]:-}:${value[1]:-}" "True:1" "--json success: ok true, format version 1"
+
+# ---- receptive fields, exact input sizes, --input ----------------------------------------
+
+expect_exit 0 check "$models/vgg16.yaml"
+expect_in out "exact input sizes:      any multiple of 32 from 32 (height and width" "VGG-16 exact sizes"
+expect_in out "receptive field" "receptive field column"
+expect_exit 0 check "$models/lenet5.yaml"
+if grep -qE '^s4 .* 16×16$' "$scratch/out"; then pass; else fail "LeNet-5 s4 sees 16×16"; fi
+expect_exit 0 check "$models/vgg16.yaml" --input 3,64,64
+expect_in out "input 3×64×64" "--input re-infers"
+expect_exit 1 check "$models/lenet5.yaml" --input 1,2,2
+expect_in err "layer 'c3': output height" "--input too small: the layer's error"
+expect_exit 2 check "$models/lenet5.yaml" --input 1,2
+expect_exit 0 check --json "$models/alexnet.yaml"
+json 'd["exact_input_sizes"]["height"]["text"]' 'd["exact_input_sizes"]["width"]["step"]' \
+    'd["layers"][-2]["receptive_field"]["global"]' 'd["layers"][0]["receptive_field"]["size"]'
+expect_equal "${value[0]:-}" "67 + any multiple of 32 (67, 99, 131, ...)" "AlexNet exact heights"
+expect_equal "${value[1]:-}" "32" "AlexNet width step"
+expect_equal "${value[2]:-}" "True" "dense sees the whole input"
+expect_equal "${value[3]:-}" "[11, 11]" "conv1 sees 11×11"
+
+# ResNet's stride-2 stem, pool and 1×1 shortcut leave only padding unread: no warning.
+cat >"$scratch/resnet_stem.yaml" <<'EOF'
+input: [3, 224, 224]
+layers:
+  - {type: conv, name: stem, filters: 8, kernel: 7, stride: 2, padding: 3}
+  - {type: maxpool, name: pool, size: 3, stride: 2, padding: 1}
+  - {type: conv, name: shortcut, filters: 8, kernel: 1, stride: 2}
+EOF
+expect_exit 0 check "$scratch/resnet_stem.yaml"
+expect_empty err "ResNet-style stride-2 layers: no warnings"
+
+# ---- version -----------------------------------------------------------------------------
+
+printf 'version: 1\ninput: [1, 4, 4]\nlayers:\n  - {type: flatten}\n' >"$scratch/v1.yaml"
+expect_exit 0 check "$scratch/v1.yaml"
+expect_exit 1 check "$bad/version_unknown.yaml"
+expect_in err "version_unknown.yaml:3:10: model format version 2 is not one this build of cnnrun reads (it reads version 1)" "unknown version"
+
+# ---- schema and draw -----------------------------------------------------------------------
+
+expect_exit 0 schema
+if cmp -s "$scratch/out" "$source_dir/docs/cnnrun-model.schema.json"; then pass; else
+    fail "docs/cnnrun-model.schema.json differs from cnnrun schema: regenerate it with cnnrun schema -o docs/cnnrun-model.schema.json"
+fi
+expect_exit 0 schema -o "$scratch/schema.json"
+if cmp -s "$scratch/schema.json" "$source_dir/docs/cnnrun-model.schema.json"; then pass; else fail "schema -o"; fi
+expect_exit 0 draw "$models/residual.yaml" -o "$scratch/residual.svg"
+expect_in residual.svg ">res_add<" "draw: a merge's name"
+expect_in residual.svg ">24×32×32<" "draw: the concat's output shape on its edge"
+expect_exit 0 draw "$models/lenet5.yaml" -o "$scratch/lenet5.png"
+if [ "$(head -c 4 "$scratch/lenet5.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then pass; else fail "draw -o .png writes a PNG"; fi
+expect_exit 2 draw "$models/lenet5.yaml" -o "$scratch/lenet5.pdf"
+expect_exit 2 draw "$models/lenet5.yaml"
+expect_exit 1 draw "$bad/cycle.yaml" -o "$scratch/cycle.svg"
 
 report

@@ -5,7 +5,8 @@
 # its help lists, the model page every layer type and key the loader knows,
 # and the completion script, run in bash with COMP_WORDS and COMP_CWORD set,
 # offers commands, a command's options, layer names read from the model file
-# and files by extension.
+# and files by extension; `cmake --install` puts pages and script where man
+# and bash-completion look.
 # Usage: cli_docs.sh PATH/TO/cnnrun SOURCE_DIR
 set -u
 cnnrun=${1:?usage: cli_docs.sh CNNRUN SOURCE_DIR}
@@ -89,6 +90,27 @@ for kind in "${kinds[@]}"; do
     sed -n "/^\\.SS $kind\$/,/^\\.S[SH] /p" "$man_dir/cnnrun-model.5" >"$scratch/section"
     for key in ${keys//,/ }; do page_has "$scratch/section" "\\fB$key\\fR" "model page: $kind key $key"; done
 done
+
+# ---- installed where man and bash-completion look ------------------------------------
+
+build_dir=$(dirname "$cnnrun")
+if [ -f "$build_dir/cmake_install.cmake" ] && command -v cmake >/dev/null; then
+    prefix=$scratch/prefix
+    if cmake --install "$build_dir" --prefix "$prefix" >"$scratch/install.log" 2>&1; then pass; else fail "cmake --install: $(tail -5 "$scratch/install.log")"; fi
+    for page in "${pages[@]}"; do
+        name=$(basename "$page")
+        installed=$prefix/share/man/man${name##*.}/$name
+        if cmp -s "$page" "$installed"; then pass; else fail "installed $installed differs from or lacks the generated page"; fi
+    done
+    if [ -s "$prefix/share/bash-completion/completions/cnnrun" ]; then pass; else fail "no installed completion"; fi
+    if command -v man >/dev/null; then
+        # man finds the page by name under the prefix
+        if MANWIDTH=80 man -M "$prefix/share/man" cnnrun-train 2>/dev/null | grep -q -- "--max-steps"; then pass; else fail "man -M PREFIX cnnrun-train"; fi
+        if MANWIDTH=80 man -M "$prefix/share/man" 5 cnnrun-model 2>/dev/null | grep -q "LAYER TYPES"; then pass; else fail "man -M PREFIX 5 cnnrun-model"; fi
+    fi
+else
+    echo "skipped: $build_dir is not a CMake build folder (installation not checked)"
+fi
 
 # ---- bash completion -------------------------------------------------------------------
 

@@ -210,4 +210,31 @@ expect_exit 2 predict tiny.yaml --weights runs/tiny/best.safetensors
 expect_in err "no image files given" "predict without images"
 expect_exit 2 predict tiny.yaml --weights runs/tiny/best.safetensors --top 0 bar1.pgm
 
+
+# ---- a model's warnings: one line pointing at `cnnrun check`, --quiet none --------------
+
+# (8 − 3)/2 + 1 = 3 windows read rows 0–6: row 7 and column 7 are dropped.
+cat >drops.yaml <<EOF
+input: [1, 8, 8]
+layers:
+  - {type: conv, name: c1, filters: 2, kernel: 3, stride: 2}
+  - {type: dense, units: 3}
+  - {type: softmax}
+train: {data: {format: mnist, dir: $scratch/data}, epochs: 1, batch_size: 8}
+EOF
+expect_exit 0 train drops.yaml --out drops --threads 1
+expect_equal "$(grep -c 'warning' err)" "1" "train: the warnings in one line"
+expect_in err "drops.yaml has 2 warnings (layer 'c1': height: pixels dropped" "train: the warning line"
+expect_in err "\`cnnrun check drops.yaml\` shows them all" "train: points at check"
+expect_exit 0 train drops.yaml --out drops-quiet --threads 1 --quiet
+expect_equal "$(grep -c 'warning' err)" "0" "train --quiet: no warning line"
+expect_exit 0 eval drops.yaml --weights drops/best.safetensors
+expect_equal "$(grep -c 'cnnrun check drops.yaml' err)" "1" "eval: one warning line"
+expect_exit 0 eval drops.yaml --weights drops/best.safetensors --quiet
+expect_empty err "eval --quiet: no warning line"
+expect_exit 0 predict drops.yaml --weights drops/best.safetensors --quiet bar1.pgm
+expect_empty err "predict --quiet: no warning line"
+expect_exit 0 predict drops.yaml --weights drops/best.safetensors bar1.pgm
+expect_equal "$(grep -c 'cnnrun check drops.yaml' err)" "1" "predict: one warning line"
+
 report

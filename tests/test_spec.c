@@ -620,11 +620,14 @@ static void test_dropped_pixels_warning(void) {
     if (model->warnings.count == 4) {
         const cr_warning *w = model->warnings.items;
         CHECK(strcmp(w[0].layer, "c") == 0);
-        CHECK_CONTAINS(w[0].message, "height: (28 + 2·0 − 3) = 25 is not divisible by stride 2");
-        CHECK_CONTAINS(w[0].message, "the last 1 row of the padded input is never covered");
-        CHECK_CONTAINS(w[1].message, "the last 1 column of the padded input is never covered");
+        CHECK_CONTAINS(w[0].message, "height: pixels dropped: the last 1 row of the input "
+                                     "(height 28) is never read");
+        CHECK_CONTAINS(w[0].message, "(28 + 2·0 − 3) = 25 is not divisible by stride 2");
+        CHECK_CONTAINS(w[1].message, "width: pixels dropped: the last 1 column of the input");
         CHECK(strcmp(w[2].layer, "p") == 0);
-        CHECK_CONTAINS(w[2].message, "the last 2 rows of the padded input are never covered");
+        /* windows read rows 0–2, 4–6, 8–10: 11 and 12 are more than the
+         * 1-row gap stride 4 leaves between windows of 3 */
+        CHECK_CONTAINS(w[2].message, "the last 2 rows of the input (height 13) are never read");
         CHECK_CONTAINS(w[3].message, "the last 2 columns");
         /* positioned at the layer's kernel key, formatted like errors */
         CHECK_INT(w[0].mark.line, 3);
@@ -633,6 +636,59 @@ static void test_dropped_pixels_warning(void) {
         CHECK(strncmp(text, "inline.yaml:3:", 14) == 0);
         CHECK_CONTAINS(text, ": layer 'c': warning: height:");
     }
+    cr_model_free(model);
+}
+
+/* `version: 1` is the format this build reads; leaving it out means 1. */
+static void test_format_version(void) {
+    cr_model *model = load_text("version: 1\ninput: [1, 4, 4]\nlayers:\n  - {type: flatten}\n");
+    CHECK(model != NULL);
+    if (model) CHECK_INT(model->format_version, 1);
+    cr_model_free(model);
+    model = load_text("input: [1, 4, 4]\nlayers:\n  - {type: flatten}\n");
+    CHECK(model != NULL);
+    if (model) CHECK_INT(model->format_version, 1);
+    cr_model_free(model);
+}
+
+/* ResNet's and MobileNet's stride-2 layers leave only zero padding unread:
+ * no warning. A width whose last real column no window reads gets one. */
+static void test_stride_two_padding_is_no_warning(void) {
+    cr_model *model = load_text(
+        "input: [3, 224, 224]\n"
+        "layers:\n"
+        /* (224 + 6 − 7)/2 + 1 = 112: the last window ends on padded row
+         * 228, the image's last row is padded row 226 */
+        "  - {type: conv, name: stem, filters: 8, kernel: 7, stride: 2, padding: 3}\n"
+        /* (112 + 2 − 3)/2 + 1 = 56: one padded row left */
+        "  - {type: maxpool, name: pool, size: 3, stride: 2, padding: 1}\n"
+        /* MobileNet: 3×3 stride 2 padding 1 on 56 -> 28 */
+        "  - {type: conv, name: down, filters: 8, kernel: 3, stride: 2, padding: 1}\n"
+        /* a 1×1 stride-2 shortcut skips every other row by design: row 27
+         * is one such gap, not a drop */
+        "  - {type: conv, name: shortcut, filters: 8, kernel: 1, stride: 2}\n");
+    CHECK(model != NULL);
+    if (!model) return;
+    CHECK_SHAPE(model, "stem", 8, 112, 112);
+    CHECK_SHAPE(model, "pool", 8, 56, 56);
+    CHECK_SHAPE(model, "down", 8, 28, 28);
+    CHECK_SHAPE(model, "shortcut", 8, 14, 14);
+    CHECK_INT(model->warnings.count, 0);
+    cr_model_free(model);
+
+    /* width 7, 2×2 windows with stride 2: columns 0–5 read, column 6 dropped;
+     * height 8 divides evenly */
+    model = load_text("input: [1, 8, 7]\n"
+                      "layers:\n"
+                      "  - {type: maxpool, name: p, size: 2}\n");
+    CHECK(model != NULL);
+    if (!model) return;
+    CHECK_SHAPE(model, "p", 1, 4, 3);
+    CHECK_INT(model->warnings.count, 1);
+    if (model->warnings.count == 1)
+        CHECK_CONTAINS(model->warnings.items[0].message,
+                       "width: pixels dropped: the last 1 column of the input (width 7) is never "
+                       "read");
     cr_model_free(model);
 }
 
@@ -787,6 +843,8 @@ int main(void) {
     test_graph();
     test_train_section();
     test_dropped_pixels_warning();
+    test_stride_two_padding_is_no_warning();
+    test_format_version();
     test_inline_errors();
     test_bad_corpus();
     return check_report();

@@ -90,23 +90,6 @@ static void test_font(void) {
     cr_picture_free(&p);
 }
 
-/* (0,0) -> (4,2) in Bresenham's pixels; a line leaving the picture is
- * clipped, not written out of bounds (ASan would see it). */
-static void test_line(void) {
-    cr_picture p;
-    cr_error err;
-    if (cr_picture_create(&p, 5, 3, 1, 0, &err)) return;
-    cr_draw_line(&p, 0, 0, 4, 2, ink);
-    const char *want[3] = {"#....", ".##..", "...##"};
-    for (int y = 0; y < 3; y++)
-        for (int x = 0; x < 5; x++) CHECK_INT(pixel(&p, x, y), want[y][x] == '#' ? 255 : 0);
-    memset(p.pixels, 0, 15);
-    cr_draw_line(&p, -3, 1, 9, 1, ink);
-    for (int x = 0; x < 5; x++) CHECK_INT(pixel(&p, x, 1), 255);
-    CHECK_INT(pixel(&p, 0, 0), 0);
-    cr_picture_free(&p);
-}
-
 static void test_map_to_bytes(void) {
     const float map[4] = {-1, 0, 1, 3};
     unsigned char out[4];
@@ -497,7 +480,6 @@ int main(void) {
     test_magnitude_size3();
     test_magnitude_errors();
     test_font();
-    test_line();
     test_map_to_bytes();
     test_grid();
     CHECK(mkdtemp(work_dir) != NULL);

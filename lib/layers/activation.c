@@ -12,7 +12,8 @@ typedef struct leaky_relu_config {
 } leaky_relu_config;
 
 static const cr_key leaky_relu_keys[] = {
-    {"slope", CR_KEY_FLOAT, offsetof(leaky_relu_config, slope), false, 0.01, 0, CR_NO_LIMIT},
+    {"slope", CR_KEY_FLOAT, offsetof(leaky_relu_config, slope), false, 0.01, 0, CR_NO_LIMIT,
+     "slope for negative inputs"},
 };
 
 static cr_activation activation_of(const cr_layer *layer, float *slope) {
@@ -72,9 +73,10 @@ static void activation_layer_backward(const cr_step *step) {
  * (cr_layer_kind.epilogue_activation). Only relu is offered: the fused
  * evaluation path is tested against the plain one for conv → batchnorm →
  * relu chains. */
-#define ACTIVATION_KIND(NAME, EPILOGUE)                                                            \
+#define ACTIVATION_KIND(NAME, EPILOGUE, DESCRIPTION)                                               \
     const cr_layer_kind cr_##NAME##_kind = {                                                       \
         .name = #NAME,                                                                             \
+        .description = DESCRIPTION,                                                                \
         .infer = activation_infer,                                                                 \
         .forward = activation_layer_forward,                                                       \
         .backward = activation_layer_backward,                                                     \
@@ -83,12 +85,13 @@ static void activation_layer_backward(const cr_step *step) {
         .export_onnx = activation_export_onnx,                                                     \
     }
 
-ACTIVATION_KIND(relu, CR_ACT_RELU);
-ACTIVATION_KIND(tanh, CR_ACT_NONE);
-ACTIVATION_KIND(sigmoid, CR_ACT_NONE);
+ACTIVATION_KIND(relu, CR_ACT_RELU, "max(x, 0) element-wise");
+ACTIVATION_KIND(tanh, CR_ACT_NONE, "hyperbolic tangent element-wise");
+ACTIVATION_KIND(sigmoid, CR_ACT_NONE, "logistic function 1/(1 + e^−x) element-wise");
 
 const cr_layer_kind cr_leaky_relu_kind = {
     .name = "leaky_relu",
+    .description = "max(x, slope·x) element-wise (PyTorch's LeakyReLU)",
     .keys = leaky_relu_keys,
     .n_keys = 1,
     .config_size = sizeof(leaky_relu_config),

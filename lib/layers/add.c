@@ -48,6 +48,8 @@ static int add_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_add_kind = {
     .export_onnx = add_export_onnx,
     .name = "add",
+    .description = "element-wise sum of two or more layers' outputs of identical shape (a residual "
+                   "connection)",
     .multi_input = true,
     .infer = add_infer,
     .forward = add_forward,

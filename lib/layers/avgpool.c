@@ -135,6 +135,8 @@ static int avgpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_avgpool_kind = {
     .export_onnx = avgpool_export_onnx,
     .name = "avgpool",
+    .description =
+        "mean of each window; padding counts as zeros (PyTorch's AvgPool2d, count_include_pad)",
     .keys = cr_pool_keys,
     .n_keys = 3,
     .config_size = sizeof(pool_config),

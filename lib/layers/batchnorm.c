@@ -14,8 +14,10 @@
 enum { GAMMA, BETA, RUNNING_MEAN, RUNNING_VAR };
 
 static const cr_key batchnorm_keys[] = {
-    {"eps", CR_KEY_FLOAT, offsetof(batchnorm_config, eps), false, 1e-5, 1e-30, CR_NO_LIMIT},
-    {"momentum", CR_KEY_FLOAT, offsetof(batchnorm_config, momentum), false, 0.1, 0, 1},
+    {"eps", CR_KEY_FLOAT, offsetof(batchnorm_config, eps), false, 1e-5, 1e-30, CR_NO_LIMIT,
+     "added to the variance before the square root"},
+    {"momentum", CR_KEY_FLOAT, offsetof(batchnorm_config, momentum), false, 0.1, 0, 1,
+     "weight of the new batch in the running statistics (PyTorch's convention)"},
 };
 
 static int batchnorm_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
@@ -208,6 +210,8 @@ static int batchnorm_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_batchnorm_kind = {
     .export_onnx = batchnorm_export_onnx,
     .name = "batchnorm",
+    .description = "batch normalisation per channel with running statistics (PyTorch's "
+                   "BatchNorm2d; BatchNorm1d after dense)",
     .keys = batchnorm_keys,
     .n_keys = sizeof batchnorm_keys / sizeof batchnorm_keys[0],
     .config_size = sizeof(batchnorm_config),

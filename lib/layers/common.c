@@ -24,6 +24,20 @@ cr_mark cr_layer_key_mark(const cr_layer *layer, const char *key) {
     return layer->mark;
 }
 
+/* Rows of the real input (not padding) after the last window that no window
+ * reads. Windows start every s rows of the padded input and end at padded
+ * row (size − 1)·s + f − 1; the input's last row is padded row p + n − 1.
+ * Zero padding left unread is no loss (ResNet's 224 → 112 with kernel 7,
+ * padding 3, stride 2 leaves one padded row), and a stride wider than the
+ * window skips s − f rows between every pair of windows by design (a 1×1
+ * stride-2 shortcut), so only a remainder longer than that gap is dropped. */
+static int64_t dropped_input_rows(int n, int f, int p, int s, int64_t size) {
+    int64_t last_read = (size - 1) * s + f - 1;
+    int64_t unread = (int64_t)p + n - 1 - last_read;
+    int64_t gap = s > f ? s - f : 0;
+    return unread > gap ? unread : 0;
+}
+
 int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const char *axis, int n,
                   int f, int p, int s, const char *what, int kernel_h, int kernel_w, int *out,
                   cr_warnings *warnings, cr_error *err) {
@@ -39,15 +53,17 @@ int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const cha
     if (size > 1000000000)
         return cr_fail(err, CR_ERR_INVALID, mark, layer->name, "output %s %lld is too large", axis,
                        (long long)size);
-    int64_t dropped = span % s;
-    if (dropped > 0)
+    int64_t dropped = dropped_input_rows(n, f, p, s, size);
+    if (dropped > 0) {
+        bool rows = strcmp(axis, "height") == 0;
+        const char *unit =
+            rows ? (dropped == 1 ? "row" : "rows") : (dropped == 1 ? "column" : "columns");
         cr_warn(warnings, mark, layer->name,
-                "%s: (%d + 2·%d − %d) = %lld is not divisible by stride %d, so the last %lld "
-                "%s of the padded input %s never covered",
-                axis, n, p, f, (long long)span, s, (long long)dropped,
-                strcmp(axis, "height") == 0 ? (dropped == 1 ? "row" : "rows")
-                                            : (dropped == 1 ? "column" : "columns"),
-                dropped == 1 ? "is" : "are");
+                "%s: pixels dropped: the last %lld %s of the input (%s %d) %s never read: "
+                "(%d + 2·%d − %d) = %lld is not divisible by stride %d",
+                axis, (long long)dropped, unit, axis, n, dropped == 1 ? "is" : "are", n, p, f,
+                (long long)span, s);
+    }
     *out = (int)size;
     return 0;
 }

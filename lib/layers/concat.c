@@ -70,6 +70,8 @@ static int concat_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_concat_kind = {
     .export_onnx = concat_export_onnx,
     .name = "concat",
+    .description =
+        "stacks two or more layers' outputs along the channels, in order (same height and width)",
     .multi_input = true,
     .infer = concat_infer,
     .forward = concat_forward,

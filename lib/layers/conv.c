@@ -16,15 +16,25 @@
 #include "winograd.h"
 
 static const cr_key conv_keys[] = {
-    {"filters", CR_KEY_INT, offsetof(conv_config, filters), true, 0, 1, CR_NO_LIMIT},
-    {"kernel", CR_KEY_INT_PAIR, offsetof(conv_config, kernel), true, 0, 1, CR_NO_LIMIT},
-    {"stride", CR_KEY_INT_PAIR, offsetof(conv_config, stride), false, 1, 1, CR_NO_LIMIT},
-    {"padding", CR_KEY_PADDING, offsetof(conv_config, padding), false, 0, 0, CR_NO_LIMIT},
-    {"groups", CR_KEY_INT, offsetof(conv_config, groups), false, 1, 1, CR_NO_LIMIT},
-    {"bias", CR_KEY_BIAS, offsetof(conv_config, bias), false, 1, 0, 0},
-    {"activation", CR_KEY_ACTIVATION, offsetof(conv_config, activation), false, 0, 0, 0},
-    {"weights", CR_KEY_TENSOR, offsetof(conv_config, weights), false, 0, -CR_NO_LIMIT, CR_NO_LIMIT},
-    {"trainable", CR_KEY_BOOL, offsetof(conv_config, trainable), false, 1, 0, 1},
+    {"filters", CR_KEY_INT, offsetof(conv_config, filters), true, 0, 1, CR_NO_LIMIT,
+     "number of output channels (filters)"},
+    {"kernel", CR_KEY_INT_PAIR, offsetof(conv_config, kernel), true, 0, 1, CR_NO_LIMIT,
+     "kernel size: one number, or [height, width]"},
+    {"stride", CR_KEY_INT_PAIR, offsetof(conv_config, stride), false, 1, 1, CR_NO_LIMIT,
+     "step between windows: one number, or [height, width]"},
+    {"padding", CR_KEY_PADDING, offsetof(conv_config, padding), false, 0, 0, CR_NO_LIMIT,
+     "zeros added on each side: a number, [height, width], valid (0) or same ((kernel − 1)/2, odd "
+     "kernels)"},
+    {"groups", CR_KEY_INT, offsetof(conv_config, groups), false, 1, 1, CR_NO_LIMIT,
+     "channel groups: must divide the input channels and filters (AlexNet's 2)"},
+    {"bias", CR_KEY_BIAS, offsetof(conv_config, bias), false, 1, 0, 0,
+     "add a learned bias per filter (true), none (false), or its values inline"},
+    {"activation", CR_KEY_ACTIVATION, offsetof(conv_config, activation), false, 0, 0, 0,
+     "activation applied to the output: none, relu, tanh, sigmoid, leaky_relu (slope 0.01)"},
+    {"weights", CR_KEY_TENSOR, offsetof(conv_config, weights), false, 0, -CR_NO_LIMIT, CR_NO_LIMIT,
+     "fixed weights inline, shape [filters, channels/groups, kernel height, kernel width]"},
+    {"trainable", CR_KEY_BOOL, offsetof(conv_config, trainable), false, 1, 0, 1,
+     "false freezes the weights and bias (no gradient, the optimizer leaves them alone)"},
 };
 
 /* Checks inline values against the shape the layer needs. */
@@ -62,10 +72,15 @@ static int resolve_same_padding(const cr_layer *layer, const char *key, const in
     return 0;
 }
 
-int cr_conv_geometry(const cr_layer *layer, const int kernel[2], const int stride[2],
-                     cr_padding *padding, cr_shape in, const char *kernel_key, const char *what,
-                     int *out_height, int *out_width, cr_warnings *warnings, cr_error *err) {
+int cr_conv_geometry(cr_layer *layer, const int kernel[2], const int stride[2], cr_padding *padding,
+                     cr_shape in, const char *kernel_key, const char *what, int *out_height,
+                     int *out_width, cr_warnings *warnings, cr_error *err) {
     if (resolve_same_padding(layer, "padding", kernel, padding, err)) return 1;
+    for (int i = 0; i < 2; i++) {
+        layer->window[i] = kernel[i];
+        layer->window_stride[i] = stride[i];
+        layer->window_padding[i] = padding->size[i];
+    }
     static const char *const axes[2] = {"height", "width"};
     for (int i = 0; i < 2; i++)
         if (padding->size[i] >= kernel[i])
@@ -742,6 +757,8 @@ static bool conv_takes_epilogue(const cr_layer *layer) {
 const cr_layer_kind cr_conv_kind = {
     .export_onnx = conv_export_onnx,
     .name = "conv",
+    .description = "2-D convolution with groups, bias and a fused activation (PyTorch's Conv2d): "
+                   "[C, H, W] -> [filters, OH, OW]",
     .keys = conv_keys,
     .n_keys = sizeof conv_keys / sizeof conv_keys[0],
     .config_size = sizeof(conv_config),

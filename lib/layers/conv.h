@@ -19,9 +19,9 @@ typedef struct conv_config {
 
 /* Resolves `same` padding, rejects padding >= window and computes the output
  * height and width (errors/warnings name `kernel_key`). */
-int cr_conv_geometry(const cr_layer *layer, const int kernel[2], const int stride[2],
-                     cr_padding *padding, cr_shape in, const char *kernel_key, const char *what,
-                     int *out_height, int *out_width, cr_warnings *warnings, cr_error *err);
+int cr_conv_geometry(cr_layer *layer, const int kernel[2], const int stride[2], cr_padding *padding,
+                     cr_shape in, const char *kernel_key, const char *what, int *out_height,
+                     int *out_width, cr_warnings *warnings, cr_error *err);
 
 /* Error unless inline `values` (when given) have exactly `dims`. */
 int cr_check_values(const cr_layer *layer, const char *key, const cr_values *values, int ndim,

@@ -10,12 +10,16 @@
 #include "../onnx_build.h"
 
 static const cr_key dense_keys[] = {
-    {"units", CR_KEY_INT, offsetof(dense_config, units), true, 0, 1, CR_NO_LIMIT},
-    {"bias", CR_KEY_BIAS, offsetof(dense_config, bias), false, 1, 0, 0},
-    {"activation", CR_KEY_ACTIVATION, offsetof(dense_config, activation), false, 0, 0, 0},
-    {"weights", CR_KEY_TENSOR, offsetof(dense_config, weights), false, 0, -CR_NO_LIMIT,
-     CR_NO_LIMIT},
-    {"trainable", CR_KEY_BOOL, offsetof(dense_config, trainable), false, 1, 0, 1},
+    {"units", CR_KEY_INT, offsetof(dense_config, units), true, 0, 1, CR_NO_LIMIT,
+     "number of outputs"},
+    {"bias", CR_KEY_BIAS, offsetof(dense_config, bias), false, 1, 0, 0,
+     "add a learned bias per unit (true), none (false), or its values inline"},
+    {"activation", CR_KEY_ACTIVATION, offsetof(dense_config, activation), false, 0, 0, 0,
+     "activation applied to the output: none, relu, tanh, sigmoid, leaky_relu (slope 0.01)"},
+    {"weights", CR_KEY_TENSOR, offsetof(dense_config, weights), false, 0, -CR_NO_LIMIT, CR_NO_LIMIT,
+     "fixed weights inline, shape [units, inputs] (inputs in C, H, W order)"},
+    {"trainable", CR_KEY_BOOL, offsetof(dense_config, trainable), false, 1, 0, 1,
+     "false freezes the weights and bias"},
 };
 
 static int dense_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err) {
@@ -142,6 +146,8 @@ static int dense_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_dense_kind = {
     .export_onnx = dense_export_onnx,
     .name = "dense",
+    .description =
+        "fully connected layer on the flattened input (PyTorch's Linear): -> [units, 1, 1]",
     .keys = dense_keys,
     .n_keys = sizeof dense_keys / sizeof dense_keys[0],
     .config_size = sizeof(dense_config),

@@ -9,7 +9,8 @@
 #include "../onnx_build.h"
 
 static const cr_key dropout_keys[] = {
-    {"rate", CR_KEY_FLOAT, offsetof(dropout_config, rate), false, 0.5, 0, 1},
+    {"rate", CR_KEY_FLOAT, offsetof(dropout_config, rate), false, 0.5, 0, 1,
+     "fraction of values zeroed while training (0 ≤ rate < 1)"},
 };
 
 static int dropout_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
@@ -80,6 +81,7 @@ static int dropout_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_dropout_kind = {
     .export_onnx = dropout_export_onnx,
     .name = "dropout",
+    .description = "inverted dropout while training, identity in evaluation",
     .keys = dropout_keys,
     .n_keys = 1,
     .config_size = sizeof(dropout_config),

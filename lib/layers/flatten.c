@@ -45,6 +45,7 @@ static int flatten_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_flatten_kind = {
     .export_onnx = flatten_export_onnx,
     .name = "flatten",
+    .description = "[C, H, W] -> [C·H·W, 1, 1] (dense flattens by itself; this makes it explicit)",
     .infer = flatten_infer,
     .forward = flatten_forward,
     .backward = flatten_backward,

@@ -11,10 +11,13 @@
 #include "../onnx_build.h"
 
 static const cr_key lrn_keys[] = {
-    {"size", CR_KEY_INT, offsetof(lrn_config, size), false, 5, 1, CR_NO_LIMIT},
-    {"alpha", CR_KEY_FLOAT, offsetof(lrn_config, alpha), false, 1e-4, 0, CR_NO_LIMIT},
-    {"beta", CR_KEY_FLOAT, offsetof(lrn_config, beta), false, 0.75, 0, CR_NO_LIMIT},
-    {"k", CR_KEY_FLOAT, offsetof(lrn_config, k), false, 2.0, 1e-30, CR_NO_LIMIT},
+    {"size", CR_KEY_INT, offsetof(lrn_config, size), false, 5, 1, CR_NO_LIMIT,
+     "number of channels summed over, centred on each channel"},
+    {"alpha", CR_KEY_FLOAT, offsetof(lrn_config, alpha), false, 1e-4, 0, CR_NO_LIMIT,
+     "scale of the sum of squares (divided by size, as Caffe and PyTorch)"},
+    {"beta", CR_KEY_FLOAT, offsetof(lrn_config, beta), false, 0.75, 0, CR_NO_LIMIT, "exponent"},
+    {"k", CR_KEY_FLOAT, offsetof(lrn_config, k), false, 2.0, 1e-30, CR_NO_LIMIT,
+     "additive constant"},
 };
 
 static int lrn_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err) {
@@ -120,6 +123,8 @@ static int lrn_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_lrn_kind = {
     .export_onnx = lrn_export_onnx,
     .name = "lrn",
+    .description = "local response normalisation across channels: x / (k + alpha/size · Σ x²)^beta "
+                   "(Caffe/PyTorch)",
     .keys = lrn_keys,
     .n_keys = sizeof lrn_keys / sizeof lrn_keys[0],
     .config_size = sizeof(lrn_config),

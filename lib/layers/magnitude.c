@@ -17,7 +17,8 @@ typedef struct magnitude_config {
 } magnitude_config;
 
 static const cr_key magnitude_keys[] = {
-    {"size", CR_KEY_INT, offsetof(magnitude_config, size), false, 2, 1, CR_NO_LIMIT},
+    {"size", CR_KEY_INT, offsetof(magnitude_config, size), false, 2, 1, CR_NO_LIMIT,
+     "channels per norm: C must be a multiple of size"},
 };
 
 static int magnitude_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
@@ -88,6 +89,7 @@ static int magnitude_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_magnitude_kind = {
     .export_onnx = magnitude_export_onnx,
     .name = "magnitude",
+    .description = "Euclidean norm of each `size` consecutive channels (C -> C/size)",
     .keys = magnitude_keys,
     .n_keys = sizeof magnitude_keys / sizeof magnitude_keys[0],
     .config_size = sizeof(magnitude_config),

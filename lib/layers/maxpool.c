@@ -168,6 +168,7 @@ static int maxpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_maxpool_kind = {
     .export_onnx = maxpool_export_onnx,
     .name = "maxpool",
+    .description = "largest value in each window; padding never wins (PyTorch's MaxPool2d)",
     .keys = cr_pool_keys,
     .n_keys = 3,
     .config_size = sizeof(pool_config),

@@ -6,9 +6,12 @@
 #include "pool.h"
 
 const cr_key cr_pool_keys[] = {
-    {"size", CR_KEY_INT_PAIR, offsetof(pool_config, size), true, 0, 1, CR_NO_LIMIT},
-    {"stride", CR_KEY_INT_PAIR, offsetof(pool_config, stride), false, 0, 1, CR_NO_LIMIT},
-    {"padding", CR_KEY_INT_PAIR, offsetof(pool_config, padding), false, 0, 0, CR_NO_LIMIT},
+    {"size", CR_KEY_INT_PAIR, offsetof(pool_config, size), true, 0, 1, CR_NO_LIMIT,
+     "window size: one number, or [height, width]"},
+    {"stride", CR_KEY_INT_PAIR, offsetof(pool_config, stride), false, 0, 1, CR_NO_LIMIT,
+     "step between windows: one number or [height, width]; default the window size"},
+    {"padding", CR_KEY_INT_PAIR, offsetof(pool_config, padding), false, 0, 0, CR_NO_LIMIT,
+     "padding on each side: one number, or [height, width]; smaller than the window"},
 };
 const int cr_pool_key_count = sizeof cr_pool_keys / sizeof cr_pool_keys[0];
 

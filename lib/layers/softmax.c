@@ -78,6 +78,8 @@ static int softmax_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_softmax_kind = {
     .export_onnx = softmax_export_onnx,
     .name = "softmax",
+    .description = "probabilities over the channels; last layer only (training fuses it with the "
+                   "cross-entropy loss)",
     .infer = softmax_infer,
     .forward = softmax_forward,
     .backward = softmax_backward,
