@@ -120,6 +120,7 @@ typedef struct cr_param {
 } cr_param;
 
 struct cr_layer_kind;
+struct cr_onnx_builder;
 
 typedef struct cr_layer {
     const struct cr_layer_kind *kind;
@@ -302,6 +303,11 @@ typedef struct cr_layer_kind {
      * this kind (NULL-terminated; NULL: none), which spelling alone does not
      * lead to: the spec loader's "did you mean" (dense: "linear", "fc"). */
     const char *const *aliases;
+
+    /* ONNX export (lib/onnx_build.h): adds the standard operators that
+     * compute the layer in evaluation form. Returns non-zero (after
+     * cr_onnx_refuse) when a configuration has no ONNX equivalent. */
+    int (*export_onnx)(const cr_layer *layer, struct cr_onnx_builder *builder);
 } cr_layer_kind;
 
 /* The table (lib/layers/table.c). */

@@ -3,16 +3,16 @@
 #   1. a normal build in build/ and ctest,
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 #      and ctest again,
-#   3. when clang is installed, a 30-second smoke run of the spec loader's
-#      fuzzer (tests/fuzz/run.sh; CNNRUN_FUZZ_SECONDS changes the length,
-#      0 skips it).
+#   3. when clang is installed, a 40-second smoke run shared among the
+#      fuzzers (spec loader, checkpoint reader, text readers, ONNX importer;
+#      tests/fuzz/run.sh; CNNRUN_FUZZ_SECONDS changes the length, 0 skips it).
 # Every stage runs even if an earlier one failed; the exit status is non-zero
 # if any did.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 jobs="$(nproc 2>/dev/null || echo 2)"
-fuzz_seconds="${CNNRUN_FUZZ_SECONDS:-30}"
+fuzz_seconds="${CNNRUN_FUZZ_SECONDS:-40}"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 
@@ -54,10 +54,10 @@ ctest_stage tests "$root/build"
 ctest_stage asan-ubsan "$root/build-asan" -DCNNRUN_SANITIZE=ON
 
 if [[ "$fuzz_seconds" != 0 ]] && command -v clang >/dev/null; then
-    echo "=== fuzz: ${fuzz_seconds}-second smoke run of tests/fuzz/run.sh"
+    echo "=== fuzz: ${fuzz_seconds}-second smoke run of tests/fuzz/run.sh (every target)"
     if bash "$root/tests/fuzz/run.sh" "$fuzz_seconds" >"$logs/fuzz.log" 2>&1; then
-        runs="$(grep -E '^Done [0-9]+ runs' "$logs/fuzz.log" | tail -1)" || true
-        summary+=("fuzz: ${runs:-ran}, no finding")
+        runs="$(grep -E '^Done [0-9]+ runs' "$logs/fuzz.log" | awk '{n += $2} END {print n}')" || true
+        summary+=("fuzz: ${runs:-?} runs over every target, no finding")
     else
         tail -40 "$logs/fuzz.log"
         summary+=("fuzz: FINDING or build failure (see above; reproducer in build-fuzz/findings/)")

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../layer.h"
+#include "../onnx_build.h"
 
 typedef struct leaky_relu_config {
     float slope;
@@ -35,6 +36,14 @@ static int activation_infer(cr_layer *layer, const cr_shape *in, cr_warnings *wa
     if (activation == CR_ACT_RELU || activation == CR_ACT_LEAKY_RELU)
         layer->kinks = CR_KINKS_AT_ZERO;
     return 0;
+}
+
+/* One node: Relu, Tanh, Sigmoid or LeakyRelu; any rank. */
+static int activation_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    float slope;
+    cr_activation activation = activation_of(layer, &slope);
+    cr_onnx_set_output_rank(b, cr_onnx_input_rank(b, 0));
+    return cr_onnx_activation(b, activation, slope, cr_onnx_input(b, 0), cr_onnx_output(b), NULL);
 }
 
 /* x: [N, C, H, W] -> y: [N, C, H, W] */
@@ -73,6 +82,7 @@ static void activation_layer_backward(const cr_step *step) {
         .backward = activation_layer_backward,                                                     \
         .assigns_dx = true,                                                                        \
         .epilogue_activation = EPILOGUE,                                                           \
+        .export_onnx = activation_export_onnx,                                                     \
     }
 
 ACTIVATION_KIND(relu, CR_ACT_RELU, "max(x, 0) element-wise");
@@ -89,4 +99,5 @@ const cr_layer_kind cr_leaky_relu_kind = {
     .forward = activation_layer_forward,
     .backward = activation_layer_backward,
     .assigns_dx = true,
+    .export_onnx = activation_export_onnx,
 };

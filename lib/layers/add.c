@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../layer.h"
+#include "../onnx_build.h"
 
 static int add_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err) {
     (void)warnings;
@@ -34,7 +35,18 @@ static void add_backward(const cr_step *step) {
             for (int64_t j = 0; j < n; j++) step->dx[i][j] += step->dy[j];
 }
 
+/* Add for two inputs, Sum for more. */
+static int add_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    int rank;
+    const char *const *inputs = cr_onnx_inputs_same_rank(b, &rank);
+    cr_onnx_node_add_list(b, layer->n_inputs == 2 ? "Add" : "Sum", NULL, cr_onnx_output(b),
+                          layer->n_inputs, inputs);
+    cr_onnx_set_output_rank(b, rank);
+    return 0;
+}
+
 const cr_layer_kind cr_add_kind = {
+    .export_onnx = add_export_onnx,
     .name = "add",
     .description = "element-wise sum of two or more layers' outputs of identical shape (a residual "
                    "connection)",

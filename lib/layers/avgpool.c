@@ -125,7 +125,15 @@ static void avgpool_backward(const cr_step *step) {
     }
 }
 
+/* AveragePool with padding counted in the divisor (count_include_pad = 1),
+ * as cnnrun computes it. */
+static int avgpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    cr_onnx_attr_int(b, cr_pool_export_onnx(layer, b, "AveragePool"), "count_include_pad", 1);
+    return 0;
+}
+
 const cr_layer_kind cr_avgpool_kind = {
+    .export_onnx = avgpool_export_onnx,
     .name = "avgpool",
     .description =
         "mean of each window; padding counts as zeros (PyTorch's AvgPool2d, count_include_pad)",

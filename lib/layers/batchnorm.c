@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "batchnorm.h"
+#include "../onnx_build.h"
 
 enum { GAMMA, BETA, RUNNING_MEAN, RUNNING_VAR };
 
@@ -192,7 +193,22 @@ void cr_batchnorm_eval_affine(const cr_layer *layer, float *const *param, float 
     }
 }
 
+/* BatchNormalization with the running statistics (evaluation form); ONNX's
+ * momentum weighs the old running value, PyTorch's the new batch. */
+static int batchnorm_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    const batchnorm_config *cfg = layer->config;
+    cr_onnx_node *node =
+        cr_onnx_node_add(b, "BatchNormalization", NULL, cr_onnx_output(b), 5, cr_onnx_input(b, 0),
+                         cr_onnx_param(b, GAMMA), cr_onnx_param(b, BETA),
+                         cr_onnx_param(b, RUNNING_MEAN), cr_onnx_param(b, RUNNING_VAR));
+    cr_onnx_attr_float(b, node, "epsilon", cfg->eps);
+    cr_onnx_attr_float(b, node, "momentum", 1.0f - cfg->momentum);
+    cr_onnx_set_output_rank(b, cr_onnx_input_rank(b, 0));
+    return 0;
+}
+
 const cr_layer_kind cr_batchnorm_kind = {
+    .export_onnx = batchnorm_export_onnx,
     .name = "batchnorm",
     .description = "batch normalisation per channel with running statistics (PyTorch's "
                    "BatchNorm2d; BatchNorm1d after dense)",

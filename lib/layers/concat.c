@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../layer.h"
+#include "../onnx_build.h"
 
 static int concat_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err) {
     (void)warnings;
@@ -55,7 +56,19 @@ static void concat_backward(const cr_step *step) {
     }
 }
 
+/* Concat along axis 1: channels, or the K of [N, K] values. */
+static int concat_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    int rank;
+    const char *const *inputs = cr_onnx_inputs_same_rank(b, &rank);
+    cr_onnx_node *node =
+        cr_onnx_node_add_list(b, "Concat", NULL, cr_onnx_output(b), layer->n_inputs, inputs);
+    cr_onnx_attr_int(b, node, "axis", 1);
+    cr_onnx_set_output_rank(b, rank);
+    return 0;
+}
+
 const cr_layer_kind cr_concat_kind = {
+    .export_onnx = concat_export_onnx,
     .name = "concat",
     .description =
         "stacks two or more layers' outputs along the channels, in order (same height and width)",

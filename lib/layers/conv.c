@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../layer.h"
+#include "../onnx_build.h"
 #include "../parallel.h"
 #include "conv.h"
 #include "winograd.h"
@@ -745,6 +746,23 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
     return written;
 }
 
+/* Conv (groups, pads [top, left, bottom, right]), then the fused activation
+ * as a node of its own ("<layer>/<activation>"). */
+static int conv_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    const conv_config *cfg = layer->config;
+    bool fused = cfg->activation != CR_ACT_NONE;
+    const char *z = fused ? cr_onnx_value(b, "conv") : cr_onnx_output(b);
+    const char *x = cr_onnx_input_4d(b, 0), *weight = cr_onnx_param(b, 0);
+    cr_onnx_node *node =
+        cfg->bias.enabled ? cr_onnx_node_add(b, "Conv", NULL, z, 3, x, weight, cr_onnx_param(b, 1))
+                          : cr_onnx_node_add(b, "Conv", NULL, z, 2, x, weight);
+    cr_onnx_window_attrs(b, node, cfg->kernel, cfg->stride, cfg->padding.size);
+    cr_onnx_attr_int(b, node, "group", cfg->groups);
+    if (!fused) return 0;
+    return cr_onnx_activation(b, cfg->activation, CR_LEAKY_RELU_DEFAULT_SLOPE, z, cr_onnx_output(b),
+                              cr_activation_name(cfg->activation));
+}
+
 /* The evaluation epilogue (cr_step's post_*) replaces the conv's own
  * activation: a conv with one keeps it and is not fused. */
 static bool conv_takes_epilogue(const cr_layer *layer) {
@@ -752,6 +770,7 @@ static bool conv_takes_epilogue(const cr_layer *layer) {
 }
 
 const cr_layer_kind cr_conv_kind = {
+    .export_onnx = conv_export_onnx,
     .name = "conv",
     .description = "2-D convolution with groups, bias and a fused activation (PyTorch's Conv2d): "
                    "[C, H, W] -> [filters, OH, OW]",

@@ -7,6 +7,7 @@
 #include "../parallel.h"
 #include "conv.h"
 #include "dense.h"
+#include "../onnx_build.h"
 
 static const cr_key dense_keys[] = {
     {"units", CR_KEY_INT, offsetof(dense_config, units), true, 0, 1, CR_NO_LIMIT,
@@ -122,7 +123,28 @@ static int dense_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_
     return written;
 }
 
+/* Flatten (a no-op on [N, K]) + Gemm with the [units, inputs] weight
+ * (transB = 1), then the fused activation as its own node. */
+static int dense_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    const dense_config *cfg = layer->config;
+    bool fused = cfg->activation != CR_ACT_NONE;
+    const char *flat = cr_onnx_value(b, "flatten");
+    cr_onnx_node *flatten = cr_onnx_node_add(b, "Flatten", "flatten", flat, 1, cr_onnx_input(b, 0));
+    cr_onnx_attr_int(b, flatten, "axis", 1);
+    const char *z = fused ? cr_onnx_value(b, "gemm") : cr_onnx_output(b);
+    const char *weight = cr_onnx_param(b, 0);
+    cr_onnx_node *gemm = cfg->bias.enabled ? cr_onnx_node_add(b, "Gemm", NULL, z, 3, flat, weight,
+                                                              cr_onnx_param(b, 1))
+                                           : cr_onnx_node_add(b, "Gemm", NULL, z, 2, flat, weight);
+    cr_onnx_attr_int(b, gemm, "transB", 1);
+    cr_onnx_set_output_rank(b, 2);
+    if (!fused) return 0;
+    return cr_onnx_activation(b, cfg->activation, CR_LEAKY_RELU_DEFAULT_SLOPE, z, cr_onnx_output(b),
+                              cr_activation_name(cfg->activation));
+}
+
 const cr_layer_kind cr_dense_kind = {
+    .export_onnx = dense_export_onnx,
     .name = "dense",
     .description =
         "fully connected layer on the flattened input (PyTorch's Linear): -> [units, 1, 1]",

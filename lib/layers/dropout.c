@@ -6,6 +6,7 @@
 
 #include "../random.h"
 #include "dropout.h"
+#include "../onnx_build.h"
 
 static const cr_key dropout_keys[] = {
     {"rate", CR_KEY_FLOAT, offsetof(dropout_config, rate), false, 0.5, 0, 1,
@@ -70,7 +71,15 @@ static void dropout_backward(const cr_step *step) {
         for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
 }
 
+/* Evaluation form: dropout passes its input through, so it adds no node. */
+static int dropout_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    (void)layer;
+    cr_onnx_alias(b, cr_onnx_input(b, 0));
+    return 0;
+}
+
 const cr_layer_kind cr_dropout_kind = {
+    .export_onnx = dropout_export_onnx,
     .name = "dropout",
     .description = "inverted dropout while training, identity in evaluation",
     .keys = dropout_keys,

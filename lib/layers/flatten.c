@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../layer.h"
+#include "../onnx_build.h"
 
 static int flatten_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
                          cr_error *err) {
@@ -31,7 +32,18 @@ static void flatten_backward(const cr_step *step) {
         for (int64_t i = 0; i < n; i++) step->dx[0][i] += step->dy[i];
 }
 
+/* x: [N, C, H, W] -> [N, C·H·W] */
+static int flatten_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    (void)layer;
+    cr_onnx_node *node =
+        cr_onnx_node_add(b, "Flatten", NULL, cr_onnx_output(b), 1, cr_onnx_input(b, 0));
+    cr_onnx_attr_int(b, node, "axis", 1);
+    cr_onnx_set_output_rank(b, 2);
+    return 0;
+}
+
 const cr_layer_kind cr_flatten_kind = {
+    .export_onnx = flatten_export_onnx,
     .name = "flatten",
     .description = "[C, H, W] -> [C·H·W, 1, 1] (dense flattens by itself; this makes it explicit)",
     .infer = flatten_infer,

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "lrn.h"
+#include "../onnx_build.h"
 
 static const cr_key lrn_keys[] = {
     {"size", CR_KEY_INT, offsetof(lrn_config, size), false, 5, 1, CR_NO_LIMIT,
@@ -100,7 +101,27 @@ static void lrn_backward(const cr_step *step) {
     }
 }
 
+/* ONNX's LRN sums over channels c − ⌊(size−1)/2⌋ … c + ⌈(size−1)/2⌉,
+ * PyTorch's (and cnnrun's) over c − ⌊size/2⌋ … c + ⌊(size−1)/2⌋: the same
+ * window for odd sizes only. */
+static int lrn_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    const lrn_config *cfg = layer->config;
+    if (cfg->size % 2 == 0)
+        return cr_onnx_refuse(b,
+                              "LRN size %d is even: ONNX centres an even window one channel "
+                              "later than PyTorch and cnnrun do",
+                              cfg->size);
+    cr_onnx_node *node =
+        cr_onnx_node_add(b, "LRN", NULL, cr_onnx_output(b), 1, cr_onnx_input_4d(b, 0));
+    cr_onnx_attr_int(b, node, "size", cfg->size);
+    cr_onnx_attr_float(b, node, "alpha", cfg->alpha);
+    cr_onnx_attr_float(b, node, "beta", cfg->beta);
+    cr_onnx_attr_float(b, node, "bias", cfg->k);
+    return 0;
+}
+
 const cr_layer_kind cr_lrn_kind = {
+    .export_onnx = lrn_export_onnx,
     .name = "lrn",
     .description = "local response normalisation across channels: x / (k + alpha/size · Σ x²)^beta "
                    "(Caffe/PyTorch)",

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "../layer.h"
+#include "../onnx_build.h"
 
 typedef struct magnitude_config {
     int size;
@@ -66,7 +67,27 @@ static void magnitude_backward(const cr_step *step) {
     }
 }
 
+/* x: [N, G·size, H, W] -> Reshape [N, G, size, H, W] -> Mul (x²) ->
+ * ReduceSum over the size axis -> Sqrt: [N, G, H, W]. */
+static int magnitude_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    const magnitude_config *cfg = layer->config;
+    cr_shape out = layer->out;
+    int64_t shape[5] = {-1, out.c, cfg->size, out.h, out.w}, axes[1] = {2};
+    const char *grouped = cr_onnx_value(b, "groups"), *squares = cr_onnx_value(b, "squares");
+    const char *sums = cr_onnx_value(b, "sums");
+    cr_onnx_node_add(b, "Reshape", "groups", grouped, 2, cr_onnx_input_4d(b, 0),
+                     cr_onnx_int64s(b, "groups_shape", 5, shape));
+    cr_onnx_node_add(b, "Mul", "squares", squares, 2, grouped, grouped);
+    /* Opset 13 on: the axes are an input, no longer an attribute. */
+    cr_onnx_node *sum = cr_onnx_node_add(b, "ReduceSum", "sums", sums, 2, squares,
+                                         cr_onnx_int64s(b, "sums_axes", 1, axes));
+    cr_onnx_attr_int(b, sum, "keepdims", 0);
+    cr_onnx_node_add(b, "Sqrt", NULL, cr_onnx_output(b), 1, sums);
+    return 0;
+}
+
 const cr_layer_kind cr_magnitude_kind = {
+    .export_onnx = magnitude_export_onnx,
     .name = "magnitude",
     .description = "Euclidean norm of each `size` consecutive channels (C -> C/size)",
     .keys = magnitude_keys,

@@ -162,7 +162,14 @@ static void maxpool_backward(const cr_step *step) {
     }
 }
 
+/* MaxPool: padding never wins, as in PyTorch. */
+static int maxpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    cr_pool_export_onnx(layer, b, "MaxPool");
+    return 0;
+}
+
 const cr_layer_kind cr_maxpool_kind = {
+    .export_onnx = maxpool_export_onnx,
     .name = "maxpool",
     .description = "largest value in each window; padding never wins (PyTorch's MaxPool2d)",
     .keys = cr_pool_keys,

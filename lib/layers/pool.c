@@ -26,3 +26,12 @@ int cr_pool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr
     layer->out.c = in[0].c;
     return 0;
 }
+
+cr_onnx_node *cr_pool_export_onnx(const cr_layer *layer, cr_onnx_builder *b, const char *op) {
+    const pool_config *cfg = layer->config;
+    cr_onnx_node *node =
+        cr_onnx_node_add(b, op, NULL, cr_onnx_output(b), 1, cr_onnx_input_4d(b, 0));
+    cr_onnx_window_attrs(b, node, cfg->size, cfg->stride, cfg->padding);
+    cr_onnx_attr_int(b, node, "ceil_mode", 0);
+    return node;
+}

@@ -8,6 +8,7 @@
 
 #include "../layer.h"
 #include "softmax.h"
+#include "../onnx_build.h"
 
 static int softmax_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
                          cr_error *err) {
@@ -62,7 +63,20 @@ static void softmax_backward(const cr_step *step) {
     }
 }
 
+/* Softmax over axis 1 (opset 13 and later normalise along that axis only);
+ * as the network's output (outputs_probabilities) it becomes
+ * `probabilities`, its input `logits`. */
+static int softmax_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
+    (void)layer;
+    cr_onnx_node *node =
+        cr_onnx_node_add(b, "Softmax", NULL, cr_onnx_output(b), 1, cr_onnx_input(b, 0));
+    cr_onnx_attr_int(b, node, "axis", 1);
+    cr_onnx_set_output_rank(b, cr_onnx_input_rank(b, 0));
+    return 0;
+}
+
 const cr_layer_kind cr_softmax_kind = {
+    .export_onnx = softmax_export_onnx,
     .name = "softmax",
     .description = "probabilities over the channels; last layer only (training fuses it with the "
                    "cross-entropy loss)",

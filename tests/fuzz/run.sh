@@ -4,6 +4,7 @@
 #   fuzz_spec        the model spec loader (seeds: tests/fuzz/corpus, models/)
 #   fuzz_checkpoint  the checkpoint reader (seeds: tests/fuzz/corpus-checkpoint)
 #   fuzz_text        metrics.csv and batches.meta.txt (seeds: tests/fuzz/corpus-text)
+#   fuzz_onnx        the ONNX importer (seeds: tests/fuzz/corpus-onnx: small exports)
 #
 # Builds the libFuzzer targets with clang in build-fuzz/ and runs each with
 # its seed corpus (and, for the spec, the format's dictionary). New inputs
@@ -18,7 +19,7 @@ shift || true
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${CNNRUN_FUZZ_BUILD:-$root/build-fuzz}"
 findings="$build/findings"
-targets=(${CNNRUN_FUZZ_TARGETS:-fuzz_spec fuzz_checkpoint fuzz_text})
+targets=(${CNNRUN_FUZZ_TARGETS:-fuzz_spec fuzz_checkpoint fuzz_text fuzz_onnx})
 share=$((seconds / ${#targets[@]}))
 [ "$share" -ge 1 ] || share=1
 
@@ -34,6 +35,7 @@ for target in "${targets[@]}"; do
         extra=(-dict="$root/tests/fuzz/spec.dict" -max_len=4096) ;;
     fuzz_checkpoint) seeds=("$root/tests/fuzz/corpus-checkpoint") extra=(-max_len=16384) ;;
     fuzz_text) seeds=("$root/tests/fuzz/corpus-text") extra=(-max_len=4096) ;;
+    fuzz_onnx) seeds=("$root/tests/fuzz/corpus-onnx") extra=(-max_len=65536) ;;
     esac
     echo "=== $target, $share s"
     # The first directory receives new corpus entries; the others are read-only seeds.
