@@ -37,10 +37,25 @@ typedef enum cr_activation {
     CR_ACT_TANH,
     CR_ACT_SIGMOID,
     CR_ACT_LEAKY_RELU,
+    CR_ACT_RELU6,       /* min(max(x, 0), 6) */
+    CR_ACT_SILU,        /* x·σ(x) */
+    CR_ACT_GELU,        /* x·Φ(x), exact (erf), PyTorch's default */
+    CR_ACT_ELU,         /* x > 0 ? x : α(eˣ − 1) */
+    CR_ACT_HARDSWISH,   /* x·relu6(x + 3)/6 */
+    CR_ACT_HARDSIGMOID, /* relu6(x + 3)/6 */
 } cr_activation;
 
 /* Slope used by a fused `activation: leaky_relu` (PyTorch's default). */
 #define CR_LEAKY_RELU_DEFAULT_SLOPE 0.01f
+/* α used by a fused `activation: elu` (PyTorch's default). */
+#define CR_ELU_DEFAULT_ALPHA 1.0f
+
+/* The parameter a fused activation (conv's and dense's `activation:`) runs
+ * with: leaky_relu's slope or elu's α, PyTorch's defaults; unused by the
+ * others. */
+static inline float cr_activation_fused_param(cr_activation activation) {
+    return activation == CR_ACT_ELU ? CR_ELU_DEFAULT_ALPHA : CR_LEAKY_RELU_DEFAULT_SLOPE;
+}
 
 /* ---- keys (schema) -------------------------------------------------------- */
 
@@ -97,7 +112,8 @@ typedef enum cr_init {
                                    default (kaiming-uniform a=sqrt(5)) and its bias rule */
     CR_INIT_ONES,
     CR_INIT_ZEROS,
-    CR_INIT_VALUES, /* from `values` (inline weights) */
+    CR_INIT_VALUES,   /* from `values` (inline weights) */
+    CR_INIT_CONSTANT, /* every element `constant` (PReLU's 0.25) */
 } cr_init;
 
 /* Where a layer's output is not differentiable in its input, so that a
@@ -120,6 +136,7 @@ typedef struct cr_param {
     cr_init init;
     int fan_in;
     const cr_values *values; /* for CR_INIT_VALUES */
+    float constant;          /* for CR_INIT_CONSTANT */
 } cr_param;
 
 struct cr_layer_kind;
@@ -275,19 +292,27 @@ static inline int64_t cr_round_up_floats(int64_t floats) {
 }
 
 const char *cr_activation_name(cr_activation activation);
+/* Every activation by name, for the spec loader ("none" included). */
+extern const char *const cr_activation_names[];
+extern const int cr_activation_count; /* entries of cr_activation_names = enum values */
 cr_kinks cr_activation_kinks(cr_activation activation);
+/* silu, gelu and hardswish are not monotonic: their derivative is not a
+ * function of the output, so the backward functions below need the input z
+ * where the others take y. A layer fusing one keeps z for backward. */
+bool cr_activation_needs_input(cr_activation activation);
 
-/* Activation applied in place / its gradient computed from the output y:
- * relu, leaky_relu, tanh and sigmoid all have derivatives expressible in y. */
-void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope);
+/* Activation applied in place / its gradient computed from `at`: the output
+ * y, or the input z for an activation that needs it (see above). `param` is
+ * leaky_relu's slope or elu's α (unused by the others). */
+void cr_activation_forward(float *y, int64_t n, cr_activation activation, float param);
 /* y = f(x) element-wise; y may alias x. */
 void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
-                         float slope);
-/* dz[i] = dy[i] * f'(z[i]) written from y = f(z). dz may alias dy. */
-void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
-                            cr_activation activation, float slope);
-/* dx[i] += dy[i] * f'(z[i]), from y = f(z). */
-void cr_activation_backward_add(float *dx, const float *dy, const float *y, int64_t n,
-                                cr_activation activation, float slope);
+                         float param);
+/* dz[i] = dy[i] * f'(z[i]) written from `at` (y = f(z), or z). dz may alias dy. */
+void cr_activation_backward(float *dz, const float *dy, const float *at, int64_t n,
+                            cr_activation activation, float param);
+/* dx[i] += dy[i] * f'(z[i]), from `at` (y = f(z), or z). */
+void cr_activation_backward_add(float *dx, const float *dy, const float *at, int64_t n,
+                                cr_activation activation, float param);
 
 #endif

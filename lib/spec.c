@@ -128,19 +128,19 @@ static int read_float(cr_yaml *y, yaml_node_t *node, const cr_env *env, const cr
 
 static int read_activation(cr_yaml *y, yaml_node_t *node, const cr_env *env, const char *key,
                            const char *layer, cr_activation *out, cr_error *err) {
-    static const char *const names[] = {"none", "relu", "tanh", "sigmoid", "leaky_relu"};
-    static const cr_activation values[] = {CR_ACT_NONE, CR_ACT_RELU, CR_ACT_TANH, CR_ACT_SIGMOID,
-                                           CR_ACT_LEAKY_RELU};
     const char *text;
     if (cr_yaml_string(y, node, env, key, layer, &text, err)) return 1;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(text, names[i]) == 0) return *out = values[i], 0;
-    const char *near = cr_suggest(text, names, 5);
+    for (int i = 0; i < cr_activation_count; i++)
+        if (strcmp(text, cr_activation_names[i]) == 0) return *out = (cr_activation)i, 0;
+    const char *near = cr_suggest(text, cr_activation_names, cr_activation_count);
+    char valid[256] = "";
+    for (int i = 0; i < cr_activation_count; i++)
+        snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%s", i ? ", " : "",
+                 cr_activation_names[i]);
     node = cr_yaml_resolve(y, node, env, layer, err);
     return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), layer,
-                   "unknown activation '%s'%s%s%s (valid: none, relu, tanh, sigmoid, "
-                   "leaky_relu)",
-                   text, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+                   "unknown activation '%s'%s%s%s (valid: %s)", text,
+                   near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "", valid);
 }
 
 /* Nested lists of numbers -> flat floats, outermost dimension first. */
@@ -383,6 +383,12 @@ static const char *type_alias(const char *type) {
         {"localresponsenorm", "lrn"}, {"bn", "batchnorm"},
         {"concatenate", "concat"},    {"route", "concat"},
         {"shortcut", "add"},          {"eltwise", "add"},
+        {"deconv", "conv_transpose"}, {"deconvolution", "conv_transpose"},
+        {"convtranspose2d", "conv_transpose"}, {"conv2dtranspose", "conv_transpose"},
+        {"upsampling2d", "upsample"}, {"interpolate", "upsample"},
+        {"swish", "silu"},            {"hswish", "hardswish"},
+        {"adaptiveavgpool2d", "globalavgpool"}, {"globalaveragepooling2d", "globalavgpool"},
+        {"adaptivemaxpool2d", "globalmaxpool"}, {"globalmaxpooling2d", "globalmaxpool"},
     };
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
         if (strcasecmp(type, aliases[i][0]) == 0) return aliases[i][1];
@@ -398,7 +404,7 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
     const char *given_name = NULL;
     if (name_entry && cr_yaml_string(y, name_entry->value, sc->env, "name", NULL, &given_name, err))
         return 1;
-    char types[256];
+    char types[1024];
     type_names_list(types, sizeof types);
     if (!type_entry)
         return cr_fail(err, CR_ERR_INVALID, mark, given_name,
@@ -407,10 +413,10 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
     if (cr_yaml_string(y, type_entry->value, sc->env, "type", given_name, &type, err)) return 1;
     const cr_layer_kind *kind = cr_layer_kind_find(type);
     if (!kind) {
-        const char *names[64];
+        const char *names[128];
         for (int i = 0; i < cr_layer_kind_count; i++) names[i] = cr_layer_kinds[i]->name;
         const char *near = type_alias(type);
-        if (!near) near = cr_suggest(type, names, cr_layer_kind_count);
+        if (!near) near = cr_suggest_close(type, names, cr_layer_kind_count);
         return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, type_entry->value), given_name,
                        "unknown layer type '%s'%s%s%s (known types: %s)", type,
                        near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "", types);

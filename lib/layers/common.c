@@ -7,6 +7,10 @@
 
 #include "../layer.h"
 
+/* 1/√2 and 1/√(2π), for gelu (C11 has no M_SQRT1_2). */
+#define SQRT_HALF        0.70710678118654752440
+#define INV_SQRT_TWO_PI  0.39894228040143267794
+
 static int key_index(const cr_layer *layer, const char *key) {
     for (int i = 0; i < layer->kind->n_keys && i < CR_MAX_KEYS; i++)
         if (strcmp(layer->kind->keys[i].name, key) == 0) return i;
@@ -80,20 +84,21 @@ int64_t cr_layer_workspace_floats(const cr_layer *layer, int64_t batch, int thre
            threads * cr_round_up_floats(layer->workspace_per_thread);
 }
 
+/* In enum order. */
+const char *const cr_activation_names[] = {"none",  "relu", "tanh", "sigmoid",   "leaky_relu",
+                                           "relu6", "silu", "gelu", "elu",       "hardswish",
+                                           "hardsigmoid"};
+const int cr_activation_count = sizeof cr_activation_names / sizeof cr_activation_names[0];
+
 const char *cr_activation_name(cr_activation activation) {
-    switch (activation) {
-    case CR_ACT_NONE:
-        return "none";
-    case CR_ACT_RELU:
-        return "relu";
-    case CR_ACT_TANH:
-        return "tanh";
-    case CR_ACT_SIGMOID:
-        return "sigmoid";
-    case CR_ACT_LEAKY_RELU:
-        return "leaky_relu";
-    }
-    return "?";
+    return (int)activation >= 0 && (int)activation < cr_activation_count
+               ? cr_activation_names[activation]
+               : "?";
+}
+
+bool cr_activation_needs_input(cr_activation activation) {
+    return activation == CR_ACT_SILU || activation == CR_ACT_GELU ||
+           activation == CR_ACT_HARDSWISH;
 }
 
 /* Element-wise loops over more values than this are split over the threads
@@ -131,12 +136,32 @@ static inline __m256 sigmoid8(__m256 x) {
         }                                                                                          \
     } while (0)
 
+/* x·σ(x) */
+static inline __m256 silu8(__m256 x) {
+    return _mm256_mul_ps(x, sigmoid8(x));
+}
+
+/* x·Φ(x) = x/2·(1 + erf(x/√2)); SLEEF's erf is within 1 ulp. */
+static inline __m256 gelu8(__m256 x) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    __m256 erf = Sleef_erff8_u10(_mm256_mul_ps(x, _mm256_set1_ps((float)SQRT_HALF)));
+    return _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, erf));
+}
+
 static void tanh_span(float *y, const float *x, int64_t n) {
     VECTOR_SPAN(tanh8);
 }
 
 static void sigmoid_span(float *y, const float *x, int64_t n) {
     VECTOR_SPAN(sigmoid8);
+}
+
+static void silu_span(float *y, const float *x, int64_t n) {
+    VECTOR_SPAN(silu8);
+}
+
+static void gelu_span(float *y, const float *x, int64_t n) {
+    VECTOR_SPAN(gelu8);
 }
 #else
 static void tanh_span(float *y, const float *x, int64_t n) {
@@ -146,10 +171,23 @@ static void tanh_span(float *y, const float *x, int64_t n) {
 static void sigmoid_span(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + Sleef_expf_u10(-x[i]));
 }
+
+static void silu_span(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + Sleef_expf_u10(-x[i]));
+}
+
+static void gelu_span(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * (1.0f + Sleef_erff_u10(x[i] * (float)SQRT_HALF));
+}
 #endif
 
+static inline float relu6(float x) {
+    return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x;
+}
+
 static void activation_span(float *y, const float *x, int64_t n, cr_activation activation,
-                            float slope) {
+                            float param) {
     switch (activation) {
     case CR_ACT_NONE:
         if (y != x) memcpy(y, x, (size_t)n * sizeof *y);
@@ -158,7 +196,7 @@ static void activation_span(float *y, const float *x, int64_t n, cr_activation a
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case CR_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : param * x[i];
         break;
     case CR_ACT_TANH:
         tanh_span(y, x, n);
@@ -166,85 +204,129 @@ static void activation_span(float *y, const float *x, int64_t n, cr_activation a
     case CR_ACT_SIGMOID:
         sigmoid_span(y, x, n);
         break;
+    case CR_ACT_RELU6:
+        for (int64_t i = 0; i < n; i++) y[i] = relu6(x[i]);
+        break;
+    case CR_ACT_SILU:
+        silu_span(y, x, n);
+        break;
+    case CR_ACT_GELU:
+        gelu_span(y, x, n);
+        break;
+    case CR_ACT_ELU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : param * expm1f(x[i]);
+        break;
+    case CR_ACT_HARDSWISH:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * relu6(x[i] + 3.0f) / 6.0f;
+        break;
+    case CR_ACT_HARDSIGMOID:
+        for (int64_t i = 0; i < n; i++) y[i] = relu6(x[i] + 3.0f) / 6.0f;
+        break;
     }
 }
 
 void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
-                         float slope) {
+                         float param) {
     int64_t blocks = (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK;
 #pragma omp parallel for if (n >= PARALLEL_MIN_ELEMENTS) schedule(static)
     for (int64_t block = 0; block < blocks; block++) {
         int64_t first = block * ELEMENT_BLOCK, count = n - first;
         if (count > ELEMENT_BLOCK) count = ELEMENT_BLOCK;
-        activation_span(y + first, x + first, count, activation, slope);
+        activation_span(y + first, x + first, count, activation, param);
     }
 }
 
-void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope) {
-    if (activation != CR_ACT_NONE) cr_activation_apply(y, y, n, activation, slope);
+void cr_activation_forward(float *y, int64_t n, cr_activation activation, float param) {
+    if (activation != CR_ACT_NONE) cr_activation_apply(y, y, n, activation, param);
 }
 
-/* dz = dy ⊙ f'(z) (overwrite) or dz += dy ⊙ f'(z) (accumulate), from y = f(z). */
-static void activation_backward_span(float *dz, const float *dy, const float *y, int64_t n,
-                                     cr_activation activation, float slope, bool accumulate) {
+/* f'(z) from `at`: the output y = f(z), or z itself where
+ * cr_activation_needs_input. Each case is PyTorch's backward rule, ties
+ * included (relu6 and hardsigmoid pass the gradient strictly inside their
+ * linear part, hardswish's middle part includes z = 3). */
+static inline float derivative(float at, cr_activation activation, float param) {
+    switch (activation) {
+    case CR_ACT_NONE:
+        return 1.0f;
+    case CR_ACT_RELU:
+        return at > 0.0f ? 1.0f : 0.0f;
+    case CR_ACT_LEAKY_RELU: /* y > 0 exactly when z > 0 for a positive slope */
+        return at > 0.0f ? 1.0f : param;
+    case CR_ACT_TANH:
+        return 1.0f - at * at;
+    case CR_ACT_SIGMOID:
+        return at * (1.0f - at);
+    case CR_ACT_RELU6:
+        return at > 0.0f && at < 6.0f ? 1.0f : 0.0f;
+    case CR_ACT_ELU: /* α·eᶻ = y + α below 0 */
+        return at > 0.0f ? 1.0f : at + param;
+    case CR_ACT_HARDSIGMOID:
+        return at > 0.0f && at < 1.0f ? 1.0f / 6.0f : 0.0f;
+    case CR_ACT_SILU: {
+        float sigma = 1.0f / (1.0f + Sleef_expf_u10(-at));
+        return sigma * (1.0f + at * (1.0f - sigma));
+    }
+    case CR_ACT_GELU: /* Φ(z) + z·φ(z) */
+        return 0.5f * (1.0f + Sleef_erff_u10(at * (float)SQRT_HALF)) +
+               at * (float)INV_SQRT_TWO_PI * Sleef_expf_u10(-0.5f * at * at);
+    case CR_ACT_HARDSWISH:
+        return at < -3.0f ? 0.0f : at <= 3.0f ? at / 3.0f + 0.5f : 1.0f;
+    }
+    return 0.0f;
+}
+
+/* dz = dy ⊙ f'(z) (overwrite) or dz += dy ⊙ f'(z) (accumulate), from `at`. */
+static void activation_backward_span(float *dz, const float *dy, const float *at, int64_t n,
+                                     cr_activation activation, float param, bool accumulate) {
     switch (activation) {
     case CR_ACT_NONE:
         if (accumulate)
             for (int64_t i = 0; i < n; i++) dz[i] += dy[i];
         else if (dz != dy)
             memcpy(dz, dy, (size_t)n * sizeof *dz);
-        break;
-    case CR_ACT_RELU:
+        return;
+    case CR_ACT_RELU: /* the common case, kept branch-free for the vectoriser */
         if (accumulate)
-            for (int64_t i = 0; i < n; i++) dz[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+            for (int64_t i = 0; i < n; i++) dz[i] += at[i] > 0.0f ? dy[i] : 0.0f;
         else
-            for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case CR_ACT_LEAKY_RELU:
-        /* y > 0 exactly when z > 0 for a positive slope. */
+            for (int64_t i = 0; i < n; i++) dz[i] = at[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    default:
         if (accumulate)
-            for (int64_t i = 0; i < n; i++) dz[i] += y[i] > 0.0f ? dy[i] : slope * dy[i];
+            for (int64_t i = 0; i < n; i++) dz[i] += dy[i] * derivative(at[i], activation, param);
         else
-            for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : slope * dy[i];
-        break;
-    case CR_ACT_TANH:
-        if (accumulate)
-            for (int64_t i = 0; i < n; i++) dz[i] += dy[i] * (1.0f - y[i] * y[i]);
-        else
-            for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
-        break;
-    case CR_ACT_SIGMOID:
-        if (accumulate)
-            for (int64_t i = 0; i < n; i++) dz[i] += dy[i] * y[i] * (1.0f - y[i]);
-        else
-            for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * (1.0f - y[i]);
-        break;
+            for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * derivative(at[i], activation, param);
     }
 }
 
-static void activation_backward(float *dz, const float *dy, const float *y, int64_t n,
-                                cr_activation activation, float slope, bool accumulate) {
+static void activation_backward(float *dz, const float *dy, const float *at, int64_t n,
+                                cr_activation activation, float param, bool accumulate) {
     int64_t blocks = (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK;
 #pragma omp parallel for if (n >= PARALLEL_MIN_ELEMENTS) schedule(static)
     for (int64_t block = 0; block < blocks; block++) {
         int64_t first = block * ELEMENT_BLOCK, count = n - first;
         if (count > ELEMENT_BLOCK) count = ELEMENT_BLOCK;
-        activation_backward_span(dz + first, dy + first, y + first, count, activation, slope,
+        activation_backward_span(dz + first, dy + first, at + first, count, activation, param,
                                  accumulate);
     }
 }
 
-void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
-                            cr_activation activation, float slope) {
-    activation_backward(dz, dy, y, n, activation, slope, false);
+void cr_activation_backward(float *dz, const float *dy, const float *at, int64_t n,
+                            cr_activation activation, float param) {
+    activation_backward(dz, dy, at, n, activation, param, false);
 }
 
-void cr_activation_backward_add(float *dx, const float *dy, const float *y, int64_t n,
-                                cr_activation activation, float slope) {
-    activation_backward(dx, dy, y, n, activation, slope, true);
+void cr_activation_backward_add(float *dx, const float *dy, const float *at, int64_t n,
+                                cr_activation activation, float param) {
+    activation_backward(dx, dy, at, n, activation, param, true);
 }
 
+/* relu6's kink at 6, hardswish's and hardsigmoid's at ±3 are far from the
+ * small values a gradient check probes; elu with the fused α = 1 has a
+ * continuous derivative at 0 (the elu layer marks other α itself). */
 cr_kinks cr_activation_kinks(cr_activation activation) {
-    return activation == CR_ACT_RELU || activation == CR_ACT_LEAKY_RELU ? CR_KINKS_AT_ZERO
-                                                                        : CR_SMOOTH;
+    return activation == CR_ACT_RELU || activation == CR_ACT_LEAKY_RELU ||
+                   activation == CR_ACT_RELU6
+               ? CR_KINKS_AT_ZERO
+               : CR_SMOOTH;
 }

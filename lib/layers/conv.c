@@ -347,17 +347,19 @@ static void conv_forward_chunk(float *y, const float *x, const float *weight,
             const float *in = product + f * columns + i * spatial;
             float scale = epilogue_scale(epilogue, f), shift = epilogue_shift(epilogue, f);
             for (int64_t j = 0; j < spatial; j++) out[j] = scale * in[j] + shift;
-            cr_activation_forward(out, spatial, epilogue->activation, CR_LEAKY_RELU_DEFAULT_SLOPE);
+            cr_activation_forward(out, spatial, epilogue->activation,
+                                  cr_activation_fused_param(epilogue->activation));
         }
 }
 
 /* Gradients of y = act(weight ⊛ x + bias) for a chunk of images, from dy:
- *   dz = dy ⊙ act'(y), gathered to [F, n*OH*OW]
+ *   dz = dy ⊙ act'(z), gathered to [F, n*OH*OW], from `at`: y, or the kept z
+ *        for an activation that needs it (cr_activation_needs_input)
  *   dweight_g += dz_g · col_gᵀ,  dbias += Σ_pixels dz   (this thread's partial sums)
  *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED, or OVERWRITTEN with dx_assign;
  *                                         NULL: not wanted) */
 static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bool want_dbias,
-                                const float *dy, const float *y, const float *x,
+                                const float *dy, const float *at, const float *x,
                                 const float *weight, cr_activation activation, int first, int count,
                                 conv_scratch s, conv_dims d) {
     int64_t spatial = (int64_t)d.out_height * d.out_width, columns = count * spatial;
@@ -370,8 +372,8 @@ static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bo
             for (int f = 0; f < d.filters; f++) {
                 int64_t offset = ((int64_t)(first + i) * d.filters + f) * spatial;
                 cr_activation_backward(s.product + f * columns + i * spatial, dy + offset,
-                                       y + offset, spatial, activation,
-                                       CR_LEAKY_RELU_DEFAULT_SLOPE);
+                                       at + offset, spatial, activation,
+                                       cr_activation_fused_param(activation));
             }
         dz = s.product;
     }
@@ -512,6 +514,8 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                            fan_in, &cfg->bias.values);
     layer->macs = (int64_t)cfg->filters * layer->out.h * layer->out.w * fan_in;
     layer->kinks = cr_activation_kinks(cfg->activation);
+    if (cr_activation_needs_input(cfg->activation))
+        layer->saved_per_image = cr_shape_size(layer->out); /* z, for the derivative */
     conv_dims d = conv_dims_of(layer, x, 1);
     layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
     if (conv_uses_winograd(d)) {
@@ -554,15 +558,32 @@ static void conv_winograd_forward(const cr_step *step, conv_dims d, float *y,
     }
 }
 
+static void conv_forward_paths(const cr_step *step);
+
 /* x: [N, C, H, W] -> y: [N, F, OH, OW] = act(weight ⊛ x + bias)
- * Chunks of images run in parallel, each with its own scratch. */
+ * An activation whose derivative needs its input z (silu, gelu, hardswish)
+ * runs after the convolution, once z is kept in saved for backward. */
 static void conv_layer_forward(const cr_step *step) {
+    const conv_config *cfg = step->layer->config;
+    if (step->post_y || !cr_activation_needs_input(cfg->activation)) {
+        conv_forward_paths(step);
+        return;
+    }
+    int64_t n = step->batch * cr_shape_size(step->layer->out);
+    conv_forward_paths(step);
+    memcpy(step->saved, step->y, (size_t)n * sizeof(float));
+    cr_activation_forward(step->y, n, cfg->activation, cr_activation_fused_param(cfg->activation));
+}
+
+/* The convolution itself, fused activation included unless it needs its
+ * input. Chunks of images run in parallel, each with its own scratch. */
+static void conv_forward_paths(const cr_step *step) {
     const cr_layer *layer = step->layer;
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
     conv_epilogue epilogue = {
         .bias = cfg->bias.enabled ? step->param[1] : NULL,
-        .activation = cfg->activation,
+        .activation = cr_activation_needs_input(cfg->activation) ? CR_ACT_NONE : cfg->activation,
     };
     float *y = step->y;
     if (step->post_y) {
@@ -630,7 +651,9 @@ static void conv_layer_backward(const cr_step *step) {
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
             conv_backward_chunk(winograd_dx ? NULL : step->dx[0], step->dx_assign, dweight != NULL,
-                                dbias != NULL, step->dy, step->y, step->x[0], step->param[0],
+                                dbias != NULL, step->dy,
+                                cr_activation_needs_input(cfg->activation) ? step->saved : step->y,
+                                step->x[0], step->param[0],
                                 cfg->activation, first, count, scratch, d);
             if (winograd_dx)
                 winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, first, count,
