@@ -271,12 +271,13 @@ const cr_layer_kind *cr_layer_kind_find(const char *name);
 cr_mark cr_layer_key_mark(const cr_layer *layer, const char *key);
 bool cr_layer_has_key(const cr_layer *layer, const char *key);
 
-/* out = floor((n + 2p - f) / s) + 1 along one axis, with the error (out < 1,
- * padding >= kernel) and the warning (pixels dropped) worded for users.
- * `axis` is "height" or "width"; `what` is "kernel" or "window". */
+/* out = floor((n + 2p - d(f - 1) - 1) / s) + 1 along one axis (d: the
+ * dilation, 1 for plain windows), with the error (out < 1) and the warning
+ * (pixels dropped) worded for users. `axis` is "height" or "width"; `what`
+ * is "kernel" or "window" (kernel_h × kernel_w of it). */
 int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const char *axis, int n,
-                  int f, int p, int s, const char *what, int kernel_h, int kernel_w, int *out,
-                  cr_warnings *warnings, cr_error *err);
+                  int f, int d, int p, int s, const char *what, int kernel_h, int kernel_w,
+                  int *out, cr_warnings *warnings, cr_error *err);
 
 void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int *dims,
                         bool trainable, bool is_buffer, cr_init init, int fan_in,

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <sleef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../layer.h"
@@ -29,26 +30,32 @@ cr_mark cr_layer_key_mark(const cr_layer *layer, const char *key) {
 }
 
 int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const char *axis, int n,
-                  int f, int p, int s, const char *what, int kernel_h, int kernel_w, int *out,
-                  cr_warnings *warnings, cr_error *err) {
+                  int f, int d, int p, int s, const char *what, int kernel_h, int kernel_w,
+                  int *out, cr_warnings *warnings, cr_error *err) {
     cr_mark mark = cr_layer_key_mark(layer, key);
-    int64_t span = (int64_t)n + 2 * (int64_t)p - f;
+    int64_t span = (int64_t)n + 2 * (int64_t)p - ((int64_t)d * (f - 1) + 1);
     int64_t size = span < 0 ? (span - s + 1) / s + 1 : span / s + 1; /* floor division */
+    /* The kernel's term as the formula has it: "3", or "2·(3 − 1) − 1". */
+    char kernel_term[48];
+    if (d == 1)
+        snprintf(kernel_term, sizeof kernel_term, "%d", f);
+    else
+        snprintf(kernel_term, sizeof kernel_term, "%d·(%d − 1) − 1", d, f);
     if (size < 1)
         return cr_fail(err, CR_ERR_INVALID, mark, layer->name,
-                       "output %s (%d + 2·%d − %d)/%d + 1 = %lld < 1: input %d×%d×%d is smaller "
+                       "output %s (%d + 2·%d − %s)/%d + 1 = %lld < 1: input %d×%d×%d is smaller "
                        "than the %d×%d %s",
-                       axis, n, p, f, s, (long long)size, in.c, in.h, in.w, kernel_h, kernel_w,
-                       what);
+                       axis, n, p, kernel_term, s, (long long)size, in.c, in.h, in.w, kernel_h,
+                       kernel_w, what);
     if (size > 1000000000)
         return cr_fail(err, CR_ERR_INVALID, mark, layer->name, "output %s %lld is too large", axis,
                        (long long)size);
     int64_t dropped = span % s;
     if (dropped > 0)
         cr_warn(warnings, mark, layer->name,
-                "%s: (%d + 2·%d − %d) = %lld is not divisible by stride %d, so the last %lld "
+                "%s: (%d + 2·%d − %s) = %lld is not divisible by stride %d, so the last %lld "
                 "%s of the padded input %s never covered",
-                axis, n, p, f, (long long)span, s, (long long)dropped,
+                axis, n, p, kernel_term, (long long)span, s, (long long)dropped,
                 strcmp(axis, "height") == 0 ? (dropped == 1 ? "row" : "rows")
                                             : (dropped == 1 ? "column" : "columns"),
                 dropped == 1 ? "is" : "are");

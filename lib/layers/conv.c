@@ -20,6 +20,7 @@ static const cr_key conv_keys[] = {
     {"stride", CR_KEY_INT_PAIR, offsetof(conv_config, stride), false, 1, 1, CR_NO_LIMIT},
     {"padding", CR_KEY_PADDING, offsetof(conv_config, padding), false, 0, 0, CR_NO_LIMIT},
     {"groups", CR_KEY_INT, offsetof(conv_config, groups), false, 1, 1, CR_NO_LIMIT},
+    {"dilation", CR_KEY_INT_PAIR, offsetof(conv_config, dilation), false, 1, 1, CR_NO_LIMIT},
     {"bias", CR_KEY_BIAS, offsetof(conv_config, bias), false, 1, 0, 0},
     {"activation", CR_KEY_ACTIVATION, offsetof(conv_config, activation), false, 0, 0, 0},
     {"weights", CR_KEY_TENSOR, offsetof(conv_config, weights), false, 0, -CR_NO_LIMIT, CR_NO_LIMIT},
@@ -43,40 +44,52 @@ int cr_check_values(const cr_layer *layer, const char *key, const cr_values *val
                    "'%s' has shape [%s] but the layer needs [%s] (%s)", key, got, want, layout);
 }
 
-static int resolve_same_padding(const cr_layer *layer, const char *key, const int kernel[2],
+static int resolve_same_padding(const cr_layer *layer, const char *key, const int span[2],
                                 cr_padding *padding, cr_error *err) {
     if (padding->mode != CR_PAD_SAME) return 0;
     static const char *const axes[2] = {"height", "width"};
     for (int i = 0; i < 2; i++) {
-        if (kernel[i] % 2 == 0)
+        if (span[i] % 2 == 0)
             return cr_fail(err, CR_ERR_INVALID, cr_layer_key_mark(layer, key), layer->name,
-                           "padding 'same' needs an odd kernel, but the kernel %s is %d: "
+                           "padding 'same' needs an odd kernel, but the kernel %s spans %d: "
                            "(%d − 1)/2 is not a whole number of pixels; give an explicit "
                            "padding instead, e.g. padding: %d (output %s grows by 1) or "
                            "padding: %d (shrinks by 1)",
-                           axes[i], kernel[i], kernel[i], kernel[i] / 2, axes[i],
-                           kernel[i] / 2 - 1);
-        padding->size[i] = (kernel[i] - 1) / 2;
+                           axes[i], span[i], span[i], span[i] / 2, axes[i], span[i] / 2 - 1);
+        padding->size[i] = (span[i] - 1) / 2;
     }
     return 0;
 }
 
 int cr_conv_geometry(const cr_layer *layer, const int kernel[2], const int stride[2],
-                     cr_padding *padding, cr_shape in, const char *kernel_key, const char *what,
-                     int *out_height, int *out_width, cr_warnings *warnings, cr_error *err) {
-    if (resolve_same_padding(layer, "padding", kernel, padding, err)) return 1;
+                     const int dilation[2], cr_padding *padding, cr_shape in,
+                     const char *kernel_key, const char *what, int *out_height, int *out_width,
+                     cr_warnings *warnings, cr_error *err) {
+    /* A kernel dilated by d spans d·(f − 1) + 1 pixels: PyTorch's
+     * out = ⌊(n + 2p − d·(f − 1) − 1)/s⌋ + 1 is the plain rule on the span. */
+    int span[2];
+    for (int i = 0; i < 2; i++) span[i] = dilation[i] * (kernel[i] - 1) + 1;
+    char described[96];
+    if (dilation[0] == 1 && dilation[1] == 1)
+        snprintf(described, sizeof described, "%s", what);
+    else
+        snprintf(described, sizeof described, "%s (%d×%d dilated by %d×%d)", what, kernel[0],
+                 kernel[1], dilation[0], dilation[1]);
+    if (resolve_same_padding(layer, "padding", span, padding, err)) return 1;
     static const char *const axes[2] = {"height", "width"};
     for (int i = 0; i < 2; i++)
-        if (padding->size[i] >= kernel[i])
+        if (padding->size[i] >= span[i])
             return cr_fail(err, CR_ERR_INVALID, cr_layer_key_mark(layer, "padding"), layer->name,
                            "padding %d ≥ %s %s %d: a window could then hold only padding; "
                            "padding must be smaller than the %s",
-                           padding->size[i], what, axes[i], kernel[i], what);
-    if (cr_window_out(layer, kernel_key, in, "height", in.h, kernel[0], padding->size[0], stride[0],
-                      what, kernel[0], kernel[1], out_height, warnings, err))
+                           padding->size[i], described, axes[i], span[i], what);
+    if (cr_window_out(layer, kernel_key, in, "height", in.h, kernel[0], dilation[0],
+                      padding->size[0], stride[0], described, span[0], span[1], out_height,
+                      warnings, err))
         return 1;
-    return cr_window_out(layer, kernel_key, in, "width", in.w, kernel[1], padding->size[1],
-                         stride[1], what, kernel[0], kernel[1], out_width, warnings, err);
+    return cr_window_out(layer, kernel_key, in, "width", in.w, kernel[1], dilation[1],
+                         padding->size[1], stride[1], described, span[0], span[1], out_width,
+                         warnings, err);
 }
 
 /* ---- the math ---------------------------------------------------------------- */
@@ -85,7 +98,7 @@ int cr_conv_geometry(const cr_layer *layer, const int kernel[2], const int strid
 typedef struct conv_dims {
     int batch, channels, height, width; /* x: [N, C, H, W] */
     int filters, groups;                /* weight: [F, C/groups, KH, KW] */
-    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
     int out_height, out_width; /* y: [N, F, OH, OW] */
 } conv_dims;
 
@@ -104,6 +117,8 @@ static conv_dims conv_dims_of(const cr_layer *layer, cr_shape in, int batch) {
         .stride_w = cfg->stride[1],
         .pad_h = cfg->padding.size[0],
         .pad_w = cfg->padding.size[1],
+        .dil_h = cfg->dilation[0],
+        .dil_w = cfg->dilation[1],
         .out_height = layer->out.h,
         .out_width = layer->out.w,
     };
@@ -217,7 +232,8 @@ static void zero_wrapped(float *out, conv_dims d, int shift, int first_row, int 
 
 /* Unfolds an image so that convolution becomes one matrix product: row
  * (c, kh, kw) of col holds, for every output pixel, the input pixel that
- * kernel tap meets there (0 in the padding). The image's columns are one
+ * kernel tap meets there (0 in the padding). kh and kw below are the taps'
+ * offsets in pixels: multiples of the dilation. The image's columns are one
  * block of each row of a wider matrix (several images side by side).
  *   image: [C, H, W] -> col: [C*KH*KW, OH*OW] with row stride col_stride */
 /* GCC would turn the short row copies back into memcpy calls. */
@@ -228,8 +244,8 @@ static void
 im2col(float *restrict col, int64_t col_stride, const float *restrict image, conv_dims d) {
     bool shifted_copy = conv_is_shifted_copy(d);
     for (int c = 0; c < d.channels; c++)
-        for (int kh = 0; kh < d.kernel_h; kh++)
-            for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
+        for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
+            for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
                 int first, end, first_row, end_row;
                 inside_range(kw, d.pad_w, d.stride_w, d.width, d.out_width, &first, &end);
                 inside_range(kh, d.pad_h, d.stride_h, d.height, d.out_height, &first_row, &end_row);
@@ -282,8 +298,8 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
 static void col2im(float *restrict image, float *restrict col, int64_t col_stride, conv_dims d) {
     bool shifted_copy = conv_is_shifted_copy(d);
     for (int c = 0; c < d.channels; c++)
-        for (int kh = 0; kh < d.kernel_h; kh++)
-            for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
+        for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
+            for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
                 if (shifted_copy) {
                     int first_row, end_row;
                     inside_range(kh, d.pad_h, 1, d.height, d.out_height, &first_row, &end_row);
@@ -425,7 +441,8 @@ static int conv_run_chunk(conv_dims d, int threads) {
 }
 
 static bool conv_uses_winograd(conv_dims d) {
-    return winograd_applies(d.kernel_h, d.kernel_w, d.stride_h, d.stride_w, d.groups, d.channels,
+    return d.dil_h == 1 && d.dil_w == 1 &&
+           winograd_applies(d.kernel_h, d.kernel_w, d.stride_h, d.stride_w, d.groups, d.channels,
                             d.filters);
 }
 
@@ -477,8 +494,8 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                        "(%d%s)",
                        cfg->groups, x.c, x.c % cfg->groups ? ", does not" : ", does", cfg->filters,
                        cfg->filters % cfg->groups ? ", does not" : ", does");
-    if (cr_conv_geometry(layer, cfg->kernel, cfg->stride, &cfg->padding, x, "kernel", "kernel",
-                         &layer->out.h, &layer->out.w, warnings, err))
+    if (cr_conv_geometry(layer, cfg->kernel, cfg->stride, cfg->dilation, &cfg->padding, x,
+                         "kernel", "kernel", &layer->out.h, &layer->out.w, warnings, err))
         return 1;
     layer->out.c = cfg->filters;
 
