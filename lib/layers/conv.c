@@ -51,7 +51,7 @@ static int resolve_same_padding(const cr_layer *layer, const char *key, const in
     for (int i = 0; i < 2; i++) {
         if (span[i] % 2 == 0)
             return cr_fail(err, CR_ERR_INVALID, cr_layer_key_mark(layer, key), layer->name,
-                           "padding 'same' needs an odd kernel, but the kernel %s spans %d: "
+                           "padding 'same' needs an odd kernel, but the kernel %s is %d: "
                            "(%d − 1)/2 is not a whole number of pixels; give an explicit "
                            "padding instead, e.g. padding: %d (output %s grows by 1) or "
                            "padding: %d (shrinks by 1)",
