@@ -68,6 +68,8 @@ typedef enum cr_key_type {
     CR_KEY_ACTIVATION, /* cr_activation */
     CR_KEY_TENSOR,     /* cr_values: nested lists of numbers */
     CR_KEY_BIAS,       /* cr_bias: `true`/`false`, or the bias values inline */
+    CR_KEY_STRING,     /* const char *, NULL when absent (the text lives as long as the
+                          model); the kind's shape rule checks it against its choices */
 } cr_key_type;
 
 typedef enum cr_padding_mode { CR_PAD_EXPLICIT = 0, CR_PAD_SAME } cr_padding_mode;

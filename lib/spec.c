@@ -234,6 +234,8 @@ static int read_key(cr_yaml *y, yaml_node_t *node, const cr_env *env, const cr_k
         return cr_yaml_bool(y, node, env, key->name, layer, field, err);
     case CR_KEY_ACTIVATION:
         return read_activation(y, node, env, key->name, layer, field, err);
+    case CR_KEY_STRING:
+        return cr_yaml_string(y, node, env, key->name, layer, (const char **)field, err);
     case CR_KEY_TENSOR:
         return read_values(y, node, env, key->name, layer, field, inline_values, err);
     case CR_KEY_BIAS: {
@@ -275,6 +277,9 @@ static void set_default(const cr_key *key, void *config) {
         break;
     case CR_KEY_BIAS:
         ((cr_bias *)field)->enabled = key->default_value != 0;
+        break;
+    case CR_KEY_STRING:
+        *(const char **)field = NULL;
         break;
     }
 }

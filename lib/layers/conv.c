@@ -94,14 +94,6 @@ int cr_conv_geometry(const cr_layer *layer, const int kernel[2], const int strid
 
 /* ---- the math ---------------------------------------------------------------- */
 
-/* Everything that fixes a convolution's shapes. */
-typedef struct conv_dims {
-    int batch, channels, height, width; /* x: [N, C, H, W] */
-    int filters, groups;                /* weight: [F, C/groups, KH, KW] */
-    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
-    int out_height, out_width; /* y: [N, F, OH, OW] */
-} conv_dims;
-
 static conv_dims conv_dims_of(const cr_layer *layer, cr_shape in, int batch) {
     const conv_config *cfg = layer->config;
     return (conv_dims){
@@ -481,6 +473,15 @@ static winograd_dims winograd_backward_dims(conv_dims d) {
 
 static int winograd_run_chunk(conv_dims d, int threads) {
     return run_chunk(winograd_chunk_images(winograd_dims_of(d)), d.batch, threads);
+}
+
+/* For the kinds that share the unfolding (conv_transpose: lib/layers/conv.h). */
+void cr_conv_im2col(float *col, int64_t col_stride, const float *image, conv_dims d) {
+    im2col(col, col_stride, image, d);
+}
+
+void cr_conv_col2im(float *image, float *col, int64_t col_stride, conv_dims d) {
+    col2im(image, col, col_stride, d);
 }
 
 /* ---- the layer ----------------------------------------------------------------- */
