@@ -19,6 +19,8 @@ static cr_shape reduced_input(const char *file, cr_shape input) {
     if (strstr(file, "alexnet")) return (cr_shape){3, 67, 67};
     if (strstr(file, "vgg16")) return (cr_shape){3, 32, 32};
     if (strstr(file, "lenet5")) return (cr_shape){1, 12, 12};
+    /* 16 → unet's two pools 4, its decoder back up to 16 */
+    if (strstr(file, "unet")) return (cr_shape){1, 16, 16};
     if (input.h > 12) return (cr_shape){input.c, 8, 8};
     return input;
 }

@@ -50,8 +50,12 @@ int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const cha
     if (size > 1000000000)
         return cr_fail(err, CR_ERR_INVALID, mark, layer->name, "output %s %lld is too large", axis,
                        (long long)size);
+    /* Only real pixels count: the last `dropped` of the padded input are
+     * left out, of which the last p are padding (a stride-2 3×3 with padding
+     * 1 on an even size leaves out a column of padding, nothing of the
+     * image). */
     int64_t dropped = span % s;
-    if (dropped > 0)
+    if (dropped > p)
         cr_warn(warnings, mark, layer->name,
                 "%s: (%d + 2·%d − %s) = %lld is not divisible by stride %d, so the last %lld "
                 "%s of the padded input %s never covered",
