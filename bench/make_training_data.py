@@ -5,12 +5,13 @@ train on (docs/training.md), from Debian's Fashion-MNIST
 project's machine, so the CIFAR-format set is Fashion-MNIST in CIFAR-10's
 binary layout, not CIFAR-10:
 
-    bench/make_training_data.py cifar DIR [--train N]
+    bench/make_training_data.py cifar DIR [--train N] [--test N]
         32×32 RGB: each 28×28 image padded by 2 pixels of 0 on every side and
         repeated in the three colour planes; data_batch_1..5.bin (the first
-        N training images, 10,000 per file) and test_batch.bin (all 10,000),
+        N training images in five files) and test_batch.bin (the first
+        --test images of the test set),
         batches.meta.txt with the ten class names.
-    bench/make_training_data.py mnist64 DIR [--train N]
+    bench/make_training_data.py mnist64 DIR [--train N] [--test N]
         64×64 grey in the MNIST IDX layout: each image resized bilinearly
         (align-corners false, as PyTorch's interpolate) to 64×64.
 Needs only numpy (python3-numpy)."""
@@ -46,7 +47,7 @@ def split(test):
     return read_idx(f"{prefix}-images-idx3-ubyte"), read_idx(f"{prefix}-labels-idx1-ubyte")
 
 
-def write_cifar(folder, limit):
+def write_cifar(folder, limit, test_limit):
     os.makedirs(folder, exist_ok=True)
 
     def records(images, labels):
@@ -62,6 +63,7 @@ def write_cifar(folder, limit):
         with open(os.path.join(folder, f"data_batch_{i + 1}.bin"), "wb") as f:
             f.write(records(images[part], labels[part]))
     images, labels = split(True)
+    images, labels = images[:test_limit], labels[:test_limit]
     with open(os.path.join(folder, "test_batch.bin"), "wb") as f:
         f.write(records(images, labels))
     with open(os.path.join(folder, "batches.meta.txt"), "w") as f:
@@ -95,12 +97,12 @@ def write_idx(path, array):
         f.write(array.tobytes())
 
 
-def write_mnist64(folder, limit):
+def write_mnist64(folder, limit, test_limit):
     os.makedirs(folder, exist_ok=True)
     for test, prefix in ((False, "train"), (True, "t10k")):
         images, labels = split(test)
-        if not test:
-            images, labels = images[:limit], labels[:limit]
+        keep = test_limit if test else limit
+        images, labels = images[:keep], labels[:keep]
         write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte"), resize(images, 64))
         write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte"), labels)
 
@@ -110,8 +112,9 @@ def main():
     parser.add_argument("kind", choices=["cifar", "mnist64"])
     parser.add_argument("folder")
     parser.add_argument("--train", type=int, default=60000, help="training images to keep")
+    parser.add_argument("--test", type=int, default=10000, help="test images to keep")
     args = parser.parse_args()
-    (write_cifar if args.kind == "cifar" else write_mnist64)(args.folder, args.train)
+    (write_cifar if args.kind == "cifar" else write_mnist64)(args.folder, args.train, args.test)
 
 
 if __name__ == "__main__":

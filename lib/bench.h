@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "cnnrun.h"
+#include "model.h"
 #include "optim.h"
 
 typedef struct cr_bench_options {

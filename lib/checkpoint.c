@@ -27,20 +27,35 @@ typedef struct field {
 #define REAL_FIELD(member)                                                                         \
     { PREFIX #member, FIELD_REAL, offsetof(cr_checkpoint_state, member) }
 
-static const field fields[] = {
-    INT_FIELD(epoch),         INT_FIELD(step_in_epoch),  INT_FIELD(global_step),
-    INT_FIELD(order_seed),    INT_FIELD(augment_rng),    INT_FIELD(dropout_rng),
-    REAL_FIELD(loss_sum),     INT_FIELD(correct),        INT_FIELD(seen),
-    REAL_FIELD(seconds),      REAL_FIELD(best_accuracy), INT_FIELD(best_epoch),
-    INT_FIELD(batch_size),    INT_FIELD(seed),           INT_FIELD(shuffle),
-    INT_FIELD(train_images),  INT_FIELD(data_hash),      INT_FIELD(model_hash),
-    INT_FIELD(epochs),        INT_FIELD(optimizer_type), REAL_FIELD(lr),
-    REAL_FIELD(momentum),     REAL_FIELD(nesterov),      REAL_FIELD(weight_decay),
-    REAL_FIELD(beta1),        REAL_FIELD(beta2),         REAL_FIELD(eps),
-    INT_FIELD(schedule_type), REAL_FIELD(warmup_epochs), REAL_FIELD(step_epochs),
-    REAL_FIELD(gamma),        REAL_FIELD(min_lr),
+static const field state_fields[] = {
+    INT_FIELD(epoch),        INT_FIELD(step_in_epoch),  INT_FIELD(global_step),
+    INT_FIELD(order_seed),   INT_FIELD(augment_rng),    INT_FIELD(dropout_rng),
+    REAL_FIELD(loss_sum),    INT_FIELD(correct),        INT_FIELD(seen),
+    REAL_FIELD(seconds),     REAL_FIELD(best_accuracy), INT_FIELD(best_epoch),
+    INT_FIELD(train_images), INT_FIELD(data_hash),      INT_FIELD(model_hash),
 };
-#define N_FIELDS (int)(sizeof fields / sizeof fields[0])
+#define N_STATE_FIELDS (int)(sizeof state_fields / sizeof state_fields[0])
+
+/* Every scalar field of a checkpoint: the state's own, then the stored
+ * training settings (train_settings.h) in cr_checkpoint_state.settings. */
+typedef struct field_list {
+    field items[N_STATE_FIELDS + CR_TRAIN_SETTINGS_MAX];
+    char names[CR_TRAIN_SETTINGS_MAX][64];
+    int count;
+} field_list;
+
+static void list_fields(field_list *list) {
+    list->count = 0;
+    for (int f = 0; f < N_STATE_FIELDS; f++) list->items[list->count++] = state_fields[f];
+    for (int i = 0; i < cr_train_setting_count; i++) {
+        const cr_train_setting *s = &cr_train_settings[i];
+        if (s->on_resume == CR_RESUME_NOT_STORED) continue;
+        snprintf(list->names[i], sizeof list->names[i], PREFIX "%s", s->name);
+        list->items[list->count++] =
+            (field){list->names[i], cr_train_setting_is_real(s) ? FIELD_REAL : FIELD_INT,
+                    offsetof(cr_checkpoint_state, settings) + (size_t)i * sizeof(cr_setting_value)};
+    }
+}
 
 static const char optimizer_state_name[] = PREFIX "optimizer_state";
 static const char optimizer_steps_name[] = PREFIX "optimizer_steps";
@@ -71,8 +86,12 @@ void cr_checkpoint_state_free(cr_checkpoint_state *state) {
 
 int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimizer,
                        const cr_checkpoint_state *state, cr_error *err) {
+    field_list list;
+    list_fields(&list);
+    const field *fields = list.items;
+    int n_fields = list.count;
     int params = cr_net_param_count(net);
-    int count = params + 3 + N_FIELDS;
+    int count = params + 3 + n_fields;
     cr_safetensors_tensor *tensors = calloc((size_t)count, sizeof *tensors);
     if (!tensors) return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     int n = 0;
@@ -108,7 +127,7 @@ int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimi
         .shape = {state->metric_rows, CR_METRIC_COLUMNS},
         .data = state->metrics ? state->metrics : no_doubles,
     };
-    for (int f = 0; f < N_FIELDS; f++)
+    for (int f = 0; f < n_fields; f++)
         tensors[n++] = (cr_safetensors_tensor){
             .name = fields[f].name,
             .dtype = fields[f].type == FIELD_INT ? CR_DTYPE_I64 : CR_DTYPE_F64,
@@ -212,17 +231,24 @@ int cr_checkpoint_load(const char *path, cr_net *net, cr_optimizer *optimizer,
     if (!staging || !optimizer_state)
         status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     const cr_safetensors_entry *entry;
-    for (int f = 0; f < N_FIELDS && !status; f++) {
+    field_list list;
+    list_fields(&list);
+    const field *fields = list.items;
+    int n_fields = list.count;
+    for (int f = 0; f < n_fields && !status; f++) {
         cr_dtype dtype = fields[f].type == FIELD_INT ? CR_DTYPE_I64 : CR_DTYPE_F64;
         status = find_entry(file, fields[f].name, dtype, 1, &entry, err) ||
                  read_raw64(file, entry, (char *)&loaded + fields[f].offset, err);
     }
-    if (!status && loaded.optimizer_type != (int64_t)optimizer->config.type)
+    /* The optimizer's type fixes its state's layout: checked before the
+     * state is read (the settings table marks it refused on resume). */
+    int64_t saved_type = loaded.settings[cr_train_setting_find("optimizer_type")].i;
+    if (!status && saved_type != (int64_t)optimizer->config.type)
         status =
             cr_fail_file(err, CR_ERR_INVALID, path,
                          "the checkpoint was saved with optimizer %s, this run uses %s: resume "
                          "with the optimizer the run started with",
-                         cr_optimizer_name((cr_optimizer_type)loaded.optimizer_type),
+                         cr_optimizer_name((cr_optimizer_type)saved_type),
                          cr_optimizer_name(optimizer->config.type));
     if (!status) status = read_params(file, net, staging, err);
     if (!status) {

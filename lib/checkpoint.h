@@ -10,7 +10,9 @@
  *   - one scalar per field of cr_checkpoint_state below, named
  *     "__checkpoint__.FIELD": I64 for counters and random states (a uint64
  *     random state is stored as the int64 with the same bits), F64 for
- *     sums and settings.
+ *     sums;
+ *   - one scalar per stored training setting, "__checkpoint__.NAME" with the
+ *     name, type and meaning the settings table gives (train_settings.h).
  * Counters and states are tensors, not header metadata, because they must
  * come back bit for bit: a JSON number cannot hold a 64-bit random state. */
 #ifndef CNNRUN_CHECKPOINT_H
@@ -20,8 +22,10 @@
 #include <stdint.h>
 
 #include "cnnrun.h"
+#include "model.h"
 #include "error.h"
 #include "optim.h"
+#include "train_settings.h"
 
 /* Columns of metrics.csv, one row per epoch. */
 enum {
@@ -55,21 +59,14 @@ typedef struct cr_checkpoint_state {
     double best_accuracy; /* best validation accuracy so far; −1 before any */
     int64_t best_epoch;   /* 1-based; 0 before any */
 
-    /* Settings that fix the order of the data: a resume must use the same. */
-    int64_t batch_size;
-    uint64_t seed;
-    int64_t shuffle;
+    /* What the run trains: a resume must have the same. */
     int64_t train_images;
     uint64_t data_hash;  /* of the training images and labels */
     uint64_t model_hash; /* of the layers' kinds, wiring and output shapes */
 
-    /* Settings a resume may change (a lower learning rate after a NaN, more
-     * epochs); kept to tell the user what changed. */
-    int64_t epochs;
-    int64_t optimizer_type;
-    double lr, momentum, nesterov, weight_decay, beta1, beta2, eps;
-    int64_t schedule_type;
-    double warmup_epochs, step_epochs, gamma, min_lr;
+    /* The training settings, settings[row] for each row of the table
+     * (train_settings.h; rows that are not stored stay 0 when loaded). */
+    cr_setting_value settings[CR_TRAIN_SETTINGS_MAX];
 
     /* metrics.csv so far: [metric_rows, CR_METRIC_COLUMNS]. Owned by the
      * state (cr_checkpoint_state_free). */

@@ -13,15 +13,129 @@
  *   ... optimizer step over cr_net_param(net, i) ...
  *   cr_net_free(net); cr_model_free(model);
  *
- * The library never prints and never exits; failures come back as cr_error. */
+ * The library never prints and never exits; failures come back as cr_error.
+ *
+ * This header is the installed one (include/cnnrun/cnnrun.h, `#include
+ * <cnnrun.h>` with pkg-config's or CMake's flags): it needs only the C
+ * standard headers, compiles as C99 and later and as C++, and shows models
+ * and networks as opaque handles. Everything else in lib/ is private. */
 #ifndef CNNRUN_H
 #define CNNRUN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "model.h"
+/* What the shared library exports; it is built with hidden visibility, so
+ * the private modules' functions stay inside it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CR_API __attribute__((visibility("default")))
+#else
+#define CR_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ---------------------------------------------------------------- */
+
+/* A position in a model file; line and column count from 1. line == 0 means
+ * "no position" (e.g. an error about a whole file). */
+typedef struct cr_mark {
+    const char *file;
+    int line;
+    int column;
+} cr_mark;
+
+typedef enum cr_error_kind {
+    CR_OK = 0,
+    CR_ERR_INVALID = 1, /* bad model, data or weights: exit 1 */
+    CR_ERR_IO = 2,      /* unreadable input file: exit 2 */
+    CR_ERR_USAGE = 3,   /* bad command line: exit 2 */
+    CR_ERR_RUNTIME = 4, /* a run that failed (NaN, out of memory): exit 1 */
+} cr_error_kind;
+
+/* Filled by every function that can fail (which then returns non-zero). */
+typedef struct cr_error {
+    cr_error_kind kind;
+    cr_mark mark; /* mark.file points at `file` below: errors outlive models */
+    char file[512];
+    char layer[128];
+    char message[1024];
+} cr_error;
+
+/* `FILE:LINE:COL: layer 'NAME': message`, leaving out the parts that are unset. */
+CR_API void cr_error_format(const cr_error *err, char *out, size_t size);
+/* Exit code a command should use for this error (0, 1 or 2). */
+CR_API int cr_error_exit_code(const cr_error *err);
+
+/* ---- models ---------------------------------------------------------------- */
+
+#define CR_MAX_DIMS 4
+
+/* Shape of one image's activation: channels, height, width. Dense and
+ * flatten outputs are [units, 1, 1]. */
+typedef struct cr_shape {
+    int c, h, w;
+} cr_shape;
+
+/* A model: the checked description of a network (layers, shapes, counts),
+ * before any memory for running it exists. */
+typedef struct cr_model cr_model;
+
+/* Load, check and infer shapes. On error *out is NULL. */
+CR_API int cr_model_load(const char *path, cr_model **out, cr_error *err);
+/* The same from a YAML text; file_name is what errors name. */
+CR_API int cr_model_load_text(const char *text, size_t length, const char *file_name,
+                              cr_model **out, cr_error *err);
+CR_API void cr_model_free(cr_model *model);
+
+CR_API const char *cr_model_name(const cr_model *model);
+CR_API cr_shape cr_model_input_shape(const cr_model *model);
+/* Shape of the network's output (one image); c·h·w is the class count of a
+ * classifier. */
+CR_API cr_shape cr_model_output_shape(const cr_model *model);
+/* Re-infers every shape for another input size (e.g. a smaller image for a
+ * quick gradient check); warnings are collected afresh. */
+CR_API int cr_model_set_input(cr_model *model, cr_shape input, cr_error *err);
+
+/* Layers in execution order: index 0 .. cr_model_layer_count − 1. */
+CR_API int cr_model_layer_count(const cr_model *model);
+CR_API const char *cr_model_layer_name(const cr_model *model, int layer);
+CR_API const char *cr_model_layer_kind(const cr_model *model, int layer); /* "conv", ... */
+CR_API cr_shape cr_model_layer_shape(const cr_model *model, int layer);
+/* Index of the layer called `name`, or −1. */
+CR_API int cr_model_find_layer(const cr_model *model, const char *name);
+
+/* Weights and biases as PyTorch's parameters() counts them (running
+ * statistics not included), and multiply-accumulates per image. */
+CR_API int64_t cr_model_parameter_count(const cr_model *model);
+CR_API int64_t cr_model_macs(const cr_model *model);
+
+/* What loading noticed but accepted (e.g. pixels a pooling drops), each
+ * formatted as `FILE:LINE:COL: layer 'NAME': what`. */
+CR_API int cr_model_warning_count(const cr_model *model);
+CR_API void cr_model_warning_format(const cr_model *model, int index, char *out, size_t size);
+
+/* Memory to train at a batch size, as the runtime will allocate it (bytes). */
+typedef struct cr_memory {
+    int64_t parameters;  /* parameters and buffers */
+    int64_t gradients;   /* one per trainable parameter */
+    int64_t optimizer;   /* optimizer state: `optimizer_slots` per trainable parameter */
+    int64_t activations; /* every layer output for the batch (and the input) */
+    int64_t activation_gradients;
+    int64_t saved;     /* what layers keep from forward for backward */
+    int64_t workspace; /* largest scratch any layer needs */
+    int64_t total;
+} cr_memory;
+
+/* Training memory at `batch`; optimizer_slots is 1 for SGD with momentum, 2
+ * for Adam. Inference (no gradients) when `training` is false. */
+CR_API cr_memory cr_model_memory(const cr_model *model, int batch, bool training,
+                                 int optimizer_slots);
+
+/* ---- networks -------------------------------------------------------------- */
 
 typedef struct cr_net cr_net;
 
@@ -40,57 +154,57 @@ typedef struct cr_net_options {
 
 /* Plans every buffer for up to `max_batch` images once, and initialises the
  * parameters (PyTorch's defaults from `seed`, or the model's inline values). */
-int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *options, cr_net **out,
-                  cr_error *err);
-void cr_net_free(cr_net *net);
+CR_API int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *options,
+                         cr_net **out, cr_error *err);
+CR_API void cr_net_free(cr_net *net);
 
-const cr_model *cr_net_model(const cr_net *net);
-int cr_net_max_batch(const cr_net *net);
+CR_API const cr_model *cr_net_model(const cr_net *net);
+CR_API int cr_net_max_batch(const cr_net *net);
 /* Images in the next forward/backward (1..max_batch); default max_batch. */
-void cr_net_set_batch(cr_net *net, int batch);
-int cr_net_batch(const cr_net *net);
+CR_API void cr_net_set_batch(cr_net *net, int batch);
+CR_API int cr_net_batch(const cr_net *net);
 /* Bytes the network allocated (equals cr_model_memory's figure minus the
  * optimizer state, which the trainer owns). */
-int64_t cr_net_allocated_bytes(const cr_net *net);
+CR_API int64_t cr_net_allocated_bytes(const cr_net *net);
 
 /* [batch, C, H, W] of the model's input shape. */
-float *cr_net_input(cr_net *net);
-const float *cr_net_input_grad(const cr_net *net); /* NULL unless options.input_grad */
+CR_API float *cr_net_input(cr_net *net);
+CR_API const float *cr_net_input_grad(const cr_net *net); /* NULL unless options.input_grad */
 
 /* Forward through every layer; `training` selects dropout/batchnorm mode. */
-void cr_net_forward(cr_net *net, bool training);
+CR_API void cr_net_forward(cr_net *net, bool training);
 /* The network output, [batch, C, H, W] of the last layer's shape. */
-const float *cr_net_output(const cr_net *net);
-/* Any layer's output, by index in cr_model.layers. */
-float *cr_net_layer_output(cr_net *net, int layer);
+CR_API const float *cr_net_output(const cr_net *net);
+/* Any layer's output, by layer index (cr_model_layer_name's). */
+CR_API float *cr_net_layer_output(cr_net *net, int layer);
 /* Where a layer's output gradient lives during backward. Layers whose
- * gradients are never alive at the same time share this memory
- * (cr_model_plan_gradients), so after backward it may hold another layer's. */
-float *cr_net_layer_grad(cr_net *net, int layer);
+ * gradients are never alive at the same time share this memory, so after
+ * backward it may hold another layer's. */
+CR_API float *cr_net_layer_grad(cr_net *net, int layer);
 /* What a layer kept from its last forward for backward (diagnostics). */
-const float *cr_net_layer_saved(const cr_net *net, int layer);
+CR_API const float *cr_net_layer_saved(const cr_net *net, int layer);
 
 /* Mean cross-entropy of the logits against labels[batch] (the logits are the
  * input of a final softmax layer, else the output itself), computed stably
  * as log-sum-exp. Also sets the gradient the next cr_net_backward uses:
  * (softmax(logits) − onehot) / batch. labels must be in [0, classes). */
-double cr_net_cross_entropy(cr_net *net, const int *labels);
+CR_API double cr_net_cross_entropy(cr_net *net, const int *labels);
 /* For other losses: the caller writes d(loss)/d(output) here, then calls
  * cr_net_backward. */
-float *cr_net_output_grad(cr_net *net);
+CR_API float *cr_net_output_grad(cr_net *net);
 
 /* Backward through every layer: fills parameter gradients (overwritten each
  * call) and, if planned, the input gradient. Uses the gradient set by
  * cr_net_cross_entropy, or by the caller through cr_net_output_grad. */
-void cr_net_backward(cr_net *net);
+CR_API void cr_net_backward(cr_net *net);
 
 /* Per-layer wall time, for profiling: while set, cr_net_forward and
  * cr_net_backward ADD each layer's seconds to forward_seconds[i] and
- * backward_seconds[i] (arrays of the model's n_layers, indexed as
- * cr_model.layers; NULL turns a pass's timing off). The fused softmax +
+ * backward_seconds[i] (arrays of cr_model_layer_count entries, by layer
+ * index; NULL turns a pass's timing off). The fused softmax +
  * cross-entropy gradient counts as the softmax layer's backward; zeroing the
  * activation gradients before backward counts for no layer. */
-void cr_net_set_layer_times(cr_net *net, double *forward_seconds, double *backward_seconds);
+CR_API void cr_net_set_layer_times(cr_net *net, double *forward_seconds, double *backward_seconds);
 
 /* Parameters and buffers, in layer order, named as PyTorch's state_dict
  * (`c1.weight`, `bn1.running_mean`). grad is NULL for buffers and frozen
@@ -106,20 +220,34 @@ typedef struct cr_tensor {
     bool is_buffer;
 } cr_tensor;
 
-int cr_net_param_count(const cr_net *net);
-cr_tensor cr_net_param(cr_net *net, int index);
+CR_API int cr_net_param_count(const cr_net *net);
+CR_API cr_tensor cr_net_param(cr_net *net, int index);
 /* All trainable parameters and their gradients are each one contiguous block
  * (for optimizers and all-reduce): */
-float *cr_net_param_block(cr_net *net, int64_t *count);
-float *cr_net_grad_block(cr_net *net, int64_t *count);
+CR_API float *cr_net_param_block(cr_net *net, int64_t *count);
+CR_API float *cr_net_grad_block(cr_net *net, int64_t *count);
 
 /* Dropout's random stream (saved in checkpoints for exact resumes). */
-uint64_t cr_net_rng_state(const cr_net *net);
-void cr_net_set_rng_state(cr_net *net, uint64_t state);
+CR_API uint64_t cr_net_rng_state(const cr_net *net);
+CR_API void cr_net_set_rng_state(cr_net *net, uint64_t state);
 
 /* Weights as safetensors, PyTorch state_dict names and layouts. Loading
  * checks every name, shape and dtype and names what is wrong. */
-int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err);
-int cr_net_load_weights(cr_net *net, const char *path, cr_error *err);
+CR_API int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err);
+CR_API int cr_net_load_weights(cr_net *net, const char *path, cr_error *err);
+
+/* ---- threads --------------------------------------------------------------- */
+
+/* Threads for everything that follows; n ≤ 0 keeps the current setting
+ * (default: every core, or OMP_NUM_THREADS). Also makes OpenBLAS
+ * single-threaded, as every GEMM in cnnrun runs inside cnnrun's own threads
+ * (cr_net_create does that part too). */
+CR_API void cr_set_threads(int n);
+/* The thread count layers plan their per-thread scratch for. */
+CR_API int cr_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,29 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/* A position in a model file; line and column count from 1. line == 0 means
- * "no position" (e.g. an error about a whole file). */
-typedef struct cr_mark {
-    const char *file;
-    int line;
-    int column;
-} cr_mark;
-
-typedef enum cr_error_kind {
-    CR_OK = 0,
-    CR_ERR_INVALID = 1, /* bad model, data or weights: exit 1 */
-    CR_ERR_IO = 2,      /* unreadable input file: exit 2 */
-    CR_ERR_USAGE = 3,   /* bad command line: exit 2 */
-    CR_ERR_RUNTIME = 4, /* a run that failed (NaN, out of memory): exit 1 */
-} cr_error_kind;
-
-typedef struct cr_error {
-    cr_error_kind kind;
-    cr_mark mark; /* mark.file points at `file` below: errors outlive models */
-    char file[512];
-    char layer[128];
-    char message[1024];
-} cr_error;
+#include "cnnrun.h" /* cr_mark, cr_error, cr_error_format: public */
 
 /* Fill err and return 1, so callers can write `return cr_fail(...)`. */
 int cr_fail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer, const char *fmt,
@@ -42,12 +20,6 @@ int cr_vfail(cr_error *err, cr_error_kind kind, cr_mark mark, const char *layer,
 /* An error about one file or folder, read as `PATH: what`. */
 int cr_fail_file(cr_error *err, cr_error_kind kind, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-
-/* `FILE:LINE:COL: layer 'NAME': message`, leaving out the parts that are unset. */
-void cr_error_format(const cr_error *err, char *out, size_t size);
-
-/* Exit code that the command should use for this error (0, 1 or 2). */
-int cr_error_exit_code(const cr_error *err);
 
 /* Warnings are collected, not printed: the caller shows them. */
 typedef struct cr_warning {

@@ -237,7 +237,7 @@ int cr_gradcheck(const cr_model *model, const cr_gradcheck_options *options,
     uint64_t rng = options->seed * 0x9E3779B97F4A7C15ULL + 12345;
     probe p = {.net = net, .model = model};
     const cr_layer *output = &model->layers[model->output];
-    p.cross_entropy = strcmp(output->kind->name, "softmax") == 0;
+    p.cross_entropy = output->kind->outputs_probabilities;
     p.output_size = options->batch * cr_shape_size(output->out);
     p.labels = malloc((size_t)options->batch * sizeof *p.labels);
     p.projection = malloc((size_t)p.output_size * sizeof *p.projection);

@@ -13,6 +13,7 @@
 #define CNNRUN_GRADCHECK_H
 
 #include "cnnrun.h"
+#include "model.h"
 
 typedef struct cr_gradcheck_options {
     int batch;         /* images in the random batch (default 2) */

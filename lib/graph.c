@@ -251,11 +251,11 @@ static int check_uses(cr_model *model, cr_error *err) {
     model->layers[model->output].used = true;
     for (int i = 0; i < model->n_layers; i++) {
         cr_layer *layer = &model->layers[i];
-        if (layer->kind == cr_layer_kind_find("softmax") && i != model->output)
+        if (layer->kind->outputs_probabilities && i != model->output)
             return cr_fail(err, CR_ERR_INVALID, layer->mark, layer->name,
-                           "softmax must be the last layer (the network's output)%s: training "
+                           "%s must be the last layer (the network's output)%s: training "
                            "fuses it with the cross-entropy loss",
-                           layer->used ? " and nothing may read it" : "");
+                           layer->kind->name, layer->used ? " and nothing may read it" : "");
         if (!layer->used)
             cr_warn(&model->warnings, layer->mark, layer->name,
                     "its output is never used (no layer names it as input and it is not the "

@@ -19,14 +19,8 @@
 
 #define CR_MAX_PARAMS 4
 #define CR_MAX_KEYS   16
-#define CR_MAX_DIMS   4
 
-/* Shape of one image's activation: channels, height, width. Dense and
- * flatten outputs are [units, 1, 1]. */
-typedef struct cr_shape {
-    int c, h, w;
-} cr_shape;
-
+/* cr_shape and CR_MAX_DIMS are public (cnnrun.h, through error.h). */
 static inline int64_t cr_shape_size(cr_shape s) {
     return (int64_t)s.c * s.h * s.w;
 }
@@ -260,12 +254,60 @@ typedef struct cr_layer_kind {
      * trainable, and "backward-input" always (the caller drops it when the
      * input gradient is not wanted). Writes at most `max`, returns how many. */
     int (*gemms)(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max);
+
+    /* ---- special roles ----------------------------------------------------
+     * What the rest of the pipeline asks about a kind, declared in the
+     * kind's own file instead of being found by comparing its name. Every
+     * field defaults to false / NULL / CR_ACT_NONE: an ordinary kind sets
+     * none of them. (New roles go here, each with its reader named.) */
+
+    /* Outputs probabilities (softmax over channels). Such a layer must be
+     * the network's output and nothing may read it (graph.c); training fuses
+     * it with the cross-entropy loss, taking its input as the logits and
+     * writing the gradient there (net.c, gradcheck.c); prediction reports
+     * its output as the class probabilities as it is (train.c). */
+    bool outputs_probabilities;
+    /* Fixes the input size: the layer's parameters or output depend on the
+     * exact size of its input (dense's weight matrix, flatten's units), so a
+     * network holding one runs only at the input size of its model file
+     * (cnnrun pictures applies fully convolutional networks to any size). */
+    bool fixes_input_size;
+    /* Has filters: parameter 0, `weight`, is [filters, in/groups, kh, kw],
+     * one kernel per filter, which `cnnrun pictures filters` draws. */
+    bool has_filters;
+    /* Optional (NULL: never): whether this layer's forward honours the
+     * evaluation epilogue of cr_step (post_scale, post_shift,
+     * post_activation, post_y) — conv without its own activation. The
+     * runtime then fuses it with a following eval_affine layer (net.c). */
+    bool (*takes_epilogue)(const cr_layer *layer);
+    /* Optional (NULL: none): the layer in evaluation mode as one affine map
+     * per channel, y = scale·x + shift, from its parameters `param` (its
+     * n_params tensors), written into scale[C] and shift[C] (batchnorm).
+     * The runtime keeps the map in the layer's `saved` buffer, which must
+     * hold at least 2·C floats and is unused in evaluation. */
+    void (*eval_affine)(const cr_layer *layer, float *const *param, float *scale, float *shift);
+    /* The element-wise activation this layer computes, when a fused
+     * epilogue may apply it instead (relu: CR_ACT_RELU); CR_ACT_NONE: the
+     * layer cannot be folded into an epilogue. */
+    cr_activation epilogue_activation;
+    /* Tracks batches (NULL: no): PyTorch's module has one more buffer, an
+     * I64 scalar of this name (batchnorm: "num_batches_tracked"), that
+     * cnnrun does not use: weights are saved with it (0), after the
+     * layer's last tensor, and loading accepts and ignores it
+     * (safetensors.c). */
+    const char *batch_counter;
+    /* Other names users bring from Caffe, Darknet, Keras and PyTorch for
+     * this kind (NULL-terminated; NULL: none), which spelling alone does not
+     * lead to: the spec loader's "did you mean" (dense: "linear", "fc"). */
+    const char *const *aliases;
 } cr_layer_kind;
 
 /* The table (lib/layers/table.c). */
 extern const cr_layer_kind *const cr_layer_kinds[];
 extern const int cr_layer_kind_count;
 const cr_layer_kind *cr_layer_kind_find(const char *name);
+/* The kind one of whose aliases is `name` (case-insensitive), or NULL. */
+const cr_layer_kind *cr_layer_kind_for_alias(const char *name);
 
 /* ---- helpers for shape rules (lib/layers/common.c) -------------------------- */
 

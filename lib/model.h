@@ -7,6 +7,7 @@
 #ifndef CNNRUN_MODEL_H
 #define CNNRUN_MODEL_H
 
+#include "cnnrun.h"
 #include "error.h"
 #include "layer.h"
 #include "yaml_util.h"
@@ -36,29 +37,8 @@ typedef struct cr_model {
     int64_t activations;          /* floats per image: input + every layer output */
 } cr_model;
 
-/* Memory to train at a batch size, as the runtime will allocate it (bytes). */
-typedef struct cr_memory {
-    int64_t parameters;  /* parameters and buffers */
-    int64_t gradients;   /* one per trainable parameter */
-    int64_t optimizer;   /* optimizer state: `optimizer_slots` per trainable parameter */
-    int64_t activations; /* every layer output for the batch (and the input) */
-    int64_t activation_gradients;
-    int64_t saved;     /* what layers keep from forward for backward */
-    int64_t workspace; /* largest scratch any layer needs */
-    int64_t total;
-} cr_memory;
-
-/* Load, check and infer shapes. On error *out is NULL. */
-int cr_model_load(const char *path, cr_model **out, cr_error *err);
-int cr_model_load_text(const char *text, size_t length, const char *file_name, cr_model **out,
-                       cr_error *err);
-void cr_model_free(cr_model *model);
-
-int cr_model_find_layer(const cr_model *model, const char *name);
-
-/* Re-infers every shape for another input size (e.g. a smaller image for a
- * quick gradient check); warnings are collected afresh. */
-int cr_model_set_input(cr_model *model, cr_shape input, cr_error *err);
+/* The public functions on models (loading, accessors, cr_model_memory) are
+ * declared in cnnrun.h; what follows is for the library's own modules. */
 
 /* Where each layer's output gradient lives during backward, in floats from
  * the start of one block that gradients never alive at the same time share.
@@ -70,10 +50,6 @@ int cr_model_set_input(cr_model *model, cr_shape input, cr_error *err);
  * in floats; every piece starts 64-byte aligned. offsets/born may be NULL
  * (size only). */
 int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *offsets, int *born);
-
-/* Training memory at `batch`; optimizer_slots is 1 for SGD with momentum, 2
- * for Adam. Inference (no gradients) when `training` is false. */
-cr_memory cr_model_memory(const cr_model *model, int batch, bool training, int optimizer_slots);
 
 /* Internal stages, in order (spec.c, graph.c, shape.c). */
 int cr_spec_parse(cr_model *model, cr_error *err);

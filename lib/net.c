@@ -15,8 +15,7 @@
 
 #include "clock.h"
 #include "cnnrun.h"
-#include "layers/batchnorm.h"
-#include "layers/conv.h"
+#include "model.h"
 #include "parallel.h"
 #include "random.h"
 
@@ -267,23 +266,25 @@ static int wire_inputs(cr_net *net, cr_error *err) {
     return 0;
 }
 
-/* Where layer `first` (a conv without its own activation) starts a chain
- * conv → batchnorm (→ relu) that evaluation can run as one pass: each link
- * is the next layer and the only reader of the one before. */
+/* Where layer `first` starts a chain that evaluation can run as one pass:
+ * a layer that takes an epilogue (conv without its own activation), then
+ * one with an evaluation affine map (batchnorm), then optionally one whose
+ * activation the epilogue can apply (relu); each link is the next layer and
+ * the only reader of the one before (layer.h, "special roles"). */
 static int find_chain_end(const cr_model *model, int first) {
     const cr_layer *layers = model->layers;
-    if (strcmp(layers[first].kind->name, "conv") != 0 ||
-        ((const conv_config *)layers[first].config)->activation != CR_ACT_NONE ||
+    const cr_layer_kind *kind = layers[first].kind;
+    if (!kind->takes_epilogue || !kind->takes_epilogue(&layers[first]) ||
         first + 1 >= model->n_layers)
         return -1;
     const cr_layer *norm = &layers[first + 1];
-    if (strcmp(norm->kind->name, "batchnorm") != 0 || norm->inputs[0] != first ||
-        readers(model, first) != 1 || first == model->output)
+    if (!norm->kind->eval_affine || norm->inputs[0] != first || readers(model, first) != 1 ||
+        first == model->output)
         return -1;
     int last = first + 1;
     if (last + 1 < model->n_layers && last != model->output &&
-        strcmp(layers[last + 1].kind->name, "relu") == 0 && layers[last + 1].inputs[0] == last &&
-        readers(model, last) == 1)
+        layers[last + 1].kind->epilogue_activation != CR_ACT_NONE &&
+        layers[last + 1].inputs[0] == last && readers(model, last) == 1)
         last++;
     return last;
 }
@@ -415,18 +416,19 @@ void cr_net_set_layer_times(cr_net *net, double *forward_seconds, double *backwa
     net->backward_seconds = backward_seconds;
 }
 
-/* Evaluation forward of a fused chain starting at conv `first`: the
- * batchnorm's affine map goes into its `saved` buffer (2·C floats, unused
- * in evaluation) and the conv writes the chain's output. */
+/* Evaluation forward of a fused chain starting at `first` (a conv): the
+ * affine layer's map goes into its `saved` buffer (2·C floats, unused in
+ * evaluation) and the first layer writes the chain's output. */
 static int forward_chain(cr_net *net, int first) {
-    int last = net->chain_end[first], channels = net->model->layers[first].out.c;
+    const cr_layer *layers = net->model->layers;
+    int last = net->chain_end[first], channels = layers[first].out.c;
     layer_state *norm = &net->layers[first + 1];
-    cr_batchnorm_eval_affine(&net->model->layers[first + 1], norm->param, norm->saved,
-                             norm->saved + channels);
+    layers[first + 1].kind->eval_affine(&layers[first + 1], norm->param, norm->saved,
+                                        norm->saved + channels);
     cr_step step = make_step(net, first, false);
     step.post_scale = norm->saved;
     step.post_shift = norm->saved + channels;
-    step.post_activation = last > first + 1 ? CR_ACT_RELU : CR_ACT_NONE;
+    step.post_activation = last > first + 1 ? layers[last].kind->epilogue_activation : CR_ACT_NONE;
     step.post_y = net->layers[last].y;
     net->model->layers[first].kind->forward(&step);
     return last;
@@ -454,8 +456,10 @@ float *cr_net_output_grad(cr_net *net) {
     return net->layers[net->model->output].dy;
 }
 
+/* The output layer outputs probabilities (softmax): the loss takes its
+ * input as the logits (layer.h). */
 static bool ends_in_softmax(const cr_net *net) {
-    return strcmp(net->model->layers[net->model->output].kind->name, "softmax") == 0;
+    return net->model->layers[net->model->output].kind->outputs_probabilities;
 }
 
 double cr_net_cross_entropy(cr_net *net, const int *labels) {

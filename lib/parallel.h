@@ -13,12 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Threads for everything that follows; n ≤ 0 keeps the current setting
- * (default: every core, or OMP_NUM_THREADS). Also makes OpenBLAS
- * single-threaded, as every GEMM in cnnrun runs inside our threads. */
-void cr_set_threads(int n);
-/* The thread count layers plan their per-thread scratch for. */
-int cr_threads(void);
+#include "cnnrun.h" /* cr_set_threads, cr_threads: public */
 
 /* C = alpha·op(A)·op(B) + beta·C (row-major, as cblas_sgemm), split along
  * the larger of M and N over the threads; each piece is a single-threaded

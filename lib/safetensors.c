@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cnnrun.h"
+#include "model.h"
 
 #define MAX_WHOLE_NUMBER 9007199254740992.0 /* 2^53: doubles are exact up to here */
 #define CHUNK_BYTES      65536
@@ -722,12 +723,6 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
 
 /* ---- the network's weights -------------------------------------------------------- */
 
-static const char batch_counter[] = "num_batches_tracked";
-
-static bool is_batchnorm(const cr_layer *layer) {
-    return strcmp(layer->kind->name, "batchnorm") == 0;
-}
-
 /* The model layer a tensor name belongs to ("block1.conv1.weight" ->
  * block1.conv1), or -1; *suffix points after the last dot. */
 static int layer_of(const cr_model *model, const char *name, const char **suffix) {
@@ -744,11 +739,12 @@ int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err) {
     /* cr_net_param only reads; it takes a non-const net for its data pointers. */
     cr_net *source = (cr_net *)net;
     const cr_model *model = cr_net_model(net);
-    int params = cr_net_param_count(net), batchnorms = 0;
-    for (int i = 0; i < model->n_layers; i++) batchnorms += is_batchnorm(&model->layers[i]);
-    int count = params + batchnorms;
+    int params = cr_net_param_count(net), trackers = 0;
+    for (int i = 0; i < model->n_layers; i++)
+        trackers += model->layers[i].kind->batch_counter != NULL;
+    int count = params + trackers;
     cr_safetensors_tensor *tensors = calloc((size_t)(count ? count : 1), sizeof *tensors);
-    char **counter_names = calloc((size_t)(batchnorms ? batchnorms : 1), sizeof *counter_names);
+    char **counter_names = calloc((size_t)(trackers ? trackers : 1), sizeof *counter_names);
     if (!tensors || !counter_names) {
         free(tensors);
         free(counter_names);
@@ -756,7 +752,8 @@ int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err) {
     }
     /* PyTorch's BatchNorm has a third buffer, the number of training batches
      * seen; strict load_state_dict wants it. cnnrun does not count batches
-     * (momentum is always set, so PyTorch ignores the count too): 0. */
+     * (momentum is always set, so PyTorch ignores the count too): 0. Any
+     * kind that declares a batch_counter gets one the same way. */
     static const int64_t zero = 0;
     int status = 0, n = 0, counters = 0;
     for (int p = 0; p < params; p++) {
@@ -765,19 +762,24 @@ int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err) {
         *out = (cr_safetensors_tensor){
             .name = t.name, .dtype = CR_DTYPE_F32, .ndim = t.ndim, .data = t.data};
         for (int d = 0; d < t.ndim; d++) out->shape[d] = t.dims[d];
-        /* running_var is a batchnorm layer's last tensor: its counter follows. */
+        /* The counter follows the layer's last tensor (batchnorm's running_var). */
         const char *suffix;
         int layer = layer_of(model, t.name, &suffix);
-        if (layer < 0 || !is_batchnorm(&model->layers[layer]) || strcmp(suffix, "running_var"))
+        if (layer < 0) continue;
+        const cr_layer *owner = &model->layers[layer];
+        const char *counter = owner->kind->batch_counter;
+        if (!counter || owner->n_params < 1 ||
+            strcmp(suffix, owner->params[owner->n_params - 1].suffix) != 0)
             continue;
         size_t layer_length = (size_t)(suffix - t.name); /* with the dot */
-        char *name = malloc(layer_length + sizeof batch_counter);
+        size_t counter_size = strlen(counter) + 1;
+        char *name = malloc(layer_length + counter_size);
         if (!name) {
             status = cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
             break;
         }
         memcpy(name, t.name, layer_length);
-        memcpy(name + layer_length, batch_counter, sizeof batch_counter);
+        memcpy(name + layer_length, counter, counter_size);
         counter_names[counters++] = name;
         tensors[n++] =
             (cr_safetensors_tensor){.name = name, .dtype = CR_DTYPE_I64, .ndim = 0, .data = &zero};
@@ -839,8 +841,8 @@ static int check_names(cr_net *net, const cr_safetensors_file *file, const named
         }
         const char *suffix;
         int layer = layer_of(model, entry->name, &suffix);
-        if (layer >= 0 && is_batchnorm(&model->layers[layer]) &&
-            strcmp(suffix, batch_counter) == 0) {
+        const char *counter = layer >= 0 ? model->layers[layer].kind->batch_counter : NULL;
+        if (counter && strcmp(suffix, counter) == 0) {
             /* PyTorch's batch counter: accepted and ignored (cnnrun's
              * momentum rule does not use it). */
             if (entry->dtype != CR_DTYPE_I64 || entry->count != 1) {

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "model.h"
 
@@ -19,7 +18,7 @@
  * block3, ... (VGG-16's 2-conv and 3-conv stages). */
 typedef struct repeat_counts {
     int count;
-    const char *names[64];
+    const char *names[128];
     long long used[64];
 } repeat_counts;
 
@@ -379,25 +378,10 @@ static int type_names_list(char *out, size_t size) {
 }
 
 /* Layer type names users bring from Caffe, Darknet, Keras and PyTorch that
- * spelling alone does not lead to. */
+ * spelling alone does not lead to: each kind lists its own (aliases). */
 static const char *type_alias(const char *type) {
-    static const char *const aliases[][2] = {
-        {"linear", "dense"},          {"innerproduct", "dense"},
-        {"connected", "dense"},       {"fc", "dense"},
-        {"fully_connected", "dense"}, {"averagepooling2d", "avgpool"},
-        {"localresponsenorm", "lrn"}, {"bn", "batchnorm"},
-        {"concatenate", "concat"},    {"route", "concat"},
-        {"shortcut", "add"},          {"eltwise", "add"},
-        {"deconv", "conv_transpose"}, {"deconvolution", "conv_transpose"},
-        {"convtranspose2d", "conv_transpose"}, {"conv2dtranspose", "conv_transpose"},
-        {"upsampling2d", "upsample"}, {"interpolate", "upsample"},
-        {"swish", "silu"},            {"hswish", "hardswish"},
-        {"adaptiveavgpool2d", "globalavgpool"}, {"globalaveragepooling2d", "globalavgpool"},
-        {"adaptivemaxpool2d", "globalmaxpool"}, {"globalmaxpooling2d", "globalmaxpool"},
-    };
-    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
-        if (strcasecmp(type, aliases[i][0]) == 0) return aliases[i][1];
-    return NULL;
+    const cr_layer_kind *kind = cr_layer_kind_for_alias(type);
+    return kind ? kind->name : NULL;
 }
 
 static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *entries,
@@ -529,7 +513,7 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
 
     /* with: {var: [v1, v2, ...]} — one value per iteration. */
     cr_entries with = {0};
-    const char *names[64];
+    const char *names[128];
     yaml_node_item_t *lists[64];
     if (with_entry) {
         if (cr_yaml_entries(y, with_entry->value, NULL, "'with'", &with, err)) return 1;

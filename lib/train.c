@@ -16,6 +16,7 @@
 #include "optim.h"
 #include "random.h"
 #include "train.h"
+#include "train_settings.h"
 
 static int model_outputs(const cr_model *model) {
     return (int)cr_shape_size(model->layers[model->output].out);
@@ -140,7 +141,7 @@ void cr_output_probabilities(cr_net *net, int image, float *out) {
     const cr_model *model = cr_net_model(net);
     int classes = model_outputs(model);
     const float *output = cr_net_output(net) + (int64_t)image * classes;
-    if (strcmp(model->layers[model->output].kind->name, "softmax") == 0) {
+    if (model->layers[model->output].kind->outputs_probabilities) {
         memcpy(out, output, (size_t)classes * sizeof *out);
         return;
     }
@@ -204,36 +205,22 @@ static int write_metrics(const char *run_dir, const cr_checkpoint_state *state, 
     return status;
 }
 
-/* ---- settings ------------------------------------------------------------------------ */
-
-static void record_settings(cr_checkpoint_state *state, const cr_train_config *config) {
-    const cr_optimizer_config *o = &config->optimizer;
-    const cr_schedule_config *s = &config->schedule;
-    state->epochs = config->epochs;
-    state->optimizer_type = o->type;
-    state->lr = o->lr;
-    state->momentum = o->momentum;
-    state->nesterov = o->nesterov;
-    state->weight_decay = o->weight_decay;
-    state->beta1 = o->betas[0];
-    state->beta2 = o->betas[1];
-    state->eps = o->eps;
-    state->schedule_type = s->type;
-    state->warmup_epochs = s->warmup_epochs;
-    state->step_epochs = s->step_epochs;
-    state->gamma = s->gamma;
-    state->min_lr = s->min_lr;
-}
+/* ---- settings (the table: train_settings.h) ----------------------------------------- */
 
 typedef struct text {
     char buffer[1024];
     size_t used;
 } text;
 
-static void note_change(text *t, const char *what, double before, double now) {
-    if (before == now || t->used >= sizeof t->buffer) return;
-    t->used += (size_t)snprintf(t->buffer + t->used, sizeof t->buffer - t->used, "%s%s %g (was %g)",
-                                t->used ? ", " : "", what, now, before);
+/* Appends "what now (was before)" to the list of changes. */
+static void note_change(text *t, const cr_train_setting *setting, cr_setting_value before,
+                        cr_setting_value now) {
+    if (t->used >= sizeof t->buffer) return;
+    char a[64], b[64];
+    t->used += (size_t)snprintf(t->buffer + t->used, sizeof t->buffer - t->used, "%s%s %s (was %s)",
+                                t->used ? ", " : "", setting->label,
+                                cr_setting_text(setting, now, a, sizeof a),
+                                cr_setting_text(setting, before, b, sizeof b));
     if (t->used > sizeof t->buffer) t->used = sizeof t->buffer;
 }
 
@@ -250,40 +237,25 @@ static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoin
                     "shape differs): resume with the model file the run started with, or start a "
                     "new run from its weights with --init",
                     path);
-    if (saved->batch_size != now->batch_size)
-        return fail(err, CR_ERR_INVALID, "%s was saved with batch size %lld, this run has %lld: %s",
-                    path, (long long)saved->batch_size, (long long)now->batch_size, hint);
-    if (saved->seed != now->seed)
-        return fail(err, CR_ERR_INVALID, "%s was saved with seed %llu, this run has %llu: %s", path,
-                    (unsigned long long)saved->seed, (unsigned long long)now->seed, hint);
-    if (saved->shuffle != now->shuffle)
-        return fail(err, CR_ERR_INVALID, "%s was saved %s shuffling, this run is %s: %s", path,
-                    saved->shuffle ? "with" : "without (--no-shuffle)",
-                    now->shuffle ? "with" : "without", hint);
+    for (int i = 0; i < cr_train_setting_count; i++) {
+        const cr_train_setting *setting = &cr_train_settings[i];
+        if (setting->on_resume != CR_RESUME_REFUSED ||
+            cr_setting_equal(setting, saved->settings[i], now->settings[i]))
+            continue;
+        char a[64], b[64];
+        return fail(err, CR_ERR_INVALID, "%s was saved with %s %s, this run has %s: %s", path,
+                    setting->label, cr_setting_text(setting, saved->settings[i], a, sizeof a),
+                    cr_setting_text(setting, now->settings[i], b, sizeof b), hint);
+    }
     if (saved->train_images != now->train_images || saved->data_hash != now->data_hash)
         return fail(err, CR_ERR_INVALID,
                     "%s was saved training on other data (%lld images then, %lld now, or the "
                     "same number with other contents): %s",
                     path, (long long)saved->train_images, (long long)now->train_images, hint);
-    /* (The optimizer type was checked by cr_checkpoint_load: its state layout depends on it.) */
-    if (saved->schedule_type != now->schedule_type && changes->used < sizeof changes->buffer)
-        changes->used += (size_t)snprintf(changes->buffer + changes->used,
-                                          sizeof changes->buffer - changes->used,
-                                          "%sschedule %s (was %s)", changes->used ? ", " : "",
-                                          cr_schedule_name((cr_schedule_type)now->schedule_type),
-                                          cr_schedule_name((cr_schedule_type)saved->schedule_type));
-    note_change(changes, "epochs", (double)saved->epochs, (double)now->epochs);
-    note_change(changes, "lr", saved->lr, now->lr);
-    note_change(changes, "momentum", saved->momentum, now->momentum);
-    note_change(changes, "nesterov", saved->nesterov, now->nesterov);
-    note_change(changes, "weight_decay", saved->weight_decay, now->weight_decay);
-    note_change(changes, "beta1", saved->beta1, now->beta1);
-    note_change(changes, "beta2", saved->beta2, now->beta2);
-    note_change(changes, "eps", saved->eps, now->eps);
-    note_change(changes, "warmup_epochs", saved->warmup_epochs, now->warmup_epochs);
-    note_change(changes, "step_epochs", saved->step_epochs, now->step_epochs);
-    note_change(changes, "gamma", saved->gamma, now->gamma);
-    note_change(changes, "min_lr", saved->min_lr, now->min_lr);
+    for (int i = 0; i < cr_train_setting_count; i++)
+        if (cr_train_settings[i].on_resume == CR_RESUME_APPLIED &&
+            !cr_setting_equal(&cr_train_settings[i], saved->settings[i], now->settings[i]))
+            note_change(changes, &cr_train_settings[i], saved->settings[i], now->settings[i]);
     return 0;
 }
 
@@ -453,12 +425,11 @@ static int open_run(run *r, text *changes, cr_error *err) {
     if (cr_checkpoint_load(r->checkpoint_path, r->net, &r->optimizer, &saved, err)) return 1;
     int status = compare_settings(&saved, state, r->checkpoint_path, changes, err);
     if (!status) {
-        /* The run's position and streams from the file; the settings a
-         * resume may change from this run's config. */
+        /* The run's position and streams from the file; the settings
+         * from this run (those a resume may not change are the same). */
         cr_checkpoint_state now = *state;
         *state = saved;
-        state->epochs = now.epochs;
-        record_settings(state, config);
+        memcpy(state->settings, now.settings, sizeof state->settings);
         r->checkpoint_saved = true;
         r->saved_epoch = state->epoch;
         r->saved_step = state->step_in_epoch;
@@ -468,42 +439,44 @@ static int open_run(run *r, text *changes, cr_error *err) {
     return status;
 }
 
+/* The first setting that ranks must share (train_settings.h) and this
+ * rank has otherwise than rank 0: an error naming it. */
+static int check_same_settings(const cr_setting_value *mine, const cr_setting_value *reference,
+                               cr_error *err) {
+    for (int i = 0; i < cr_train_setting_count; i++) {
+        const cr_train_setting *setting = &cr_train_settings[i];
+        if (!setting->ranks_agree || cr_setting_equal(setting, mine[i], reference[i])) continue;
+        char a[64], b[64];
+        return fail(err, CR_ERR_USAGE,
+                    "its training setting %s (%s) differs from rank 0's (%s): start every rank "
+                    "with the same command line",
+                    setting->label, cr_setting_text(setting, mine[i], a, sizeof a),
+                    cr_setting_text(setting, reference[i], b, sizeof b));
+    }
+    return 0;
+}
+
 /* Every rank must train the same model on the same data with the same
  * settings, or the replicas would drift apart unnoticed: rank 0's are the
  * reference. */
 static int check_same_run(const run *r, cr_error *err) {
     if (cr_dist_size() == 1) return 0;
-    const cr_train_config *c = r->config;
-    double lr = c->optimizer.lr, momentum = c->optimizer.momentum,
-           decay = c->optimizer.weight_decay;
-    uint64_t lr_bits, momentum_bits, decay_bits;
-    memcpy(&lr_bits, &lr, sizeof lr_bits);
-    memcpy(&momentum_bits, &momentum, sizeof momentum_bits);
-    memcpy(&decay_bits, &decay, sizeof decay_bits);
-    enum { TRAIN_IMAGES, TRAIN_HASH, VALIDATION_IMAGES, VALIDATION_HASH, MODEL, SETTINGS };
-    uint64_t mine[] = {
+    enum { TRAIN_IMAGES, TRAIN_HASH, VALIDATION_IMAGES, VALIDATION_HASH, MODEL, FIELDS };
+    uint64_t mine[FIELDS] = {
         [TRAIN_IMAGES] = (uint64_t)r->train->count,
         [TRAIN_HASH] = r->train_hash,
         [VALIDATION_IMAGES] = (uint64_t)r->validation->count,
         [VALIDATION_HASH] = data_hash(r->validation),
         [MODEL] = model_hash(r->model),
-        [SETTINGS] = (uint64_t)c->batch_size,
-        (uint64_t)c->epochs,
-        c->seed,
-        (uint64_t)r->options->no_shuffle,
-        (uint64_t)r->options->max_steps,
-        (uint64_t)r->options->resume,
-        (uint64_t)(r->options->init_weights != NULL),
-        (uint64_t)c->optimizer.type,
-        lr_bits,
-        momentum_bits,
-        decay_bits,
-        (uint64_t)c->schedule.type,
     };
-    enum { FIELDS = sizeof mine / sizeof mine[0] };
     uint64_t reference[FIELDS];
     memcpy(reference, mine, sizeof reference);
     cr_dist_broadcast(reference, sizeof reference);
+    cr_setting_value settings[CR_TRAIN_SETTINGS_MAX] = {{0}},
+                     reference_settings[CR_TRAIN_SETTINGS_MAX];
+    cr_train_settings_record(settings, r->config, r->options);
+    memcpy(reference_settings, settings, sizeof reference_settings);
+    cr_dist_broadcast(reference_settings, sizeof reference_settings);
     int status = 0;
     if (mine[TRAIN_IMAGES] != reference[TRAIN_IMAGES] || mine[TRAIN_HASH] != reference[TRAIN_HASH])
         status =
@@ -524,11 +497,8 @@ static int check_same_run(const run *r, cr_error *err) {
         status = fail(err, CR_ERR_INVALID,
                       "its model differs from rank 0's (a layer's type, inputs or output shape): "
                       "every rank needs the same model file");
-    else if (memcmp(mine + SETTINGS, reference + SETTINGS, (FIELDS - SETTINGS) * sizeof *mine) != 0)
-        status = fail(err, CR_ERR_USAGE,
-                      "its training settings (batch size, epochs, seed, optimizer, schedule, "
-                      "--no-shuffle, --max-steps, --resume or --init) differ from rank 0's: start "
-                      "every rank with the same command line");
+    else
+        status = check_same_settings(settings, reference_settings, err);
     return cr_dist_agree(status, err);
 }
 
@@ -538,13 +508,10 @@ static int check_same_run(const run *r, cr_error *err) {
 static int start_run(run *r, text *changes, cr_error *err) {
     const cr_train_config *config = r->config;
     cr_checkpoint_state *state = &r->state;
-    state->batch_size = config->batch_size;
-    state->seed = config->seed;
-    state->shuffle = !r->options->no_shuffle;
+    cr_train_settings_record(state->settings, config, r->options);
     state->train_images = r->train->count;
     state->data_hash = r->train_hash;
     state->model_hash = model_hash(r->model);
-    record_settings(state, config);
     int rank = cr_dist_rank();
     if (cr_dist_agree(rank == 0 ? open_run(r, changes, err) : 0, err)) return 1;
     if (cr_dist_size() == 1) return 0;
@@ -579,142 +546,202 @@ static int stop_run(run *r, cr_train_status status, cr_train_result *result, cr_
     return 0;
 }
 
-static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error *err) {
-    const cr_train_config *config = r->config;
+/* ---- one epoch: begin, steps (each reported), one stop rule, finish -------------------- */
+
+/* What an epoch's steps share within one call of train_epoch. */
+typedef struct epoch_clock {
+    double started;        /* when this call began the epoch's steps */
+    double seconds_before; /* spent on the epoch before this call (a resume mid-epoch) */
+    double elapsed;        /* since `started`, as of the latest step */
+    int64_t images_here;   /* trained on in this call, for images/s */
+    float lr;              /* of the latest step */
+} epoch_clock;
+
+/* One global batch, summed over the ranks before any gradient is
+ * exchanged: loss × images, images right, and how many ranks were asked to
+ * stop. */
+enum { SUM_LOSS, SUM_RIGHT, SUM_STOP_ASKED, SUMS };
+
+/* The epoch's order, and its running figures when it starts afresh. */
+static void begin_epoch(run *r, epoch_clock *clock) {
     cr_checkpoint_state *state = &r->state;
-    cr_net *net = r->net;
-    int classes = model_outputs(r->model), batch_size = config->batch_size;
-    int64_t count = r->train->count;
-    int64_t parameter_count, gradient_count;
-    float *params = cr_net_param_block(net, &parameter_count);
-    float *grads = cr_net_grad_block(net, &gradient_count);
-    int draws = augment_draws(&config->transform);
     if (state->step_in_epoch == 0) {
-        state->order_seed = epoch_order_seed(config->seed, state->epoch);
+        state->order_seed = epoch_order_seed(r->config->seed, state->epoch);
         state->loss_sum = 0.0;
         state->correct = state->seen = 0;
         state->seconds = 0.0;
     }
-    epoch_order(r->order, (int)count, state->shuffle, state->order_seed);
-    double started = cr_monotonic_seconds(), seconds_before = state->seconds;
-    int64_t images_here = 0; /* trained on in this call, for images/s */
-    float lr = 0.0f;
-    cr_train_progress progress = {
-        .epoch = (int)state->epoch + 1, .epochs = config->epochs, .steps = r->steps_per_epoch};
-    while (state->step_in_epoch < r->steps_per_epoch) {
-        /* The global batch [first, first + n) of this epoch's order; this
-         * rank takes its share [first + share_first, + share) of it. */
-        int64_t first = state->step_in_epoch * batch_size;
-        int n = (int)(count - first < batch_size ? count - first : batch_size);
-        int64_t share_first, share_count;
-        rank_share(n, &share_first, &share_count);
-        int share = (int)share_count;
-        lr = cr_schedule_lr(&config->schedule, config->optimizer.lr, state->global_step,
-                            r->steps_per_epoch, config->epochs);
-        /* Each image gets the augmentation draws it would get in one
-         * process, and the stream moves past the whole global batch: the
-         * checkpoint's stream does not depend on the rank count. */
-        uint64_t augment_rng = state->augment_rng;
-        skip_draws(&augment_rng, share_first * draws);
-        /* Sums over the ranks, before any gradient is exchanged: loss ×
-         * images, images right, and whether any rank was asked to stop. */
-        double totals[3] = {0.0, 0.0, r->options->stop && *r->options->stop};
-        if (share > 0) {
-            cr_net_set_batch(net, share);
-            cr_data_batch(r->train, r->order + first + share_first, share, &config->transform, true,
-                          &augment_rng, cr_net_input(net), r->labels);
-            cr_net_forward(net, true);
-            totals[0] = cr_net_cross_entropy(net, r->labels) * share;
-            const float *output = cr_net_output(net);
-            for (int i = 0; i < share; i++)
-                totals[1] += argmax(output + (int64_t)i * classes, classes) == r->labels[i];
-        }
-        skip_draws(&state->augment_rng, (int64_t)n * draws);
-        cr_dist_sum_doubles(totals, 3);
-        double loss = totals[0] / n; /* the global batch's mean */
-        if (!isfinite(loss)) {
-            char kept[4600];
-            if (!r->checkpoint_saved)
-                snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
-            else if (r->saved_step == 0)
-                snprintf(kept, sizeof kept,
-                         "the last good checkpoint (end of epoch %lld) is kept in %s: resume "
-                         "from it with a lower learning rate (--resume %s --lr X)",
-                         (long long)r->saved_epoch, r->options->run_dir, r->options->run_dir);
-            else
-                snprintf(kept, sizeof kept,
-                         "the last good checkpoint (epoch %lld, step %lld) is kept in %s: resume "
-                         "from it with a lower learning rate (--resume %s --lr X)",
-                         (long long)r->saved_epoch + 1, (long long)r->saved_step,
-                         r->options->run_dir, r->options->run_dir);
-            return fail(err, CR_ERR_RUNTIME,
-                        "the loss became %s at epoch %lld, step %lld (step %lld of the run, "
-                        "learning rate %g); training stopped without saving: %s",
-                        isnan(loss) ? "NaN" : "infinite", (long long)state->epoch + 1,
-                        (long long)state->step_in_epoch + 1, (long long)state->global_step + 1,
-                        (double)lr, kept);
-        }
-        /* Each rank's gradient is the mean over its share; weighted by
-         * share / n and summed over the ranks it is the mean over the
-         * global batch, as one process computes it. */
-        if (share > 0) {
-            cr_net_backward(net);
-            if (share != n) {
-                float weight = (float)share / (float)n;
-                for (int64_t i = 0; i < gradient_count; i++) grads[i] *= weight;
-            }
-        } else {
-            memset(grads, 0, (size_t)gradient_count * sizeof *grads);
-        }
-        cr_dist_sum_floats(grads, gradient_count);
-        cr_optimizer_step(&r->optimizer, params, grads, lr);
-        state->loss_sum += totals[0];
-        state->correct += (int64_t)totals[1];
-        state->seen += n;
-        state->step_in_epoch++;
-        state->global_step++;
-        images_here += n;
+    epoch_order(r->order, r->train->count, !r->options->no_shuffle, state->order_seed);
+    *clock = (epoch_clock){.started = cr_monotonic_seconds(), .seconds_before = state->seconds};
+}
 
-        double elapsed = cr_monotonic_seconds() - started;
-        state->seconds = seconds_before + elapsed;
-        if (r->callbacks && r->callbacks->on_step) {
-            progress.step = state->step_in_epoch;
-            progress.loss = state->loss_sum / (double)state->seen;
-            progress.accuracy = (double)state->correct / (double)state->seen;
-            progress.images_per_second = elapsed > 0 ? (double)images_here / elapsed : 0.0;
-            progress.eta_seconds = progress.images_per_second > 0
-                                       ? (double)(count - first - n) / progress.images_per_second
-                                       : 0.0;
-            progress.lr = lr;
-            r->callbacks->on_step(r->callbacks->user, &progress);
+/* Forward and loss of this rank's share [share_first, + share) of the
+ * global batch starting at `first` of the epoch's order, adding its loss ×
+ * images and images right to sums. */
+static void forward_share(run *r, int64_t first, int64_t share_first, int share,
+                          uint64_t *augment_rng, double *sums) {
+    if (share == 0) return;
+    cr_net *net = r->net;
+    int classes = model_outputs(r->model);
+    cr_net_set_batch(net, share);
+    cr_data_batch(r->train, r->order + first + share_first, share, &r->config->transform, true,
+                  augment_rng, cr_net_input(net), r->labels);
+    cr_net_forward(net, true);
+    sums[SUM_LOSS] = cr_net_cross_entropy(net, r->labels) * share;
+    const float *output = cr_net_output(net);
+    for (int i = 0; i < share; i++)
+        sums[SUM_RIGHT] += argmax(output + (int64_t)i * classes, classes) == r->labels[i];
+}
+
+/* The error for a loss that is not finite, saying which checkpoint is kept. */
+static int loss_failure(const run *r, double loss, float lr, cr_error *err) {
+    const cr_checkpoint_state *state = &r->state;
+    char kept[4600];
+    if (!r->checkpoint_saved)
+        snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
+    else if (r->saved_step == 0)
+        snprintf(kept, sizeof kept,
+                 "the last good checkpoint (end of epoch %lld) is kept in %s: resume "
+                 "from it with a lower learning rate (--resume %s --lr X)",
+                 (long long)r->saved_epoch, r->options->run_dir, r->options->run_dir);
+    else
+        snprintf(kept, sizeof kept,
+                 "the last good checkpoint (epoch %lld, step %lld) is kept in %s: resume "
+                 "from it with a lower learning rate (--resume %s --lr X)",
+                 (long long)r->saved_epoch + 1, (long long)r->saved_step, r->options->run_dir,
+                 r->options->run_dir);
+    return fail(err, CR_ERR_RUNTIME,
+                "the loss became %s at epoch %lld, step %lld (step %lld of the run, "
+                "learning rate %g); training stopped without saving: %s",
+                isnan(loss) ? "NaN" : "infinite", (long long)state->epoch + 1,
+                (long long)state->step_in_epoch + 1, (long long)state->global_step + 1, (double)lr,
+                kept);
+}
+
+/* Each rank's gradient is the mean over its share; weighted by share / n
+ * and summed over the ranks it is the mean over the global batch of n, as
+ * one process computes it. Leaves the summed gradient in grads. */
+static void backward_share(run *r, int share, int n, float *grads, int64_t gradient_count) {
+    if (share > 0) {
+        cr_net_backward(r->net);
+        if (share != n) {
+            float weight = (float)share / (float)n;
+            for (int64_t i = 0; i < gradient_count; i++) grads[i] *= weight;
         }
-        /* One process stops at once when asked during this step (its
-         * callback included); ranks stop together at the first step whose
-         * sums saw the request on any rank. */
-        bool stop_now = r->options->stop && *r->options->stop;
-        bool interrupted = cr_dist_size() == 1 ? stop_now : totals[2] > 0;
-        bool limit = r->options->max_steps > 0 && state->global_step >= r->options->max_steps;
-        if ((interrupted || limit) && state->step_in_epoch < r->steps_per_epoch) {
-            *stopped = true;
-            return stop_run(r, interrupted ? CR_TRAIN_INTERRUPTED : CR_TRAIN_STEP_LIMIT, result,
-                            err);
-        }
+    } else {
+        memset(grads, 0, (size_t)gradient_count * sizeof *grads);
     }
-    cr_net_set_batch(net, cr_net_max_batch(net));
+    cr_dist_sum_floats(grads, gradient_count);
+}
 
-    /* The epoch's training is done: validation, then its row and files. */
-    average_buffers(net);
+/* One optimizer step on the epoch's next global batch [first, first + n):
+ * this rank's share forward, the sums over the ranks, the NaN check, the
+ * gradient exchange and the update; sums and *n are left for the report. */
+static int train_step(run *r, epoch_clock *clock, double *sums, int64_t *first, int *n,
+                      cr_error *err) {
+    const cr_train_config *config = r->config;
+    cr_checkpoint_state *state = &r->state;
+    int64_t count = r->train->count;
+    *first = state->step_in_epoch * config->batch_size;
+    *n = (int)(count - *first < config->batch_size ? count - *first : config->batch_size);
+    int64_t share_first, share_count;
+    rank_share(*n, &share_first, &share_count);
+    int share = (int)share_count;
+    clock->lr = cr_schedule_lr(&config->schedule, config->optimizer.lr, state->global_step,
+                               r->steps_per_epoch, config->epochs);
+    /* Each image gets the augmentation draws it would get in one process,
+     * and the stream moves past the whole global batch: the checkpoint's
+     * stream does not depend on the rank count. */
+    int draws = augment_draws(&config->transform);
+    uint64_t augment_rng = state->augment_rng;
+    skip_draws(&augment_rng, share_first * draws);
+    sums[SUM_LOSS] = sums[SUM_RIGHT] = 0.0;
+    sums[SUM_STOP_ASKED] = r->options->stop && *r->options->stop;
+    forward_share(r, *first, share_first, share, &augment_rng, sums);
+    skip_draws(&state->augment_rng, (int64_t)*n * draws);
+    cr_dist_sum_doubles(sums, SUMS);
+    double loss = sums[SUM_LOSS] / *n; /* the global batch's mean */
+    if (!isfinite(loss)) return loss_failure(r, loss, clock->lr, err);
+
+    int64_t parameter_count, gradient_count;
+    float *params = cr_net_param_block(r->net, &parameter_count);
+    float *grads = cr_net_grad_block(r->net, &gradient_count);
+    backward_share(r, share, *n, grads, gradient_count);
+    cr_optimizer_step(&r->optimizer, params, grads, clock->lr);
+    state->loss_sum += sums[SUM_LOSS];
+    state->correct += (int64_t)sums[SUM_RIGHT];
+    state->seen += *n;
+    state->step_in_epoch++;
+    state->global_step++;
+    clock->images_here += *n;
+    clock->elapsed = cr_monotonic_seconds() - clock->started;
+    state->seconds = clock->seconds_before + clock->elapsed;
+    return 0;
+}
+
+/* The on_step callback after the step that took [first, first + n). */
+static void report_step(const run *r, const epoch_clock *clock, int64_t first, int n) {
+    if (!r->callbacks || !r->callbacks->on_step) return;
+    const cr_checkpoint_state *state = &r->state;
+    double elapsed = clock->elapsed;
+    cr_train_progress progress = {
+        .epoch = (int)state->epoch + 1,
+        .epochs = r->config->epochs,
+        .step = state->step_in_epoch,
+        .steps = r->steps_per_epoch,
+        .loss = state->loss_sum / (double)state->seen,
+        .accuracy = (double)state->correct / (double)state->seen,
+        .images_per_second = elapsed > 0 ? (double)clock->images_here / elapsed : 0.0,
+        .lr = clock->lr,
+    };
+    progress.eta_seconds = progress.images_per_second > 0
+                               ? (double)(r->train->count - first - n) / progress.images_per_second
+                               : 0.0;
+    r->callbacks->on_step(r->callbacks->user, &progress);
+}
+
+/* The one stop rule: asked to stop (a signal on some rank), or the run's
+ * step limit reached. CR_TRAIN_FINISHED: go on. */
+static cr_train_status stop_rule(const run *r, bool asked) {
+    if (asked) return CR_TRAIN_INTERRUPTED;
+    if (r->options->max_steps > 0 && r->state.global_step >= r->options->max_steps)
+        return CR_TRAIN_STEP_LIMIT;
+    return CR_TRAIN_FINISHED;
+}
+
+/* Whether any rank was asked to stop, as of the step just taken: one
+ * process stops at once when asked during the step (its callback included);
+ * ranks stop together at the first step whose sums saw a request. */
+static bool asked_during_step(const run *r, const double *sums) {
+    if (cr_dist_size() == 1) return r->options->stop && *r->options->stop;
+    return sums[SUM_STOP_ASKED] > 0;
+}
+
+/* Whether any rank has been asked to stop (a collective). */
+static bool asked_anywhere(const run *r) {
+    double stop = r->options->stop && *r->options->stop;
+    cr_dist_sum_doubles(&stop, 1);
+    return stop > 0;
+}
+
+/* The epoch's training is done: validation, its metrics row, the best
+ * accuracy, the run folder's files and the on_epoch callback. */
+static int finish_epoch(run *r, epoch_clock *clock, cr_train_result *result, cr_error *err) {
+    cr_checkpoint_state *state = &r->state;
+    cr_net_set_batch(r->net, cr_net_max_batch(r->net));
+    average_buffers(r->net);
     double val_loss, val_accuracy;
-    if (evaluate_shared(net, r->validation, &config->transform, &val_loss, &val_accuracy, err))
+    if (evaluate_shared(r->net, r->validation, &r->config->transform, &val_loss, &val_accuracy,
+                        err))
         return 1;
-    state->seconds = seconds_before + (cr_monotonic_seconds() - started);
+    state->seconds = clock->seconds_before + (cr_monotonic_seconds() - clock->started);
     double row[CR_METRIC_COLUMNS] = {
         [CR_METRIC_EPOCH] = (double)state->epoch + 1,
         [CR_METRIC_TRAIN_LOSS] = state->loss_sum / (double)state->seen,
         [CR_METRIC_TRAIN_ACCURACY] = (double)state->correct / (double)state->seen,
         [CR_METRIC_VAL_LOSS] = val_loss,
         [CR_METRIC_VAL_ACCURACY] = val_accuracy,
-        [CR_METRIC_LR] = lr,
+        [CR_METRIC_LR] = clock->lr,
         [CR_METRIC_SECONDS] = state->seconds,
     };
     if (cr_checkpoint_add_metrics(state, row, err)) return 1;
@@ -736,25 +763,44 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
     if (r->callbacks && r->callbacks->on_epoch) {
         cr_epoch_result summary = {
             .epoch = (int)state->epoch,
-            .epochs = config->epochs,
+            .epochs = r->config->epochs,
             .train_loss = row[CR_METRIC_TRAIN_LOSS],
             .train_accuracy = row[CR_METRIC_TRAIN_ACCURACY],
             .val_loss = val_loss,
             .val_accuracy = val_accuracy,
-            .lr = lr,
+            .lr = clock->lr,
             .seconds = state->seconds,
             .best = best,
         };
         r->callbacks->on_epoch(r->callbacks->user, &summary);
     }
-    /* Whether any rank was asked to stop during validation and saving. */
-    double stop = r->options->stop && *r->options->stop;
-    cr_dist_sum_doubles(&stop, 1);
-    bool interrupted = stop > 0;
-    bool limit = r->options->max_steps > 0 && state->global_step >= r->options->max_steps;
-    if ((interrupted || limit) && state->epoch < config->epochs) {
+    return 0;
+}
+
+/* Trains what is left of the current epoch. A stop mid-epoch saves a
+ * checkpoint (stop_run); a stop at the epoch's end needs none (finish_epoch
+ * saved one). *stopped and result->status say why the run ends early. */
+static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error *err) {
+    epoch_clock clock;
+    begin_epoch(r, &clock);
+    while (r->state.step_in_epoch < r->steps_per_epoch) {
+        double sums[SUMS];
+        int64_t first;
+        int n;
+        if (train_step(r, &clock, sums, &first, &n, err)) return 1;
+        report_step(r, &clock, first, n);
+        cr_train_status stop = stop_rule(r, asked_during_step(r, sums));
+        if (stop != CR_TRAIN_FINISHED && r->state.step_in_epoch < r->steps_per_epoch) {
+            *stopped = true;
+            return stop_run(r, stop, result, err);
+        }
+    }
+    if (finish_epoch(r, &clock, result, err)) return 1;
+    /* Asked during validation and saving, on any rank? */
+    cr_train_status stop = stop_rule(r, asked_anywhere(r));
+    if (stop != CR_TRAIN_FINISHED && r->state.epoch < r->config->epochs) {
         *stopped = true;
-        result->status = interrupted ? CR_TRAIN_INTERRUPTED : CR_TRAIN_STEP_LIMIT;
+        result->status = stop;
     }
     return 0;
 }
@@ -826,8 +872,8 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
     }
     bool stopped = false;
     result->status = CR_TRAIN_FINISHED;
-    if (!status && options->max_steps > 0 && r.state.global_step >= options->max_steps &&
-        r.state.epoch < config->epochs) {
+    /* A resumed run may already be at its step limit. */
+    if (!status && r.state.epoch < config->epochs && stop_rule(&r, false) == CR_TRAIN_STEP_LIMIT) {
         stopped = true;
         result->status = CR_TRAIN_STEP_LIMIT;
     }

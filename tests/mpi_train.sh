@@ -6,8 +6,9 @@
 #     image: rank 1's share is empty), with augmentation on;
 #   - a checkpoint written by 2 ranks resumes on 1 and one written by 1
 #     resumes on 2, ending where the straight runs end;
-#   - a data error on one rank, and a rank killed mid-run, end the job with
-#     an error (the data error's message from rank 0), never a hang.
+#   - a data error on one rank, another setting on one rank, and a rank
+#     killed mid-run, end the job with an error (the failing rank's message
+#     from rank 0), never a hang.
 # Registered by CMakeLists.txt only when MPI and mpiexec were found.
 # Usage: mpi_train.sh PATH/TO/cnnrun SOURCE_DIR MPIEXEC
 set -u
@@ -182,6 +183,14 @@ status=$?
 expect_status 1 "rank 1 with other data"
 expect_in err "rank 1 of 2" "rank 0 names the rank with other data"
 expect_in err "differs from rank 0's" "other data"
+
+# Rank 1 has another learning rate: the settings table names the setting.
+timeout 120 "$mpiexec" --oversubscribe -np 1 "$cnnrun" train even.yaml --out other-lr : \
+    -np 1 "$cnnrun" train even.yaml --out other-lr --lr 0.5 >out 2>err
+status=$?
+expect_status 2 "rank 1 with another lr"
+expect_in err "rank 1 of 2" "rank 0 names the rank with another lr"
+expect_in err "its training setting lr (0.5) differs from rank 0's" "the setting named"
 
 # Rank 1 is killed mid-run: Open MPI ends the whole job (no hang).
 model long 5 100000

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "cnnrun.h"
+#include "model.h"
 
 typedef struct fixture {
     cr_model *model;

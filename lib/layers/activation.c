@@ -69,13 +69,18 @@ static void activation_layer_backward(const cr_step *step) {
         cr_activation_backward_add(step->dx[0], step->dy, at, n, activation, param);
 }
 
-#define ACTIVATION_KIND(NAME)                                                                      \
+/* EPILOGUE: what a fused conv epilogue may apply in the layer's place
+ * (cr_layer_kind.epilogue_activation). Only relu is offered: the fused
+ * evaluation path is tested against the plain one for conv → batchnorm →
+ * relu chains. */
+#define ACTIVATION_KIND(NAME, EPILOGUE)                                                            \
     const cr_layer_kind cr_##NAME##_kind = {                                                       \
         .name = #NAME,                                                                             \
         .infer = activation_infer,                                                                 \
         .forward = activation_layer_forward,                                                       \
         .backward = activation_layer_backward,                                                     \
         .assigns_dx = true,                                                                        \
+        .epilogue_activation = EPILOGUE,                                                           \
     }
 
 #define ACTIVATION_KIND_WITH(NAME, KEYS)                                                           \
@@ -90,13 +95,29 @@ static void activation_layer_backward(const cr_step *step) {
         .assigns_dx = true,                                                                        \
     }
 
-ACTIVATION_KIND(relu);
-ACTIVATION_KIND(tanh);
-ACTIVATION_KIND(sigmoid);
-ACTIVATION_KIND(relu6);
-ACTIVATION_KIND(silu);
-ACTIVATION_KIND(gelu);
-ACTIVATION_KIND(hardswish);
-ACTIVATION_KIND(hardsigmoid);
+ACTIVATION_KIND(relu, CR_ACT_RELU);
+ACTIVATION_KIND(tanh, CR_ACT_NONE);
+ACTIVATION_KIND(sigmoid, CR_ACT_NONE);
+ACTIVATION_KIND(relu6, CR_ACT_NONE);
+ACTIVATION_KIND(gelu, CR_ACT_NONE);
+ACTIVATION_KIND(hardsigmoid, CR_ACT_NONE);
 ACTIVATION_KIND_WITH(leaky_relu, leaky_relu_keys);
 ACTIVATION_KIND_WITH(elu, elu_keys);
+
+const cr_layer_kind cr_silu_kind = {
+    .name = "silu",
+    .infer = activation_infer,
+    .forward = activation_layer_forward,
+    .backward = activation_layer_backward,
+    .assigns_dx = true,
+    .aliases = (const char *const[]){"swish", NULL},
+};
+
+const cr_layer_kind cr_hardswish_kind = {
+    .name = "hardswish",
+    .infer = activation_infer,
+    .forward = activation_layer_forward,
+    .backward = activation_layer_backward,
+    .assigns_dx = true,
+    .aliases = (const char *const[]){"hswish", "hard_swish", NULL},
+};

@@ -40,4 +40,5 @@ const cr_layer_kind cr_add_kind = {
     .infer = add_infer,
     .forward = add_forward,
     .backward = add_backward,
+    .aliases = (const char *const[]){"shortcut", "eltwise", NULL},
 };

@@ -134,4 +134,5 @@ const cr_layer_kind cr_avgpool_kind = {
     .forward = avgpool_forward,
     .backward = avgpool_backward,
     .assigns_dx = true,
+    .aliases = (const char *const[]){"averagepooling2d", NULL},
 };

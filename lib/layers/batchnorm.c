@@ -199,4 +199,7 @@ const cr_layer_kind cr_batchnorm_kind = {
     .forward = batchnorm_forward,
     .backward = batchnorm_backward,
     .assigns_dx = true,
+    .eval_affine = cr_batchnorm_eval_affine,
+    .batch_counter = "num_batches_tracked",
+    .aliases = (const char *const[]){"bn", NULL},
 };

@@ -61,4 +61,5 @@ const cr_layer_kind cr_concat_kind = {
     .infer = concat_infer,
     .forward = concat_forward,
     .backward = concat_backward,
+    .aliases = (const char *const[]){"concatenate", "route", NULL},
 };

@@ -756,6 +756,12 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
     return written;
 }
 
+/* The evaluation epilogue (cr_step's post_*) replaces the conv's own
+ * activation: a conv with one keeps it and is not fused. */
+static bool conv_takes_epilogue(const cr_layer *layer) {
+    return ((const conv_config *)layer->config)->activation == CR_ACT_NONE;
+}
+
 const cr_layer_kind cr_conv_kind = {
     .name = "conv",
     .keys = conv_keys,
@@ -766,4 +772,6 @@ const cr_layer_kind cr_conv_kind = {
     .backward = conv_layer_backward,
     .assigns_dx = true,
     .gemms = conv_gemms,
+    .has_filters = true,
+    .takes_epilogue = conv_takes_epilogue,
 };

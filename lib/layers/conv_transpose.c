@@ -290,4 +290,5 @@ const cr_layer_kind cr_conv_transpose_kind = {
     .forward = conv_transpose_forward,
     .backward = conv_transpose_backward,
     .assigns_dx = true,
+    .aliases = (const char *const[]){"deconv", "deconvolution", "convtranspose2d", "conv2dtranspose", NULL},
 };

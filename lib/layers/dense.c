@@ -133,4 +133,7 @@ const cr_layer_kind cr_dense_kind = {
     .backward = dense_layer_backward,
     .assigns_dx = true,
     .gemms = dense_gemms,
+    .fixes_input_size = true, /* the weight is [units, C·H·W of the input] */
+    .aliases =
+        (const char *const[]){"linear", "innerproduct", "connected", "fc", "fully_connected", NULL},
 };

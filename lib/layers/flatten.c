@@ -37,4 +37,5 @@ const cr_layer_kind cr_flatten_kind = {
     .forward = flatten_forward,
     .backward = flatten_backward,
     .assigns_dx = true,
+    .fixes_input_size = true, /* its units are C·H·W of the input */
 };

@@ -51,4 +51,5 @@ const cr_layer_kind cr_globalavgpool_kind = {
     .forward = globalavgpool_forward,
     .backward = globalavgpool_backward,
     .assigns_dx = true,
+    .aliases = (const char *const[]){"adaptiveavgpool2d", "globalaveragepooling2d", "gap", NULL},
 };

@@ -61,4 +61,5 @@ const cr_layer_kind cr_globalmaxpool_kind = {
     .forward = globalmaxpool_forward,
     .backward = globalmaxpool_backward,
     .assigns_dx = true,
+    .aliases = (const char *const[]){"adaptivemaxpool2d", "globalmaxpooling2d", NULL},
 };

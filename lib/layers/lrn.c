@@ -105,4 +105,5 @@ const cr_layer_kind cr_lrn_kind = {
     .infer = lrn_infer,
     .forward = lrn_forward,
     .backward = lrn_backward,
+    .aliases = (const char *const[]){"localresponsenorm", NULL},
 };

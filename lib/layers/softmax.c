@@ -67,4 +67,5 @@ const cr_layer_kind cr_softmax_kind = {
     .infer = softmax_infer,
     .forward = softmax_forward,
     .backward = softmax_backward,
+    .outputs_probabilities = true,
 };

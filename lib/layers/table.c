@@ -1,7 +1,11 @@
 /* The one table of layer kinds. Adding a kind: write lib/layers/<kind>.c
- * with its cr_layer_kind, declare it here and list it. The spec loader's list
- * of valid types (and its "did you mean") comes from this table. */
+ * with its cr_layer_kind (and any special roles it has: layer.h), declare it
+ * here and list it; then its README type-table row, its words in
+ * tests/fuzz/spec.dict and its PyTorch mapping in tests/pytorch/compare.py,
+ * which tests/test_kinds.c requires. The spec loader's list of valid types
+ * (and its "did you mean", aliases included) comes from this table. */
 #include <string.h>
+#include <strings.h>
 
 #include "../layer.h"
 
@@ -26,5 +30,12 @@ const int cr_layer_kind_count = sizeof cr_layer_kinds / sizeof cr_layer_kinds[0]
 const cr_layer_kind *cr_layer_kind_find(const char *name) {
     for (int i = 0; i < cr_layer_kind_count; i++)
         if (strcmp(cr_layer_kinds[i]->name, name) == 0) return cr_layer_kinds[i];
+    return NULL;
+}
+
+const cr_layer_kind *cr_layer_kind_for_alias(const char *name) {
+    for (int i = 0; i < cr_layer_kind_count; i++)
+        for (const char *const *alias = cr_layer_kinds[i]->aliases; alias && *alias; alias++)
+            if (strcasecmp(*alias, name) == 0) return cr_layer_kinds[i];
     return NULL;
 }

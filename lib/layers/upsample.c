@@ -140,4 +140,5 @@ const cr_layer_kind cr_upsample_kind = {
     .forward = upsample_forward,
     .backward = upsample_backward,
     .assigns_dx = true,
+    .aliases = (const char *const[]){"upsampling2d", "interpolate", "resize", NULL},
 };

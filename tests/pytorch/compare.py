@@ -62,6 +62,17 @@ ACTIVATIONS = {
     "hardsigmoid": F.hardsigmoid,
 }
 
+# Every cnnrun layer kind (lib/layers/table.c) is either computed by PyTorch
+# here (make_module and Net.run) or listed with the reason it has no PyTorch
+# equivalent; tests/test_kinds.c fails when a kind is in neither.
+TORCH_KINDS = ("conv", "maxpool", "avgpool", "dense", "relu", "tanh", "sigmoid", "leaky_relu",
+               "lrn", "dropout", "batchnorm", "flatten", "softmax", "add", "concat", "magnitude",
+               "globalavgpool", "globalmaxpool", "relu6", "silu", "gelu", "elu", "hardswish",
+               "hardsigmoid", "prelu", "conv_transpose", "upsample", "groupnorm")
+NO_TORCH_EQUIVALENT = {
+    # "kind": "why PyTorch cannot compute it",
+}
+
 
 def attach(root, dotted, module):
     """Registers `module` under a dotted name ("block1.conv1"), creating
@@ -79,6 +90,9 @@ def attach(root, dotted, module):
 
 def make_module(layer, in_shapes):
     kind, cfg = layer["type"], layer["config"]
+    if kind not in TORCH_KINDS:
+        reason = NO_TORCH_EQUIVALENT.get(kind, "not in TORCH_KINDS")
+        sys.exit(f"layer '{layer['name']}': no PyTorch equivalent for type '{kind}': {reason}")
     channels = in_shapes[0][0] if in_shapes else 0
     if kind == "conv":
         module = nn.Conv2d(channels, cfg["filters"], tuple(cfg["kernel"]), tuple(cfg["stride"]),
@@ -118,7 +132,7 @@ def make_module(layer, in_shapes):
                      "needs rate 0 (use --zero-dropout)")
         return None
     elif kind in ("relu", "tanh", "sigmoid", "leaky_relu", "flatten", "softmax", "add",
-                  "concat", "elu") or kind in ACTIVATIONS:
+                  "concat", "magnitude", "elu") or kind in ACTIVATIONS:
         return None
     else:
         sys.exit(f"layer '{layer['name']}': no PyTorch equivalent for type '{kind}'")
@@ -182,6 +196,9 @@ class Net(nn.Module):
                     y = y + other
             elif kind == "concat":
                 y = torch.cat(xs, dim=1)
+            elif kind == "magnitude":
+                # the norm over each group of `size` consecutive channels
+                y = torch.linalg.vector_norm(xs[0].unflatten(1, (-1, cfg["size"])), dim=2)
             values[layer["name"]] = y
         out_layer = next(l for l, _ in self.steps if l["name"] == self.output_name)
         # cnnrun's loss takes the input of a final softmax as the logits.

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cnnrun.h"
+#include "model.h"
 #include "safetensors.h"
 
 static int fail(const cr_error *err) {

@@ -1,0 +1,51 @@
+/* The commands (one file each, or one per family) as main.c's table calls
+ * them: run(argc, argv) with argv[0] the command's name, and each one's
+ * spec (options.h) for the parser, `cnnrun help COMMAND`, the man pages and
+ * the completion. */
+#ifndef CNNRUN_CMD_COMMANDS_H
+#define CNNRUN_CMD_COMMANDS_H
+
+#include <stddef.h>
+
+#include "options.h"
+#include "train_config.h"
+
+/* The model file every model command takes first. */
+#define MODEL_POSITIONAL(type, field)                                                              \
+    { .name = "MODEL.yaml", .offset = offsetof(type, field), .complete = "yaml" }
+
+extern const cli_spec check_spec, gradcheck_spec, train_spec, eval_spec, predict_spec, apply_spec,
+    plot_spec, filters_spec, features_spec, bench_spec;
+
+/* main.c's table; hidden commands (the build's generators) have no summary. */
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const cli_spec *spec; /* NULL for help and the hidden ones */
+} command;
+extern const command cnnrun_commands[];
+extern const int cnnrun_command_count;
+
+int cmd_check(int argc, char **argv);
+int cmd_gradcheck(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_filters(int argc, char **argv);
+int cmd_features(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+/* Hidden, for the build (cmd/cli_docs.cmake): man pages (man.c), the bash
+ * completion script and a model's layer names for it (complete.c). */
+int cmd_man(int argc, char **argv);
+int cmd_bash_completion(int argc, char **argv);
+int cmd_complete_layers(int argc, char **argv);
+
+/* Loads the model (printing its warnings) and its train section, with
+ * `data` (--data) replacing the section's data source when given. */
+int load_for_training(const char *path, const char *data, cr_model **model, cr_train_config *config,
+                      cr_error *err);
+
+#endif

@@ -1,0 +1,385 @@
+/* cnnrun train: train a model on its data set with progress on the
+ * terminal, checkpoints in a run folder, resume and Ctrl-C; under mpirun,
+ * data-parallel over the ranks. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "commands.h"
+#include "dist.h"
+#include "parallel.h"
+#include "print.h"
+#include "train.h"
+
+typedef struct train_args {
+    const char *path, *data, *out, *init, *resume;
+    int epochs, batch_size, threads; /* 0: the train section's (threads: every core) */
+    double lr;                       /* 0: the train section's */
+    cli_seed seed;
+    bool no_shuffle, quiet;
+    int64_t max_steps;
+} train_args;
+
+#define TRAIN_OPTION(field) .offset = offsetof(train_args, field)
+static const cli_option train_options[] = {
+    {.name = "data",
+     .type = CLI_STRING,
+     TRAIN_OPTION(data),
+     .arg = "D",
+     .help = "the data set instead of the train section's: fashion-mnist, mnist:DIR, "
+             "cifar10:DIR or folder:TRAIN_DIR,TEST_DIR"},
+    {.name = "epochs",
+     .type = CLI_INT,
+     TRAIN_OPTION(epochs),
+     .min = 1,
+     .arg = "N",
+     .help = "epochs to train (a resumed run may be given more)"},
+    {.name = "batch-size",
+     .type = CLI_INT,
+     TRAIN_OPTION(batch_size),
+     .min = 1,
+     .arg = "B",
+     .help = "images per optimizer step"},
+    {.name = "lr",
+     .type = CLI_FLOAT,
+     TRAIN_OPTION(lr),
+     .arg = "X",
+     .help = "the base learning rate (a resumed run may be given a lower one)"},
+    {.name = "seed",
+     .type = CLI_SEED,
+     TRAIN_OPTION(seed),
+     .arg = "S",
+     .help = "seed of the initial weights, the data order, augmentation and dropout"},
+    {.name = "threads",
+     .type = CLI_INT,
+     TRAIN_OPTION(threads),
+     .min = 1,
+     .arg = "N",
+     .help = "cnnrun's threads (default: every core); a fixed N gives the same bits"},
+    {.name = "out",
+     .type = CLI_PATH,
+     TRAIN_OPTION(out),
+     .arg = "DIR",
+     .complete = "dir",
+     .help = "run folder (default runs/MODEL_NAME, or runs/MODEL_NAME-2, ... when that one "
+             "already holds a run)"},
+    {.name = "init",
+     .type = CLI_PATH,
+     TRAIN_OPTION(init),
+     .arg = "W.safetensors",
+     .complete = "safetensors",
+     .help = "start from these weights instead of random ones"},
+    {.name = "resume",
+     .type = CLI_PATH,
+     TRAIN_OPTION(resume),
+     .arg = "DIR",
+     .complete = "dir",
+     .help = "continue the run in DIR exactly where it stopped; a lower --lr or more --epochs "
+             "may be given, the data order may not change"},
+    {.name = "max-steps",
+     .type = CLI_COUNT,
+     TRAIN_OPTION(max_steps),
+     .min = 1,
+     .arg = "N",
+     .help = "stop (with a checkpoint) after N optimizer steps of the run"},
+    {.name = "no-shuffle",
+     .type = CLI_FLAG,
+     TRAIN_OPTION(no_shuffle),
+     .help = "the training images in file order every epoch"},
+    {.name = "quiet",
+     .type = CLI_FLAG,
+     TRAIN_OPTION(quiet),
+     .help = "no progress, only the result"},
+};
+static const cli_positional train_positionals[] = {MODEL_POSITIONAL(train_args, path)};
+
+const cli_spec train_spec = {
+    CLI_TABLES(train_options, train_positionals),
+    .description =
+        "Trains the model with its file's train section (data, epochs, batch_size,\n"
+        "optimizer, schedule, seed, validation, normalize, augment; see\n"
+        "docs/training.md); the options override it. After every epoch it evaluates\n"
+        "the validation set and writes, atomically, to the run folder:\n"
+        "  metrics.csv             epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
+        "  last.safetensors        the latest weights\n"
+        "  best.safetensors        the weights with the best validation accuracy\n"
+        "  checkpoint.safetensors  weights, optimizer state, position and random streams\n\n"
+        "Ctrl-C finishes the current step, saves a checkpoint and says how to resume.\n"
+        "A loss that becomes NaN or infinite stops the run and keeps the last checkpoint.\n"
+        "Under mpirun -np N (a build with MPI), N ranks train data-parallel: batch_size\n"
+        "stays the global batch, rank 0 prints and writes (docs/distributed.md).\n",
+    .exit_status = "0 trained (or stopped by --max-steps), 1 invalid model or data, a NaN loss or "
+                   "an interrupted run, 2 usage error or unreadable file.",
+};
+
+/* 75 -> "1:15", 3725 -> "1:02:05" */
+static const char *duration_text(double seconds, char *out, size_t size) {
+    long total = seconds > 0 && seconds < 1e9 ? (long)(seconds + 0.5) : 0;
+    if (total >= 3600)
+        snprintf(out, size, "%ld:%02ld:%02ld", total / 3600, total / 60 % 60, total % 60);
+    else
+        snprintf(out, size, "%ld:%02ld", total / 60, total % 60);
+    return out;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+/* The first Ctrl-C asks the loop to stop after the current step and save;
+ * SA_RESETHAND makes a second one end the program at once. */
+static void request_stop(int signal_number) {
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+typedef struct train_display {
+    bool terminal; /* one updating line per epoch, redrawn with \r */
+    bool quiet;
+    double last_drawn;
+    bool line_open;
+} train_display;
+
+static void show_start(void *user, const cr_train_start *start) {
+    train_display *display = user;
+    if (display->quiet) return;
+    char a[32], b[32];
+    printf("%s images for training, %s for validation: %lld steps of %d images per epoch\n",
+           grouped(start->train_images, a, sizeof a),
+           grouped(start->validation_images, b, sizeof b), (long long)start->steps_per_epoch,
+           start->batch_size);
+    if (start->resumed)
+        printf("resuming at epoch %d of %d, step %lld\n", start->start_epoch, start->epochs,
+               (long long)start->start_step);
+    if (start->changes && start->changes[0])
+        printf("changed since the checkpoint: %s\n", start->changes);
+    fflush(stdout);
+}
+
+/* The progress line must fit the terminal: a wrapped line cannot be
+ * redrawn with \r. The bar takes what the numbers leave. */
+static int terminal_columns(void) {
+    struct winsize size;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+    return 80;
+}
+
+static void show_step(void *user, const cr_train_progress *p) {
+    train_display *display = user;
+    if (!display->terminal || display->quiet) return;
+    double now = cr_monotonic_seconds();
+    if (p->step != p->steps && now - display->last_drawn < 0.1) return;
+    display->last_drawn = now;
+    char numbers[160], eta[32], bar[64];
+    snprintf(numbers, sizeof numbers, " %lld/%lld loss %.4f acc %.2f%% %.0f img/s ETA %s",
+             (long long)p->step, (long long)p->steps, p->loss, 100 * p->accuracy,
+             p->images_per_second, duration_text(p->eta_seconds, eta, sizeof eta));
+    char epoch[32];
+    snprintf(epoch, sizeof epoch, "epoch %d/%d ", p->epoch, p->epochs);
+    int width = terminal_columns() - 1 - (int)strlen(epoch) - (int)strlen(numbers) - 2;
+    if (width > 30) width = 30;
+    if (width < 0) width = 0;
+    int filled = (int)(width * p->step / (p->steps ? p->steps : 1));
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    if (width)
+        printf("\r\033[K%s[%s]%s", epoch, bar, numbers);
+    else
+        printf("\r\033[K%s%s", epoch, numbers + 1);
+    fflush(stdout);
+    display->line_open = true;
+}
+
+static void show_epoch(void *user, const cr_epoch_result *e) {
+    train_display *display = user;
+    if (display->quiet) return;
+    if (display->line_open) printf("\r\033[K");
+    display->line_open = false;
+    printf("epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g  %.1f s%s\n",
+           e->epoch, e->epochs, e->train_loss, 100 * e->train_accuracy, e->val_loss,
+           100 * e->val_accuracy, (double)e->lr, e->seconds, e->best ? "  (best)" : "");
+    fflush(stdout);
+}
+
+static bool has_checkpoint(const char *dir) {
+    char path[4200];
+    struct stat info;
+    snprintf(path, sizeof path, "%s/%s", dir, CR_RUN_CHECKPOINT);
+    return stat(path, &info) == 0;
+}
+
+/* runs/NAME, or runs/NAME-2, -3, ... when that folder already holds a run:
+ * an accidental second `cnnrun train` never overwrites the first. */
+static void default_run_dir(const cr_model *model, char *out, size_t size) {
+    snprintf(out, size, "runs/%s", model->name);
+    for (int n = 2; has_checkpoint(out) && n < 10000; n++)
+        snprintf(out, size, "runs/%s-%d", model->name, n);
+}
+
+/* --out names another folder than --resume (compared as folders, so
+ * "runs/x" and "runs/x/" are one). Without a run to resume, cr_train says so. */
+static bool another_folder(const char *resume, const char *out) {
+    struct stat r, o;
+    if (stat(resume, &r) != 0) return false;
+    return stat(out, &o) != 0 || r.st_dev != o.st_dev || r.st_ino != o.st_ino;
+}
+
+static int parse_train_args(int argc, char **argv, train_args *a) {
+    if (cli_parse(&train_spec, argc, argv, a)) return 2;
+    if (a->resume && a->init)
+        return cli_usage_error("train", "%s",
+                               "--init and --resume do not go together: a resumed run continues "
+                               "from its checkpoint's weights");
+    if (a->resume && a->out && another_folder(a->resume, a->out))
+        return cli_usage_error("train", "%s",
+                               "--resume DIR continues the run in DIR: --out cannot name another "
+                               "folder");
+    return 0;
+}
+
+static void print_run_files(const char *dir, const cr_train_result *result) {
+    printf("files in %s/:\n", dir);
+    char path[4200];
+    struct stat info;
+    snprintf(path, sizeof path, "%s/%s", dir, CR_RUN_METRICS);
+    if (stat(path, &info) == 0) printf("  %-24s one row per epoch\n", CR_RUN_METRICS);
+    printf("  %-24s the latest weights\n", CR_RUN_LAST);
+    if (result->best_epoch)
+        printf("  %-24s the best validation accuracy, %.2f%% (epoch %d)\n", CR_RUN_BEST,
+               100 * result->best_accuracy, result->best_epoch);
+    printf("  %-24s everything --resume needs\n", CR_RUN_CHECKPOINT);
+}
+
+/* The options that override the train section. */
+static void apply_overrides(const train_args *a, cr_train_config *config) {
+    if (a->epochs) config->epochs = a->epochs;
+    if (a->batch_size) config->batch_size = a->batch_size;
+    if (a->lr > 0) config->optimizer.lr = (float)a->lr;
+    if (a->seed.given) config->seed = a->seed.value;
+}
+
+static void choose_run_dir(const train_args *a, const cr_model *model, char *out, size_t size) {
+    if (a->resume)
+        snprintf(out, size, "%s", a->resume);
+    else if (a->out)
+        snprintf(out, size, "%s", a->out);
+    else
+        default_run_dir(model, out, size);
+}
+
+static void print_plan(const train_args *a, const cr_model *model, const cr_train_config *config,
+                       const char *run_dir) {
+    printf("training '%s' (%s) for %d epochs, batch %d, %s lr %g, seed %llu\n", model->name,
+           a->path, config->epochs, config->batch_size, cr_optimizer_name(config->optimizer.type),
+           (double)config->optimizer.lr, (unsigned long long)config->seed);
+    printf("run folder: %s\nloading data ...\n", run_dir);
+    fflush(stdout);
+}
+
+/* cr_train with the first Ctrl-C asking it to stop after the current step. */
+static int train_until_stopped(cr_model *model, const cr_train_config *config,
+                               const cr_dataset *train, const cr_dataset *validation,
+                               const cr_train_options *options, train_display *display,
+                               cr_train_result *result, cr_error *err) {
+    cr_train_callbacks callbacks = {
+        .user = display, .on_start = show_start, .on_step = show_step, .on_epoch = show_epoch};
+    struct sigaction action = {.sa_handler = request_stop, .sa_flags = SA_RESETHAND}, previous;
+    sigemptyset(&action.sa_mask);
+    stop_requested = 0;
+    sigaction(SIGINT, &action, &previous);
+    int status = cr_train(model, config, train, validation, options, &callbacks, result, err);
+    sigaction(SIGINT, &previous, NULL);
+    if (display->line_open) printf("\n");
+    return status;
+}
+
+/* What a run that returned without an error says: done, or how to resume.
+ * Returns the exit code (an interrupted run's is 1). */
+static int print_outcome(const train_args *a, const cr_train_config *config, const char *run_dir,
+                         const cr_train_result *result) {
+    if (result->status == CR_TRAIN_FINISHED) {
+        if (result->epochs_run == 0)
+            printf("the run in %s had already finished its %d epochs (more: --epochs N)\n", run_dir,
+                   config->epochs);
+        printf("done: validation accuracy %.2f%% after epoch %d, best %.2f%% (epoch %d)\n",
+               100 * result->final_val_accuracy, result->epoch, 100 * result->best_accuracy,
+               result->best_epoch);
+        print_run_files(run_dir, result);
+        return 0;
+    }
+    print_run_files(run_dir, result);
+    fflush(stdout);
+    fprintf(stderr, "%s at epoch %d step %lld; resume with: cnnrun train %s --resume %s\n",
+            result->status == CR_TRAIN_INTERRUPTED ? "interrupted" : "stopped (--max-steps)",
+            result->epoch, (long long)result->step, a->path, run_dir);
+    return result->status == CR_TRAIN_INTERRUPTED ? 1 : 0;
+}
+
+/* One rank's part of `cnnrun train` (all of it without mpirun). Every
+ * failure is agreed by all ranks (dist.h) before returning, so that rank 0
+ * can print it and no rank waits for the others in vain. *failed: the
+ * exit code is an error's (not a finished or interrupted run's). */
+static int train_on_this_rank(int argc, char **argv, bool *failed) {
+    *failed = true;
+    train_args a = {0};
+    int usage = parse_train_args(argc, argv, &a);
+    cr_error err = {0};
+    if (usage) cr_fail(&err, CR_ERR_USAGE, (cr_mark){0}, NULL, "invalid command line");
+    if (cr_dist_agree(usage, &err)) return usage ? usage : report(&err);
+    cr_model *model = NULL;
+    cr_train_config config;
+    if (cr_dist_agree(load_for_training(a.path, a.data, &model, &config, &err), &err)) {
+        cr_model_free(model);
+        return report(&err);
+    }
+    apply_overrides(&a, &config);
+    cr_set_threads(a.threads);
+    char run_dir[4096];
+    choose_run_dir(&a, model, run_dir, sizeof run_dir);
+    if (!a.quiet) print_plan(&a, model, &config, run_dir);
+
+    cr_dataset train, validation;
+    int status = cr_dist_agree(cr_train_load_data(model, &config, &train, &validation, &err), &err);
+    cr_train_options options = {.run_dir = run_dir,
+                                .resume = a.resume != NULL,
+                                .init_weights = a.init,
+                                .max_steps = a.max_steps,
+                                .no_shuffle = a.no_shuffle,
+                                .stop = &stop_requested};
+    train_display display = {.terminal = isatty(STDOUT_FILENO) == 1, .quiet = a.quiet};
+    cr_train_result result;
+    if (!status)
+        status = train_until_stopped(model, &config, &train, &validation, &options, &display,
+                                     &result, &err);
+    *failed = status != 0;
+    fflush(stdout);
+    int code = status ? report(&err) : print_outcome(&a, &config, run_dir, &result);
+    cr_dataset_free(&train);
+    cr_dataset_free(&validation);
+    cr_model_free(model);
+    return code;
+}
+
+/* Under mpirun (docs/distributed.md) every rank runs the same command; only
+ * rank 0 talks to the user: the others' output goes to /dev/null. */
+int cmd_train(int argc, char **argv) {
+    cr_error err = {0};
+    if (cr_dist_init(&err)) return report(&err);
+    if (cr_dist_rank() != 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            fflush(stdout);
+            fflush(stderr);
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+    }
+    bool failed;
+    int code = train_on_this_rank(argc, argv, &failed);
+    cr_dist_finalize(failed);
+    return code;
+}
