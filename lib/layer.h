@@ -220,6 +220,14 @@ static inline float *cr_thread_workspace(const cr_step *step, int thread) {
     return step->thread_workspace + thread * step->thread_workspace_stride;
 }
 
+/* out[i] = Σ over `team` threads of partial[t·stride + i], added in thread
+ * order (deterministic for a given thread count): the per-thread partial
+ * sums of a parameter gradient, each thread's at the same place of its
+ * workspace slice. Split over `threads` threads (from outside any parallel
+ * region). */
+void cr_sum_thread_partials(float *out, const float *partial, int64_t count, int team,
+                            int64_t stride, int threads);
+
 /* One shape of matrix product a layer issues (cblas_sgemm's, row-major:
  * C[m, n] = op(A)[m, k] · op(B)[k, n]), for `cnnrun bench` to time OpenBLAS
  * alone on exactly the work the layer hands it. */

@@ -681,20 +681,10 @@ static void conv_layer_backward(const cr_step *step) {
     conv_scratch first_scratch;
     conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
     int64_t stride = step->thread_workspace_stride;
-    if (dweight) {
-#pragma omp parallel for num_threads(step->threads) schedule(static)
-        for (int64_t i = 0; i < weight_count; i++) {
-            float sum = first_scratch.dweight[i];
-            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
-            dweight[i] = sum;
-        }
-    }
-    if (dbias)
-        for (int f = 0; f < d.filters; f++) {
-            float sum = first_scratch.dbias[f];
-            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
-            dbias[f] = sum;
-        }
+    if (dweight)
+        cr_sum_thread_partials(dweight, first_scratch.dweight, weight_count, team, stride,
+                               step->threads);
+    if (dbias) cr_sum_thread_partials(dbias, first_scratch.dbias, d.filters, team, stride, 1);
 }
 
 /* The cblas_sgemm calls conv_forward_chunk and conv_backward_chunk make: one

@@ -268,17 +268,9 @@ static void conv_transpose_backward(const cr_step *step) {
     transpose_scratch first_scratch;
     transpose_scratch_floats(d, &first_scratch, cr_thread_workspace(step, 0));
     if (dweight)
-        for (int64_t i = 0; i < weight_count; i++) {
-            float sum = first_scratch.dweight[i];
-            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
-            dweight[i] = sum;
-        }
-    if (dbias)
-        for (int f = 0; f < d.channels; f++) {
-            float sum = first_scratch.dbias[f];
-            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
-            dbias[f] = sum;
-        }
+        cr_sum_thread_partials(dweight, first_scratch.dweight, weight_count, team, stride,
+                               step->threads);
+    if (dbias) cr_sum_thread_partials(dbias, first_scratch.dbias, d.channels, team, stride, 1);
 }
 
 const cr_layer_kind cr_conv_transpose_kind = {
