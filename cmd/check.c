@@ -297,6 +297,10 @@ static cJSON *config_json(const cr_layer *layer) {
         case CR_KEY_BIAS:
             value = cJSON_CreateBool(((const cr_bias *)field)->enabled);
             break;
+        case CR_KEY_STRING: /* resolved by the shape rule (upsample's mode) */
+            value = *(const char *const *)field ? cJSON_CreateString(*(const char *const *)field)
+                                                : cJSON_CreateNull();
+            break;
         }
         cJSON_AddItemToObject(config, key->name, value);
     }

@@ -61,6 +61,7 @@ const cli_spec eval_spec = {
 typedef struct predict_args {
     const char *path, *weights;
     int top;
+    bool json;
     char **images;
     int n_images;
     bool quiet;
@@ -84,6 +85,11 @@ static const cli_option predict_options[] = {
      .type = CLI_FLAG,
      .offset = offsetof(predict_args, quiet),
      .help = "no line about the model's warnings (cnnrun check lists them)"},
+    {.name = "json",
+     .type = CLI_FLAG,
+     .offset = offsetof(predict_args, json),
+     .help = "one JSON document: a list with one object per image, {image, top: [{class,\n"
+             "name, probability}, ...]}, probabilities at full float precision"},
 };
 static const cli_positional predict_positionals[] = {
     MODEL_POSITIONAL(predict_args, path),
@@ -243,17 +249,45 @@ static int by_probability(const void *a, const void *b) {
     return x->index - y->index;
 }
 
+/* Ranks the classes, most likely first, into `order` (`classes` entries). */
+static void rank_classes(const float *probabilities, int classes, ranked *order) {
+    for (int c = 0; c < classes; c++) order[c] = (ranked){c, probabilities[c]};
+    qsort(order, (size_t)classes, sizeof *order, by_probability);
+}
+
 /* The `top` most likely classes, most likely first; `order` is scratch
  * for `classes` entries. */
 static void print_top_classes(const float *probabilities, int classes, int top,
                               const cr_dataset *names, ranked *order) {
-    for (int c = 0; c < classes; c++) order[c] = (ranked){c, probabilities[c]};
-    qsort(order, (size_t)classes, sizeof *order, by_probability);
+    rank_classes(probabilities, classes, order);
     for (int k = 0; k < top && k < classes; k++) {
         char label[160];
         printf("  %6.2f%%  %s\n", 100.0 * order[k].probability,
                class_text(names, order[k].index, label, sizeof label));
     }
+}
+
+/* {image, top: [{class, name, probability}, ...]} for one image; name is
+ * null without class names. A float converted to double prints exactly
+ * (cJSON writes up to 17 significant digits). */
+static cJSON *top_classes_json(const char *image, const float *probabilities, int classes,
+                               int top, const cr_dataset *names, ranked *order) {
+    rank_classes(probabilities, classes, order);
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "image", image);
+    cJSON *list = cJSON_AddArrayToObject(item, "top");
+    for (int k = 0; k < top && k < classes; k++) {
+        cJSON *entry = cJSON_CreateObject();
+        int index = order[k].index;
+        cJSON_AddNumberToObject(entry, "class", index);
+        if (names && names->class_names && index < names->classes)
+            cJSON_AddStringToObject(entry, "name", names->class_names[index]);
+        else
+            cJSON_AddNullToObject(entry, "name");
+        cJSON_AddNumberToObject(entry, "probability", (double)order[k].probability);
+        cJSON_AddItemToArray(list, entry);
+    }
+    return item;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -281,6 +315,8 @@ int cmd_predict(int argc, char **argv) {
     cr_error ignored;
     bool have_names =
         !status && cr_data_load(&config.data, true, model->input, &names, &ignored) == 0;
+    /* --json: one document after every image, so a script reads one value. */
+    cJSON *document = args.json && !status ? cJSON_CreateArray() : NULL;
     for (int i = 0; i < n_images && !status; i++) {
         if (cr_image_load(images[i], model->input, &config.transform, cr_net_input(net), &err)) {
             code = report(&err);
@@ -288,8 +324,20 @@ int cmd_predict(int argc, char **argv) {
         }
         cr_net_forward(net, false);
         cr_output_probabilities(net, 0, probabilities);
+        if (document) {
+            cJSON_AddItemToArray(document,
+                                 top_classes_json(images[i], probabilities, classes, top,
+                                                  have_names ? &names : NULL, order));
+            continue;
+        }
         printf("%s\n", images[i]);
         print_top_classes(probabilities, classes, top, have_names ? &names : NULL, order);
+    }
+    if (document) {
+        char *text = cJSON_Print(document);
+        if (text) printf("%s\n", text);
+        free(text);
+        cJSON_Delete(document);
     }
     if (have_names) cr_dataset_free(&names);
     free(probabilities);

@@ -204,6 +204,8 @@ static const char *key_type_text(cr_key_type type) {
         return "nested lists of numbers (inline weights)";
     case CR_KEY_BIAS:
         return "true, false, or the values";
+    case CR_KEY_STRING:
+        return "one of the layer's names for it";
     }
     return "value";
 }

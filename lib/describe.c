@@ -76,6 +76,9 @@ static void add_key(text *t, const cr_layer *layer, const cr_key *key) {
     case CR_KEY_BOOL:
         add(t, "%s", *(const bool *)field ? "true" : "false");
         break;
+    case CR_KEY_STRING:
+        add(t, "%s", *(const char *const *)field ? *(const char *const *)field : "(default)");
+        break;
     case CR_KEY_ACTIVATION:
         add(t, "%s", cr_activation_name(*(const cr_activation *)field));
         break;

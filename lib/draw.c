@@ -57,6 +57,9 @@ static bool format_key(const cr_layer *layer, const cr_key *key, char *out, size
     case CR_KEY_BOOL:
         append(out, size, "%s", *(const bool *)field ? "true" : "false");
         return given;
+    case CR_KEY_STRING:
+        if (*(const char *const *)field) append(out, size, "%s", *(const char *const *)field);
+        return given && *(const char *const *)field;
     case CR_KEY_ACTIVATION:
         append(out, size, "%s", cr_activation_name(*(const cr_activation *)field));
         return *(const cr_activation *)field != CR_ACT_NONE;

@@ -193,7 +193,8 @@ static int edit_distance(const char *a, const char *b) {
     return row[lb];
 }
 
-const char *cr_suggest(const char *word, const char *const *candidates, int count) {
+static const char *suggest(const char *word, const char *const *candidates, int count,
+                           int limit) {
     const char *best = NULL;
     int best_distance = 1 << 20;
     for (int i = 0; i < count; i++) {
@@ -203,9 +204,6 @@ const char *cr_suggest(const char *word, const char *const *candidates, int coun
             best = candidates[i];
         }
     }
-    /* Allow about one typo per three letters, at least two. */
-    int limit = (int)strlen(word) / 3;
-    if (limit < 2) limit = 2;
     if (best_distance <= limit) return best;
     /* Longer spellings of a name: `convolutional` -> conv, `MaxPooling2D`
      * -> maxpool, `batchnormalization` -> batchnorm; the longest such name. */
@@ -216,4 +214,14 @@ const char *cr_suggest(const char *word, const char *const *candidates, int coun
             best = candidates[i];
     }
     return best;
+}
+
+const char *cr_suggest(const char *word, const char *const *candidates, int count) {
+    /* Allow about one typo per three letters, at least two. */
+    int limit = (int)strlen(word) / 3;
+    return suggest(word, candidates, count, limit < 2 ? 2 : limit);
+}
+
+const char *cr_suggest_close(const char *word, const char *const *candidates, int count) {
+    return suggest(word, candidates, count, ((int)strlen(word) - 1) / 4);
 }

@@ -47,5 +47,10 @@ void cr_warning_format(const cr_warning *warning, char *out, size_t size);
 /* Closest candidate to `word` by edit distance, or NULL when none is close
  * enough to be a plausible typo. */
 const char *cr_suggest(const char *word, const char *const *candidates, int count);
+/* The same, stricter: one edit per four letters beyond the first (none up
+ * to four letters: `selu` is not `relu`), for
+ * names where a near miss is often another real operation (layer types:
+ * `pad` is not `add`, `deconv` is not `conv`). */
+const char *cr_suggest_close(const char *word, const char *const *candidates, int count);
 
 #endif

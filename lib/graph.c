@@ -199,10 +199,20 @@ static int order_layers(cr_model *model, cr_error *err) {
         }
     free(fill);
 
-    /* Kahn's algorithm, a FIFO seeded in file order: a plain chain keeps its
-     * file order. `order` doubles as the queue. */
+    /* A file that lists every layer after its inputs runs in its own order:
+     * the parameters then come in the order the file gives them (the
+     * torchvision models' state_dict() order). Otherwise Kahn's algorithm,
+     * a FIFO seeded in file order. `order` doubles as the queue. */
     int head = 0, tail = 0;
-    for (int i = 0; i < n; i++)
+    bool in_file_order = true;
+    for (int i = 0; i < n && in_file_order; i++)
+        for (int k = 0; k < model->layers[i].n_inputs; k++)
+            if (model->layers[i].inputs[k] >= i) in_file_order = false;
+    if (in_file_order) {
+        for (int i = 0; i < n; i++) order[i] = i;
+        head = tail = n;
+    }
+    for (int i = 0; i < n && !in_file_order; i++)
         if (pending[i] == 0) order[tail++] = i;
     while (head < tail) {
         int at = order[head++];

@@ -31,10 +31,25 @@ typedef enum cr_activation {
     CR_ACT_TANH,
     CR_ACT_SIGMOID,
     CR_ACT_LEAKY_RELU,
+    CR_ACT_RELU6,       /* min(max(x, 0), 6) */
+    CR_ACT_SILU,        /* x·σ(x) */
+    CR_ACT_GELU,        /* x·Φ(x), exact (erf), PyTorch's default */
+    CR_ACT_ELU,         /* x > 0 ? x : α(eˣ − 1) */
+    CR_ACT_HARDSWISH,   /* x·relu6(x + 3)/6 */
+    CR_ACT_HARDSIGMOID, /* relu6(x + 3)/6 */
 } cr_activation;
 
 /* Slope used by a fused `activation: leaky_relu` (PyTorch's default). */
 #define CR_LEAKY_RELU_DEFAULT_SLOPE 0.01f
+/* α used by a fused `activation: elu` (PyTorch's default). */
+#define CR_ELU_DEFAULT_ALPHA 1.0f
+
+/* The parameter a fused activation (conv's and dense's `activation:`) runs
+ * with: leaky_relu's slope or elu's α, PyTorch's defaults; unused by the
+ * others. */
+static inline float cr_activation_fused_param(cr_activation activation) {
+    return activation == CR_ACT_ELU ? CR_ELU_DEFAULT_ALPHA : CR_LEAKY_RELU_DEFAULT_SLOPE;
+}
 
 /* ---- keys (schema) -------------------------------------------------------- */
 
@@ -47,6 +62,8 @@ typedef enum cr_key_type {
     CR_KEY_ACTIVATION, /* cr_activation */
     CR_KEY_TENSOR,     /* cr_values: nested lists of numbers */
     CR_KEY_BIAS,       /* cr_bias: `true`/`false`, or the bias values inline */
+    CR_KEY_STRING,     /* const char *, NULL when absent (the text lives as long as the
+                          model); the kind's shape rule checks it against its choices */
 } cr_key_type;
 
 typedef enum cr_padding_mode { CR_PAD_EXPLICIT = 0, CR_PAD_SAME } cr_padding_mode;
@@ -94,7 +111,8 @@ typedef enum cr_init {
                                    default (kaiming-uniform a=sqrt(5)) and its bias rule */
     CR_INIT_ONES,
     CR_INIT_ZEROS,
-    CR_INIT_VALUES, /* from `values` (inline weights) */
+    CR_INIT_VALUES,   /* from `values` (inline weights) */
+    CR_INIT_CONSTANT, /* every element `constant` (PReLU's 0.25) */
 } cr_init;
 
 /* Where a layer's output is not differentiable in its input, so that a
@@ -117,6 +135,7 @@ typedef struct cr_param {
     cr_init init;
     int fan_in;
     const cr_values *values; /* for CR_INIT_VALUES */
+    float constant;          /* for CR_INIT_CONSTANT */
 } cr_param;
 
 struct cr_layer_kind;
@@ -221,6 +240,14 @@ static inline float *cr_thread_workspace(const cr_step *step, int thread) {
     return step->thread_workspace + thread * step->thread_workspace_stride;
 }
 
+/* out[i] = Σ over `team` threads of partial[t·stride + i], added in thread
+ * order (deterministic for a given thread count): the per-thread partial
+ * sums of a parameter gradient, each thread's at the same place of its
+ * workspace slice. Split over `threads` threads (from outside any parallel
+ * region). */
+void cr_sum_thread_partials(float *out, const float *partial, int64_t count, int team,
+                            int64_t stride, int threads);
+
 /* One shape of matrix product a layer issues (cblas_sgemm's, row-major:
  * C[m, n] = op(A)[m, k] · op(B)[k, n]), for `cnnrun bench` to time OpenBLAS
  * alone on exactly the work the layer hands it. */
@@ -323,12 +350,13 @@ const cr_layer_kind *cr_layer_kind_for_alias(const char *name);
 cr_mark cr_layer_key_mark(const cr_layer *layer, const char *key);
 bool cr_layer_has_key(const cr_layer *layer, const char *key);
 
-/* out = floor((n + 2p - f) / s) + 1 along one axis, with the error (out < 1,
- * padding >= kernel) and the warning (pixels dropped) worded for users.
- * `axis` is "height" or "width"; `what` is "kernel" or "window". */
+/* out = floor((n + 2p - d(f - 1) - 1) / s) + 1 along one axis (d: the
+ * dilation, 1 for plain windows), with the error (out < 1) and the warning
+ * (pixels dropped) worded for users. `axis` is "height" or "width"; `what`
+ * is "kernel" or "window" (kernel_h × kernel_w of it). */
 int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const char *axis, int n,
-                  int f, int p, int s, const char *what, int kernel_h, int kernel_w, int *out,
-                  cr_warnings *warnings, cr_error *err);
+                  int f, int d, int p, int s, const char *what, int kernel_h, int kernel_w,
+                  int *out, cr_warnings *warnings, cr_error *err);
 
 void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int *dims,
                         bool trainable, bool is_buffer, cr_init init, int fan_in,
@@ -344,19 +372,27 @@ static inline int64_t cr_round_up_floats(int64_t floats) {
 }
 
 const char *cr_activation_name(cr_activation activation);
+/* Every activation by name, for the spec loader ("none" included). */
+extern const char *const cr_activation_names[];
+extern const int cr_activation_count; /* entries of cr_activation_names = enum values */
 cr_kinks cr_activation_kinks(cr_activation activation);
+/* silu, gelu and hardswish are not monotonic: their derivative is not a
+ * function of the output, so the backward functions below need the input z
+ * where the others take y. A layer fusing one keeps z for backward. */
+bool cr_activation_needs_input(cr_activation activation);
 
-/* Activation applied in place / its gradient computed from the output y:
- * relu, leaky_relu, tanh and sigmoid all have derivatives expressible in y. */
-void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope);
+/* Activation applied in place / its gradient computed from `at`: the output
+ * y, or the input z for an activation that needs it (see above). `param` is
+ * leaky_relu's slope or elu's α (unused by the others). */
+void cr_activation_forward(float *y, int64_t n, cr_activation activation, float param);
 /* y = f(x) element-wise; y may alias x. */
 void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
-                         float slope);
-/* dz[i] = dy[i] * f'(z[i]) written from y = f(z). dz may alias dy. */
-void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
-                            cr_activation activation, float slope);
-/* dx[i] += dy[i] * f'(z[i]), from y = f(z). */
-void cr_activation_backward_add(float *dx, const float *dy, const float *y, int64_t n,
-                                cr_activation activation, float slope);
+                         float param);
+/* dz[i] = dy[i] * f'(z[i]) written from `at` (y = f(z), or z). dz may alias dy. */
+void cr_activation_backward(float *dz, const float *dy, const float *at, int64_t n,
+                            cr_activation activation, float param);
+/* dx[i] += dy[i] * f'(z[i]), from `at` (y = f(z), or z). */
+void cr_activation_backward_add(float *dx, const float *dy, const float *at, int64_t n,
+                                cr_activation activation, float param);
 
 #endif

@@ -119,6 +119,9 @@ static void init_param(float *data, const cr_param *param, uint64_t *rng) {
     case CR_INIT_VALUES:
         memcpy(data, param->values->data, (size_t)param->count * sizeof *data);
         break;
+    case CR_INIT_CONSTANT:
+        for (int64_t i = 0; i < param->count; i++) data[i] = param->constant;
+        break;
     }
 }
 

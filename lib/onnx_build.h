@@ -74,9 +74,10 @@ const char *cr_onnx_floats(cr_onnx_builder *b, const char *suffix, int ndim, con
 const char *cr_onnx_int64s(cr_onnx_builder *b, const char *suffix, int count,
                            const int64_t *values);
 
-/* The nodes for y = f(x) of a fused or stand-alone activation; `suffix`
- * names the node (NULL: the layer's own name). */
-int cr_onnx_activation(cr_onnx_builder *b, cr_activation activation, float slope, const char *x,
+/* The nodes for y = f(x) of a fused or stand-alone activation (`param`:
+ * leaky_relu's slope, elu's alpha); `suffix` names the node (NULL: the
+ * layer's own name). */
+int cr_onnx_activation(cr_onnx_builder *b, cr_activation activation, float param, const char *x,
                        const char *y, const char *suffix);
 
 /* Conv/pool geometry as ONNX attributes: kernel_shape, strides, pads

@@ -339,27 +339,88 @@ int cr_onnx_refuse(cr_onnx_builder *b, const char *fmt, ...) {
 }
 
 /* Activations that are one ONNX operator of the same name and no attribute
- * but leaky_relu's slope. */
+ * but leaky_relu's slope and elu's alpha. */
 static const struct {
     cr_activation activation;
     const char *op;
 } activation_ops[] = {
-    {CR_ACT_NONE, "Identity"},
-    {CR_ACT_RELU, "Relu"},
-    {CR_ACT_TANH, "Tanh"},
-    {CR_ACT_SIGMOID, "Sigmoid"},
-    {CR_ACT_LEAKY_RELU, "LeakyRelu"},
+    {CR_ACT_NONE, "Identity"},         {CR_ACT_RELU, "Relu"}, {CR_ACT_TANH, "Tanh"},
+    {CR_ACT_SIGMOID, "Sigmoid"},       {CR_ACT_LEAKY_RELU, "LeakyRelu"},
+    {CR_ACT_ELU, "Elu"},
 };
 
-int cr_onnx_activation(cr_onnx_builder *b, cr_activation activation, float slope, const char *x,
+/* "<suffix>_<what>", or "<what>" for a layer's own activation: the names of
+ * a composite activation's helper values and nodes. */
+static const char *part(cr_onnx_builder *b, const char *suffix, const char *what) {
+    return suffix ? arena_printf(b, "%s_%s", suffix, what) : what;
+}
+
+/* relu6, silu, gelu, hardswish and hardsigmoid as opsets 13 and 17 have
+ * them: Clip, Sigmoid·x, the erf form of GELU, HardSigmoid (·x). */
+static int composite_activation(cr_onnx_builder *b, cr_activation activation, const char *x,
+                                const char *y, const char *suffix) {
+    switch (activation) {
+    case CR_ACT_RELU6: {
+        float bounds[2] = {0.0f, 6.0f};
+        const char *low = cr_onnx_floats(b, part(b, suffix, "min"), 0, NULL, &bounds[0]);
+        const char *high = cr_onnx_floats(b, part(b, suffix, "max"), 0, NULL, &bounds[1]);
+        cr_onnx_node_add(b, "Clip", suffix, y, 3, x, low, high);
+        return 0;
+    }
+    case CR_ACT_SILU: {
+        const char *s = cr_onnx_value(b, part(b, suffix, "sigmoid"));
+        cr_onnx_node_add(b, "Sigmoid", suffix, s, 1, x);
+        cr_onnx_node_add(b, "Mul", part(b, suffix, "mul"), y, 2, x, s);
+        return 0;
+    }
+    case CR_ACT_GELU: { /* x · (1 + erf(x/√2)) · 0.5, as torch writes it */
+        float c[3] = {1.41421356f, 1.0f, 0.5f};
+        const char *scaled = cr_onnx_value(b, part(b, suffix, "div")),
+                   *erf = cr_onnx_value(b, part(b, suffix, "erf")),
+                   *plus = cr_onnx_value(b, part(b, suffix, "add")),
+                   *product = cr_onnx_value(b, part(b, suffix, "mul"));
+        cr_onnx_node_add(b, "Div", suffix, scaled, 2, x,
+                         cr_onnx_floats(b, part(b, suffix, "sqrt2"), 0, NULL, &c[0]));
+        cr_onnx_node_add(b, "Erf", part(b, suffix, "erf"), erf, 1, scaled);
+        cr_onnx_node_add(b, "Add", part(b, suffix, "add"), plus, 2, erf,
+                         cr_onnx_floats(b, part(b, suffix, "one"), 0, NULL, &c[1]));
+        cr_onnx_node_add(b, "Mul", part(b, suffix, "mul"), product, 2, x, plus);
+        cr_onnx_node_add(b, "Mul", part(b, suffix, "half"), y, 2, product,
+                         cr_onnx_floats(b, part(b, suffix, "half"), 0, NULL, &c[2]));
+        return 0;
+    }
+    case CR_ACT_HARDSWISH:
+        if (cr_onnx_opset(b) >= 14) { /* HardSwish came with opset 14 */
+            cr_onnx_node_add(b, "HardSwish", suffix, y, 1, x);
+            return 0;
+        }
+        /* before opset 14: x · hardsigmoid(x) */
+        /* fall through */
+    case CR_ACT_HARDSIGMOID: {
+        bool swish = activation == CR_ACT_HARDSWISH;
+        const char *h = swish ? cr_onnx_value(b, part(b, suffix, "hardsigmoid")) : y;
+        cr_onnx_node *node = cr_onnx_node_add(b, "HardSigmoid", suffix, h, 1, x);
+        cr_onnx_attr_float(b, node, "alpha", 1.0f / 6.0f);
+        cr_onnx_attr_float(b, node, "beta", 0.5f);
+        if (swish) cr_onnx_node_add(b, "Mul", part(b, suffix, "mul"), y, 2, x, h);
+        return 0;
+    }
+    default:
+        return cr_onnx_refuse(b, "activation '%s' has no ONNX mapping",
+                              cr_activation_name(activation));
+    }
+}
+
+int cr_onnx_activation(cr_onnx_builder *b, cr_activation activation, float param, const char *x,
                        const char *y, const char *suffix) {
     for (size_t i = 0; i < sizeof activation_ops / sizeof activation_ops[0]; i++) {
         if (activation_ops[i].activation != activation) continue;
         cr_onnx_node *node = cr_onnx_node_add(b, activation_ops[i].op, suffix, y, 1, x);
-        if (activation == CR_ACT_LEAKY_RELU) cr_onnx_attr_float(b, node, "alpha", slope);
+        if (activation == CR_ACT_LEAKY_RELU || activation == CR_ACT_ELU)
+            cr_onnx_attr_float(b, node, "alpha", param);
         return 0;
     }
-    return cr_onnx_refuse(b, "activation '%s' has no ONNX mapping", cr_activation_name(activation));
+    return composite_activation(b, activation, x, y, suffix);
 }
 
 /* ---- the graph ------------------------------------------------------------------- */

@@ -93,11 +93,10 @@ static cJSON *key_value_type(const cr_key *key) {
     }
     case CR_KEY_BOOL:
         return typed("boolean");
-    case CR_KEY_ACTIVATION: {
-        const char *names[CR_ACT_LEAKY_RELU + 1];
-        for (int i = 0; i <= CR_ACT_LEAKY_RELU; i++) names[i] = cr_activation_name(i);
-        return string_enum(names, CR_ACT_LEAKY_RELU + 1);
-    }
+    case CR_KEY_ACTIVATION:
+        return string_enum((const char **)cr_activation_names, cr_activation_count);
+    case CR_KEY_STRING:
+        return typed("string");
     case CR_KEY_TENSOR:
         return ref("values");
     case CR_KEY_BIAS:
@@ -123,6 +122,7 @@ static cJSON *key_default(const cr_key *key) {
     case CR_KEY_ACTIVATION:
         return cJSON_CreateString(cr_activation_name((cr_activation)key->default_value));
     case CR_KEY_TENSOR:
+    case CR_KEY_STRING: /* a string key's default is chosen by its kind (upsample: nearest) */
         return NULL;
     }
     return NULL;

@@ -20,7 +20,7 @@
  * block3, ... (VGG-16's 2-conv and 3-conv stages). */
 typedef struct repeat_counts {
     int count;
-    const char *names[64];
+    const char *names[128];
     long long used[64];
 } repeat_counts;
 
@@ -165,19 +165,19 @@ static int read_float(cr_yaml *y, yaml_node_t *node, const cr_env *env, const cr
 
 static int read_activation(cr_yaml *y, yaml_node_t *node, const cr_env *env, const char *key,
                            const char *layer, cr_activation *out, cr_error *err) {
-    static const char *const names[] = {"none", "relu", "tanh", "sigmoid", "leaky_relu"};
-    static const cr_activation values[] = {CR_ACT_NONE, CR_ACT_RELU, CR_ACT_TANH, CR_ACT_SIGMOID,
-                                           CR_ACT_LEAKY_RELU};
     const char *text;
     if (cr_yaml_string(y, node, env, key, layer, &text, err)) return 1;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(text, names[i]) == 0) return *out = values[i], 0;
-    const char *near = cr_suggest(text, names, 5);
+    for (int i = 0; i < cr_activation_count; i++)
+        if (strcmp(text, cr_activation_names[i]) == 0) return *out = (cr_activation)i, 0;
+    const char *near = cr_suggest(text, cr_activation_names, cr_activation_count);
+    char valid[256] = "";
+    for (int i = 0; i < cr_activation_count; i++)
+        snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%s", i ? ", " : "",
+                 cr_activation_names[i]);
     node = cr_yaml_resolve(y, node, env, layer, err);
     return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), layer,
-                   "unknown activation '%s'%s%s%s (valid: none, relu, tanh, sigmoid, "
-                   "leaky_relu)",
-                   text, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+                   "unknown activation '%s'%s%s%s (valid: %s)", text,
+                   near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "", valid);
 }
 
 /* Nested lists of numbers -> flat floats, outermost dimension first. */
@@ -276,6 +276,8 @@ static int read_key(cr_yaml *y, yaml_node_t *node, const cr_env *env, const cr_k
         return cr_yaml_bool(y, node, env, key->name, layer, field, err);
     case CR_KEY_ACTIVATION:
         return read_activation(y, node, env, key->name, layer, field, err);
+    case CR_KEY_STRING:
+        return cr_yaml_string(y, node, env, key->name, layer, (const char **)field, err);
     case CR_KEY_TENSOR:
         return read_values(y, node, env, key->name, layer, field, inline_values, err);
     case CR_KEY_BIAS: {
@@ -317,6 +319,9 @@ static void set_default(const cr_key *key, void *config) {
         break;
     case CR_KEY_BIAS:
         ((cr_bias *)field)->enabled = key->default_value != 0;
+        break;
+    case CR_KEY_STRING:
+        *(const char **)field = NULL;
         break;
     }
 }
@@ -431,7 +436,7 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
     const char *given_name = NULL;
     if (name_entry && cr_yaml_string(y, name_entry->value, sc->env, "name", NULL, &given_name, err))
         return 1;
-    char types[256];
+    char types[1024];
     type_names_list(types, sizeof types);
     if (!type_entry)
         return cr_fail(err, CR_ERR_INVALID, mark, given_name,
@@ -440,10 +445,10 @@ static int parse_layer(cr_model *model, yaml_node_t *node, const cr_entries *ent
     if (cr_yaml_string(y, type_entry->value, sc->env, "type", given_name, &type, err)) return 1;
     const cr_layer_kind *kind = cr_layer_kind_find(type);
     if (!kind) {
-        const char *names[64];
+        const char *names[128];
         for (int i = 0; i < cr_layer_kind_count; i++) names[i] = cr_layer_kinds[i]->name;
         const char *near = type_alias(type);
-        if (!near) near = cr_suggest(type, names, cr_layer_kind_count);
+        if (!near) near = cr_suggest_close(type, names, cr_layer_kind_count);
         return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, type_entry->value), given_name,
                        "unknown layer type '%s'%s%s%s (known types: %s)", type,
                        near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "", types);
@@ -561,7 +566,7 @@ static int parse_repeat(cr_model *model, yaml_node_t *node, const cr_entries *en
 
     /* with: {var: [v1, v2, ...]} — one value per iteration. */
     cr_entries with = {0};
-    const char *names[64];
+    const char *names[128];
     yaml_node_item_t *lists[64];
     if (with_entry) {
         if (cr_yaml_entries(y, with_entry->value, NULL, "'with'", &with, err)) return 1;

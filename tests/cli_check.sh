@@ -26,7 +26,16 @@ for expression in sys.argv[2:]:
 
 for model in "$models"/*.yaml; do
     expect_exit 0 check "$model"
-    expect_empty err "check $(basename "$model") (a valid model warns about nothing)"
+    case "$(basename "$model")" in
+    resnet*)
+        # The ResNets' 1×1 stride-2 projection shortcuts skip the last row
+        # and column of an even map by design (the 3×3 path beside them
+        # covers it): those warnings, and nothing else.
+        expect_equal "$(grep -vc 'downsample_conv.*is not divisible by stride 2' "$scratch/err")" \
+            "0" "check $(basename "$model") warns only about its projection shortcuts"
+        ;;
+    *) expect_empty err "check $(basename "$model") (a valid model warns about nothing)" ;;
+    esac
 done
 
 expect_exit 1 check "$bad/lenet_c3_too_small.yaml"

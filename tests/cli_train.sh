@@ -154,6 +154,22 @@ sum=$(awk 'NR > 1 {sub("%", "", $1); s += $1} END {printf "%.0f", s}' out)
 expect_equal "$sum" "100" "probabilities add up to 100%"
 expect_exit 0 predict tiny.yaml --weights runs/tiny/best.safetensors --top 1 bar1.pgm bar1.pgm
 expect_equal "$(grep -c '%' out)" "2" "--top 1: one line per image"
+# --json: one document, a list with one object per image; the probabilities
+# are the same as the text's, at full precision, and add up to 1.
+expect_exit 0 predict tiny.yaml --weights runs/tiny/best.safetensors --json bar1.pgm bar1.pgm
+json_check=$(/usr/bin/python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert isinstance(doc, list) and len(doc) == 2, doc
+for item in doc:
+    assert item["image"] == "bar1.pgm"
+    top = item["top"]
+    assert [entry["class"] for entry in top][0] == 1 and len(top) == 3
+    assert abs(sum(entry["probability"] for entry in top) - 1) < 1e-6
+    assert all("name" in entry for entry in top)
+    assert any(len(repr(entry["probability"])) > 8 for entry in top)
+print("ok")' out 2>&1)
+expect_equal "$json_check" "ok" "predict --json: a list of {image, top: [{class, name, probability}]}"
 expect_exit 1 predict tiny.yaml --weights runs/tiny/best.safetensors junk.png
 expect_in err "junk.png" "undecodable image named"
 expect_exit 2 predict tiny.yaml --weights runs/tiny/best.safetensors missing.png

@@ -267,13 +267,15 @@ typedef struct geometry {
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
     bool bias;
     const char *activation;
+    int dil_h, dil_w;
 } geometry;
 
+/* PyTorch's ⌊(n + 2p − d(f − 1) − 1)/s⌋ + 1 */
 static int out_height(const geometry *g) {
-    return (g->height + 2 * g->pad_h - g->kernel_h) / g->stride_h + 1;
+    return (g->height + 2 * g->pad_h - g->dil_h * (g->kernel_h - 1) - 1) / g->stride_h + 1;
 }
 static int out_width(const geometry *g) {
-    return (g->width + 2 * g->pad_w - g->kernel_w) / g->stride_w + 1;
+    return (g->width + 2 * g->pad_w - g->dil_w * (g->kernel_w - 1) - 1) / g->stride_w + 1;
 }
 
 static double activate(const char *activation, double z, double *derivative) {
@@ -295,12 +297,26 @@ static double activate(const char *activation, double z, double *derivative) {
         *derivative = s * (1 - s);
         return s;
     }
+    if (strcmp(activation, "silu") == 0) { /* z·σ(z) */
+        double s = 1 / (1 + exp(-z));
+        *derivative = s * (1 + z * (1 - s));
+        return z * s;
+    }
+    if (strcmp(activation, "gelu") == 0) { /* z·Φ(z) */
+        double phi = 0.5 * (1 + erf(z / sqrt(2.0)));
+        *derivative = phi + z * exp(-0.5 * z * z) / sqrt(2 * 3.14159265358979323846);
+        return z * phi;
+    }
+    if (strcmp(activation, "hardswish") == 0) { /* z·relu6(z + 3)/6 */
+        *derivative = z < -3 ? 0 : z <= 3 ? z / 3 + 0.5 : 1;
+        return z < -3 ? 0 : z <= 3 ? z * (z + 3) / 6 : z;
+    }
     *derivative = 1;
     return z;
 }
 
 /* y = act(weight ⊛ x + bias) and its gradients, straight from the definition:
- * y[n,f,oh,ow] = Σ_{c in f's group, kh, kw} w[f,c',kh,kw]·x[n,c,oh·s−p+kh, ow·s−p+kw]. */
+ * y[n,f,oh,ow] = Σ_{c in f's group, kh, kw} w[f,c',kh,kw]·x[n,c,oh·s−p+kh·d, ow·s−p+kw·d]. */
 static void naive_conv(const geometry *g, const float *x, const float *weight, const float *bias,
                        const float *dy, float *y, float *dx, float *dweight, float *dbias) {
     int in_per_group = g->channels / g->groups, out_per_group = g->filters / g->groups;
@@ -318,8 +334,8 @@ static void naive_conv(const geometry *g, const float *x, const float *weight, c
                     for (int c = 0; c < in_per_group; c++)
                         for (int kh = 0; kh < g->kernel_h; kh++)
                             for (int kw = 0; kw < g->kernel_w; kw++) {
-                                int ih = oh * g->stride_h - g->pad_h + kh;
-                                int iw = ow * g->stride_w - g->pad_w + kw;
+                                int ih = oh * g->stride_h - g->pad_h + kh * g->dil_h;
+                                int iw = ow * g->stride_w - g->pad_w + kw * g->dil_w;
                                 if (ih < 0 || ih >= g->height || iw < 0 || iw >= g->width) continue;
                                 z += (double)weight[((f * in_per_group + c) * g->kernel_h + kh) *
                                                         g->kernel_w +
@@ -337,8 +353,8 @@ static void naive_conv(const geometry *g, const float *x, const float *weight, c
                     for (int c = 0; c < in_per_group; c++)
                         for (int kh = 0; kh < g->kernel_h; kh++)
                             for (int kw = 0; kw < g->kernel_w; kw++) {
-                                int ih = oh * g->stride_h - g->pad_h + kh;
-                                int iw = ow * g->stride_w - g->pad_w + kw;
+                                int ih = oh * g->stride_h - g->pad_h + kh * g->dil_h;
+                                int iw = ow * g->stride_w - g->pad_w + kw * g->dil_w;
                                 if (ih < 0 || ih >= g->height || iw < 0 || iw >= g->width) continue;
                                 int64_t wi =
                                     ((f * in_per_group + c) * g->kernel_h + kh) * g->kernel_w + kw;
@@ -358,9 +374,10 @@ static void check_random_case(geometry g, int max_batch, uint64_t seed) {
     snprintf(yaml, sizeof yaml,
              "name: t\ninput: [%d, %d, %d]\nlayers:\n"
              "  - {type: conv, name: c, filters: %d, kernel: [%d, %d], stride: [%d, %d],\n"
-             "     padding: [%d, %d], groups: %d, bias: %s, activation: %s}\n",
+             "     padding: [%d, %d], groups: %d, bias: %s, activation: %s, dilation: [%d, %d]}\n",
              g.channels, g.height, g.width, g.filters, g.kernel_h, g.kernel_w, g.stride_h,
-             g.stride_w, g.pad_h, g.pad_w, g.groups, g.bias ? "true" : "false", g.activation);
+             g.stride_w, g.pad_h, g.pad_w, g.groups, g.bias ? "true" : "false", g.activation,
+             g.dil_h, g.dil_w);
     fixture f;
     if (!fixture_build(&f, yaml, max_batch)) return;
     cr_net_set_batch(f.net, g.batch);
@@ -391,9 +408,9 @@ static void check_random_case(geometry g, int max_batch, uint64_t seed) {
     cr_net_backward(f.net);
 
     char what[160];
-    snprintf(what, sizeof what, "N%d C%d %dx%d F%d g%d k%dx%d s%dx%d p%dx%d %s", g.batch,
+    snprintf(what, sizeof what, "N%d C%d %dx%d F%d g%d k%dx%d s%dx%d p%dx%d d%dx%d %s", g.batch,
              g.channels, g.height, g.width, g.filters, g.groups, g.kernel_h, g.kernel_w, g.stride_h,
-             g.stride_w, g.pad_h, g.pad_w, g.activation);
+             g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.activation);
     char label[200];
     snprintf(label, sizeof label, "%s: y", what);
     check_floats(label, cr_net_output(f.net), y, y_count, 1e-4);
@@ -415,28 +432,39 @@ static void check_random_case(geometry g, int max_batch, uint64_t seed) {
 }
 
 static void test_random_geometries(void) {
-    /* batch, C, H, W, F, groups, KH, KW, SH, SW, PH, PW, bias, activation */
+    /* batch, C, H, W, F, groups, KH, KW, SH, SW, PH, PW, bias, activation, DH, DW */
     const geometry cases[] = {
-        {2, 3, 5, 6, 4, 1, 3, 3, 1, 1, 1, 1, true, "none"},
-        {3, 4, 7, 6, 6, 2, 3, 2, 2, 1, 1, 1, false, "tanh"},
-        {2, 6, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, true, "relu"},       /* pointwise, grouped */
-        {2, 2, 6, 5, 2, 1, 1, 1, 2, 2, 0, 0, true, "sigmoid"},    /* 1×1 but strided */
-        {1, 2, 3, 3, 3, 1, 3, 3, 1, 1, 2, 2, true, "leaky_relu"}, /* mostly padding */
-        {2, 4, 9, 8, 4, 4, 3, 3, 2, 3, 1, 0, true, "none"},       /* depthwise, drops pixels */
-        {2, 2, 8, 7, 5, 1, 2, 3, 3, 2, 1, 2, false, "relu"},      /* stride > kernel height */
+        {2, 3, 5, 6, 4, 1, 3, 3, 1, 1, 1, 1, true, "none", 1, 1},
+        {3, 4, 7, 6, 6, 2, 3, 2, 2, 1, 1, 1, false, "tanh", 1, 1},
+        {2, 6, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, true, "relu", 1, 1},       /* pointwise, grouped */
+        {2, 2, 6, 5, 2, 1, 1, 1, 2, 2, 0, 0, true, "sigmoid", 1, 1},    /* 1×1 but strided */
+        {1, 2, 3, 3, 3, 1, 3, 3, 1, 1, 2, 2, true, "leaky_relu", 1, 1}, /* mostly padding */
+        {2, 4, 9, 8, 4, 4, 3, 3, 2, 3, 1, 0, true, "none", 1, 1},       /* depthwise, drops pixels */
+        {2, 2, 8, 7, 5, 1, 2, 3, 3, 2, 1, 2, false, "relu", 1, 1},      /* stride > kernel height */
         /* Big enough for OpenBLAS's blocked, threaded GEMM paths. */
-        {2, 32, 12, 12, 64, 2, 3, 3, 1, 1, 1, 1, true, "relu"},
+        {2, 32, 12, 12, 64, 2, 3, 3, 1, 1, 1, 1, true, "relu", 1, 1},
         /* Winograd's forward (3×3, stride 1, one group, ≥ 16 channels):
          * odd output sizes (half tiles), no / 'same' / wide / uneven
          * padding, batches that split into uneven chunks. */
-        {3, 16, 7, 9, 16, 1, 3, 3, 1, 1, 1, 1, true, "relu"},
-        {2, 20, 6, 5, 17, 1, 3, 3, 1, 1, 0, 0, false, "none"},
-        {5, 16, 8, 8, 24, 1, 3, 3, 1, 1, 2, 2, true, "tanh"},
-        {4, 18, 5, 11, 16, 1, 3, 3, 1, 1, 1, 0, true, "leaky_relu"},
-        {9, 32, 16, 16, 32, 1, 3, 3, 1, 1, 1, 1, false, "none"},
+        {3, 16, 7, 9, 16, 1, 3, 3, 1, 1, 1, 1, true, "relu", 1, 1},
+        {2, 20, 6, 5, 17, 1, 3, 3, 1, 1, 0, 0, false, "none", 1, 1},
+        {5, 16, 8, 8, 24, 1, 3, 3, 1, 1, 2, 2, true, "tanh", 1, 1},
+        {4, 18, 5, 11, 16, 1, 3, 3, 1, 1, 1, 0, true, "leaky_relu", 1, 1},
+        {9, 32, 16, 16, 32, 1, 3, 3, 1, 1, 1, 1, false, "none", 1, 1},
         /* ... and backward's input gradient (no fused activation). */
-        {3, 16, 9, 7, 20, 1, 3, 3, 1, 1, 2, 2, true, "none"},
-        {2, 17, 6, 21, 16, 1, 3, 3, 1, 1, 0, 1, true, "none"},
+        {3, 16, 9, 7, 20, 1, 3, 3, 1, 1, 2, 2, true, "none", 1, 1},
+        {2, 17, 6, 21, 16, 1, 3, 3, 1, 1, 0, 1, true, "none", 1, 1},
+        /* Dilated: strided, unequal dilations, padding wider than the
+         * kernel but not its span; a 3×3 with ≥ 16 channels (Winograd's
+         * shape) dilated must take the im2col path; grouped + dilated. */
+        {2, 3, 11, 9, 4, 1, 3, 3, 2, 1, 1, 2, true, "relu", 2, 3},
+        {2, 16, 9, 9, 16, 1, 3, 3, 1, 1, 2, 2, true, "none", 2, 2},
+        {3, 4, 10, 7, 6, 2, 2, 3, 1, 2, 3, 0, false, "tanh", 3, 1},
+        /* Fused activations whose derivative needs the pre-activation:
+         * im2col, pointwise and Winograd paths. */
+        {2, 3, 6, 5, 4, 1, 3, 3, 1, 1, 1, 1, true, "silu", 1, 1},
+        {2, 4, 5, 5, 3, 1, 1, 1, 1, 1, 0, 0, true, "gelu", 1, 1},
+        {3, 16, 7, 6, 16, 1, 3, 3, 1, 1, 1, 1, true, "hardswish", 1, 1},
     };
     uint64_t seed = 12345;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

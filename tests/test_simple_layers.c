@@ -1,5 +1,7 @@
 /* Hand-computed cases for the layer kinds without parameters: relu,
- * leaky_relu, tanh, sigmoid, flatten, softmax, add and concat, forward and
+ * leaky_relu, tanh, sigmoid, relu6, silu, gelu, elu, hardswish,
+ * hardsigmoid, prelu (its one parameter), globalavgpool, globalmaxpool,
+ * flatten, softmax, add and concat, forward and
  * backward, through the runtime (net_fixture.h). */
 #include <math.h>
 
@@ -40,6 +42,131 @@ static void test_activations(void) {
     CHECK_NEAR(s[2], 0.62245933, 1e-7);
     check_elementwise("input: [1, 2, 2]\nlayers:\n  - {type: tanh}\n", x, t, dy, dt, "tanh");
     check_elementwise("input: [1, 2, 2]\nlayers:\n  - {type: sigmoid}\n", x, s, dy, ds, "sigmoid");
+}
+
+/* One activation layer on the 8 inputs below ([1, 2, 2, 2]): checks y and,
+ * for dy = 1, dx = f'(x). */
+static void check_activation8(const char *type, const float y[8], const float dydx[8]) {
+    static const float x[8] = {-4, -2, -0.5f, 0, 0.5f, 1, 3.5f, 7};
+    char yaml[128];
+    snprintf(yaml, sizeof yaml, "input: [2, 2, 2]\nlayers:\n  - {type: %s}\n", type);
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return;
+    memcpy(cr_net_input(f.net), x, sizeof x);
+    cr_net_forward(f.net, true);
+    check_floats(type, cr_net_output(f.net), y, 8, 2e-6);
+    for (int i = 0; i < 8; i++) cr_net_output_grad(f.net)[i] = 1.0f;
+    cr_net_backward(f.net);
+    check_floats(type, cr_net_input_grad(f.net), dydx, 8, 2e-6);
+    fixture_free(&f);
+}
+
+/* x = −4, −2, −0.5, 0, 0.5, 1, 3.5, 7: both sides of 0 and of the hard
+ * functions' corners at ±3 and 6. Values by the formulas (PyTorch's), e.g.
+ * silu(1) = σ(1) = 0.73105858, silu'(x) = σ(x)(1 + x(1 − σ(x))) = 0.92767051;
+ * gelu(1) = Φ(1) = 0.84134475, gelu'(1) = Φ(1) + φ(1) = 1.08331547;
+ * elu(−2) = e⁻² − 1 = −0.86466472 with slope e⁻² = 0.13533528;
+ * hardswish(−2) = −2·1/6, slope 2x/6 + 1/2 = −1/6. At the corners PyTorch's
+ * rules: relu6 and hardsigmoid pass no gradient at exactly 0, 6 or ±3;
+ * elu'(0) = α. */
+static void test_more_activations(void) {
+    check_activation8("relu6", (const float[]){0, 0, 0, 0, 0.5f, 1, 3.5f, 6},
+                      (const float[]){0, 0, 0, 0, 1, 1, 1, 0});
+    check_activation8("silu",
+                      (const float[]){-0.07194484f, -0.23840584f, -0.18877033f, 0, 0.31122967f,
+                                      0.73105858f, 3.39740719f, 6.99362264f},
+                      (const float[]){-0.05266461f, -0.09078425f, 0.26003881f, 0.5f, 0.73996119f,
+                                      0.92767051f, 1.07027335f, 1.0054605f});
+    check_activation8("gelu",
+                      (const float[]){-0.00012668f, -0.04550026f, -0.15426877f, 0, 0.34573123f,
+                                      0.84134475f, 3.4991858f, 7},
+                      (const float[]){-0.00050365f, -0.0852318f, 0.13250488f, 0.5f, 0.86749512f,
+                                      1.08331547f, 1.00282176f, 1});
+    check_activation8("elu",
+                      (const float[]){-0.98168436f, -0.86466472f, -0.39346934f, 0, 0.5f, 1, 3.5f,
+                                      7},
+                      (const float[]){0.01831564f, 0.13533528f, 0.60653066f, 1, 1, 1, 1, 1});
+    check_activation8("hardswish",
+                      (const float[]){0, -1.0f / 3, -0.20833333f, 0, 0.29166667f, 2.0f / 3, 3.5f,
+                                      7},
+                      (const float[]){0, -1.0f / 6, 1.0f / 3, 0.5f, 2.0f / 3, 5.0f / 6, 1, 1});
+    check_activation8("hardsigmoid",
+                      (const float[]){0, 1.0f / 6, 0.41666667f, 0.5f, 0.58333333f, 2.0f / 3, 1, 1},
+                      (const float[]){0, 1.0f / 6, 1.0f / 6, 1.0f / 6, 1.0f / 6, 1.0f / 6, 0, 0});
+}
+
+/* prelu: one slope per channel, 0.25 at first (PyTorch's default), then
+ * set to −0.5 for channel 1. At x = 0 the input gets slope·dy and the slope
+ * nothing (PyTorch's rule). */
+static void test_prelu(void) {
+    fixture f;
+    if (!fixture_build(&f, "input: [2, 1, 2]\nlayers:\n  - {type: prelu, name: p}\n", 1)) return;
+    cr_tensor weight = fixture_param(&f, "p.weight");
+    float *slope = weight.data;
+    if (!slope) {
+        fixture_free(&f);
+        return;
+    }
+    CHECK_NEAR(slope[0], 0.25, 0);
+    CHECK_NEAR(slope[1], 0.25, 0);
+    slope[1] = -0.5f;
+    memcpy(cr_net_input(f.net), (const float[]){-2, 3, 0, -4}, 4 * sizeof(float));
+    cr_net_forward(f.net, true);
+    check_floats("prelu", cr_net_output(f.net), (const float[]){-0.5f, 3, 0, 2}, 4, 1e-6);
+    memcpy(cr_net_output_grad(f.net), (const float[]){1, 2, 3, 4}, 4 * sizeof(float));
+    cr_net_backward(f.net);
+    check_floats("prelu dx", cr_net_input_grad(f.net), (const float[]){0.25f, 2, -1.5f, -2}, 4,
+                 1e-6);
+    /* dslope_0 = −2·1 (x = 3 is positive); dslope_1 = 0·3 + (−4)·4 */
+    check_floats("prelu dweight", weight.grad, (const float[]){-2, -16}, 2, 1e-6);
+    fixture_free(&f);
+}
+
+/* Global pooling of a 2×3 plane per channel, whatever its size: the mean,
+ * and the maximum (the first of equal maxima, as PyTorch). */
+static void test_global_pooling(void) {
+    const float x[12] = {1, 2, 3, 4, 5, 6, /* channel 0 */ -1, 7, 7, 0, 2, -3};
+    fixture f;
+    if (fixture_build(&f, "input: [2, 2, 3]\nlayers:\n  - {type: globalavgpool}\n", 1)) {
+        CHECK_INT(f.model->layers[0].out.h * f.model->layers[0].out.w, 1);
+        memcpy(cr_net_input(f.net), x, sizeof x);
+        cr_net_forward(f.net, true);
+        check_floats("globalavgpool", cr_net_output(f.net), (const float[]){3.5f, 2}, 2, 1e-6);
+        memcpy(cr_net_output_grad(f.net), (const float[]){6, 12}, 2 * sizeof(float));
+        cr_net_backward(f.net);
+        check_floats("globalavgpool dx", cr_net_input_grad(f.net),
+                     (const float[]){1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2}, 12, 1e-6);
+        fixture_free(&f);
+    }
+    if (fixture_build(&f, "input: [2, 2, 3]\nlayers:\n  - {type: globalmaxpool}\n", 1)) {
+        memcpy(cr_net_input(f.net), x, sizeof x);
+        cr_net_forward(f.net, true);
+        check_floats("globalmaxpool", cr_net_output(f.net), (const float[]){6, 7}, 2, 1e-6);
+        memcpy(cr_net_output_grad(f.net), (const float[]){5, 9}, 2 * sizeof(float));
+        cr_net_backward(f.net);
+        check_floats("globalmaxpool dx", cr_net_input_grad(f.net),
+                     (const float[]){0, 0, 0, 0, 0, 5, 0, 9, 0, 0, 0, 0}, 12, 1e-6);
+        fixture_free(&f);
+    }
+}
+
+/* A classifier ending in global pooling keeps its class count at any input
+ * size (an avgpool of the map's size would not). */
+static void test_global_pooling_any_size(void) {
+    const char *yaml = "input: [3, 16, 16]\n"
+                       "layers:\n"
+                       "  - {type: conv, filters: 10, kernel: 3}\n"
+                       "  - {type: globalavgpool}\n"
+                       "  - {type: flatten}\n"
+                       "  - {type: softmax}\n";
+    cr_model *model;
+    cr_error err;
+    CHECK(cr_model_load_text(yaml, strlen(yaml), "global.yaml", &model, &err) == 0);
+    if (!model) return;
+    CHECK_INT((int)cr_shape_size(model->layers[model->output].out), 10);
+    CHECK(cr_model_set_input(model, (cr_shape){3, 37, 50}, &err) == 0);
+    CHECK_INT((int)cr_shape_size(model->layers[model->output].out), 10);
+    cr_model_free(model);
 }
 
 /* flatten keeps (C, H, W) order: [2, 1, 2] -> [4]. */
@@ -115,6 +242,10 @@ static void test_add_and_concat(void) {
 
 int main(void) {
     test_activations();
+    test_more_activations();
+    test_prelu();
+    test_global_pooling();
+    test_global_pooling_any_size();
     test_flatten();
     test_softmax();
     test_add_and_concat();

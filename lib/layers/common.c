@@ -3,11 +3,16 @@
 #include <math.h>
 #include <omp.h>
 #include <sleef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../layer.h"
 #include "../parallel.h"
 #include "simd.h"
+
+/* 1/√2 and 1/√(2π), for gelu (C11 has no M_SQRT1_2). */
+#define SQRT_HALF        0.70710678118654752440
+#define INV_SQRT_TWO_PI  0.39894228040143267794
 
 static int key_index(const cr_layer *layer, const char *key) {
     for (int i = 0; i < layer->kind->n_keys && i < CR_MAX_KEYS; i++)
@@ -41,29 +46,35 @@ static int64_t dropped_input_rows(int n, int f, int p, int s, int64_t size) {
 }
 
 int cr_window_out(const cr_layer *layer, const char *key, cr_shape in, const char *axis, int n,
-                  int f, int p, int s, const char *what, int kernel_h, int kernel_w, int *out,
-                  cr_warnings *warnings, cr_error *err) {
+                  int f, int d, int p, int s, const char *what, int kernel_h, int kernel_w,
+                  int *out, cr_warnings *warnings, cr_error *err) {
     cr_mark mark = cr_layer_key_mark(layer, key);
-    int64_t span = (int64_t)n + 2 * (int64_t)p - f;
+    int64_t span = (int64_t)n + 2 * (int64_t)p - ((int64_t)d * (f - 1) + 1);
     int64_t size = span < 0 ? (span - s + 1) / s + 1 : span / s + 1; /* floor division */
+    /* The kernel's term as the formula has it: "3", or "2·(3 − 1) − 1". */
+    char kernel_term[48];
+    if (d == 1)
+        snprintf(kernel_term, sizeof kernel_term, "%d", f);
+    else
+        snprintf(kernel_term, sizeof kernel_term, "%d·(%d − 1) − 1", d, f);
     if (size < 1)
         return cr_fail(err, CR_ERR_INVALID, mark, layer->name,
-                       "output %s (%d + 2·%d − %d)/%d + 1 = %lld < 1: input %d×%d×%d is smaller "
+                       "output %s (%d + 2·%d − %s)/%d + 1 = %lld < 1: input %d×%d×%d is smaller "
                        "than the %d×%d %s",
-                       axis, n, p, f, s, (long long)size, in.c, in.h, in.w, kernel_h, kernel_w,
-                       what);
+                       axis, n, p, kernel_term, s, (long long)size, in.c, in.h, in.w, kernel_h,
+                       kernel_w, what);
     if (size > 1000000000)
         return cr_fail(err, CR_ERR_INVALID, mark, layer->name, "output %s %lld is too large", axis,
                        (long long)size);
-    int64_t dropped = dropped_input_rows(n, f, p, s, size);
+    int64_t dropped = dropped_input_rows(n, d * (f - 1) + 1, p, s, size);
     if (dropped > 0) {
         bool rows = strcmp(axis, "height") == 0;
         const char *unit =
             rows ? (dropped == 1 ? "row" : "rows") : (dropped == 1 ? "column" : "columns");
         cr_warn(warnings, mark, layer->name,
                 "%s: pixels dropped: the last %lld %s of the input (%s %d) %s never read: "
-                "(%d + 2·%d − %d) = %lld is not divisible by stride %d",
-                axis, (long long)dropped, unit, axis, n, dropped == 1 ? "is" : "are", n, p, f,
+                "(%d + 2·%d − %s) = %lld is not divisible by stride %d",
+                axis, (long long)dropped, unit, axis, n, dropped == 1 ? "is" : "are", n, p, kernel_term,
                 (long long)span, s);
     }
     *out = (int)size;
@@ -98,20 +109,31 @@ int64_t cr_layer_workspace_floats(const cr_layer *layer, int64_t batch, int thre
            threads * cr_round_up_floats(layer->workspace_per_thread);
 }
 
-const char *cr_activation_name(cr_activation activation) {
-    switch (activation) {
-    case CR_ACT_NONE:
-        return "none";
-    case CR_ACT_RELU:
-        return "relu";
-    case CR_ACT_TANH:
-        return "tanh";
-    case CR_ACT_SIGMOID:
-        return "sigmoid";
-    case CR_ACT_LEAKY_RELU:
-        return "leaky_relu";
+/* In enum order. */
+const char *const cr_activation_names[] = {"none",  "relu", "tanh", "sigmoid",   "leaky_relu",
+                                           "relu6", "silu", "gelu", "elu",       "hardswish",
+                                           "hardsigmoid"};
+const int cr_activation_count = sizeof cr_activation_names / sizeof cr_activation_names[0];
+
+void cr_sum_thread_partials(float *out, const float *partial, int64_t count, int team,
+                            int64_t stride, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < count; i++) {
+        float sum = partial[i];
+        for (int t = 1; t < team; t++) sum += partial[t * stride + i];
+        out[i] = sum;
     }
-    return "?";
+}
+
+const char *cr_activation_name(cr_activation activation) {
+    return (int)activation >= 0 && (int)activation < cr_activation_count
+               ? cr_activation_names[activation]
+               : "?";
+}
+
+bool cr_activation_needs_input(cr_activation activation) {
+    return activation == CR_ACT_SILU || activation == CR_ACT_GELU ||
+           activation == CR_ACT_HARDSWISH;
 }
 
 /* Element-wise loops over more values than this are split over the threads
@@ -133,6 +155,7 @@ const char *cr_activation_name(cr_activation activation) {
  * functions. */
 CR_TARGET_AVX2 __m256 Sleef_tanhf8_u35(__m256 x);
 CR_TARGET_AVX2 __m256 Sleef_expf8_u10(__m256 x);
+CR_TARGET_AVX2 __m256 Sleef_erff8_u10(__m256 x);
 
 CR_TARGET_AVX2 static inline __m256 tanh8(__m256 x) {
     return Sleef_tanhf8_u35(x);
@@ -158,12 +181,32 @@ CR_TARGET_AVX2 static inline __m256 sigmoid8(__m256 x) {
         }                                                                                          \
     } while (0)
 
+/* x·σ(x) */
+CR_TARGET_AVX2 static inline __m256 silu8(__m256 x) {
+    return _mm256_mul_ps(x, sigmoid8(x));
+}
+
+/* x·Φ(x) = x/2·(1 + erf(x/√2)); SLEEF's erf is within 1 ulp. */
+CR_TARGET_AVX2 static inline __m256 gelu8(__m256 x) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    __m256 erf = Sleef_erff8_u10(_mm256_mul_ps(x, _mm256_set1_ps((float)SQRT_HALF)));
+    return _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, erf));
+}
+
 CR_TARGET_AVX2 static void tanh_span_avx2(float *y, const float *x, int64_t n) {
     VECTOR_SPAN(tanh8);
 }
 
 CR_TARGET_AVX2 static void sigmoid_span_avx2(float *y, const float *x, int64_t n) {
     VECTOR_SPAN(sigmoid8);
+}
+
+CR_TARGET_AVX2 static void silu_span_avx2(float *y, const float *x, int64_t n) {
+    VECTOR_SPAN(silu8);
+}
+
+CR_TARGET_AVX2 static void gelu_span_avx2(float *y, const float *x, int64_t n) {
+    VECTOR_SPAN(gelu8);
 }
 #endif
 
@@ -188,8 +231,33 @@ static void sigmoid_span(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + Sleef_expf_u10(-x[i]));
 }
 
+static void silu_span(float *y, const float *x, int64_t n) {
+#if CR_X86
+    if (cr_cpu_avx2()) {
+        silu_span_avx2(y, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + Sleef_expf_u10(-x[i]));
+}
+
+static void gelu_span(float *y, const float *x, int64_t n) {
+#if CR_X86
+    if (cr_cpu_avx2()) {
+        gelu_span_avx2(y, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * (1.0f + Sleef_erff_u10(x[i] * (float)SQRT_HALF));
+}
+
+static inline float relu6(float x) {
+    return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x;
+}
+
 static void activation_span(float *y, const float *x, int64_t n, cr_activation activation,
-                            float slope) {
+                            float param) {
     switch (activation) {
     case CR_ACT_NONE:
         if (y != x) memcpy(y, x, (size_t)n * sizeof *y);
@@ -198,13 +266,31 @@ static void activation_span(float *y, const float *x, int64_t n, cr_activation a
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case CR_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : param * x[i];
         break;
     case CR_ACT_TANH:
         tanh_span(y, x, n);
         break;
     case CR_ACT_SIGMOID:
         sigmoid_span(y, x, n);
+        break;
+    case CR_ACT_RELU6:
+        for (int64_t i = 0; i < n; i++) y[i] = relu6(x[i]);
+        break;
+    case CR_ACT_SILU:
+        silu_span(y, x, n);
+        break;
+    case CR_ACT_GELU:
+        gelu_span(y, x, n);
+        break;
+    case CR_ACT_ELU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : param * expm1f(x[i]);
+        break;
+    case CR_ACT_HARDSWISH:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * relu6(x[i] + 3.0f) / 6.0f;
+        break;
+    case CR_ACT_HARDSIGMOID:
+        for (int64_t i = 0; i < n; i++) y[i] = relu6(x[i] + 3.0f) / 6.0f;
         break;
     }
 }
@@ -216,9 +302,9 @@ static bool split_elements(int64_t n) {
 }
 
 void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation activation,
-                         float slope) {
+                         float param) {
     if (!split_elements(n)) {
-        activation_span(y, x, n, activation, slope);
+        activation_span(y, x, n, activation, param);
         return;
     }
     int64_t blocks = (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK;
@@ -226,56 +312,77 @@ void cr_activation_apply(float *y, const float *x, int64_t n, cr_activation acti
     for (int64_t block = 0; block < blocks; block++) {
         int64_t first = block * ELEMENT_BLOCK, count = n - first;
         if (count > ELEMENT_BLOCK) count = ELEMENT_BLOCK;
-        activation_span(y + first, x + first, count, activation, slope);
+        activation_span(y + first, x + first, count, activation, param);
     }
 }
 
-void cr_activation_forward(float *y, int64_t n, cr_activation activation, float slope) {
-    if (activation != CR_ACT_NONE) cr_activation_apply(y, y, n, activation, slope);
+void cr_activation_forward(float *y, int64_t n, cr_activation activation, float param) {
+    if (activation != CR_ACT_NONE) cr_activation_apply(y, y, n, activation, param);
 }
 
-/* dz = dy ⊙ f'(z) (overwrite) or dz += dy ⊙ f'(z) (accumulate), from y = f(z). */
-static void activation_backward_span(float *dz, const float *dy, const float *y, int64_t n,
-                                     cr_activation activation, float slope, bool accumulate) {
+/* f'(z) from `at`: the output y = f(z), or z itself where
+ * cr_activation_needs_input. Each case is PyTorch's backward rule, ties
+ * included (relu6 and hardsigmoid pass the gradient strictly inside their
+ * linear part, hardswish's middle part includes z = 3). */
+static inline float derivative(float at, cr_activation activation, float param) {
+    switch (activation) {
+    case CR_ACT_NONE:
+        return 1.0f;
+    case CR_ACT_RELU:
+        return at > 0.0f ? 1.0f : 0.0f;
+    case CR_ACT_LEAKY_RELU: /* y > 0 exactly when z > 0 for a positive slope */
+        return at > 0.0f ? 1.0f : param;
+    case CR_ACT_TANH:
+        return 1.0f - at * at;
+    case CR_ACT_SIGMOID:
+        return at * (1.0f - at);
+    case CR_ACT_RELU6:
+        return at > 0.0f && at < 6.0f ? 1.0f : 0.0f;
+    case CR_ACT_ELU: /* α·eᶻ = y + α below 0 */
+        return at > 0.0f ? 1.0f : at + param;
+    case CR_ACT_HARDSIGMOID:
+        return at > 0.0f && at < 1.0f ? 1.0f / 6.0f : 0.0f;
+    case CR_ACT_SILU: {
+        float sigma = 1.0f / (1.0f + Sleef_expf_u10(-at));
+        return sigma * (1.0f + at * (1.0f - sigma));
+    }
+    case CR_ACT_GELU: /* Φ(z) + z·φ(z) */
+        return 0.5f * (1.0f + Sleef_erff_u10(at * (float)SQRT_HALF)) +
+               at * (float)INV_SQRT_TWO_PI * Sleef_expf_u10(-0.5f * at * at);
+    case CR_ACT_HARDSWISH:
+        return at < -3.0f ? 0.0f : at <= 3.0f ? at / 3.0f + 0.5f : 1.0f;
+    }
+    return 0.0f;
+}
+
+/* dz = dy ⊙ f'(z) (overwrite) or dz += dy ⊙ f'(z) (accumulate), from `at`. */
+static void activation_backward_span(float *dz, const float *dy, const float *at, int64_t n,
+                                     cr_activation activation, float param, bool accumulate) {
     switch (activation) {
     case CR_ACT_NONE:
         if (accumulate)
             for (int64_t i = 0; i < n; i++) dz[i] += dy[i];
         else if (dz != dy)
             memcpy(dz, dy, (size_t)n * sizeof *dz);
-        break;
-    case CR_ACT_RELU:
+        return;
+    case CR_ACT_RELU: /* the common case, kept branch-free for the vectoriser */
         if (accumulate)
-            for (int64_t i = 0; i < n; i++) dz[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+            for (int64_t i = 0; i < n; i++) dz[i] += at[i] > 0.0f ? dy[i] : 0.0f;
         else
-            for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case CR_ACT_LEAKY_RELU:
-        /* y > 0 exactly when z > 0 for a positive slope. */
+            for (int64_t i = 0; i < n; i++) dz[i] = at[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    default:
         if (accumulate)
-            for (int64_t i = 0; i < n; i++) dz[i] += y[i] > 0.0f ? dy[i] : slope * dy[i];
+            for (int64_t i = 0; i < n; i++) dz[i] += dy[i] * derivative(at[i], activation, param);
         else
-            for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : slope * dy[i];
-        break;
-    case CR_ACT_TANH:
-        if (accumulate)
-            for (int64_t i = 0; i < n; i++) dz[i] += dy[i] * (1.0f - y[i] * y[i]);
-        else
-            for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
-        break;
-    case CR_ACT_SIGMOID:
-        if (accumulate)
-            for (int64_t i = 0; i < n; i++) dz[i] += dy[i] * y[i] * (1.0f - y[i]);
-        else
-            for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * (1.0f - y[i]);
-        break;
+            for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * derivative(at[i], activation, param);
     }
 }
 
-static void activation_backward(float *dz, const float *dy, const float *y, int64_t n,
-                                cr_activation activation, float slope, bool accumulate) {
+static void activation_backward(float *dz, const float *dy, const float *at, int64_t n,
+                                cr_activation activation, float param, bool accumulate) {
     if (!split_elements(n)) {
-        activation_backward_span(dz, dy, y, n, activation, slope, accumulate);
+        activation_backward_span(dz, dy, at, n, activation, param, accumulate);
         return;
     }
     int64_t blocks = (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK;
@@ -283,22 +390,27 @@ static void activation_backward(float *dz, const float *dy, const float *y, int6
     for (int64_t block = 0; block < blocks; block++) {
         int64_t first = block * ELEMENT_BLOCK, count = n - first;
         if (count > ELEMENT_BLOCK) count = ELEMENT_BLOCK;
-        activation_backward_span(dz + first, dy + first, y + first, count, activation, slope,
+        activation_backward_span(dz + first, dy + first, at + first, count, activation, param,
                                  accumulate);
     }
 }
 
-void cr_activation_backward(float *dz, const float *dy, const float *y, int64_t n,
-                            cr_activation activation, float slope) {
-    activation_backward(dz, dy, y, n, activation, slope, false);
+void cr_activation_backward(float *dz, const float *dy, const float *at, int64_t n,
+                            cr_activation activation, float param) {
+    activation_backward(dz, dy, at, n, activation, param, false);
 }
 
-void cr_activation_backward_add(float *dx, const float *dy, const float *y, int64_t n,
-                                cr_activation activation, float slope) {
-    activation_backward(dx, dy, y, n, activation, slope, true);
+void cr_activation_backward_add(float *dx, const float *dy, const float *at, int64_t n,
+                                cr_activation activation, float param) {
+    activation_backward(dx, dy, at, n, activation, param, true);
 }
 
+/* relu6's kink at 6, hardswish's and hardsigmoid's at ±3 are far from the
+ * small values a gradient check probes; elu with the fused α = 1 has a
+ * continuous derivative at 0 (the elu layer marks other α itself). */
 cr_kinks cr_activation_kinks(cr_activation activation) {
-    return activation == CR_ACT_RELU || activation == CR_ACT_LEAKY_RELU ? CR_KINKS_AT_ZERO
-                                                                        : CR_SMOOTH;
+    return activation == CR_ACT_RELU || activation == CR_ACT_LEAKY_RELU ||
+                   activation == CR_ACT_RELU6
+               ? CR_KINKS_AT_ZERO
+               : CR_SMOOTH;
 }

@@ -27,10 +27,12 @@ static const cr_key conv_keys[] = {
      "kernels)"},
     {"groups", CR_KEY_INT, offsetof(conv_config, groups), false, 1, 1, CR_NO_LIMIT,
      "channel groups: must divide the input channels and filters (AlexNet's 2)"},
+    {"dilation", CR_KEY_INT_PAIR, offsetof(conv_config, dilation), false, 1, 1, CR_NO_LIMIT,
+     "spacing between kernel taps: one number, or [height, width] (PyTorch's dilation)"},
     {"bias", CR_KEY_BIAS, offsetof(conv_config, bias), false, 1, 0, 0,
      "add a learned bias per filter (true), none (false), or its values inline"},
     {"activation", CR_KEY_ACTIVATION, offsetof(conv_config, activation), false, 0, 0, 0,
-     "activation applied to the output: none, relu, tanh, sigmoid, leaky_relu (slope 0.01)"},
+     "activation applied to the output: none, relu, tanh, sigmoid, leaky_relu (slope 0.01), relu6, silu, gelu, elu, hardswish, hardsigmoid"},
     {"weights", CR_KEY_TENSOR, offsetof(conv_config, weights), false, 0, -CR_NO_LIMIT, CR_NO_LIMIT,
      "fixed weights inline, shape [filters, channels/groups, kernel height, kernel width]"},
     {"trainable", CR_KEY_BOOL, offsetof(conv_config, trainable), false, 1, 0, 1,
@@ -54,56 +56,61 @@ int cr_check_values(const cr_layer *layer, const char *key, const cr_values *val
                    "'%s' has shape [%s] but the layer needs [%s] (%s)", key, got, want, layout);
 }
 
-static int resolve_same_padding(const cr_layer *layer, const char *key, const int kernel[2],
+static int resolve_same_padding(const cr_layer *layer, const char *key, const int span[2],
                                 cr_padding *padding, cr_error *err) {
     if (padding->mode != CR_PAD_SAME) return 0;
     static const char *const axes[2] = {"height", "width"};
     for (int i = 0; i < 2; i++) {
-        if (kernel[i] % 2 == 0)
+        if (span[i] % 2 == 0)
             return cr_fail(err, CR_ERR_INVALID, cr_layer_key_mark(layer, key), layer->name,
                            "padding 'same' needs an odd kernel, but the kernel %s is %d: "
                            "(%d − 1)/2 is not a whole number of pixels; give an explicit "
                            "padding instead, e.g. padding: %d (output %s grows by 1) or "
                            "padding: %d (shrinks by 1)",
-                           axes[i], kernel[i], kernel[i], kernel[i] / 2, axes[i],
-                           kernel[i] / 2 - 1);
-        padding->size[i] = (kernel[i] - 1) / 2;
+                           axes[i], span[i], span[i], span[i] / 2, axes[i], span[i] / 2 - 1);
+        padding->size[i] = (span[i] - 1) / 2;
     }
     return 0;
 }
 
-int cr_conv_geometry(cr_layer *layer, const int kernel[2], const int stride[2], cr_padding *padding,
-                     cr_shape in, const char *kernel_key, const char *what, int *out_height,
-                     int *out_width, cr_warnings *warnings, cr_error *err) {
-    if (resolve_same_padding(layer, "padding", kernel, padding, err)) return 1;
+int cr_conv_geometry(cr_layer *layer, const int kernel[2], const int stride[2],
+                     const int dilation[2], cr_padding *padding, cr_shape in,
+                     const char *kernel_key, const char *what, int *out_height, int *out_width,
+                     cr_warnings *warnings, cr_error *err) {
+    /* A kernel dilated by d spans d·(f − 1) + 1 pixels: PyTorch's
+     * out = ⌊(n + 2p − d·(f − 1) − 1)/s⌋ + 1 is the plain rule on the span. */
+    int span[2];
+    for (int i = 0; i < 2; i++) span[i] = dilation[i] * (kernel[i] - 1) + 1;
+    char described[96];
+    if (dilation[0] == 1 && dilation[1] == 1)
+        snprintf(described, sizeof described, "%s", what);
+    else
+        snprintf(described, sizeof described, "%s (%d×%d dilated by %d×%d)", what, kernel[0],
+                 kernel[1], dilation[0], dilation[1]);
+    if (resolve_same_padding(layer, "padding", span, padding, err)) return 1;
+    /* The window as receptive fields see it (lib/geometry.h): the dilated span. */
     for (int i = 0; i < 2; i++) {
-        layer->window[i] = kernel[i];
+        layer->window[i] = span[i];
         layer->window_stride[i] = stride[i];
         layer->window_padding[i] = padding->size[i];
     }
     static const char *const axes[2] = {"height", "width"};
     for (int i = 0; i < 2; i++)
-        if (padding->size[i] >= kernel[i])
+        if (padding->size[i] >= span[i])
             return cr_fail(err, CR_ERR_INVALID, cr_layer_key_mark(layer, "padding"), layer->name,
                            "padding %d ≥ %s %s %d: a window could then hold only padding; "
                            "padding must be smaller than the %s",
-                           padding->size[i], what, axes[i], kernel[i], what);
-    if (cr_window_out(layer, kernel_key, in, "height", in.h, kernel[0], padding->size[0], stride[0],
-                      what, kernel[0], kernel[1], out_height, warnings, err))
+                           padding->size[i], described, axes[i], span[i], what);
+    if (cr_window_out(layer, kernel_key, in, "height", in.h, kernel[0], dilation[0],
+                      padding->size[0], stride[0], described, span[0], span[1], out_height,
+                      warnings, err))
         return 1;
-    return cr_window_out(layer, kernel_key, in, "width", in.w, kernel[1], padding->size[1],
-                         stride[1], what, kernel[0], kernel[1], out_width, warnings, err);
+    return cr_window_out(layer, kernel_key, in, "width", in.w, kernel[1], dilation[1],
+                         padding->size[1], stride[1], described, span[0], span[1], out_width,
+                         warnings, err);
 }
 
 /* ---- the math ---------------------------------------------------------------- */
-
-/* Everything that fixes a convolution's shapes. */
-typedef struct conv_dims {
-    int batch, channels, height, width; /* x: [N, C, H, W] */
-    int filters, groups;                /* weight: [F, C/groups, KH, KW] */
-    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
-    int out_height, out_width; /* y: [N, F, OH, OW] */
-} conv_dims;
 
 static conv_dims conv_dims_of(const cr_layer *layer, cr_shape in, int batch) {
     const conv_config *cfg = layer->config;
@@ -120,6 +127,8 @@ static conv_dims conv_dims_of(const cr_layer *layer, cr_shape in, int batch) {
         .stride_w = cfg->stride[1],
         .pad_h = cfg->padding.size[0],
         .pad_w = cfg->padding.size[1],
+        .dil_h = cfg->dilation[0],
+        .dil_w = cfg->dilation[1],
         .out_height = layer->out.h,
         .out_width = layer->out.w,
     };
@@ -233,7 +242,8 @@ static void zero_wrapped(float *out, conv_dims d, int shift, int first_row, int 
 
 /* Unfolds an image so that convolution becomes one matrix product: row
  * (c, kh, kw) of col holds, for every output pixel, the input pixel that
- * kernel tap meets there (0 in the padding). The image's columns are one
+ * kernel tap meets there (0 in the padding). kh and kw below are the taps'
+ * offsets in pixels: multiples of the dilation. The image's columns are one
  * block of each row of a wider matrix (several images side by side).
  *   image: [C, H, W] -> col: [C*KH*KW, OH*OW] with row stride col_stride */
 /* GCC would turn the short row copies back into memcpy calls. */
@@ -244,8 +254,8 @@ static void
 im2col(float *restrict col, int64_t col_stride, const float *restrict image, conv_dims d) {
     bool shifted_copy = conv_is_shifted_copy(d);
     for (int c = 0; c < d.channels; c++)
-        for (int kh = 0; kh < d.kernel_h; kh++)
-            for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
+        for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
+            for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
                 int first, end, first_row, end_row;
                 inside_range(kw, d.pad_w, d.stride_w, d.width, d.out_width, &first, &end);
                 inside_range(kh, d.pad_h, d.stride_h, d.height, d.out_height, &first_row, &end_row);
@@ -298,8 +308,8 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
 static void col2im(float *restrict image, float *restrict col, int64_t col_stride, conv_dims d) {
     bool shifted_copy = conv_is_shifted_copy(d);
     for (int c = 0; c < d.channels; c++)
-        for (int kh = 0; kh < d.kernel_h; kh++)
-            for (int kw = 0; kw < d.kernel_w; kw++, col += col_stride) {
+        for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
+            for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
                 if (shifted_copy) {
                     int first_row, end_row;
                     inside_range(kh, d.pad_h, 1, d.height, d.out_height, &first_row, &end_row);
@@ -363,17 +373,19 @@ static void conv_forward_chunk(float *y, const float *x, const float *weight,
             const float *in = product + f * columns + i * spatial;
             float scale = epilogue_scale(epilogue, f), shift = epilogue_shift(epilogue, f);
             for (int64_t j = 0; j < spatial; j++) out[j] = scale * in[j] + shift;
-            cr_activation_forward(out, spatial, epilogue->activation, CR_LEAKY_RELU_DEFAULT_SLOPE);
+            cr_activation_forward(out, spatial, epilogue->activation,
+                                  cr_activation_fused_param(epilogue->activation));
         }
 }
 
 /* Gradients of y = act(weight ⊛ x + bias) for a chunk of images, from dy:
- *   dz = dy ⊙ act'(y), gathered to [F, n*OH*OW]
+ *   dz = dy ⊙ act'(z), gathered to [F, n*OH*OW], from `at`: y, or the kept z
+ *        for an activation that needs it (cr_activation_needs_input)
  *   dweight_g += dz_g · col_gᵀ,  dbias += Σ_pixels dz   (this thread's partial sums)
  *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED, or OVERWRITTEN with dx_assign;
  *                                         NULL: not wanted) */
 static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bool want_dbias,
-                                const float *dy, const float *y, const float *x,
+                                const float *dy, const float *at, const float *x,
                                 const float *weight, cr_activation activation, int first, int count,
                                 conv_scratch s, conv_dims d) {
     int64_t spatial = (int64_t)d.out_height * d.out_width, columns = count * spatial;
@@ -386,8 +398,8 @@ static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bo
             for (int f = 0; f < d.filters; f++) {
                 int64_t offset = ((int64_t)(first + i) * d.filters + f) * spatial;
                 cr_activation_backward(s.product + f * columns + i * spatial, dy + offset,
-                                       y + offset, spatial, activation,
-                                       CR_LEAKY_RELU_DEFAULT_SLOPE);
+                                       at + offset, spatial, activation,
+                                       cr_activation_fused_param(activation));
             }
         dz = s.product;
     }
@@ -439,7 +451,8 @@ static int conv_run_chunk(conv_dims d, int threads) {
 }
 
 static bool conv_uses_winograd(conv_dims d) {
-    return winograd_applies(d.kernel_h, d.kernel_w, d.stride_h, d.stride_w, d.groups, d.channels,
+    return d.dil_h == 1 && d.dil_w == 1 &&
+           winograd_applies(d.kernel_h, d.kernel_w, d.stride_h, d.stride_w, d.groups, d.channels,
                             d.filters);
 }
 
@@ -480,6 +493,15 @@ static int winograd_run_chunk(conv_dims d, int threads) {
     return run_chunk(winograd_chunk_images(winograd_dims_of(d)), d.batch, threads);
 }
 
+/* For the kinds that share the unfolding (conv_transpose: lib/layers/conv.h). */
+void cr_conv_im2col(float *col, int64_t col_stride, const float *image, conv_dims d) {
+    im2col(col, col_stride, image, d);
+}
+
+void cr_conv_col2im(float *image, float *col, int64_t col_stride, conv_dims d) {
+    col2im(image, col, col_stride, d);
+}
+
 /* ---- the layer ----------------------------------------------------------------- */
 
 static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr_error *err) {
@@ -491,8 +513,8 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                        "(%d%s)",
                        cfg->groups, x.c, x.c % cfg->groups ? ", does not" : ", does", cfg->filters,
                        cfg->filters % cfg->groups ? ", does not" : ", does");
-    if (cr_conv_geometry(layer, cfg->kernel, cfg->stride, &cfg->padding, x, "kernel", "kernel",
-                         &layer->out.h, &layer->out.w, warnings, err))
+    if (cr_conv_geometry(layer, cfg->kernel, cfg->stride, cfg->dilation, &cfg->padding, x,
+                         "kernel", "kernel", &layer->out.h, &layer->out.w, warnings, err))
         return 1;
     layer->out.c = cfg->filters;
 
@@ -528,6 +550,8 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                            fan_in, &cfg->bias.values);
     layer->macs = (int64_t)cfg->filters * layer->out.h * layer->out.w * fan_in;
     layer->kinks = cr_activation_kinks(cfg->activation);
+    if (cr_activation_needs_input(cfg->activation))
+        layer->saved_per_image = cr_shape_size(layer->out); /* z, for the derivative */
     conv_dims d = conv_dims_of(layer, x, 1);
     layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
     if (conv_uses_winograd(d)) {
@@ -577,15 +601,32 @@ static void conv_winograd_forward(const cr_step *step, conv_dims d, float *y,
     }
 }
 
+static void conv_forward_paths(const cr_step *step);
+
 /* x: [N, C, H, W] -> y: [N, F, OH, OW] = act(weight ⊛ x + bias)
- * Chunks of images run in parallel, each with its own scratch. */
+ * An activation whose derivative needs its input z (silu, gelu, hardswish)
+ * runs after the convolution, once z is kept in saved for backward. */
 static void conv_layer_forward(const cr_step *step) {
+    const conv_config *cfg = step->layer->config;
+    if (step->post_y || !cr_activation_needs_input(cfg->activation)) {
+        conv_forward_paths(step);
+        return;
+    }
+    int64_t n = step->batch * cr_shape_size(step->layer->out);
+    conv_forward_paths(step);
+    memcpy(step->saved, step->y, (size_t)n * sizeof(float));
+    cr_activation_forward(step->y, n, cfg->activation, cr_activation_fused_param(cfg->activation));
+}
+
+/* The convolution itself, fused activation included unless it needs its
+ * input. Chunks of images run in parallel, each with its own scratch. */
+static void conv_forward_paths(const cr_step *step) {
     const cr_layer *layer = step->layer;
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
     conv_epilogue epilogue = {
         .bias = cfg->bias.enabled ? step->param[1] : NULL,
-        .activation = cfg->activation,
+        .activation = cr_activation_needs_input(cfg->activation) ? CR_ACT_NONE : cfg->activation,
     };
     float *y = step->y;
     if (step->post_y) {
@@ -675,7 +716,9 @@ static void conv_layer_backward(const cr_step *step) {
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
             conv_backward_chunk(winograd_dx ? NULL : step->dx[0], step->dx_assign, dweight != NULL,
-                                dbias != NULL, step->dy, step->y, step->x[0], step->param[0],
+                                dbias != NULL, step->dy,
+                                cr_activation_needs_input(cfg->activation) ? step->saved : step->y,
+                                step->x[0], step->param[0],
                                 cfg->activation, first, count, scratch, d);
             if (winograd_dx)
                 winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, first, count,
@@ -746,7 +789,7 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
     return written;
 }
 
-/* Conv (groups, pads [top, left, bottom, right]), then the fused activation
+/* Conv (groups, dilation, pads [top, left, bottom, right]), then the fused activation
  * as a node of its own ("<layer>/<activation>"). */
 static int conv_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
     const conv_config *cfg = layer->config;
@@ -758,9 +801,11 @@ static int conv_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
                           : cr_onnx_node_add(b, "Conv", NULL, z, 2, x, weight);
     cr_onnx_window_attrs(b, node, cfg->kernel, cfg->stride, cfg->padding.size);
     cr_onnx_attr_int(b, node, "group", cfg->groups);
+    int64_t dilations[2] = {cfg->dilation[0], cfg->dilation[1]};
+    cr_onnx_attr_ints(b, node, "dilations", 2, dilations);
     if (!fused) return 0;
-    return cr_onnx_activation(b, cfg->activation, CR_LEAKY_RELU_DEFAULT_SLOPE, z, cr_onnx_output(b),
-                              cr_activation_name(cfg->activation));
+    return cr_onnx_activation(b, cfg->activation, cr_activation_fused_param(cfg->activation), z,
+                              cr_onnx_output(b), cr_activation_name(cfg->activation));
 }
 
 /* The evaluation epilogue (cr_step's post_*) replaces the conv's own

@@ -3,6 +3,7 @@
  *   x: [N, C, H, W] viewed as [N, IN] -> y: [N, UNITS, 1, 1]
  *   weight: [UNITS, IN], bias: [UNITS] */
 #include <stddef.h>
+#include <string.h>
 
 #include "../parallel.h"
 #include "conv.h"
@@ -43,8 +44,10 @@ static int dense_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warning
     layer->out = (cr_shape){cfg->units, 1, 1};
     layer->macs = (int64_t)cfg->units * inputs;
     layer->kinks = cr_activation_kinks(cfg->activation);
-    /* The activation gradient dz = dy ⊙ f'(z), for the whole batch. */
+    /* The activation gradient dz = dy ⊙ f'(z), for the whole batch; z
+     * itself kept for an activation whose derivative needs it. */
     if (cfg->activation != CR_ACT_NONE) layer->workspace_per_image = cfg->units;
+    if (cr_activation_needs_input(cfg->activation)) layer->saved_per_image = cfg->units;
     return 0;
 }
 
@@ -84,10 +87,12 @@ static void dense_backward(float *dx, bool dx_assign, float *dweight, float *dbi
 static void dense_layer_forward(const cr_step *step) {
     const dense_config *cfg = step->layer->config;
     int inputs = (int)cr_shape_size(step->in_shapes[0]);
+    int64_t n = (int64_t)step->batch * cfg->units;
     dense_forward(step->y, step->x[0], step->param[0], cfg->bias.enabled ? step->param[1] : NULL,
                   step->batch, inputs, cfg->units);
-    cr_activation_forward(step->y, (int64_t)step->batch * cfg->units, cfg->activation,
-                          CR_LEAKY_RELU_DEFAULT_SLOPE);
+    if (cr_activation_needs_input(cfg->activation))
+        memcpy(step->saved, step->y, (size_t)n * sizeof(float));
+    cr_activation_forward(step->y, n, cfg->activation, cr_activation_fused_param(cfg->activation));
 }
 
 /* dy: [N, UNITS, 1, 1] -> dx += ..., dweight, dbias (see dense_backward) */
@@ -96,9 +101,9 @@ static void dense_layer_backward(const cr_step *step) {
     int inputs = (int)cr_shape_size(step->in_shapes[0]);
     const float *dz = step->dy;
     if (cfg->activation != CR_ACT_NONE) {
-        cr_activation_backward(step->workspace, step->dy, step->y,
-                               (int64_t)step->batch * cfg->units, cfg->activation,
-                               CR_LEAKY_RELU_DEFAULT_SLOPE);
+        const float *at = cr_activation_needs_input(cfg->activation) ? step->saved : step->y;
+        cr_activation_backward(step->workspace, step->dy, at, (int64_t)step->batch * cfg->units,
+                               cfg->activation, cr_activation_fused_param(cfg->activation));
         dz = step->workspace;
     }
     dense_backward(step->dx[0], step->dx_assign, step->dparam[0],
@@ -139,7 +144,7 @@ static int dense_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
     cr_onnx_attr_int(b, gemm, "transB", 1);
     cr_onnx_set_output_rank(b, 2);
     if (!fused) return 0;
-    return cr_onnx_activation(b, cfg->activation, CR_LEAKY_RELU_DEFAULT_SLOPE, z, cr_onnx_output(b),
+    return cr_onnx_activation(b, cfg->activation, cr_activation_fused_param(cfg->activation), z, cr_onnx_output(b),
                               cr_activation_name(cfg->activation));
 }
 

@@ -20,7 +20,8 @@ int cr_pool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings, cr
     for (int i = 0; i < 2; i++)
         if (cfg->stride[i] == 0) cfg->stride[i] = cfg->size[i];
     cr_padding padding = {CR_PAD_EXPLICIT, {cfg->padding[0], cfg->padding[1]}};
-    if (cr_conv_geometry(layer, cfg->size, cfg->stride, &padding, in[0], "size", "window",
+    static const int undilated[2] = {1, 1};
+    if (cr_conv_geometry(layer, cfg->size, cfg->stride, undilated, &padding, in[0], "size", "window",
                          &layer->out.h, &layer->out.w, warnings, err))
         return 1;
     layer->out.c = in[0].c;

@@ -12,13 +12,18 @@
 extern const cr_layer_kind cr_conv_kind, cr_maxpool_kind, cr_avgpool_kind, cr_dense_kind,
     cr_relu_kind, cr_tanh_kind, cr_sigmoid_kind, cr_leaky_relu_kind, cr_lrn_kind, cr_dropout_kind,
     cr_batchnorm_kind, cr_flatten_kind, cr_softmax_kind, cr_add_kind, cr_concat_kind,
-    cr_magnitude_kind;
+    cr_magnitude_kind, cr_globalavgpool_kind, cr_globalmaxpool_kind, cr_relu6_kind, cr_silu_kind,
+    cr_gelu_kind, cr_elu_kind, cr_hardswish_kind, cr_hardsigmoid_kind, cr_prelu_kind,
+    cr_conv_transpose_kind, cr_upsample_kind, cr_groupnorm_kind;
 
 const cr_layer_kind *const cr_layer_kinds[] = {
     &cr_conv_kind,    &cr_maxpool_kind, &cr_avgpool_kind,   &cr_dense_kind,
     &cr_relu_kind,    &cr_tanh_kind,    &cr_sigmoid_kind,   &cr_leaky_relu_kind,
     &cr_lrn_kind,     &cr_dropout_kind, &cr_batchnorm_kind, &cr_flatten_kind,
     &cr_softmax_kind, &cr_add_kind,     &cr_concat_kind,    &cr_magnitude_kind,
+    &cr_globalavgpool_kind, &cr_globalmaxpool_kind, &cr_relu6_kind, &cr_silu_kind,
+    &cr_gelu_kind, &cr_elu_kind, &cr_hardswish_kind, &cr_hardsigmoid_kind, &cr_prelu_kind,
+    &cr_conv_transpose_kind, &cr_upsample_kind, &cr_groupnorm_kind,
 };
 const int cr_layer_kind_count = sizeof cr_layer_kinds / sizeof cr_layer_kinds[0];
 

@@ -283,6 +283,6 @@ void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
                              epilogue ? epilogue_shift(epilogue, f) : 0.0f, accumulate, d);
             if (epilogue)
                 cr_activation_forward(y_channel, out_spatial, epilogue->activation,
-                                      CR_LEAKY_RELU_DEFAULT_SLOPE);
+                                      cr_activation_fused_param(epilogue->activation));
         }
 }

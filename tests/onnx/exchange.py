@@ -222,14 +222,41 @@ def torch_nets(out_dir):
             x = self.pool(self.block2(self.block1(F.relu(self.stem(x)))))
             return F.softmax(self.fc(torch.flatten(x, 1)), dim=1)
 
+    class Modern(nn.Module):
+        """The later kinds as torch writes them: SiLU (Sigmoid, Mul), GELU (Div, Erf, Add,
+        Mul, Mul), Hardswish (HardSigmoid, Mul), ReLU6 (Clip), ELU, PReLU, GroupNorm
+        (Reshape, InstanceNormalization, Reshape, Mul, Add), dilation, ConvTranspose,
+        Upsample (Resize) and AdaptiveAvgPool2d(1) (GlobalAveragePool)."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.wide = nn.Conv2d(8, 8, 3, padding=2, dilation=2)
+            self.norm = nn.GroupNorm(4, 8)
+            self.prelu = nn.PReLU(8)
+            self.up = nn.ConvTranspose2d(8, 6, 2, stride=2)
+            self.near = nn.Upsample(scale_factor=2, mode="nearest")
+            self.smooth = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+            self.fc = nn.Linear(6, 5)
+
+        def forward(self, x):
+            x = F.silu(self.stem(x))
+            x = F.gelu(self.wide(x))
+            x = self.prelu(self.norm(F.hardswish(x)))
+            x = F.elu(F.relu6(self.up(x)))
+            x = self.smooth(F.max_pool2d(self.near(x), 2))
+            x = F.adaptive_avg_pool2d(x, 1)
+            return F.softmax(self.fc(torch.flatten(x, 1)), dim=1)
+
     torch.manual_seed(0)
     nets = {"lenet5": (LeNet5(), (1, 28, 28)), "vgg_bn": (VGGStyle(), (3, 16, 16)),
-            "resnet": (ResNetStyle(), (3, 16, 16))}
+            "resnet": (ResNetStyle(), (3, 16, 16)), "modern": (Modern(), (3, 8, 8))}
     for name, (net, shape) in nets.items():
         for module in net.modules():  # running statistics that matter
-            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 1.5)
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)):
+                if not isinstance(module, nn.GroupNorm):
+                    module.running_mean.uniform_(-0.5, 0.5)
+                    module.running_var.uniform_(0.5, 1.5)
                 module.weight.data.uniform_(0.5, 1.5)
                 module.bias.data.uniform_(-0.5, 0.5)
         net.eval()

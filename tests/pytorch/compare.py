@@ -54,13 +54,21 @@ ACTIVATIONS = {
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
     "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
+    "relu6": F.relu6,
+    "silu": F.silu,
+    "gelu": F.gelu,
+    "elu": F.elu,
+    "hardswish": F.hardswish,
+    "hardsigmoid": F.hardsigmoid,
 }
 
 # Every cnnrun layer kind (lib/layers/table.c) is either computed by PyTorch
 # here (make_module and Net.run) or listed with the reason it has no PyTorch
 # equivalent; tests/test_kinds.c fails when a kind is in neither.
 TORCH_KINDS = ("conv", "maxpool", "avgpool", "dense", "relu", "tanh", "sigmoid", "leaky_relu",
-               "lrn", "dropout", "batchnorm", "flatten", "softmax", "add", "concat", "magnitude")
+               "lrn", "dropout", "batchnorm", "flatten", "softmax", "add", "concat", "magnitude",
+               "globalavgpool", "globalmaxpool", "relu6", "silu", "gelu", "elu", "hardswish",
+               "hardsigmoid", "prelu", "conv_transpose", "upsample", "groupnorm")
 NO_TORCH_EQUIVALENT = {
     # "kind": "why PyTorch cannot compute it",
 }
@@ -88,7 +96,24 @@ def make_module(layer, in_shapes):
     channels = in_shapes[0][0] if in_shapes else 0
     if kind == "conv":
         module = nn.Conv2d(channels, cfg["filters"], tuple(cfg["kernel"]), tuple(cfg["stride"]),
-                           tuple(cfg["padding"]), groups=cfg["groups"], bias=cfg["bias"])
+                           tuple(cfg["padding"]), groups=cfg["groups"], bias=cfg["bias"],
+                           dilation=tuple(cfg.get("dilation", [1, 1])))
+    elif kind == "conv_transpose":
+        module = nn.ConvTranspose2d(channels, cfg["filters"], tuple(cfg["kernel"]),
+                                    tuple(cfg["stride"]), tuple(cfg["padding"]),
+                                    tuple(cfg["output_padding"]), groups=cfg["groups"],
+                                    bias=cfg["bias"], dilation=tuple(cfg["dilation"]))
+    elif kind == "groupnorm":
+        return nn.GroupNorm(cfg["groups"], channels, eps=cfg["eps"])
+    elif kind == "prelu":
+        return nn.PReLU(channels)
+    elif kind == "upsample":
+        return nn.Upsample(scale_factor=tuple(float(s) for s in cfg["scale"]), mode=cfg["mode"],
+                           align_corners=False if cfg["mode"] == "bilinear" else None)
+    elif kind == "globalavgpool":
+        return nn.AdaptiveAvgPool2d(1)
+    elif kind == "globalmaxpool":
+        return nn.AdaptiveMaxPool2d(1)
     elif kind == "dense":
         c, h, w = in_shapes[0]
         module = nn.Linear(c * h * w, cfg["units"], bias=cfg["bias"])
@@ -107,7 +132,7 @@ def make_module(layer, in_shapes):
                      "needs rate 0 (use --zero-dropout)")
         return None
     elif kind in ("relu", "tanh", "sigmoid", "leaky_relu", "flatten", "softmax", "add",
-                  "concat", "magnitude"):
+                  "concat", "magnitude", "elu") or kind in ACTIVATIONS:
         return None
     else:
         sys.exit(f"layer '{layer['name']}': no PyTorch equivalent for type '{kind}'")
@@ -145,16 +170,19 @@ class Net(nn.Module):
         for layer, module in self.steps:
             xs = [values[name] for name in layer["inputs"]]
             kind, cfg = layer["type"], layer["config"]
-            if kind == "conv":
+            if kind in ("conv", "conv_transpose"):
                 y = ACTIVATIONS[cfg["activation"]](module(xs[0]))
             elif kind == "dense":
                 y = ACTIVATIONS[cfg["activation"]](module(xs[0].flatten(1)))
                 y = y.reshape(y.shape[0], -1, 1, 1)
-            elif kind in ("batchnorm", "maxpool", "avgpool", "lrn"):
+            elif kind in ("batchnorm", "maxpool", "avgpool", "lrn", "groupnorm", "prelu",
+                          "upsample", "globalavgpool", "globalmaxpool"):
                 y = module(xs[0])
             elif kind == "leaky_relu":
                 y = F.leaky_relu(xs[0], cfg["slope"])
-            elif kind in ("relu", "tanh", "sigmoid"):
+            elif kind == "elu":
+                y = F.elu(xs[0], cfg["alpha"])
+            elif kind in ACTIVATIONS:
                 y = ACTIVATIONS[kind](xs[0])
             elif kind == "dropout":
                 y = xs[0]  # rate 0
