@@ -304,6 +304,7 @@ static int conv_transpose_export_onnx(const cr_layer *layer, cr_onnx_builder *b)
 const cr_layer_kind cr_conv_transpose_kind = {
     .export_onnx = conv_transpose_export_onnx,
     .name = "conv_transpose",
+    .description = "transposed convolution, the adjoint of conv: upsamples by the stride (PyTorch's ConvTranspose2d)",
     .keys = conv_transpose_keys,
     .n_keys = sizeof conv_transpose_keys / sizeof conv_transpose_keys[0],
     .config_size = sizeof(conv_transpose_config),

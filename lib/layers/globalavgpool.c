@@ -56,6 +56,7 @@ static int globalavgpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) 
 const cr_layer_kind cr_globalavgpool_kind = {
     .export_onnx = globalavgpool_export_onnx,
     .name = "globalavgpool",
+    .description = "mean over each channel's whole map: C×H×W → C×1×1 at any size (AdaptiveAvgPool2d(1))",
     .infer = globalavgpool_infer,
     .forward = globalavgpool_forward,
     .backward = globalavgpool_backward,

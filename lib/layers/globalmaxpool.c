@@ -66,6 +66,7 @@ static int globalmaxpool_export_onnx(const cr_layer *layer, cr_onnx_builder *b) 
 const cr_layer_kind cr_globalmaxpool_kind = {
     .export_onnx = globalmaxpool_export_onnx,
     .name = "globalmaxpool",
+    .description = "maximum over each channel's whole map: C×H×W → C×1×1 at any size (AdaptiveMaxPool2d(1))",
     .infer = globalmaxpool_infer,
     .forward = globalmaxpool_forward,
     .backward = globalmaxpool_backward,

@@ -158,6 +158,7 @@ static int groupnorm_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_groupnorm_kind = {
     .export_onnx = groupnorm_export_onnx,
     .name = "groupnorm",
+    .description = "normalises each group of channels over its values, then a learned scale and shift per channel (GroupNorm)",
     .keys = groupnorm_keys,
     .n_keys = sizeof groupnorm_keys / sizeof groupnorm_keys[0],
     .config_size = sizeof(groupnorm_config),

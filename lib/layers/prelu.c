@@ -79,6 +79,7 @@ static int prelu_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_prelu_kind = {
     .export_onnx = prelu_export_onnx,
     .name = "prelu",
+    .description = "max(x, 0) + a·min(x, 0) with one learned slope a per channel (PyTorch's PReLU(C))",
     .infer = prelu_infer,
     .forward = prelu_forward,
     .backward = prelu_backward,

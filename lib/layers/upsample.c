@@ -155,6 +155,7 @@ static int upsample_export_onnx(const cr_layer *layer, cr_onnx_builder *b) {
 const cr_layer_kind cr_upsample_kind = {
     .export_onnx = upsample_export_onnx,
     .name = "upsample",
+    .description = "repeats (nearest) or interpolates (bilinear) each map by an integer scale (PyTorch's Upsample)",
     .keys = upsample_keys,
     .n_keys = sizeof upsample_keys / sizeof upsample_keys[0],
     .config_size = sizeof(upsample_config),
