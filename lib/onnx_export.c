@@ -264,7 +264,7 @@ static Onnx__TensorProto *tensor_add(cr_onnx_builder *b, const char *name, int32
     uint8_t *raw = arena_alloc(b, bytes);
     if (!tensor || !dim_copy || !raw) return NULL;
     onnx__tensor_proto__init(tensor);
-    memcpy(dim_copy, dims, (size_t)ndim * sizeof *dim_copy);
+    if (ndim > 0) memcpy(dim_copy, dims, (size_t)ndim * sizeof *dim_copy); /* scalars: dims NULL */
     memcpy(raw, data, bytes);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #error "ONNX raw_data is little-endian: byte-swap here before building on a big-endian machine"
