@@ -44,11 +44,11 @@ static int check_pattern(const cr_model *model, const char *pattern, cr_mark mar
 int cr_freeze_parse(cr_yaml *y, yaml_node_t *node, const cr_model *model, cr_freeze_list *out,
                     cr_error *err) {
     memset(out, 0, sizeof *out);
-    if (node->type != YAML_SEQUENCE_NODE)
+    if (cr_yaml_is_scalar(node))
         return cr_fail(err, CR_ERR_INVALID, cr_yaml_mark(y, node), NULL,
                        "'freeze' must be a list of layer names or globs, such as [c1, c2] or "
-                       "['block*'], got %s",
-                       cr_node_type_name(node));
+                       "['block*'], got '%s' (for one layer write [%s])",
+                       cr_yaml_scalar(node), cr_yaml_scalar(node));
     int count;
     yaml_node_item_t *items;
     if (cr_yaml_sequence(y, node, NULL, "freeze", NULL, &count, &items, err)) return 1;
