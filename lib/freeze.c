@@ -88,6 +88,22 @@ void cr_model_freeze(cr_model *model, const cr_freeze_list *list) {
     }
 }
 
+static bool has_trainable_params(const cr_layer *layer) {
+    for (int p = 0; p < layer->n_params; p++)
+        if (layer->params[p].trainable && !layer->params[p].is_buffer) return true;
+    return false;
+}
+
+void cr_model_backward_wanted(const cr_model *model, bool input_grad, bool *wanted) {
+    for (int i = 0; i < model->n_layers; i++) {
+        const cr_layer *layer = &model->layers[i];
+        bool needed = has_trainable_params(layer);
+        for (int k = 0; k < layer->n_inputs && !needed; k++)
+            needed = layer->inputs[k] < 0 ? input_grad : wanted[layer->inputs[k]];
+        wanted[i] = needed;
+    }
+}
+
 int cr_freeze_check_applied(const cr_model *model, const cr_freeze_list *list, cr_error *err) {
     for (int i = 0; i < model->n_layers; i++) {
         const cr_layer *layer = &model->layers[i];

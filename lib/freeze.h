@@ -44,6 +44,13 @@ bool cr_freeze_covers(const cr_freeze_list *list, const char *layer_name);
  * Shape inference run again (cr_model_set_input) keeps them frozen. */
 void cr_model_freeze(cr_model *model, const cr_freeze_list *list);
 
+/* wanted[i]: whether backward runs layer i, because its output gradient is
+ * wanted: the layer has trainable parameters or reads a layer whose
+ * gradient is wanted (or, with input_grad, the network input). The runtime
+ * (net.c) skips the others and writes no gradient into them; the bench
+ * (bench.c) counts the same work. */
+void cr_model_backward_wanted(const cr_model *model, bool input_grad, bool *wanted);
+
 /* An error unless every layer the list covers is frozen in the model: a
  * trainer given the list must not silently train those layers. */
 int cr_freeze_check_applied(const cr_model *model, const cr_freeze_list *list, cr_error *err);

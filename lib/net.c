@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "cnnrun.h"
+#include "freeze.h"
 #include "model.h"
 #include "run_limits.h"
 #include "parallel.h"
@@ -244,29 +245,15 @@ static int readers(const cr_model *model, int from) {
     return count;
 }
 
-static bool has_trainable_params(const cr_layer *layer) {
-    for (int p = 0; p < layer->n_params; p++)
-        if (layer->params[p].trainable && !layer->params[p].is_buffer) return true;
-    return false;
-}
-
-/* A layer's output gradient is wanted when the layer has trainable
- * parameters or reads a layer whose gradient is wanted (or, with
- * input_grad, the network input). Backward skips the other layers, and no
- * layer writes a gradient into them: frozen layers at the start of a
- * network (freeze.h) cost no backward at all, and a trainable layer right
- * after them computes no input gradient. */
+/* Backward skips layers whose output gradient nobody wants, and no layer
+ * writes a gradient into them (freeze.h): frozen layers at the start of a
+ * network cost no backward at all, and a trainable layer right after them
+ * computes no input gradient. */
 static int plan_backward(cr_net *net, bool input_grad, cr_error *err) {
     const cr_model *model = net->model;
     net->backward_wanted = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof(bool));
     if (!net->backward_wanted) return out_of_memory(err, 0);
-    for (int i = 0; i < model->n_layers; i++) {
-        const cr_layer *layer = &model->layers[i];
-        bool wanted = has_trainable_params(layer);
-        for (int k = 0; k < layer->n_inputs && !wanted; k++)
-            wanted = layer->inputs[k] < 0 ? input_grad : net->backward_wanted[layer->inputs[k]];
-        net->backward_wanted[i] = wanted;
-    }
+    cr_model_backward_wanted(model, input_grad, net->backward_wanted);
     return 0;
 }
 
@@ -295,7 +282,7 @@ static int wire_inputs(cr_net *net, cr_error *err) {
         for (int k = 0; k < layer->n_inputs; k++) {
             int from = layer->inputs[k];
             state->x[k] = from < 0 ? net->input : net->layers[from].y;
-            state->dx[k] = from < 0                       ? net->dinput
+            state->dx[k] = from < 0                     ? net->dinput
                            : net->backward_wanted[from] ? net->layers[from].dy
                                                         : NULL;
             state->in_shapes[k] = from < 0 ? model->input : model->layers[from].out;
@@ -385,9 +372,9 @@ int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *op
     net->rng_state = options->seed ^ 0xD1B54A32D192ED03ULL; /* dropout's own stream */
     net->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *net->layers);
     if (!net->layers || plan_params(net, options->seed, err) ||
-        plan_arena(net, err, options->input_grad) ||
-        plan_backward(net, options->input_grad, err) || wire_inputs(net, err) ||
-        plan_constants(net, err) || (options->fuse_inference && plan_fusion(net, err))) {
+        plan_arena(net, err, options->input_grad) || plan_backward(net, options->input_grad, err) ||
+        wire_inputs(net, err) || plan_constants(net, err) ||
+        (options->fuse_inference && plan_fusion(net, err))) {
         if (net->layers)
             cr_net_free(net);
         else

@@ -81,6 +81,17 @@ static bool same_tensor(const char *a, const char *b, const char *name) {
     return same;
 }
 
+/* The report's lines are exactly `want[count]`. */
+static void check_lines(const cr_init_report *report, const char *const *want, int count) {
+    CHECK_INT(report->count, count);
+    char line[1200];
+    for (int i = 0; i < report->count && i < count; i++) {
+        cr_init_report_line(report, i, line, sizeof line);
+        CHECK(strcmp(line, want[i]) == 0);
+        if (strcmp(line, want[i])) fprintf(stderr, "got  '%s'\nwant '%s'\n", line, want[i]);
+    }
+}
+
 /* ---- the report ------------------------------------------------------------------------- */
 
 static const char *const bn_model =
@@ -142,13 +153,8 @@ static void test_report_cases(void) {
         "unexpected  head.weight I64 [4] (not in the model)",
     };
     int lines = (int)(sizeof want / sizeof want[0]);
-    CHECK_INT(report.count, lines);
+    check_lines(&report, want, lines);
     char line[1200];
-    for (int i = 0; i < report.count && i < lines; i++) {
-        cr_init_report_line(&report, i, line, sizeof line);
-        CHECK(strcmp(line, want[i]) == 0);
-        if (strcmp(line, want[i])) fprintf(stderr, "got  '%s'\nwant '%s'\n", line, want[i]);
-    }
     CHECK_INT(report.loaded, 5);
     CHECK_INT(report.missing, 2);
     CHECK_INT(report.unexpected, 1);
@@ -480,13 +486,7 @@ static void test_lenet_new_head(void) {
         "mismatch    out.weight: model [5, 84], file [10, 84]",
         "mismatch    out.bias: model [5], file [10]",
     };
-    CHECK_INT(report.count, 10);
-    char line[1200];
-    for (int i = 0; i < report.count && i < 10; i++) {
-        cr_init_report_line(&report, i, line, sizeof line);
-        CHECK(strcmp(line, want[i]) == 0);
-        if (strcmp(line, want[i])) fprintf(stderr, "got  '%s'\nwant '%s'\n", line, want[i]);
-    }
+    check_lines(&report, want, 10);
     CHECK_INT(report.blocking, 2);
     cr_init_report_free(&report);
 
