@@ -456,10 +456,10 @@ static void test_lenet_new_head(void) {
         return;
     }
     cr_dataset base_train, base_test, new_train, new_test;
-    subset(&train_all, 0, 10, 3000, &base_train);
-    subset(&test_all, 0, 10, 500, &base_test);
-    subset(&train_all, 5, 5, 1500, &new_train);
-    subset(&test_all, 5, 5, 1000, &new_test);
+    subset(&train_all, 0, 10, 2000, &base_train);
+    subset(&test_all, 0, 10, 300, &base_test);
+    subset(&train_all, 5, 5, 1000, &new_train);
+    subset(&test_all, 5, 5, 500, &new_test);
     cr_dataset_free(&train_all);
     cr_dataset_free(&test_all);
 
