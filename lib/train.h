@@ -77,7 +77,10 @@ typedef struct cr_train_progress {
     int64_t step, steps;   /* batches done in this epoch, of */
     double loss, accuracy; /* running means over the epoch so far */
     double images_per_second;
-    double eta_seconds; /* to the end of this epoch's training */
+    double eta_seconds;     /* to the end of this epoch's training */
+    double run_eta_seconds; /* to the end of the run: the epochs left at this pace, each
+                               with the last validation's time */
+    bool has_accuracy;      /* false for mse: accuracy is NaN */
     float lr;
 } cr_train_progress;
 
@@ -88,7 +91,8 @@ typedef struct cr_epoch_result {
     double val_loss, val_accuracy;
     float lr; /* of the epoch's last step */
     double seconds;
-    bool best; /* best validation accuracy so far: best.safetensors was written */
+    bool best; /* best by the monitor so far: best.safetensors was written */
+    bool has_accuracy; /* false for mse: the accuracies are NaN */
 } cr_epoch_result;
 
 typedef struct cr_train_callbacks {
@@ -102,6 +106,7 @@ typedef enum cr_train_status {
     CR_TRAIN_FINISHED,    /* every epoch done (also when a resumed run already was) */
     CR_TRAIN_STEP_LIMIT,  /* max_steps reached; checkpoint saved */
     CR_TRAIN_INTERRUPTED, /* *options.stop was set; checkpoint saved */
+    CR_TRAIN_EARLY_STOPPED, /* early_stopping: no improvement for `patience` epochs */
 } cr_train_status;
 
 typedef struct cr_train_result {
@@ -110,8 +115,8 @@ typedef struct cr_train_result {
     int64_t step;        /* steps done in it */
     int64_t global_step; /* optimizer steps of the whole run */
     int epochs_run;      /* epochs finished by this call */
-    double best_accuracy;
-    int best_epoch;                            /* 0 when no epoch finished yet */
+    double best_accuracy; /* the validation accuracy of best_epoch */
+    int best_epoch;       /* by the monitor (train_config.h); 0 when no epoch finished yet */
     double final_val_loss, final_val_accuracy; /* of the last finished epoch */
 } cr_train_result;
 
@@ -136,6 +141,22 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
  * (cr_check_labels). Allocates two small arrays per call. */
 int cr_evaluate(cr_net *net, const cr_dataset *data, const cr_transform *transform,
                 int64_t *confusion, double *loss, double *accuracy, cr_error *err);
+
+/* cr_evaluate with the train section's loss (loss.h): its mean (weighted as
+ * in training), its accuracy (per image × output for binary_cross_entropy,
+ * NaN for mse) and, when exact is not NULL, the fraction of images with
+ * every output right (binary_cross_entropy; else the accuracy). confusion
+ * only for cross_entropy (NULL otherwise). */
+int cr_evaluate_loss(cr_net *net, const cr_dataset *data, const cr_transform *transform,
+                     const cr_loss_config *loss_config, int64_t *confusion, double *loss,
+                     double *accuracy, double *exact, cr_error *err);
+
+/* The data against the loss and the model: class labels below the outputs
+ * for cross_entropy (and binary_cross_entropy without targets), a targets
+ * table with one column per output for binary_cross_entropy (values in
+ * [0, 1]) and mse. */
+int cr_check_data_for_loss(const cr_model *model, const cr_loss_config *loss,
+                           const cr_dataset *data, cr_error *err);
 
 /* Class probabilities of image `image` of the last forward: the output
  * itself when the model ends in softmax, else the softmax of the output.
