@@ -1085,7 +1085,9 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
      * agreeing on them tells cr_dist_finalize that no rank is left waiting. */
     if (status) cr_dist_agree(status, err);
 
-    result->epoch = (int)(r.state.epoch < config->epochs ? r.state.epoch + 1 : r.state.epoch);
+    /* Stopped early: the last epoch it finished. */
+    bool in_progress = r.state.epoch < config->epochs && result->status != CR_TRAIN_EARLY_STOPPED;
+    result->epoch = (int)(in_progress ? r.state.epoch + 1 : r.state.epoch);
     result->step = r.state.step_in_epoch;
     result->global_step = r.state.global_step;
     result->best_accuracy = r.state.best_accuracy;

@@ -111,7 +111,8 @@ typedef enum cr_train_status {
 
 typedef struct cr_train_result {
     cr_train_status status;
-    int epoch;           /* 1-based epoch in progress when stopped (epochs when finished) */
+    int epoch;           /* 1-based epoch in progress when stopped (epochs when finished,
+                            the last one run when stopped early) */
     int64_t step;        /* steps done in it */
     int64_t global_step; /* optimizer steps of the whole run */
     int epochs_run;      /* epochs finished by this call */

@@ -7,6 +7,7 @@
  * the old checkpoint; labels beyond the model's outputs are an error; and
  * evaluation computes loss, accuracy and the confusion matrix by hand. */
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -409,6 +410,115 @@ static void test_resume_is_exact(const char *data) {
     setup_free(&s);
 }
 
+/* The epoch early stopping must stop after, worked out from the recorded
+ * validation losses by Keras's rule: an epoch improves when its loss is
+ * below the reference minus min_delta (the first always does); the run
+ * stops after `patience` epochs in a row without. 0: runs to the end. */
+static int expected_stop(const recorder *rec, double min_delta, int patience) {
+    double reference = INFINITY;
+    int waited = 0;
+    for (int e = 0; e < rec->epochs_seen; e++) {
+        if (rec->epochs[e].val_loss < reference - min_delta) {
+            reference = rec->epochs[e].val_loss;
+            waited = 0;
+        } else if (++waited >= patience) {
+            return e + 1;
+        }
+    }
+    return 0;
+}
+
+/* A run whose validation loss stalls (a learning rate of 1e-30 leaves the
+ * weights as they are; only batchnorm's running statistics move, by
+ * about 0.01 an epoch, below min_delta 0.05) stops
+ * early at the epoch the rule says, resumes counting where it stopped, and
+ * a resumed early-stopped run trains no more. */
+static void test_early_stopping(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    s.config.epochs = 6;
+    s.config.optimizer.lr = 1e-30f;
+    s.config.early_stopping =
+        (cr_early_stopping){.patience = 2, .min_delta = 0.05f, .monitor = CR_MONITOR_VAL_LOSS};
+    recorder rec = {0};
+    cr_train_result result;
+    cr_error err;
+    CHECK_INT(train(&s, in_folder("early"), false, 0, &rec, &result, &err), 0);
+    int stop = expected_stop(&rec, (double)0.05f, 2);
+    CHECK(stop >= 3 && stop < 6); /* it stalls, and not before patience allows */
+    CHECK_INT(result.status, CR_TRAIN_EARLY_STOPPED);
+    CHECK_INT(result.epoch, stop);
+    CHECK_INT(rec.epochs_seen, stop);
+    /* best follows the monitor: the lowest validation loss. */
+    int lowest = 0;
+    for (int e = 1; e < rec.epochs_seen; e++)
+        if (rec.epochs[e].val_loss < rec.epochs[lowest].val_loss) lowest = e;
+    CHECK_INT(result.best_epoch, lowest + 1);
+    CHECK(rec.epochs[lowest].best);
+
+    /* Stopped by --max-steps after epoch 2, resumed: the count goes on
+     * from the saved epochs and the run stops where the straight one did. */
+    train_ok(&s, in_folder("early-resumed"), false, 2 * STEPS_PER_EPOCH, NULL, CR_TRAIN_STEP_LIMIT);
+    CHECK_INT(train(&s, in_folder("early-resumed"), true, 0, NULL, &result, &err), 0);
+    CHECK_INT(result.status, CR_TRAIN_EARLY_STOPPED);
+    CHECK_INT(result.epoch, stop);
+    check_same_run(in_folder("early-resumed"), in_folder("early"));
+
+    /* An early-stopped run resumed trains nothing more. */
+    recorder none = {0};
+    train_ok(&s, in_folder("early"), true, 0, &none, CR_TRAIN_EARLY_STOPPED);
+    CHECK_INT(none.steps_seen, 0);
+
+    /* Another loss is another run: refused on resume, with both names. */
+    s.config.loss.type = CR_LOSS_BINARY_CROSS_ENTROPY;
+    CHECK_INT(train(&s, in_folder("early"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "saved with loss cross_entropy, this run has "
+                                "binary_cross_entropy");
+    setup_free(&s);
+}
+
+/* clip_grad_norm: a limit far above the gradients' norm changes nothing
+ * (the same bits as the straight run); a tiny one changes the run. */
+static void test_clip_grad_norm(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    s.config.clip_grad_norm = 1e30f;
+    train_ok(&s, in_folder("clip-huge"), false, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(in_folder("clip-huge"), in_folder("straight"));
+    s.config.clip_grad_norm = 1e-3f;
+    recorder rec = {0};
+    train_ok(&s, in_folder("clip-tiny"), false, 0, &rec, CR_TRAIN_FINISHED);
+    char *a = metrics_text(in_folder("clip-tiny")), *b = metrics_text(in_folder("straight"));
+    CHECK(a && b && strcmp(a, b) != 0);
+    free(a);
+    free(b);
+    setup_free(&s);
+}
+
+/* Label smoothing and class weights are the loss of training and of
+ * validation: a uniform weight w gives the same run as none (PyTorch's
+ * weighted mean divides w out); smoothing raises the loss of a confident
+ * net. */
+static void test_loss_settings(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    s.config.loss.n_class_weights = 3;
+    for (int c = 0; c < 3; c++) s.config.loss.class_weights[c] = 2.0f;
+    recorder weighted = {0};
+    train_ok(&s, in_folder("weights-uniform"), false, 0, &weighted, CR_TRAIN_FINISHED);
+    recorder plain = {0};
+    s.config.loss.n_class_weights = 0;
+    train_ok(&s, in_folder("weights-none"), false, 0, &plain, CR_TRAIN_FINISHED);
+    for (int e = 0; e < EPOCHS; e++)
+        CHECK_NEAR(weighted.epochs[e].val_loss, plain.epochs[e].val_loss, 1e-5);
+    s.config.loss.label_smoothing = 0.2f;
+    recorder smooth = {0};
+    train_ok(&s, in_folder("smoothing"), false, 0, &smooth, CR_TRAIN_FINISHED);
+    CHECK(smooth.epochs[EPOCHS - 1].val_loss > plain.epochs[EPOCHS - 1].val_loss);
+    CHECK(smooth.epochs[EPOCHS - 1].val_accuracy >= 0.9);
+    setup_free(&s);
+}
+
 /* The raw 8 bytes of a checkpoint's scalar `name`, or false when missing. */
 static bool checkpoint_scalar(cr_safetensors_file *file, const char *name, unsigned char out[8]) {
     const cr_safetensors_entry *entry = cr_safetensors_find(file, name);
@@ -683,6 +793,9 @@ int main(void) {
 
     test_straight_run_and_metrics(data);
     test_resume_is_exact(data);
+    test_early_stopping(data);
+    test_clip_grad_norm(data);
+    test_loss_settings(data);
     test_old_checkpoint_resumes(data);
     test_nan_keeps_checkpoint(data);
     test_failed_write_keeps_checkpoint(data);
