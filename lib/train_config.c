@@ -35,8 +35,8 @@ static const char *const monitor_choices[] = {"val_accuracy", "val_loss", NULL};
 #define UNLIMITED -CR_NO_LIMIT, CR_NO_LIMIT, false, false, 0
 const cr_train_key cr_train_keys[] = {
     {"", "data", CR_TRAIN_SECTION, data_choices, UNLIMITED, "\"fashion-mnist\"",
-     "the data set: fashion-mnist, {format: mnist|cifar10, dir: DIR} or {format: folder, train: "
-     "DIR, test: DIR}"},
+     "the data set: fashion-mnist, {format: mnist|cifar10, dir: DIR}, {format: folder, train: "
+     "DIR, test: DIR} or {format: csv, train: FILE, test: FILE}"},
     {"", "epochs", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_EPOCHS, false, false, 0, "10",
      "passes over the training set"},
     {"", "batch_size", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_BATCH_SIZE, false, false, 0, "64",
@@ -50,7 +50,7 @@ const cr_train_key cr_train_keys[] = {
     {"", "validation", CR_TRAIN_NUMBER, validation_choices, 0, 1, true, true, 0, "\"test\"",
      "test (evaluate on the test split) or a fraction of the training set held out"},
     {"", "normalize", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL,
-     "(x − mean) / std per input channel"},
+     "(x − mean) / std per input channel (default: mean 0, std 1)"},
     {"", "augment", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL, "augmentation of training batches"},
     {"", "loss", CR_TRAIN_SECTION, loss_choices, UNLIMITED, "\"cross_entropy\"",
      "cross_entropy, binary_cross_entropy (multi-label) or mse (regression), or a mapping "
@@ -100,9 +100,9 @@ const cr_train_key cr_train_keys[] = {
      "cosine: the learning rate at the end, below the optimizer's lr"},
 
     {"normalize", "mean", CR_TRAIN_NUMBERS, NULL, UNLIMITED, NULL,
-     "one number per input channel, subtracted (pixels scaled to [0, 1])"},
+     "one number per input channel, subtracted (pixels scaled to [0, 1]); default 0 each"},
     {"normalize", "std", CR_TRAIN_NUMBERS, NULL, 0, CR_NO_LIMIT, true, false, 0, NULL,
-     "one positive number per input channel, divided by"},
+     "one positive number per input channel, divided by; default 1 each"},
 
     {"augment", "crop_padding", CR_TRAIN_INT, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
      "random crop after padding each side by this many pixels (up to the input's smaller side)"},
