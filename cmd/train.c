@@ -106,12 +106,14 @@ const cli_spec train_spec = {
     CLI_TABLES(train_options, train_positionals),
     .description =
         "Trains the model with its file's train section (data, epochs, batch_size,\n"
-        "optimizer, schedule, seed, validation, normalize, augment; see\n"
+        "optimizer, schedule, seed, validation, normalize, augment, loss, clip_grad_norm,\n"
+        "early_stopping; see\n"
         "docs/training.md); the options override it. After every epoch it evaluates\n"
         "the validation set and writes, atomically, to the run folder:\n"
         "  metrics.csv             epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
         "  last.safetensors        the latest weights\n"
-        "  best.safetensors        the weights with the best validation accuracy\n"
+        "  best.safetensors        the best epoch's weights (validation accuracy, or val_loss\n"
+        "                          for mse or early_stopping's monitor)\n"
         "  checkpoint.safetensors  weights, optimizer state, position and random streams\n\n"
         "Ctrl-C, SIGTERM or SIGHUP finishes the current step, saves a checkpoint and says\n"
         "how to resume; a second one ends the program at once. The run folder is locked\n"

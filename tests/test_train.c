@@ -161,6 +161,7 @@ typedef struct recorder {
     int epochs_seen;
     cr_epoch_result epochs[8];
     int steps_seen;
+    cr_train_progress first_step; /* of the run, for the ETAs */
 } recorder;
 
 static void on_start(void *user, const cr_train_start *start) {
@@ -172,6 +173,7 @@ static void on_start(void *user, const cr_train_start *start) {
 
 static void on_step(void *user, const cr_train_progress *progress) {
     recorder *r = user;
+    if (r->steps_seen == 0) r->first_step = *progress;
     r->steps_seen++;
     if (progress->epoch == r->stop_epoch && progress->step == r->stop_step) r->stop = 1;
 }
@@ -274,6 +276,13 @@ static void test_straight_run_and_metrics(const char *data) {
     CHECK(rec.epochs[EPOCHS - 1].train_loss < 0.6 * rec.epochs[0].train_loss);
     CHECK(rec.epochs[EPOCHS - 1].val_accuracy >= 0.9);
     CHECK(rec.epochs[0].best);
+    /* After the first step: the run's ETA is the epoch's plus two more
+     * epochs at the same pace (no validation timed yet). */
+    const cr_train_progress *p = &rec.first_step;
+    CHECK(p->images_per_second > 0 && p->has_accuracy);
+    CHECK_NEAR(p->run_eta_seconds,
+               p->eta_seconds + (EPOCHS - 1) * TRAIN_IMAGES / p->images_per_second,
+               1e-9 * p->run_eta_seconds);
 
     /* metrics.csv: the header and one row per epoch, as the callback saw them. */
     long size;
