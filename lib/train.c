@@ -225,7 +225,10 @@ void cr_output_probabilities(cr_net *net, int image, float *out) {
     const cr_model *model = cr_net_model(net);
     int classes = model_outputs(model);
     const float *output = cr_net_output(net) + (int64_t)image * classes;
-    if (model->layers[model->output].kind->outputs_probabilities) {
+    /* A final softmax gives the distribution, a final sigmoid one
+     * probability per output (multi-label): both as they are. */
+    const cr_layer_kind *last = model->layers[model->output].kind;
+    if (last->outputs_probabilities || last->outputs_sigmoid) {
         memcpy(out, output, (size_t)classes * sizeof *out);
         return;
     }

@@ -6,8 +6,9 @@
  *   cr_train(model, &config, &train, &validation, &options, &callbacks, &result, &err);
  *
  * Per epoch: a seeded shuffle, batches assembled into the network's input,
- * forward, cross-entropy, backward and one optimizer step at the scheduled
- * learning rate per batch; then the validation set in inference mode. The
+ * forward, the section's loss (loss.h), backward, optional gradient
+ * clipping and one optimizer step at the scheduled learning rate per batch;
+ * then the validation set in inference mode, and early stopping. The
  * run folder receives metrics.csv, last.safetensors, best.safetensors and
  * checkpoint.safetensors (checkpoint.h), each written atomically. A run
  * stopped by max_steps or by options.stop, and continued with
@@ -160,7 +161,8 @@ int cr_check_data_for_loss(const cr_model *model, const cr_loss_config *loss,
                            const cr_dataset *data, cr_error *err);
 
 /* Class probabilities of image `image` of the last forward: the output
- * itself when the model ends in softmax, else the softmax of the output.
+ * itself when the model ends in softmax or sigmoid (one probability per
+ * output then), else the softmax of the output.
  * out holds the model's number of outputs. */
 void cr_output_probabilities(cr_net *net, int image, float *out);
 

@@ -51,6 +51,8 @@ const cr_train_setting cr_train_settings[] = {
     {"loss_type", "loss", CONFIG(loss.type), CR_SETTING_LOSS, CR_RESUME_REFUSED, true, true},
     {"label_smoothing", "loss.label_smoothing", CONFIG(loss.label_smoothing), CR_SETTING_FLOAT,
      CR_RESUME_APPLIED, true, true},
+    {"class_weights", "loss.class_weights", CONFIG(loss), CR_SETTING_WEIGHTS, CR_RESUME_APPLIED,
+     true, true},
     {"clip_grad_norm", "clip_grad_norm", CONFIG(clip_grad_norm), CR_SETTING_FLOAT,
      CR_RESUME_APPLIED, true, true},
     {"patience", "early_stopping.patience", CONFIG(early_stopping.patience), CR_SETTING_INT,
@@ -77,6 +79,16 @@ int cr_train_setting_find(const char *name) {
 bool cr_train_setting_is_real(const cr_train_setting *setting) {
     return setting->type == CR_SETTING_FLOAT || setting->type == CR_SETTING_DOUBLE ||
            setting->type == CR_SETTING_INT_REAL || setting->type == CR_SETTING_BOOL_REAL;
+}
+
+/* FNV-1a over the weights' bits: a resume sees that they changed. */
+static int64_t class_weights_hash(const cr_loss_config *loss) {
+    if (loss->n_class_weights == 0) return 0;
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    const unsigned char *bytes = (const unsigned char *)loss->class_weights;
+    for (size_t i = 0; i < (size_t)loss->n_class_weights * sizeof(float); i++)
+        hash = (hash ^ bytes[i]) * 0x100000001b3ULL;
+    return (int64_t)(hash | 1); /* never 0, which means "none" */
 }
 
 static cr_setting_value read_field(const cr_train_setting *s, const void *field) {
@@ -109,6 +121,8 @@ static cr_setting_value read_field(const cr_train_setting *s, const void *field)
         return (cr_setting_value){.i = *(const cr_loss_type *)field};
     case CR_SETTING_MONITOR:
         return (cr_setting_value){.i = *(const cr_monitor *)field};
+    case CR_SETTING_WEIGHTS:
+        return (cr_setting_value){.i = class_weights_hash(field)};
     }
     return (cr_setting_value){.i = 0};
 }
@@ -152,6 +166,12 @@ const char *cr_setting_text(const cr_train_setting *setting, cr_setting_value va
         break;
     case CR_SETTING_MONITOR:
         snprintf(out, size, "%s", value.i == CR_MONITOR_VAL_LOSS ? "val_loss" : "val_accuracy");
+        break;
+    case CR_SETTING_WEIGHTS:
+        if (value.i)
+            snprintf(out, size, "#%08llx", (unsigned long long)value.i & 0xffffffffULL);
+        else
+            snprintf(out, size, "none");
         break;
     case CR_SETTING_INT:
     case CR_SETTING_INT64:

@@ -48,6 +48,7 @@ typedef enum cr_setting_type {
     CR_SETTING_SCHEDULE,  /* cr_schedule_type -> i, printed by name */
     CR_SETTING_LOSS,      /* cr_loss_type -> i, printed by name */
     CR_SETTING_MONITOR,   /* cr_monitor -> i, printed by name */
+    CR_SETTING_WEIGHTS,   /* cr_loss_config's class weights -> i: a hash, 0 for none */
 } cr_setting_type;
 
 typedef enum cr_setting_resume {

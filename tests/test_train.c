@@ -520,6 +520,15 @@ static void test_loss_settings(const char *data) {
     train_ok(&s, in_folder("weights-none"), false, 0, &plain, CR_TRAIN_FINISHED);
     for (int e = 0; e < EPOCHS; e++)
         CHECK_NEAR(weighted.epochs[e].val_loss, plain.epochs[e].val_loss, 1e-5);
+    /* Weights and smoothing may change on resume, from the resume point,
+     * and the run says so. */
+    s.config.loss.n_class_weights = 3;
+    s.config.loss.label_smoothing = 0.05f;
+    recorder told = {0};
+    train_ok(&s, in_folder("weights-none"), true, 0, &told, CR_TRAIN_FINISHED);
+    CHECK_CONTAINS(told.changes, "loss.label_smoothing 0.05 (was 0), loss.class_weights #");
+    CHECK_CONTAINS(told.changes, " (was none)");
+    s.config.loss.n_class_weights = 0;
     s.config.loss.label_smoothing = 0.2f;
     recorder smooth = {0};
     train_ok(&s, in_folder("smoothing"), false, 0, &smooth, CR_TRAIN_FINISHED);
