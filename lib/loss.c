@@ -63,11 +63,14 @@ double cr_cross_entropy(const float *logits, const int *labels, int n, int class
             if (smoothing > 0) g += spread * (all_weights * p - (weights ? weights[c] : 1.0));
             /* (float)g / (float)W: without weights and smoothing the same
              * bits as the gradient cnnrun always computed. */
-            d[c] = (float)g / (float)weight_sum;
+            d[c] = weight_sum > 0 ? (float)g / (float)weight_sum : 0.0f;
         }
     }
+    /* A share of a batch whose labels all weigh 0 adds nothing (its
+     * denominator is 0); the whole batch's mean is then 0/0, NaN, as in
+     * PyTorch. */
     *denominator = weight_sum;
-    return total / weight_sum;
+    return weight_sum > 0 ? total / weight_sum : 0.0;
 }
 
 /* σ(x) without overflow for large |x|. */

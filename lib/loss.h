@@ -55,7 +55,8 @@ bool cr_loss_needs_targets(cr_loss_type type);
 
 /* ---- the plain functions --------------------------------------------------------- */
 
-/* logits: [n, classes], labels[n] in [0, classes); weights: [classes] or NULL. */
+/* logits: [n, classes], labels[n] in [0, classes); weights: [classes] or NULL.
+ * Labels that all weigh 0 give 0 and zero gradients with denominator 0. */
 double cr_cross_entropy(const float *logits, const int *labels, int n, int classes,
                         const float *weights, float smoothing, float *dlogits, double *denominator);
 

@@ -186,6 +186,11 @@ static void test_denominators(void) {
         cr_cross_entropy(ce_logits + 8, ce_labels + 2, 1, 4, ce_weights, 0.1f, NULL, &d2);
     double whole = cr_cross_entropy(ce_logits, ce_labels, 3, 4, ce_weights, 0.1f, NULL, &whole_d);
     CHECK_NEAR((first * d1 + second * d2) / (d1 + d2), whole, 1e-12);
+    /* A share whose labels all weigh 0 adds nothing, and no NaN. */
+    static const float zero_for_2[4] = {1, 1, 0, 1};
+    float grad[4];
+    double none = cr_cross_entropy(ce_logits, ce_labels, 1, 4, zero_for_2, 0.1f, grad, &d1);
+    CHECK(none == 0 && d1 == 0 && grad[0] == 0 && grad[3] == 0);
 }
 
 /* ---- finite differences -------------------------------------------------------------- */
