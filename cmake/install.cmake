@@ -58,7 +58,7 @@ else()
   set(CNNRUN_PC_PREFIX "\${pcfiledir}/${CNNRUN_PC_UP}")
 endif()
 # What a static link needs besides the modules in Requires.private.
-set(CNNRUN_PC_LIBS_PRIVATE "-lm ${OpenMP_C_FLAGS}")
+set(CNNRUN_PC_LIBS_PRIVATE "-lcsv -lm ${OpenMP_C_FLAGS}")
 if(MPI_C_FOUND)
   foreach(library ${MPI_C_LIBRARIES})
     string(APPEND CNNRUN_PC_LIBS_PRIVATE " ${library}")

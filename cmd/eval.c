@@ -1,5 +1,6 @@
 /* cnnrun eval (weights on the test set: accuracy, per class, confusion
  * matrix) and cnnrun predict (image files: the most likely classes). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -205,6 +206,21 @@ static void print_evaluation(const char *model_name, const char *weights, const 
     print_confusion(test, confusion, classes);
 }
 
+/* binary_cross_entropy: accuracy per image × output and exact matches;
+ * mse: the loss and its root. */
+static void print_target_evaluation(const char *model_name, const char *weights,
+                                    const cr_dataset *test, const cr_loss_config *loss_config,
+                                    double loss, double accuracy, double exact) {
+    char a[32];
+    printf("model '%s', weights %s\ndata: %s (%s images)\n\n", model_name, weights, test->source,
+           grouped(test->count, a, sizeof a));
+    if (loss_config->type == CR_LOSS_MSE)
+        printf("loss (mse) %.6g  rmse %.6g\n", loss, sqrt(loss));
+    else
+        printf("loss (binary cross-entropy) %.4f  accuracy per output %.2f%%  exact match %.2f%%\n",
+               loss, 100 * accuracy, 100 * exact);
+}
+
 int cmd_eval(int argc, char **argv) {
     eval_args args = {0};
     if (cli_parse(&eval_spec, argc, argv, &args)) return 2;
@@ -223,14 +239,20 @@ int cmd_eval(int argc, char **argv) {
     double loss = 0, accuracy = 0;
     int status = confusion ? 0 : cr_fail(&err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
     if (!status) status = cr_data_load(&config.data, true, model->input, &test, &err);
-    if (!status) status = cr_check_labels(model, &test, &err);
+    if (!status) status = cr_check_data_for_loss(model, &config.loss, &test, &err);
     /* Batches beyond the test set would only plan memory for nothing. */
     if (!status && test.count > 0 && batch > test.count) batch = test.count;
     if (!status) status = load_inference_net(model, weights, batch, &net, &err);
+    bool by_class = config.loss.type == CR_LOSS_CROSS_ENTROPY;
+    double exact = 0;
     if (!status)
-        status = cr_evaluate(net, &test, &config.transform, confusion, &loss, &accuracy, &err);
+        status = cr_evaluate_loss(net, &test, &config.transform, &config.loss,
+                                  by_class ? confusion : NULL, &loss, &accuracy, &exact, &err);
     int code = status ? report(&err) : 0;
-    if (!status) print_evaluation(model->name, weights, &test, confusion, classes, loss, accuracy);
+    if (!status && by_class)
+        print_evaluation(model->name, weights, &test, confusion, classes, loss, accuracy);
+    else if (!status)
+        print_target_evaluation(model->name, weights, &test, &config.loss, loss, accuracy, exact);
     free(confusion);
     cr_net_free(net);
     cr_dataset_free(&test);
@@ -270,8 +292,8 @@ static void print_top_classes(const float *probabilities, int classes, int top,
 /* {image, top: [{class, name, probability}, ...]} for one image; name is
  * null without class names. A float converted to double prints exactly
  * (cJSON writes up to 17 significant digits). */
-static cJSON *top_classes_json(const char *image, const float *probabilities, int classes,
-                               int top, const cr_dataset *names, ranked *order) {
+static cJSON *top_classes_json(const char *image, const float *probabilities, int classes, int top,
+                               const cr_dataset *names, ranked *order) {
     rank_classes(probabilities, classes, order);
     cJSON *item = cJSON_CreateObject();
     cJSON_AddStringToObject(item, "image", image);
@@ -325,9 +347,8 @@ int cmd_predict(int argc, char **argv) {
         cr_net_forward(net, false);
         cr_output_probabilities(net, 0, probabilities);
         if (document) {
-            cJSON_AddItemToArray(document,
-                                 top_classes_json(images[i], probabilities, classes, top,
-                                                  have_names ? &names : NULL, order));
+            cJSON_AddItemToArray(document, top_classes_json(images[i], probabilities, classes, top,
+                                                            have_names ? &names : NULL, order));
             continue;
         }
         printf("%s\n", images[i]);

@@ -2,6 +2,7 @@
  * terminal, checkpoints in a locked run folder, resume and stop signals; under mpirun,
  * data-parallel over the ranks. */
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,12 +118,14 @@ const cli_spec train_spec = {
     CLI_TABLES(train_options, train_positionals),
     .description =
         "Trains the model with its file's train section (data, epochs, batch_size,\n"
-        "optimizer, schedule, seed, validation, normalize, augment; see\n"
+        "optimizer, schedule, seed, validation, normalize, augment, loss, clip_grad_norm,\n"
+        "early_stopping; see\n"
         "docs/training.md); the options override it. After every epoch it evaluates\n"
         "the validation set and writes, atomically, to the run folder:\n"
         "  metrics.csv             epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
         "  last.safetensors        the latest weights\n"
-        "  best.safetensors        the weights with the best validation accuracy\n"
+        "  best.safetensors        the best epoch's weights (validation accuracy, or val_loss\n"
+        "                          for mse or early_stopping's monitor)\n"
         "  checkpoint.safetensors  weights, optimizer state, position and random streams\n\n"
         "Ctrl-C, SIGTERM or SIGHUP finishes the current step, saves a checkpoint and says\n"
         "how to resume; a second one ends the program at once. The run folder is locked\n"
@@ -184,16 +187,28 @@ static int terminal_columns(void) {
     return 80;
 }
 
+/* "acc 88.41%", or for mse (no accuracy) "rmse 0.1234". */
+static const char *metric_text(bool has_accuracy, double loss, double accuracy, char *out,
+                               size_t size) {
+    if (has_accuracy)
+        snprintf(out, size, "acc %.2f%%", 100 * accuracy);
+    else
+        snprintf(out, size, "rmse %.4f", sqrt(loss));
+    return out;
+}
+
 static void show_step(void *user, const cr_train_progress *p) {
     train_display *display = user;
     if (!display->terminal || display->quiet) return;
     double now = cr_monotonic_seconds();
     if (p->step != p->steps && now - display->last_drawn < 0.1) return;
     display->last_drawn = now;
-    char numbers[160], eta[32], bar[64];
-    snprintf(numbers, sizeof numbers, " %lld/%lld loss %.4f acc %.2f%% %.0f img/s ETA %s",
-             (long long)p->step, (long long)p->steps, p->loss, 100 * p->accuracy,
-             p->images_per_second, duration_text(p->eta_seconds, eta, sizeof eta));
+    char numbers[200], eta[32], run_eta[32], bar[64], metric[48];
+    snprintf(numbers, sizeof numbers, " %lld/%lld loss %.4f %s %.0f img/s ETA %s (run %s)",
+             (long long)p->step, (long long)p->steps, p->loss,
+             metric_text(p->has_accuracy, p->loss, p->accuracy, metric, sizeof metric),
+             p->images_per_second, duration_text(p->eta_seconds, eta, sizeof eta),
+             duration_text(p->run_eta_seconds, run_eta, sizeof run_eta));
     char epoch[32];
     snprintf(epoch, sizeof epoch, "epoch %d/%d ", p->epoch, p->epochs);
     int width = terminal_columns() - 1 - (int)strlen(epoch) - (int)strlen(numbers) - 2;
@@ -215,9 +230,12 @@ static void show_epoch(void *user, const cr_epoch_result *e) {
     if (display->quiet) return;
     if (display->line_open) printf("\r\033[K");
     display->line_open = false;
-    printf("epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g  %.1f s%s\n",
-           e->epoch, e->epochs, e->train_loss, 100 * e->train_accuracy, e->val_loss,
-           100 * e->val_accuracy, (double)e->lr, e->seconds, e->best ? "  (best)" : "");
+    char train[48], val[48];
+    printf("epoch %d/%d  train loss %.4f %s  val loss %.4f %s  lr %.4g  %.1f s%s\n", e->epoch,
+           e->epochs, e->train_loss,
+           metric_text(e->has_accuracy, e->train_loss, e->train_accuracy, train, sizeof train),
+           e->val_loss, metric_text(e->has_accuracy, e->val_loss, e->val_accuracy, val, sizeof val),
+           (double)e->lr, e->seconds, e->best ? "  (best)" : "");
     fflush(stdout);
 }
 
@@ -252,9 +270,11 @@ static void print_run_files(const char *dir, const cr_train_result *result) {
     snprintf(path, sizeof path, "%s/%s", dir, CR_RUN_METRICS);
     if (stat(path, &info) == 0) printf("  %-24s one row per epoch\n", CR_RUN_METRICS);
     printf("  %-24s the latest weights\n", CR_RUN_LAST);
-    if (result->best_epoch)
-        printf("  %-24s the best validation accuracy, %.2f%% (epoch %d)\n", CR_RUN_BEST,
-               100 * result->best_accuracy, result->best_epoch);
+    if (result->best_epoch && result->best_accuracy >= 0)
+        printf("  %-24s the best epoch's weights (epoch %d, validation accuracy %.2f%%)\n",
+               CR_RUN_BEST, result->best_epoch, 100 * result->best_accuracy);
+    else if (result->best_epoch)
+        printf("  %-24s the best epoch's weights (epoch %d)\n", CR_RUN_BEST, result->best_epoch);
     printf("  %-24s everything --resume needs\n", CR_RUN_CHECKPOINT);
 }
 
@@ -350,13 +370,25 @@ static int train_until_stopped(cr_model *model, const cr_train_config *config,
  * Returns the exit code (an interrupted run's is 1). */
 static int print_outcome(const train_args *a, const cr_train_config *config, const char *run_dir,
                          const cr_train_result *result) {
-    if (result->status == CR_TRAIN_FINISHED) {
-        if (result->epochs_run == 0)
+    if (result->status == CR_TRAIN_EARLY_STOPPED) {
+        const cr_early_stopping *stopping = &config->early_stopping;
+        printf("stopped early after epoch %d: %s did not improve by more than %g for %d epoch%s\n",
+               result->epoch,
+               stopping->monitor == CR_MONITOR_VAL_LOSS ? "val_loss" : "val_accuracy",
+               (double)stopping->min_delta, stopping->patience, stopping->patience == 1 ? "" : "s");
+    }
+    if (result->status == CR_TRAIN_FINISHED || result->status == CR_TRAIN_EARLY_STOPPED) {
+        if (result->epochs_run == 0 && result->status == CR_TRAIN_FINISHED)
             printf("the run in %s had already finished its %d epochs (more: --epochs N)\n", run_dir,
                    config->epochs);
-        printf("done: validation accuracy %.2f%% after epoch %d, best %.2f%% (epoch %d)\n",
-               100 * result->final_val_accuracy, result->epoch, 100 * result->best_accuracy,
-               result->best_epoch);
+        if (cr_loss_has_accuracy(config->loss.type))
+            printf("done: validation accuracy %.2f%% after epoch %d, best %.2f%% (epoch %d)\n",
+                   100 * result->final_val_accuracy, result->epoch, 100 * result->best_accuracy,
+                   result->best_epoch);
+        else
+            printf("done: validation loss %.6g (rmse %.6g) after epoch %d, best epoch %d\n",
+                   result->final_val_loss, sqrt(result->final_val_loss), result->epoch,
+                   result->best_epoch);
         print_run_files(run_dir, result);
         return 0;
     }

@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "model.h"
 #include "safetensors.h"
+#include "train_config.h"
 
 #define PREFIX CR_RESERVED_NAME_PREFIX "."
 
@@ -23,12 +24,13 @@ typedef struct field {
     const char *name;
     field_type type; /* FIELD_INT: an 8-byte integer (int64_t or uint64_t); FIELD_REAL: double */
     size_t offset;
+    bool optional; /* older checkpoints lack it: it stays 0 (train_settings.h's added_later) */
 } field;
 
 #define INT_FIELD(member)                                                                          \
-    { PREFIX #member, FIELD_INT, offsetof(cr_checkpoint_state, member) }
+    { PREFIX #member, FIELD_INT, offsetof(cr_checkpoint_state, member), false }
 #define REAL_FIELD(member)                                                                         \
-    { PREFIX #member, FIELD_REAL, offsetof(cr_checkpoint_state, member) }
+    { PREFIX #member, FIELD_REAL, offsetof(cr_checkpoint_state, member), false }
 
 static const field state_fields[] = {
     INT_FIELD(epoch),        INT_FIELD(step_in_epoch),  INT_FIELD(global_step),
@@ -56,7 +58,8 @@ static void list_fields(field_list *list) {
         snprintf(list->names[i], sizeof list->names[i], PREFIX "%s", s->name);
         list->items[list->count++] =
             (field){list->names[i], cr_train_setting_is_real(s) ? FIELD_REAL : FIELD_INT,
-                    offsetof(cr_checkpoint_state, settings) + (size_t)i * sizeof(cr_setting_value)};
+                    offsetof(cr_checkpoint_state, settings) + (size_t)i * sizeof(cr_setting_value),
+                    s->added_later};
     }
 }
 
@@ -382,7 +385,8 @@ static int check_ranges(const char *path, const cr_checkpoint_state *s, cr_error
            check_field(path, "step_in_epoch", (double)s->step_in_epoch, 0, most, err) ||
            check_field(path, "global_step", (double)s->global_step, 0, huge, err) ||
            check_field(path, "seen", (double)s->seen, 0, huge, err) ||
-           check_field(path, "correct", (double)s->correct, 0, (double)s->seen, err) ||
+           /* binary_cross_entropy counts image × output pairs: up to seen × outputs. */
+           check_field(path, "correct", (double)s->correct, 0, huge, err) ||
            check_field(path, "loss_sum", s->loss_sum, 0, 1e300, err) ||
            check_field(path, "seconds", s->seconds, 0, 1e300, err) ||
            check_field(path, "best_accuracy", s->best_accuracy, -1, 1, err) ||
@@ -393,7 +397,11 @@ static int check_ranges(const char *path, const cr_checkpoint_state *s, cr_error
            check_field(path, "optimizer_type", setting(s, "optimizer_type"), CR_OPT_SGD,
                        CR_OPT_ADAMW, err) ||
            check_field(path, "schedule_type", setting(s, "schedule_type"), CR_SCHED_CONSTANT,
-                       CR_SCHED_COSINE, err);
+                       CR_SCHED_COSINE, err) ||
+           check_field(path, "loss_type", setting(s, "loss_type"), CR_LOSS_CROSS_ENTROPY,
+                       CR_LOSS_MSE, err) ||
+           check_field(path, "monitor", setting(s, "monitor"), CR_MONITOR_VAL_ACCURACY,
+                       CR_MONITOR_VAL_LOSS, err);
 }
 
 /* The scalar fields and the description, after the checksums. */
@@ -405,6 +413,7 @@ static int read_state(cr_safetensors_file *file, cr_checkpoint_state *loaded, cr
     const field *fields = list.items;
     for (int f = 0; f < list.count && !status; f++) {
         cr_dtype dtype = fields[f].type == FIELD_INT ? CR_DTYPE_I64 : CR_DTYPE_F64;
+        if (fields[f].optional && !cr_safetensors_find(file, fields[f].name)) continue;
         status = find_entry(file, fields[f].name, dtype, 1, &entry, err) ||
                  read_raw64(file, entry, (char *)loaded + fields[f].offset, err);
     }

@@ -58,12 +58,19 @@ typedef struct cr_checkpoint_state {
     /* The epoch's running figures, so that its metrics row comes out the
      * same after a resume mid-epoch. */
     double loss_sum; /* sum over images of the batch-mean loss × batch size */
-    int64_t correct; /* images classified right */
+    int64_t correct; /* images classified right (binary_cross_entropy: image × output pairs) */
     int64_t seen;    /* images trained on */
     double seconds;  /* wall time spent on the epoch so far */
 
-    double best_accuracy; /* best validation accuracy so far; −1 before any */
-    int64_t best_epoch;   /* 1-based; 0 before any */
+    double best_accuracy; /* validation accuracy of the best epoch; −1 before any */
+    int64_t best_epoch;   /* 1-based, by the monitor (train_config.h); 0 before any */
+
+    /* Not stored: derived from the metrics rows when a run resumes (train.c),
+     * as a straight run computed them. Scores are "higher is better": the
+     * validation accuracy, or minus the validation loss. */
+    double best_score;          /* of best_epoch; −∞ before any */
+    double stop_reference;      /* early stopping: the score to beat by min_delta */
+    int64_t epochs_not_improved; /* early stopping: epochs since it was beaten */
 
     /* What the run trains: a resume must have the same. */
     int64_t train_images;

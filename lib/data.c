@@ -18,6 +18,7 @@
 
 #include "files.h"
 #include "random.h"
+#include "targets_csv.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -664,7 +665,7 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
 
 /* Decodes any image stb_image reads into [want.c, want.h, want.w] bytes:
  * alpha dropped, grey <-> RGB converted, then resized when the size differs. */
-static int decode_image(const char *path, cr_shape want, uint8_t *out, cr_error *err) {
+int cr_image_decode(const char *path, cr_shape want, uint8_t *out, cr_error *err) {
     FILE *file = cr_fopen_regular(path, err);
     if (!file) return 1;
     /* stb_image says "unknown image type" for an empty file; say what it is. */
@@ -795,7 +796,7 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
         for (int i = 0; i < files[k].count && !failed; i++) {
             snprintf(file_path, sizeof file_path, "%s/%s/%s", root, classes.names[k],
                      files[k].names[i]);
-            failed = decode_image(file_path, want, pixels + (size_t)count * image_bytes, err);
+            failed = cr_image_decode(file_path, want, pixels + (size_t)count * image_bytes, err);
             labels[count++] = k;
         }
     }
@@ -822,9 +823,9 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
 /* ---- the public functions ---------------------------------------------------------- */
 
 int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err) {
-    static const char *const formats[] = {"fashion-mnist", "mnist", "cifar10", "folder"};
-    const char *usage = "expected fashion-mnist, mnist:DIR, cifar10:DIR or "
-                        "folder:TRAIN_DIR,TEST_DIR";
+    static const char *const formats[] = {"fashion-mnist", "mnist", "cifar10", "folder", "csv"};
+    const char *usage = "expected fashion-mnist, mnist:DIR, cifar10:DIR, "
+                        "folder:TRAIN_DIR,TEST_DIR or csv:TRAIN.csv,TEST.csv";
     memset(out, 0, sizeof *out);
     const char *colon = strchr(text, ':');
     size_t word_length = colon ? (size_t)(colon - text) : strlen(text);
@@ -844,17 +845,22 @@ int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err) {
         out->format = CR_DATA_CIFAR10;
     } else if (strcmp(word, "folder") == 0) {
         out->format = CR_DATA_FOLDER;
+    } else if (strcmp(word, "csv") == 0) {
+        out->format = CR_DATA_CSV;
     } else {
-        const char *close = cr_suggest(word, formats, 4);
+        const char *close = cr_suggest(word, formats, 5);
         return cr_fail(err, CR_ERR_USAGE, (cr_mark){0}, NULL, "unknown data '%s'%s%s%s; %s", text,
                        close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "",
                        usage);
     }
     if (!rest || !rest[0])
         return cr_fail(err, CR_ERR_USAGE, (cr_mark){0}, NULL, "data '%s' needs a folder: %s:%s",
-                       text, word, out->format == CR_DATA_FOLDER ? "TRAIN_DIR,TEST_DIR" : "DIR");
+                       text, word,
+                       out->format == CR_DATA_FOLDER ? "TRAIN_DIR,TEST_DIR"
+                       : out->format == CR_DATA_CSV  ? "TRAIN.csv,TEST.csv"
+                                                     : "DIR");
 
-    if (out->format != CR_DATA_FOLDER) {
+    if (out->format != CR_DATA_FOLDER && out->format != CR_DATA_CSV) {
         if (strlen(rest) >= sizeof out->dir)
             return cr_fail(err, CR_ERR_USAGE, (cr_mark){0}, NULL, "data folder name too long");
         snprintf(out->dir, sizeof out->dir, "%s", rest);
@@ -880,7 +886,9 @@ int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err) {
 int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_dataset *out,
                  cr_error *err) {
     memset(out, 0, sizeof *out);
-    const char *where = source->format == CR_DATA_FOLDER ? source->train_dir : source->dir;
+    const char *where = source->format == CR_DATA_FOLDER || source->format == CR_DATA_CSV
+                            ? source->train_dir
+                            : source->dir;
     if (check_channels(want, where, err)) return 1;
     if (want.h <= 0 || want.w <= 0)
         return cr_fail_file(err, CR_ERR_INVALID, where, "the model's input is %d×%d", want.h,
@@ -895,6 +903,9 @@ int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_data
         break;
     case CR_DATA_FOLDER:
         failed = load_folder(source, test, want, out, err);
+        break;
+    case CR_DATA_CSV:
+        failed = cr_csv_load(source, test, want, out, err);
         break;
     }
     if (failed) return 1;
@@ -915,6 +926,7 @@ void cr_dataset_free(cr_dataset *data) {
     free(data->labels);
     if (data->class_names) free_names(data->class_names, data->classes);
     free(data->source);
+    free(data->targets);
     memset(data, 0, sizeof *data);
 }
 
@@ -956,10 +968,17 @@ int cr_dataset_split(cr_dataset *all, double fraction, uint64_t seed, cr_dataset
     uint8_t *validation_pixels = malloc((size_t)held_out * image_bytes);
     int *validation_labels = malloc((size_t)held_out * sizeof *validation_labels);
     char **validation_names = copy_names(all->class_names, all->classes);
+    /* Labels of csv data are rows of the targets table: each half keeps the
+     * whole table (its own copy), the labels still point into it. */
+    size_t target_bytes = (size_t)all->target_rows * (size_t)all->classes * sizeof(float);
+    float *validation_targets = all->targets ? malloc(target_bytes ? target_bytes : 1) : NULL;
+    if (validation_targets) memcpy(validation_targets, all->targets, target_bytes);
     size_t source_length = strlen(source) + 64;
     char *train_source = malloc(source_length), *validation_source = malloc(source_length);
     if (!order || !in_validation || !validation_pixels || !validation_labels ||
-        (all->class_names && !validation_names) || !train_source || !validation_source) {
+        (all->class_names && !validation_names) || (all->targets && !validation_targets) ||
+        !train_source || !validation_source) {
+        free(validation_targets);
         free(order);
         free(in_validation);
         free(validation_pixels);
@@ -1008,6 +1027,7 @@ int cr_dataset_split(cr_dataset *all, double fraction, uint64_t seed, cr_dataset
     validation->pixels = validation_pixels;
     validation->labels = validation_labels;
     validation->class_names = validation_names;
+    validation->targets = validation_targets;
     snprintf(validation_source, source_length, "%s (validation part, fraction %g, seed %llu)",
              source, fraction, (unsigned long long)seed);
     validation->source = validation_source;
@@ -1099,7 +1119,7 @@ int cr_image_load(const char *path, cr_shape want, const cr_transform *transform
     if (check_channels(want, path, err)) return 1;
     uint8_t *image = malloc((size_t)cr_shape_size(want));
     if (!image) return out_of_memory(err, path, (uint64_t)cr_shape_size(want));
-    int failed = decode_image(path, want, image, err);
+    int failed = cr_image_decode(path, want, image, err);
     if (!failed) {
         float table[4][256];
         fill_table(transform, want.c, table);

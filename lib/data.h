@@ -25,12 +25,23 @@ typedef struct cr_dataset {
                            names); cifar10: 10; folder: class folders */
     char **class_names; /* [classes]; NULL when the format has none */
     char *source;       /* what it was read from, for messages */
+    /* csv data (targets_csv.h): one row of numbers per image, [rows,
+     * classes]; each image's label is then its row here, not a class. NULL
+     * for data labelled by class. The table is never reordered: a split
+     * gives each half a copy. */
+    float *targets;
+    int target_rows;
 } cr_dataset;
 
 /* Where the data comes from: the `data:` key of the train section (or
  * --data). `fashion-mnist` is shorthand for {format: mnist, dir:
  * /usr/share/datasets/fashion-mnist} with Fashion-MNIST's class names. */
-typedef enum cr_data_format { CR_DATA_MNIST, CR_DATA_CIFAR10, CR_DATA_FOLDER } cr_data_format;
+typedef enum cr_data_format {
+    CR_DATA_MNIST,
+    CR_DATA_CIFAR10,
+    CR_DATA_FOLDER,
+    CR_DATA_CSV, /* train_dir and test_dir are CSV files of images and targets */
+} cr_data_format;
 
 typedef struct cr_data_source {
     cr_data_format format;
@@ -86,6 +97,10 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
  * data set's images. transform may be NULL (plain [0, 1]). */
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err);
+
+/* Decodes one image file into [want.c, want.h, want.w] bytes as a folder
+ * data set's images are (converted and resized). */
+int cr_image_decode(const char *path, cr_shape want, uint8_t *out, cr_error *err);
 
 /* The size of an image file without decoding it (files.h's checks first). */
 int cr_image_size(const char *path, int *height, int *width, cr_error *err);

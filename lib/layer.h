@@ -300,6 +300,11 @@ typedef struct cr_layer_kind {
      * writing the gradient there (net.c, gradcheck.c); prediction reports
      * its output as the class probabilities as it is (train.c). */
     bool outputs_probabilities;
+    /* Applies the logistic function element-wise. As the network's output
+     * with `loss: binary_cross_entropy`, the loss takes the layer's input as
+     * the logits and writes the gradient there (loss.c, net.c), as
+     * PyTorch's binary_cross_entropy_with_logits: stable where σ saturates. */
+    bool outputs_sigmoid;
     /* Fixes the input size: the layer's parameters or output depend on the
      * exact size of its input (dense's weight matrix, flatten's units), so a
      * network holding one runs only at the input size of its model file

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "cnnrun.h"
 #include "freeze.h"
+#include "loss.h"
 #include "model.h"
 #include "run_limits.h"
 #include "parallel.h"
@@ -76,8 +77,9 @@ struct cr_net {
      * (→ relu) chain it starts, or -1. */
     int *chain_end;
 
-    /* Set by cr_net_cross_entropy: the output gradient holds d(loss)/d(logits)
-     * and a final softmax is skipped in backward. */
+    /* Set by a loss fused with the output layer (cr_net_loss_grad): the
+     * output gradient holds d(loss)/d(logits), the output layer's input, and
+     * backward skips that layer. */
     bool output_grad_is_logits;
     uint64_t rng_state;
     int64_t allocated_bytes;
@@ -523,49 +525,35 @@ float *cr_net_output_grad(cr_net *net) {
     return net->layers[net->model->output].dy;
 }
 
-/* The output layer outputs probabilities (softmax): the loss takes its
- * input as the logits (layer.h). */
-static bool ends_in_softmax(const cr_net *net) {
-    return net->model->layers[net->model->output].kind->outputs_probabilities;
+const float *cr_net_loss_input(cr_net *net, bool fused) {
+    int output = net->model->output;
+    return fused ? net->layers[output].x[0] : net->layers[output].y;
+}
+
+float *cr_net_loss_grad(cr_net *net, bool fused) {
+    net->output_grad_is_logits = fused;
+    return net->layers[net->model->output].dy;
 }
 
 double cr_net_cross_entropy(cr_net *net, const int *labels) {
-    const cr_model *model = net->model;
-    const cr_layer *output = &model->layers[model->output];
-    const float *logits =
-        ends_in_softmax(net) ? net->layers[model->output].x[0] : net->layers[model->output].y;
-    float *dlogits = net->layers[model->output].dy;
-    int classes = (int)cr_shape_size(output->out);
-    double total = 0.0;
-    for (int n = 0; n < net->batch; n++) {
-        const float *z = logits + (int64_t)n * classes;
-        if (labels[n] < 0 || labels[n] >= classes) return NAN;
-        float largest = z[0];
-        for (int c = 1; c < classes; c++)
-            if (z[c] > largest) largest = z[c];
-        double sum = 0.0;
-        for (int c = 0; c < classes; c++) sum += exp((double)z[c] - largest);
-        double log_sum = log(sum) + largest;
-        total += log_sum - z[labels[n]];
-        if (dlogits) {
-            float *d = dlogits + (int64_t)n * classes;
-            for (int c = 0; c < classes; c++)
-                d[c] = (float)(exp((double)z[c] - log_sum) - (c == labels[n])) / net->batch;
-        }
-    }
-    net->output_grad_is_logits = true;
-    return total / net->batch;
+    cr_loss_config loss = {.type = CR_LOSS_CROSS_ENTROPY};
+    double denominator;
+    return cr_net_loss(net, &loss, labels, NULL, &denominator);
 }
 
 static void layer_backward(cr_net *net, int i) {
     const cr_model *model = net->model;
     cr_step step = make_step(net, i, net->last_forward_training);
-    if (i == model->output && net->output_grad_is_logits && ends_in_softmax(net)) {
-        /* Fused softmax + cross-entropy: dy already is d(loss)/d(logits). */
+    if (i == model->output && net->output_grad_is_logits) {
+        /* A loss fused with the output layer (softmax + cross-entropy,
+         * sigmoid + binary cross-entropy: loss.h): dy already is
+         * d(loss)/d(logits), the layer's input. */
         if (step.dx[0]) {
             int64_t n = (int64_t)net->batch * cr_shape_size(model->layers[i].out);
-            /* softmax does not set assigns_dx: its input gradient was zeroed. */
-            for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
+            if (step.dx_assign)
+                memcpy(step.dx[0], step.dy, (size_t)n * sizeof *step.dy);
+            else
+                for (int64_t j = 0; j < n; j++) step.dx[0][j] += step.dy[j];
         }
         return;
     }

@@ -170,3 +170,15 @@ float cr_schedule_lr(const cr_schedule_config *schedule, float base_lr, int64_t 
     }
     return base_lr;
 }
+
+double cr_clip_grad_norm(float *grads, int64_t count, float max_norm) {
+    double squares = 0.0;
+    for (int64_t i = 0; i < count; i++) squares += (double)grads[i] * grads[i];
+    double norm = sqrt(squares);
+    /* PyTorch computes the coefficient in float32 and multiplies by it
+     * clamped to 1 (a no-op then, skipped here). */
+    float coefficient = max_norm / ((float)norm + 1e-6f);
+    if (coefficient < 1.0f)
+        for (int64_t i = 0; i < count; i++) grads[i] *= coefficient;
+    return norm;
+}

@@ -95,6 +95,11 @@ void cr_optimizer_free(cr_optimizer *opt);
 /* One update of params[count] from grads[count] at learning rate lr (the
  * schedule's, so config.lr is only the base). */
 void cr_optimizer_step(cr_optimizer *opt, float *params, const float *grads, float lr);
+
+/* torch.nn.utils.clip_grad_norm_(parameters, max_norm): the L2 norm of all
+ * `count` gradients together, and when it exceeds max_norm every gradient
+ * times max_norm / (norm + 1e-6). Returns the norm before clipping. */
+double cr_clip_grad_norm(float *grads, int64_t count, float max_norm);
 /* Optimizer state slots per parameter: 0 for SGD without momentum, 1 with,
  * 2 for Adam and AdamW. */
 int cr_optimizer_slots(const cr_optimizer_config *config);

@@ -15,6 +15,7 @@
 #include "describe.h"
 #include "dist.h"
 #include "init_weights.h"
+#include "loss.h"
 #include "optim.h"
 #include "random.h"
 #include "run_folder.h"
@@ -75,6 +76,11 @@ static uint64_t data_hash(const cr_dataset *data) {
     for (int64_t i = 0; i < bytes; i++) hash = (hash ^ data->pixels[i]) * 0x100000001b3ULL;
     for (int i = 0; i < data->count; i++)
         hash = (hash ^ (uint64_t)(uint32_t)data->labels[i]) * 0x100000001b3ULL;
+    /* csv data: the targets the labels point at. */
+    const uint8_t *targets = (const uint8_t *)data->targets;
+    int64_t target_bytes = (int64_t)data->target_rows * data->classes * (int64_t)sizeof(float);
+    for (int64_t i = 0; targets && i < target_bytes; i++)
+        hash = (hash ^ targets[i]) * 0x100000001b3ULL;
     return hash;
 }
 
@@ -104,39 +110,115 @@ static int argmax(const float *values, int count) {
     return best;
 }
 
-int cr_evaluate(cr_net *net, const cr_dataset *data, const cr_transform *transform,
-                int64_t *confusion, double *loss, double *accuracy, cr_error *err) {
+/* What an evaluation adds up: the loss × its denominator, the
+ * denominators (loss.h), the right answers and the images with every output
+ * right. Sums combine over ranks by adding. */
+enum { EVAL_LOSS, EVAL_DENOMINATOR, EVAL_RIGHT, EVAL_EXACT, EVAL_SUMS };
+
+static int evaluate_sums(cr_net *net, const cr_dataset *data, const cr_transform *transform,
+                         const cr_loss_config *loss, int64_t *confusion, double *sums,
+                         cr_error *err) {
     const cr_model *model = cr_net_model(net);
     int classes = model_outputs(model), max_batch = cr_net_max_batch(net);
     int *indices = malloc((size_t)max_batch * sizeof *indices);
     int *labels = malloc((size_t)max_batch * sizeof *labels);
-    if (!indices || !labels) {
+    float *targets = NULL;
+    if (cr_loss_needs_targets(loss->type))
+        targets = malloc((size_t)max_batch * (size_t)classes * sizeof *targets);
+    if (!indices || !labels || (cr_loss_needs_targets(loss->type) && !targets)) {
         free(indices);
         free(labels);
+        free(targets);
         return fail(err, CR_ERR_RUNTIME, "out of memory");
     }
     if (confusion) memset(confusion, 0, (size_t)classes * (size_t)classes * sizeof *confusion);
-    double loss_sum = 0.0;
-    int64_t correct = 0;
+    for (int k = 0; k < EVAL_SUMS; k++) sums[k] = 0.0;
     for (int start = 0; start < data->count; start += max_batch) {
         int n = data->count - start < max_batch ? data->count - start : max_batch;
         for (int i = 0; i < n; i++) indices[i] = start + i;
         cr_net_set_batch(net, n);
         cr_data_batch(data, indices, n, transform, false, NULL, cr_net_input(net), labels);
+        if (targets) cr_loss_gather_targets(data, labels, n, classes, targets);
         cr_net_forward(net, false);
-        loss_sum += cr_net_cross_entropy(net, labels) * n;
-        const float *output = cr_net_output(net);
-        for (int i = 0; i < n; i++) {
-            int predicted = argmax(output + (int64_t)i * classes, classes);
-            correct += predicted == labels[i];
-            if (confusion) confusion[(int64_t)labels[i] * classes + predicted]++;
+        double denominator;
+        sums[EVAL_LOSS] += cr_net_loss(net, loss, labels, targets, &denominator) * denominator;
+        sums[EVAL_DENOMINATOR] += denominator;
+        int64_t exact = 0;
+        sums[EVAL_RIGHT] += (double)cr_net_loss_correct(net, loss, labels, targets, &exact);
+        sums[EVAL_EXACT] += (double)exact;
+        if (confusion && loss->type == CR_LOSS_CROSS_ENTROPY) {
+            const float *output = cr_net_output(net);
+            for (int i = 0; i < n; i++)
+                confusion[(int64_t)labels[i] * classes +
+                          argmax(output + (int64_t)i * classes, classes)]++;
         }
     }
     cr_net_set_batch(net, max_batch);
-    *loss = data->count ? loss_sum / data->count : NAN;
-    *accuracy = data->count ? (double)correct / data->count : NAN;
     free(indices);
     free(labels);
+    free(targets);
+    return 0;
+}
+
+/* The figures of evaluation sums over `images` images. */
+static void evaluation_figures(const cr_loss_config *loss, const double *sums, int64_t images,
+                               int outputs, double *mean_loss, double *accuracy, double *exact) {
+    *mean_loss = images ? sums[EVAL_LOSS] / sums[EVAL_DENOMINATOR] : NAN;
+    *accuracy = cr_loss_accuracy(loss->type, (int64_t)sums[EVAL_RIGHT], images, outputs);
+    if (exact)
+        *exact = loss->type == CR_LOSS_BINARY_CROSS_ENTROPY
+                     ? (images ? sums[EVAL_EXACT] / (double)images : NAN)
+                     : *accuracy;
+}
+
+int cr_evaluate_loss(cr_net *net, const cr_dataset *data, const cr_transform *transform,
+                     const cr_loss_config *loss_config, int64_t *confusion, double *loss,
+                     double *accuracy, double *exact, cr_error *err) {
+    double sums[EVAL_SUMS];
+    if (evaluate_sums(net, data, transform, loss_config, confusion, sums, err)) return 1;
+    evaluation_figures(loss_config, sums, data->count, model_outputs(cr_net_model(net)), loss,
+                       accuracy, exact);
+    return 0;
+}
+
+int cr_evaluate(cr_net *net, const cr_dataset *data, const cr_transform *transform,
+                int64_t *confusion, double *loss, double *accuracy, cr_error *err) {
+    const cr_loss_config cross_entropy = {.type = CR_LOSS_CROSS_ENTROPY};
+    return cr_evaluate_loss(net, data, transform, &cross_entropy, confusion, loss, accuracy, NULL,
+                            err);
+}
+
+int cr_check_data_for_loss(const cr_model *model, const cr_loss_config *loss,
+                           const cr_dataset *data, cr_error *err) {
+    const char *source = data->source ? data->source : "data";
+    int outputs = model_outputs(model);
+    if (!data->targets) {
+        if (loss->type == CR_LOSS_MSE)
+            return fail(err, CR_ERR_INVALID,
+                        "%s: the mse loss learns real-valued targets, and this data has class "
+                        "labels: give csv data ({format: csv, train: FILE, test: FILE})",
+                        source);
+        return cr_check_labels(model, data, err);
+    }
+    if (loss->type == CR_LOSS_CROSS_ENTROPY)
+        return fail(err, CR_ERR_INVALID,
+                    "%s: csv data has targets, but cross_entropy learns one class per image: use "
+                    "loss binary_cross_entropy (multi-label) or mse (regression)",
+                    source);
+    if (data->classes != outputs)
+        return fail(err, CR_ERR_INVALID,
+                    "%s has %d target column%s, but model '%s' has %d outputs: give the last "
+                    "layer one unit per column",
+                    source, data->classes, data->classes == 1 ? "" : "s", model->name, outputs);
+    if (loss->type != CR_LOSS_BINARY_CROSS_ENTROPY) return 0;
+    for (int64_t i = 0; i < (int64_t)data->target_rows * outputs; i++)
+        if (!(data->targets[i] >= 0.0f && data->targets[i] <= 1.0f))
+            return fail(err, CR_ERR_INVALID,
+                        "%s: row %lld, column '%s' is %g, but binary_cross_entropy targets are "
+                        "probabilities in [0, 1] (0 or 1 for labels)",
+                        source, (long long)(i / outputs) + 2,
+                        data->class_names ? data->class_names[i % outputs] : "?",
+                        (double)data->targets[i]);
     return 0;
 }
 
@@ -144,7 +226,10 @@ void cr_output_probabilities(cr_net *net, int image, float *out) {
     const cr_model *model = cr_net_model(net);
     int classes = model_outputs(model);
     const float *output = cr_net_output(net) + (int64_t)image * classes;
-    if (model->layers[model->output].kind->outputs_probabilities) {
+    /* A final softmax gives the distribution, a final sigmoid one
+     * probability per output (multi-label): both as they are. */
+    const cr_layer_kind *last = model->layers[model->output].kind;
+    if (last->outputs_probabilities || last->outputs_sigmoid) {
         memcpy(out, output, (size_t)classes * sizeof *out);
         return;
     }
@@ -326,29 +411,26 @@ static void average_buffers(cr_net *net) {
     }
 }
 
-/* cr_evaluate with the images shared out over the ranks and the sums
- * reduced. With one process exactly cr_evaluate. */
+/* cr_evaluate_loss with the images shared out over the ranks and the sums
+ * reduced. With one process exactly cr_evaluate_loss. */
 static int evaluate_shared(cr_net *net, const cr_dataset *data, const cr_transform *transform,
-                           double *loss, double *accuracy, cr_error *err) {
-    if (cr_dist_size() == 1) return cr_evaluate(net, data, transform, NULL, loss, accuracy, err);
+                           const cr_loss_config *loss_config, double *loss, double *accuracy,
+                           cr_error *err) {
+    double sums[EVAL_SUMS] = {0};
     int64_t first, count;
     rank_share(data->count, &first, &count);
-    double sums[2] = {0.0, 0.0}; /* loss × images, images right */
     int status = 0;
     if (count > 0) {
         cr_dataset part = *data;
         part.count = (int)count;
         part.pixels += first * data->channels * data->height * data->width;
         part.labels += first;
-        double part_loss, part_accuracy;
-        status = cr_evaluate(net, &part, transform, NULL, &part_loss, &part_accuracy, err);
-        sums[0] = part_loss * (double)count;
-        sums[1] = round(part_accuracy * (double)count);
+        status = evaluate_sums(net, &part, transform, loss_config, NULL, sums, err);
     }
     if (cr_dist_agree(status, err)) return 1;
-    cr_dist_sum_doubles(sums, 2);
-    *loss = sums[0] / data->count;
-    *accuracy = sums[1] / data->count;
+    cr_dist_sum_doubles(sums, EVAL_SUMS);
+    evaluation_figures(loss_config, sums, data->count, model_outputs(cr_net_model(net)), loss,
+                       accuracy, NULL);
     return 0;
 }
 
@@ -362,15 +444,78 @@ typedef struct run {
     cr_optimizer optimizer;
     cr_checkpoint_state state;
     int *order, *labels;
+    float *targets; /* [share_max, outputs] for losses that learn targets (loss.h) */
     int64_t steps_per_epoch;
-    uint64_t train_hash; /* data_hash(train) */
-    bool unverified;     /* resumed from a checkpoint without checksums */
+    double validation_seconds; /* of the last validation, for the run's ETA */
+    uint64_t train_hash;       /* data_hash(train) */
+    bool unverified;           /* resumed from a checkpoint without checksums */
     char checkpoint_path[4200];
     /* The checkpoint in the folder, for the NaN message: whether there is
      * one, and where it stands (1-based epoch, steps done in it). */
     bool checkpoint_saved;
     int64_t saved_epoch, saved_step;
 } run;
+
+/* The epoch's running accuracy (loss.h: per image, or per image × output). */
+static double epoch_accuracy(const run *r) {
+    return cr_loss_accuracy(r->config->loss.type, r->state.correct, r->state.seen,
+                            model_outputs(r->model));
+}
+
+/* ---- the best epoch and early stopping ------------------------------------------------- */
+
+/* The monitored figure as a score, higher is better. */
+static double monitored_score(const cr_early_stopping *stopping, double val_loss,
+                              double val_accuracy) {
+    return stopping->monitor == CR_MONITOR_VAL_LOSS ? -val_loss : val_accuracy;
+}
+
+static void reset_monitor(cr_checkpoint_state *state) {
+    state->best_score = state->stop_reference = -INFINITY;
+    state->epochs_not_improved = 0;
+    state->best_epoch = 0;
+    state->best_accuracy = -1.0;
+}
+
+/* One finished epoch's validation: whether it is the best so far (strictly
+ * better: best.safetensors), and early stopping's count, which an epoch
+ * resets only by beating the reference by more than min_delta (Keras's
+ * EarlyStopping, PyTorch Lightning's). */
+static bool track_monitor(cr_checkpoint_state *state, const cr_early_stopping *stopping,
+                          int64_t epoch, double val_loss, double val_accuracy) {
+    double score = monitored_score(stopping, val_loss, val_accuracy);
+    bool best = score > state->best_score;
+    if (best) {
+        state->best_score = score;
+        state->best_epoch = epoch;
+        /* mse has no accuracy; the checkpoint keeps −1 ("none") then. */
+        state->best_accuracy = isnan(val_accuracy) ? -1.0 : val_accuracy;
+    }
+    if (score > state->stop_reference + stopping->min_delta) {
+        state->stop_reference = score;
+        state->epochs_not_improved = 0;
+    } else {
+        state->epochs_not_improved++;
+    }
+    return best;
+}
+
+/* After a resume: the monitor's figures from the saved epochs' metrics, as
+ * the run computed them epoch by epoch (with this run's monitor and
+ * min_delta, which a resume may change). */
+static void replay_monitor(cr_checkpoint_state *state, const cr_early_stopping *stopping) {
+    reset_monitor(state);
+    for (int64_t row = 0; row < state->metric_rows; row++) {
+        const double *m = state->metrics + row * CR_METRIC_COLUMNS;
+        track_monitor(state, stopping, (int64_t)m[CR_METRIC_EPOCH], m[CR_METRIC_VAL_LOSS],
+                      m[CR_METRIC_VAL_ACCURACY]);
+    }
+}
+
+static bool patience_run_out(const run *r) {
+    int patience = r->config->early_stopping.patience;
+    return patience > 0 && r->state.epochs_not_improved >= patience;
+}
 
 static int save_weights(run *r, const char *name, cr_error *err) {
     char path[4200];
@@ -436,7 +581,7 @@ static int open_run(run *r, text *changes, cr_error *err) {
                         "start a new one in another folder (--out)",
                         r->options->run_dir, CR_RUN_CHECKPOINT, r->options->run_dir);
         state->augment_rng = augment_seed(config->seed);
-        state->best_accuracy = -1.0;
+        reset_monitor(state);
         return r->options->init_weights ? init_from(r, err) : 0;
     }
     if (!exists)
@@ -459,6 +604,7 @@ static int open_run(run *r, text *changes, cr_error *err) {
         memcpy(state->settings, now.settings, sizeof state->settings);
         free(state->model_description);
         state->model_description = now.model_description;
+        replay_monitor(state, &config->early_stopping);
         r->unverified = !saved.verified;
         r->checkpoint_saved = true;
         r->saved_epoch = state->epoch;
@@ -590,9 +736,9 @@ typedef struct epoch_clock {
 } epoch_clock;
 
 /* One global batch, summed over the ranks before any gradient is
- * exchanged: loss × images, images right, and how many ranks were asked to
- * stop. */
-enum { SUM_LOSS, SUM_RIGHT, SUM_STOP_ASKED, SUMS };
+ * exchanged: loss × its denominator and the denominators (loss.h), answers
+ * right, and how many ranks were asked to stop. */
+enum { SUM_LOSS, SUM_DENOMINATOR, SUM_RIGHT, SUM_STOP_ASKED, SUMS };
 
 /* The epoch's order, and its running figures when it starts afresh. */
 static void begin_epoch(run *r, epoch_clock *clock) {
@@ -614,15 +760,17 @@ static void forward_share(run *r, int64_t first, int64_t share_first, int share,
                           uint64_t *augment_rng, double *sums) {
     if (share == 0) return;
     cr_net *net = r->net;
-    int classes = model_outputs(r->model);
+    const cr_loss_config *loss = &r->config->loss;
     cr_net_set_batch(net, share);
     cr_data_batch(r->train, r->order + first + share_first, share, &r->config->transform, true,
                   augment_rng, cr_net_input(net), r->labels);
+    if (r->targets)
+        cr_loss_gather_targets(r->train, r->labels, share, model_outputs(r->model), r->targets);
     cr_net_forward(net, true);
-    sums[SUM_LOSS] = cr_net_cross_entropy(net, r->labels) * share;
-    const float *output = cr_net_output(net);
-    for (int i = 0; i < share; i++)
-        sums[SUM_RIGHT] += argmax(output + (int64_t)i * classes, classes) == r->labels[i];
+    double denominator;
+    sums[SUM_LOSS] = cr_net_loss(net, loss, r->labels, r->targets, &denominator) * denominator;
+    sums[SUM_DENOMINATOR] = denominator;
+    sums[SUM_RIGHT] = (double)cr_net_loss_correct(net, loss, r->labels, r->targets, NULL);
 }
 
 /* The error for a loss that is not finite, saying which checkpoint is kept. */
@@ -650,14 +798,16 @@ static int loss_failure(const run *r, double loss, float lr, cr_error *err) {
                 kept);
 }
 
-/* Each rank's gradient is the mean over its share; weighted by share / n
- * and summed over the ranks it is the mean over the global batch of n, as
- * one process computes it. Leaves the summed gradient in grads. */
-static void backward_share(run *r, int share, int n, float *grads, int64_t gradient_count) {
+/* Each rank's gradient is its share's mean (loss.h: divided by the share's
+ * denominator); weighted by its denominator / the global batch's and summed
+ * over the ranks it is the global batch's mean, as one process computes it
+ * (share / n without class weights). Leaves the summed gradient in grads. */
+static void backward_share(run *r, int share, double denominator, double total, float *grads,
+                           int64_t gradient_count) {
     if (share > 0) {
         cr_net_backward(r->net);
-        if (share != n) {
-            float weight = (float)share / (float)n;
+        if (denominator != total) {
+            float weight = (float)denominator / (float)total;
             for (int64_t i = 0; i < gradient_count; i++) grads[i] *= weight;
         }
     } else {
@@ -687,20 +837,26 @@ static int train_step(run *r, epoch_clock *clock, double *sums, int64_t *first, 
     int draws = augment_draws(&config->transform);
     uint64_t augment_rng = state->augment_rng;
     skip_draws(&augment_rng, share_first * draws);
-    sums[SUM_LOSS] = sums[SUM_RIGHT] = 0.0;
+    sums[SUM_LOSS] = sums[SUM_DENOMINATOR] = sums[SUM_RIGHT] = 0.0;
     sums[SUM_STOP_ASKED] = r->options->stop && *r->options->stop;
     forward_share(r, *first, share_first, share, &augment_rng, sums);
     skip_draws(&state->augment_rng, (int64_t)*n * draws);
+    double denominator = sums[SUM_DENOMINATOR];
     cr_dist_sum_doubles(sums, SUMS);
-    double loss = sums[SUM_LOSS] / *n; /* the global batch's mean */
+    double loss = sums[SUM_LOSS] / sums[SUM_DENOMINATOR]; /* the global batch's mean */
     if (!isfinite(loss)) return loss_failure(r, loss, clock->lr, err);
 
     int64_t parameter_count, gradient_count;
     float *params = cr_net_param_block(r->net, &parameter_count);
     float *grads = cr_net_grad_block(r->net, &gradient_count);
-    backward_share(r, share, *n, grads, gradient_count);
+    backward_share(r, share, denominator, sums[SUM_DENOMINATOR], grads, gradient_count);
+    /* After the ranks' sum: every rank clips the same global gradient. */
+    if (config->clip_grad_norm > 0)
+        cr_clip_grad_norm(grads, gradient_count, config->clip_grad_norm);
     cr_optimizer_step(&r->optimizer, params, grads, clock->lr);
-    state->loss_sum += sums[SUM_LOSS];
+    /* The epoch's loss is the mean of the batches' means, each by its
+     * images (as a PyTorch loop adds loss.item() × batch size). */
+    state->loss_sum += sums[SUM_DENOMINATOR] == *n ? sums[SUM_LOSS] : loss * *n;
     state->correct += (int64_t)sums[SUM_RIGHT];
     state->seen += *n;
     state->step_in_epoch++;
@@ -722,13 +878,23 @@ static void report_step(const run *r, const epoch_clock *clock, int64_t first, i
         .step = state->step_in_epoch,
         .steps = r->steps_per_epoch,
         .loss = state->loss_sum / (double)state->seen,
-        .accuracy = (double)state->correct / (double)state->seen,
+        .accuracy = epoch_accuracy(r),
         .images_per_second = elapsed > 0 ? (double)clock->images_here / elapsed : 0.0,
         .lr = clock->lr,
+        .has_accuracy = cr_loss_has_accuracy(r->config->loss.type),
     };
     progress.eta_seconds = progress.images_per_second > 0
                                ? (double)(r->train->count - first - n) / progress.images_per_second
                                : 0.0;
+    /* The epochs after this one at this pace, and each epoch's validation
+     * (this one's included) taking as long as the last one did. */
+    int64_t epochs_after = r->config->epochs - (state->epoch + 1);
+    progress.run_eta_seconds =
+        progress.images_per_second > 0
+            ? progress.eta_seconds +
+                  (double)epochs_after * (double)r->train->count / progress.images_per_second +
+                  (double)(epochs_after + 1) * r->validation_seconds
+            : 0.0;
     r->callbacks->on_step(r->callbacks->user, &progress);
 }
 
@@ -763,25 +929,24 @@ static int finish_epoch(run *r, epoch_clock *clock, cr_train_result *result, cr_
     cr_net_set_batch(r->net, cr_net_max_batch(r->net));
     average_buffers(r->net);
     double val_loss, val_accuracy;
-    if (evaluate_shared(r->net, r->validation, &r->config->transform, &val_loss, &val_accuracy,
-                        err))
+    double validation_started = cr_monotonic_seconds();
+    if (evaluate_shared(r->net, r->validation, &r->config->transform, &r->config->loss, &val_loss,
+                        &val_accuracy, err))
         return 1;
+    r->validation_seconds = cr_monotonic_seconds() - validation_started;
     state->seconds = clock->seconds_before + (cr_monotonic_seconds() - clock->started);
     double row[CR_METRIC_COLUMNS] = {
         [CR_METRIC_EPOCH] = (double)state->epoch + 1,
         [CR_METRIC_TRAIN_LOSS] = state->loss_sum / (double)state->seen,
-        [CR_METRIC_TRAIN_ACCURACY] = (double)state->correct / (double)state->seen,
+        [CR_METRIC_TRAIN_ACCURACY] = epoch_accuracy(r),
         [CR_METRIC_VAL_LOSS] = val_loss,
         [CR_METRIC_VAL_ACCURACY] = val_accuracy,
         [CR_METRIC_LR] = clock->lr,
         [CR_METRIC_SECONDS] = state->seconds,
     };
     if (cr_checkpoint_add_metrics(state, row, err)) return 1;
-    bool best = val_accuracy > state->best_accuracy;
-    if (best) {
-        state->best_accuracy = val_accuracy;
-        state->best_epoch = state->epoch + 1;
-    }
+    bool best =
+        track_monitor(state, &r->config->early_stopping, state->epoch + 1, val_loss, val_accuracy);
     state->epoch++;
     state->step_in_epoch = 0;
     int failed =
@@ -803,6 +968,7 @@ static int finish_epoch(run *r, epoch_clock *clock, cr_train_result *result, cr_
             .lr = clock->lr,
             .seconds = state->seconds,
             .best = best,
+            .has_accuracy = cr_loss_has_accuracy(r->config->loss.type),
         };
         r->callbacks->on_epoch(r->callbacks->user, &summary);
     }
@@ -830,6 +996,7 @@ static int train_epoch(run *r, bool *stopped, cr_train_result *result, cr_error 
     if (finish_epoch(r, &clock, result, err)) return 1;
     /* Asked during validation and saving, on any rank? */
     cr_train_status stop = stop_rule(r, asked_anywhere(r));
+    if (stop == CR_TRAIN_FINISHED && patience_run_out(r)) stop = CR_TRAIN_EARLY_STOPPED;
     if (stop != CR_TRAIN_FINISHED && r->state.epoch < r->config->epochs) {
         *stopped = true;
         result->status = stop;
@@ -861,7 +1028,8 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
         status = fail(err, CR_ERR_USAGE,
                       "--init and --resume do not go together: a resumed run continues from its "
                       "checkpoint's weights");
-    else if (cr_check_labels(model, train, err) || cr_check_labels(model, validation, err) ||
+    else if (cr_check_data_for_loss(model, &config->loss, train, err) ||
+             cr_check_data_for_loss(model, &config->loss, validation, err) ||
              cr_freeze_check_applied(model, &config->freeze, err))
         status = 1;
     if (cr_dist_agree(status, err)) return 1;
@@ -892,7 +1060,11 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     if (!status) status = cr_optimizer_init(&r.optimizer, &config->optimizer, parameter_count, err);
     r.order = malloc((size_t)train->count * sizeof *r.order);
     r.labels = malloc((size_t)share_max * sizeof *r.labels);
-    if (!status && (!r.order || !r.labels)) status = fail(err, CR_ERR_RUNTIME, "out of memory");
+    bool targets = cr_loss_needs_targets(config->loss.type);
+    if (targets)
+        r.targets = malloc((size_t)share_max * (size_t)model_outputs(model) * sizeof *r.targets);
+    if (!status && (!r.order || !r.labels || (targets && !r.targets)))
+        status = fail(err, CR_ERR_RUNTIME, "out of memory");
     text changes = {.used = 0};
     changes.buffer[0] = '\0';
     status = cr_dist_agree(status, err);
@@ -917,10 +1089,14 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     }
     bool stopped = false;
     result->status = CR_TRAIN_FINISHED;
-    /* A resumed run may already be at its step limit. */
+    /* A resumed run may already be at its step limit, or stopped early. */
     if (!status && r.state.epoch < config->epochs && stop_rule(&r, false) == CR_TRAIN_STEP_LIMIT) {
         stopped = true;
         result->status = CR_TRAIN_STEP_LIMIT;
+    } else if (!status && r.state.epoch < config->epochs && r.state.step_in_epoch == 0 &&
+               patience_run_out(&r)) {
+        stopped = true;
+        result->status = CR_TRAIN_EARLY_STOPPED;
     }
     while (!status && !stopped && r.state.epoch < config->epochs)
         status = train_epoch(&r, &stopped, result, err);
@@ -928,7 +1104,9 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
      * agreeing on them tells cr_dist_finalize that no rank is left waiting. */
     if (status) cr_dist_agree(status, err);
 
-    result->epoch = (int)(r.state.epoch < config->epochs ? r.state.epoch + 1 : r.state.epoch);
+    /* Stopped early: the last epoch it finished. */
+    bool in_progress = r.state.epoch < config->epochs && result->status != CR_TRAIN_EARLY_STOPPED;
+    result->epoch = (int)(in_progress ? r.state.epoch + 1 : r.state.epoch);
     result->step = r.state.step_in_epoch;
     result->global_step = r.state.global_step;
     result->best_accuracy = r.state.best_accuracy;
@@ -946,6 +1124,7 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     cr_optimizer_free(&r.optimizer);
     free(r.order);
     free(r.labels);
+    free(r.targets);
     cr_net_free(r.net);
     return status;
 }

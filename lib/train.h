@@ -6,8 +6,9 @@
  *   cr_train(model, &config, &train, &validation, &options, &callbacks, &result, &err);
  *
  * Per epoch: a seeded shuffle, batches assembled into the network's input,
- * forward, cross-entropy, backward and one optimizer step at the scheduled
- * learning rate per batch; then the validation set in inference mode. The
+ * forward, the section's loss (loss.h), backward, optional gradient
+ * clipping and one optimizer step at the scheduled learning rate per batch;
+ * then the validation set in inference mode, and early stopping. The
  * run folder receives metrics.csv, last.safetensors, best.safetensors and
  * checkpoint.safetensors (checkpoint.h), each written atomically. A run
  * stopped by max_steps or by options.stop, and continued with
@@ -81,7 +82,10 @@ typedef struct cr_train_progress {
     int64_t step, steps;   /* batches done in this epoch, of */
     double loss, accuracy; /* running means over the epoch so far */
     double images_per_second;
-    double eta_seconds; /* to the end of this epoch's training */
+    double eta_seconds;     /* to the end of this epoch's training */
+    double run_eta_seconds; /* to the end of the run: the epochs left at this pace, each
+                               with the last validation's time */
+    bool has_accuracy;      /* false for mse: accuracy is NaN */
     float lr;
 } cr_train_progress;
 
@@ -92,7 +96,8 @@ typedef struct cr_epoch_result {
     double val_loss, val_accuracy;
     float lr; /* of the epoch's last step */
     double seconds;
-    bool best; /* best validation accuracy so far: best.safetensors was written */
+    bool best; /* best by the monitor so far: best.safetensors was written */
+    bool has_accuracy; /* false for mse: the accuracies are NaN */
 } cr_epoch_result;
 
 typedef struct cr_train_callbacks {
@@ -106,16 +111,18 @@ typedef enum cr_train_status {
     CR_TRAIN_FINISHED,    /* every epoch done (also when a resumed run already was) */
     CR_TRAIN_STEP_LIMIT,  /* max_steps reached; checkpoint saved */
     CR_TRAIN_INTERRUPTED, /* *options.stop was set; checkpoint saved */
+    CR_TRAIN_EARLY_STOPPED, /* early_stopping: no improvement for `patience` epochs */
 } cr_train_status;
 
 typedef struct cr_train_result {
     cr_train_status status;
-    int epoch;           /* 1-based epoch in progress when stopped (epochs when finished) */
+    int epoch;           /* 1-based epoch in progress when stopped (epochs when finished,
+                            the last one run when stopped early) */
     int64_t step;        /* steps done in it */
     int64_t global_step; /* optimizer steps of the whole run */
     int epochs_run;      /* epochs finished by this call */
-    double best_accuracy;
-    int best_epoch;                            /* 0 when no epoch finished yet */
+    double best_accuracy; /* the validation accuracy of best_epoch */
+    int best_epoch;       /* by the monitor (train_config.h); 0 when no epoch finished yet */
     double final_val_loss, final_val_accuracy; /* of the last finished epoch */
 } cr_train_result;
 
@@ -141,8 +148,25 @@ int cr_train(const cr_model *model, const cr_train_config *config, const cr_data
 int cr_evaluate(cr_net *net, const cr_dataset *data, const cr_transform *transform,
                 int64_t *confusion, double *loss, double *accuracy, cr_error *err);
 
+/* cr_evaluate with the train section's loss (loss.h): its mean (weighted as
+ * in training), its accuracy (per image × output for binary_cross_entropy,
+ * NaN for mse) and, when exact is not NULL, the fraction of images with
+ * every output right (binary_cross_entropy; else the accuracy). confusion
+ * only for cross_entropy (NULL otherwise). */
+int cr_evaluate_loss(cr_net *net, const cr_dataset *data, const cr_transform *transform,
+                     const cr_loss_config *loss_config, int64_t *confusion, double *loss,
+                     double *accuracy, double *exact, cr_error *err);
+
+/* The data against the loss and the model: class labels below the outputs
+ * for cross_entropy (and binary_cross_entropy without targets), a targets
+ * table with one column per output for binary_cross_entropy (values in
+ * [0, 1]) and mse. */
+int cr_check_data_for_loss(const cr_model *model, const cr_loss_config *loss,
+                           const cr_dataset *data, cr_error *err);
+
 /* Class probabilities of image `image` of the last forward: the output
- * itself when the model ends in softmax, else the softmax of the output.
+ * itself when the model ends in softmax or sigmoid (one probability per
+ * output then), else the softmax of the output.
  * out holds the model's number of outputs. */
 void cr_output_probabilities(cr_net *net, int image, float *out);
 

@@ -19,7 +19,7 @@ static const char *const constant_keys[] = {"type", "warmup_epochs"};
 static const char *const step_keys[] = {"type", "warmup_epochs", "step_epochs", "gamma"};
 static const char *const cosine_keys[] = {"type", "warmup_epochs", "min_lr"};
 static const char *const schedule_names[] = {"constant", "step", "cosine"};
-static const char *const format_names[] = {"mnist", "cifar10", "folder"};
+static const char *const format_names[] = {"mnist", "cifar10", "folder", "csv"};
 
 #define COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
 
@@ -27,14 +27,16 @@ static const char *const format_names[] = {"mnist", "cifar10", "folder"};
 static const char *const data_choices[] = {"fashion-mnist", NULL};
 static const char *const optimizer_choices[] = {"sgd", "adam", "adamw", NULL};
 static const char *const schedule_choices[] = {"constant", "step", "cosine", NULL};
-static const char *const format_choices[] = {"mnist", "cifar10", "folder", NULL};
+static const char *const format_choices[] = {"mnist", "cifar10", "folder", "csv", NULL};
 static const char *const validation_choices[] = {"test", NULL};
+static const char *const loss_choices[] = {"cross_entropy", "binary_cross_entropy", "mse", NULL};
+static const char *const monitor_choices[] = {"val_accuracy", "val_loss", NULL};
 
 #define UNLIMITED -CR_NO_LIMIT, CR_NO_LIMIT, false, false, 0
 const cr_train_key cr_train_keys[] = {
     {"", "data", CR_TRAIN_SECTION, data_choices, UNLIMITED, "\"fashion-mnist\"",
-     "the data set: fashion-mnist, {format: mnist|cifar10, dir: DIR} or {format: folder, train: "
-     "DIR, test: DIR}"},
+     "the data set: fashion-mnist, {format: mnist|cifar10, dir: DIR}, {format: folder, train: "
+     "DIR, test: DIR} or {format: csv, train: FILE, test: FILE}"},
     {"", "epochs", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_EPOCHS, false, false, 0, "10",
      "passes over the training set"},
     {"", "batch_size", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_BATCH_SIZE, false, false, 0, "64",
@@ -48,20 +50,31 @@ const cr_train_key cr_train_keys[] = {
     {"", "validation", CR_TRAIN_NUMBER, validation_choices, 0, 1, true, true, 0, "\"test\"",
      "test (evaluate on the test split) or a fraction of the training set held out"},
     {"", "normalize", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL,
-     "(x − mean) / std per input channel"},
+     "(x − mean) / std per input channel (default: mean 0, std 1)"},
     {"", "augment", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL, "augmentation of training batches"},
     {"", "freeze", CR_TRAIN_NAMES, NULL, UNLIMITED, "[]",
      "layers whose parameters stay fixed: names or fnmatch globs ('block*'); each must match a "
      "layer"},
+    {"", "loss", CR_TRAIN_SECTION, loss_choices, UNLIMITED, "\"cross_entropy\"",
+     "cross_entropy, binary_cross_entropy (multi-label) or mse (regression), or a mapping "
+     "{type, ...}"},
+    {"", "clip_grad_norm", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, true, false, 0, NULL,
+     "largest L2 norm of all gradients together, as torch.nn.utils.clip_grad_norm_ (default: no "
+     "clipping)"},
+    {"", "early_stopping", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL,
+     "stop when the monitored figure stops improving: {patience, min_delta, monitor} (default: "
+     "never)"},
 
     {"data", "format", CR_TRAIN_TEXT, format_choices, UNLIMITED, NULL,
-     "mnist (IDX files), cifar10 (.bin files) or folder (one sub-folder per class)"},
+     "mnist (IDX files), cifar10 (.bin files), folder (one sub-folder per class) or csv (a CSV "
+     "of images and targets)"},
     {"data", "dir", CR_TRAIN_TEXT, NULL, UNLIMITED, NULL,
      "mnist and cifar10: the folder with the files (relative to the model file)"},
     {"data", "train", CR_TRAIN_TEXT, NULL, UNLIMITED, NULL,
-     "folder: the training images' folder (relative to the model file)"},
+     "folder: the training images' folder; csv: the training CSV file (relative to the model "
+     "file)"},
     {"data", "test", CR_TRAIN_TEXT, NULL, UNLIMITED, NULL,
-     "folder: the test images' folder (relative to the model file)"},
+     "folder: the test images' folder; csv: the test CSV file (relative to the model file)"},
 
     {"optimizer", "type", CR_TRAIN_TEXT, optimizer_choices, UNLIMITED, "\"sgd\"",
      "sgd, adam or adamw"},
@@ -90,14 +103,29 @@ const cr_train_key cr_train_keys[] = {
      "cosine: the learning rate at the end, below the optimizer's lr"},
 
     {"normalize", "mean", CR_TRAIN_NUMBERS, NULL, UNLIMITED, NULL,
-     "one number per input channel, subtracted (pixels scaled to [0, 1])"},
+     "one number per input channel, subtracted (pixels scaled to [0, 1]); default 0 each"},
     {"normalize", "std", CR_TRAIN_NUMBERS, NULL, 0, CR_NO_LIMIT, true, false, 0, NULL,
-     "one positive number per input channel, divided by"},
+     "one positive number per input channel, divided by; default 1 each"},
 
     {"augment", "crop_padding", CR_TRAIN_INT, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
      "random crop after padding each side by this many pixels (up to the input's smaller side)"},
     {"augment", "hflip", CR_TRAIN_BOOL, NULL, UNLIMITED, "false",
      "flip half of the training images left to right"},
+
+    {"loss", "type", CR_TRAIN_TEXT, loss_choices, UNLIMITED, "\"cross_entropy\"",
+     "cross_entropy (softmax over classes), binary_cross_entropy (a sigmoid per output) or mse"},
+    {"loss", "label_smoothing", CR_TRAIN_NUMBER, NULL, 0, 1, false, false, 0, "0",
+     "cross_entropy: ε in [0, 1], as F.cross_entropy(label_smoothing=ε)"},
+    {"loss", "class_weights", CR_TRAIN_NUMBERS, NULL, 0, CR_NO_LIMIT, false, false, 0, NULL,
+     "cross_entropy: one weight ≥ 0 per class (output), as F.cross_entropy(weight=); default all "
+     "1"},
+
+    {"early_stopping", "patience", CR_TRAIN_INT, NULL, 1, CR_TRAIN_MAX_EPOCHS, false, false, 0,
+     NULL, "epochs without improvement before the run stops (required)"},
+    {"early_stopping", "min_delta", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
+     "an improvement must be larger than this"},
+    {"early_stopping", "monitor", CR_TRAIN_TEXT, monitor_choices, UNLIMITED, "\"val_loss\"",
+     "val_loss or val_accuracy: what improves (and what picks best.safetensors)"},
 };
 const int cr_train_key_count = COUNT(cr_train_keys);
 
@@ -233,8 +261,8 @@ static int read_mapping(cr_yaml *y, yaml_node_t *node, const char *what, const c
 /* read_mapping with the section's valid keys from the table. */
 static int read_section(cr_yaml *y, yaml_node_t *node, const char *section, const char *what,
                         cr_entries *entries, cr_error *err) {
-    const char *names[16];
-    int count = section_keys(section, names, 16);
+    const char *names[32];
+    int count = section_keys(section, names, 32);
     return read_mapping(y, node, what, names, count, entries, err);
 }
 
@@ -263,9 +291,27 @@ static int read_folder(cr_yaml *y, yaml_node_t *node, const char *key, char *out
     return 0;
 }
 
+/* {format: csv, train: FILE, test: FILE} (targets_csv.h); the test file may
+ * be left out when a validation fraction is held out of the training file. */
+static int read_csv_data(cr_yaml *y, yaml_node_t *node, const cr_entries *entries,
+                         cr_data_source *out, cr_error *err) {
+    static const char *const csv_keys[] = {"format", "train", "test"};
+    if (check_type_keys(entries, csv_keys, 3, "csv data", err)) return 1;
+    out->format = CR_DATA_CSV;
+    yaml_node_t *train = value_of(entries, "train"), *test = value_of(entries, "test");
+    if (!train)
+        return invalid(y, node, err,
+                       "csv data needs 'train': a CSV file with a header image,labels or "
+                       "image,NAME,... and one row per image ({format: csv, train: FILE, test: "
+                       "FILE})");
+    return read_folder(y, train, "data.train", out->train_dir, sizeof out->train_dir, err) ||
+           (test && read_folder(y, test, "data.test", out->test_dir, sizeof out->test_dir, err));
+}
+
 static int read_data(cr_yaml *y, yaml_node_t *node, cr_data_source *out, cr_error *err) {
     const char *usage = "give fashion-mnist, {format: mnist, dir: DIR}, {format: cifar10, dir: "
-                        "DIR} or {format: folder, train: DIR, test: DIR}";
+                        "DIR}, {format: folder, train: DIR, test: DIR} or {format: csv, train: "
+                        "FILE, test: FILE}";
     if (cr_yaml_is_scalar(node)) {
         const char *text;
         if (cr_yaml_string(y, node, NULL, "data", NULL, &text, err)) return 1;
@@ -293,6 +339,7 @@ static int read_data(cr_yaml *y, yaml_node_t *node, cr_data_source *out, cr_erro
                     NULL, 0, &format, err))
         return 1;
     memset(out, 0, sizeof *out);
+    if (format == 3) return read_csv_data(y, node, &entries, out, err);
     if (format == 2) {
         static const char *const folder_keys[] = {"format", "train", "test"};
         if (check_type_keys(&entries, folder_keys, 3, "folder data", err)) return 1;
@@ -544,6 +591,147 @@ static int read_validation(cr_yaml *y, yaml_node_t *node, double *out, cr_error 
     return 0;
 }
 
+/* ---- loss, early stopping ----------------------------------------------------- */
+
+static const char *const loss_names[] = {"cross_entropy", "binary_cross_entropy", "mse"};
+static const char *const cross_entropy_keys[] = {"type", "label_smoothing", "class_weights"};
+static const char *const monitor_names[] = {"val_accuracy", "val_loss"};
+
+static int model_outputs(const cr_model *model) {
+    return (int)cr_shape_size(model->layers[model->output].out);
+}
+
+/* One weight ≥ 0 per output, as many as the model has classes. */
+static int read_class_weights(cr_yaml *y, yaml_node_t *node, const cr_model *model,
+                              cr_loss_config *out, cr_error *err) {
+    int count, outputs = model_outputs(model);
+    yaml_node_item_t *items;
+    if (cr_yaml_sequence(y, node, NULL, "loss.class_weights", NULL, &count, &items, err)) return 1;
+    if (count != outputs)
+        return invalid(y, node, err,
+                       "'loss.class_weights' has %d number%s but the model has %d classes (layer "
+                       "'%s' has %d outputs): give one weight per class",
+                       count, count == 1 ? "" : "s", outputs, model->layers[model->output].name,
+                       outputs);
+    if (count > CR_LOSS_MAX_CLASSES)
+        return invalid(y, node, err, "'loss.class_weights' takes at most %d classes, got %d",
+                       CR_LOSS_MAX_CLASSES, count);
+    double sum = 0.0;
+    for (int i = 0; i < count; i++) {
+        yaml_node_t *item = yaml_document_get_node(&y->document, items[i]);
+        if (read_float(y, item, "loss.class_weights", AT_LEAST, 0, &out->class_weights[i], err))
+            return 1;
+        sum += out->class_weights[i];
+    }
+    if (!(sum > 0))
+        return invalid(y, node, err,
+                       "'loss.class_weights' are all 0: the loss would divide by 0; give some "
+                       "class a positive weight");
+    out->n_class_weights = count;
+    return 0;
+}
+
+static int read_loss(cr_yaml *y, yaml_node_t *node, const cr_model *model, cr_loss_config *out,
+                     cr_error *err) {
+    memset(out, 0, sizeof *out);
+    int type = CR_LOSS_CROSS_ENTROPY;
+    if (cr_yaml_is_scalar(node))
+        return read_choice(y, node, "loss", "loss", loss_names, COUNT(loss_names), NULL, 0, &type,
+                           err) ||
+               (out->type = (cr_loss_type)type, 0);
+    if (node->type != YAML_MAPPING_NODE)
+        return invalid(y, node, err,
+                       "'loss' must be a name (cross_entropy, binary_cross_entropy, mse) or a "
+                       "mapping such as {type: cross_entropy, label_smoothing: 0.1}, got %s",
+                       cr_node_type_name(node));
+    cr_entries entries;
+    if (read_section(y, node, "loss", "'loss'", &entries, err)) return 1;
+    yaml_node_t *type_node = value_of(&entries, "type");
+    if (type_node && read_choice(y, type_node, "loss.type", "loss", loss_names, COUNT(loss_names),
+                                 NULL, 0, &type, err))
+        return 1;
+    out->type = (cr_loss_type)type;
+    char what[48];
+    snprintf(what, sizeof what, "the %s loss", loss_names[type]);
+    if (check_type_keys(&entries, cross_entropy_keys, type == CR_LOSS_CROSS_ENTROPY ? 3 : 1, what,
+                        err))
+        return 1;
+    yaml_node_t *value;
+    if ((value = value_of(&entries, "label_smoothing"))) {
+        if (read_float(y, value, "loss.label_smoothing", AT_LEAST, 0, &out->label_smoothing, err))
+            return 1;
+        if (out->label_smoothing > 1.0f)
+            return invalid(y, value, err, "'loss.label_smoothing' must be in [0, 1], got %g",
+                           (double)out->label_smoothing);
+    }
+    if ((value = value_of(&entries, "class_weights")) &&
+        read_class_weights(y, value, model, out, err))
+        return 1;
+    return 0;
+}
+
+/* The loss against the model's last layer and the data: what a run could
+ * not train sensibly is refused here, at the `loss:` key. The data is the
+ * section's own (`--data` may replace it: cr_train checks the data it gets). */
+static int check_loss(cr_yaml *y, yaml_node_t *node, const cr_model *model,
+                      const cr_train_config *config, bool data_given, cr_error *err) {
+    const cr_layer *last = &model->layers[model->output];
+    cr_loss_type type = config->loss.type;
+    if (type == CR_LOSS_BINARY_CROSS_ENTROPY && last->kind->outputs_probabilities)
+        return invalid(y, node, err,
+                       "binary_cross_entropy gives each output its own sigmoid, but the model "
+                       "ends in layer '%s' (%s), whose outputs compete: end in a sigmoid layer "
+                       "or in the logits (no final activation)",
+                       last->name, last->kind->name);
+    if (!data_given) return 0;
+    bool csv = config->data.format == CR_DATA_CSV;
+    if (type == CR_LOSS_CROSS_ENTROPY && csv)
+        return invalid(y, node, err,
+                       "cross_entropy learns one class per image, from class folders, MNIST or "
+                       "CIFAR-10 data; csv data has targets: use binary_cross_entropy "
+                       "(multi-label) or mse (regression)");
+    if (type == CR_LOSS_MSE && !csv)
+        return invalid(y, node, err,
+                       "mse learns real-valued targets, which need csv data ({format: csv, "
+                       "train: FILE, test: FILE}); class-labelled data goes with cross_entropy");
+    return 0;
+}
+
+static int read_early_stopping(cr_yaml *y, yaml_node_t *node, cr_loss_type loss,
+                               cr_early_stopping *out, cr_error *err) {
+    if (node->type != YAML_MAPPING_NODE)
+        return invalid(y, node, err,
+                       "'early_stopping' must be a mapping such as {patience: 3, min_delta: 0, "
+                       "monitor: val_loss}, got %s",
+                       cr_node_type_name(node));
+    cr_entries entries;
+    if (read_section(y, node, "early_stopping", "'early_stopping'", &entries, err)) return 1;
+    yaml_node_t *patience = value_of(&entries, "patience"), *value;
+    if (!patience)
+        return invalid(y, node, err,
+                       "'early_stopping' needs 'patience': the epochs without improvement "
+                       "before the run stops");
+    if (read_whole(y, patience, "early_stopping.patience", 1, CR_TRAIN_MAX_EPOCHS, &out->patience,
+                   err))
+        return 1;
+    if ((value = value_of(&entries, "min_delta")) &&
+        read_float(y, value, "early_stopping.min_delta", AT_LEAST, 0, &out->min_delta, err))
+        return 1;
+    int monitor = CR_MONITOR_VAL_LOSS;
+    if ((value = value_of(&entries, "monitor"))) {
+        if (read_choice(y, value, "early_stopping.monitor", "monitor", monitor_names,
+                        COUNT(monitor_names), NULL, 0, &monitor, err))
+            return 1;
+        if (monitor == CR_MONITOR_VAL_ACCURACY && !cr_loss_has_accuracy(loss))
+            return invalid(y, value, err,
+                           "'early_stopping.monitor' is val_accuracy, but the %s loss has no "
+                           "accuracy: monitor val_loss",
+                           cr_loss_name(loss));
+    }
+    out->monitor = (cr_monitor)monitor;
+    return 0;
+}
+
 /* ---- the section ------------------------------------------------------------- */
 
 void cr_train_config_defaults(cr_train_config *out, int channels) {
@@ -601,6 +789,19 @@ int cr_train_config_parse(const cr_model *model, cr_train_config *out, cr_error 
         return 1;
     if ((value = value_of(&entries, "freeze")) &&
         cr_freeze_parse(y, value, model, &out->freeze, err))
+        return 1;
+    yaml_node_t *loss = value_of(&entries, "loss");
+    if (loss) out->loss_mark = cr_yaml_mark(y, loss);
+    if (loss && (read_loss(y, loss, model, &out->loss, err) ||
+                 check_loss(y, loss, model, out, value_of(&entries, "data") != NULL, err)))
+        return 1;
+    /* mse has no accuracy: its best epoch is the one of lowest loss. */
+    if (out->loss.type == CR_LOSS_MSE) out->early_stopping.monitor = CR_MONITOR_VAL_LOSS;
+    if ((value = value_of(&entries, "clip_grad_norm")) &&
+        read_float(y, value, "clip_grad_norm", ABOVE, 0, &out->clip_grad_norm, err))
+        return 1;
+    if ((value = value_of(&entries, "early_stopping")) &&
+        read_early_stopping(y, value, out->loss.type, &out->early_stopping, err))
         return 1;
 
     /* Settings that only make sense together. */

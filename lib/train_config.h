@@ -16,6 +16,10 @@
  *     normalize: {mean: [0.286], std: [0.353]}   # one number per input channel
  *     augment: {crop_padding: 4, hflip: true}    # training batches only
  *     freeze: [c1, c2]                # layers whose parameters stay fixed (freeze.h)
+ *     loss: {type: cross_entropy, label_smoothing: 0.1, class_weights: [...]}
+ *                # or binary_cross_entropy | mse (csv data: targets_csv.h)
+ *     clip_grad_norm: 1.0
+ *     early_stopping: {patience: 3, min_delta: 0, monitor: val_loss}
  *
  * Every key is optional. Defaults: data fashion-mnist, epochs 10, batch_size
  * 64, optimizer sgd (lr 0.01, momentum 0.9, nesterov false, weight_decay 0);
@@ -23,7 +27,12 @@
  * same with weight_decay 0.01 (PyTorch's); schedule constant (warmup_epochs
  * 0; step's gamma 0.1, its step_epochs has no default; cosine's min_lr 0),
  * seed 0, validation test, normalize mean 0 and std 1, no augmentation,
- * nothing frozen.
+ * nothing frozen,
+ * loss cross_entropy (label_smoothing 0, every class weight 1), no gradient
+ * clipping, no early stopping (best.safetensors by val_accuracy; by
+ * val_loss for mse; early_stopping's monitor defaults to val_loss).
+ * docs/training.md has the table of every key and its default
+ * (tests/test_train_config.c compares it with cr_train_keys).
  *
  * Shorthands: `optimizer: adam` and `schedule: cosine` mean the type with
  * its defaults. Relative data folders are relative to the model file's
@@ -38,11 +47,25 @@
 #include "data.h"
 #include "error.h"
 #include "freeze.h"
+#include "loss.h"
 #include "model.h"
 #include "optim.h"
 
 #define CR_TRAIN_MAX_EPOCHS     1000000
 #define CR_TRAIN_MAX_BATCH_SIZE 1000000
+
+/* What "better" means for best.safetensors and early stopping. Stored in
+ * checkpoints: never renumber. */
+typedef enum cr_monitor { CR_MONITOR_VAL_ACCURACY, CR_MONITOR_VAL_LOSS } cr_monitor;
+
+/* Stop when the monitored figure has not improved by more than min_delta
+ * for `patience` epochs in a row (Keras's EarlyStopping, PyTorch
+ * Lightning's). patience 0: never. */
+typedef struct cr_early_stopping {
+    int patience;
+    float min_delta;
+    cr_monitor monitor; /* also picks best.safetensors, with or without patience */
+} cr_early_stopping;
 
 typedef struct cr_train_config {
     cr_data_source data;
@@ -55,6 +78,10 @@ typedef struct cr_train_config {
     double validation; /* fraction of the training set held out; 0 = the test split */
     cr_transform transform;
     cr_freeze_list freeze; /* layers to freeze (freeze.h); apply with cr_model_freeze */
+    cr_loss_config loss;
+    cr_mark loss_mark;    /* where `loss:` is (line 0 when defaulted) */
+    float clip_grad_norm; /* largest L2 norm of all gradients together; 0: no clipping */
+    cr_early_stopping early_stopping;
 } cr_train_config;
 
 /* The section's keys as data: what the parser accepts in each mapping (it

@@ -46,6 +46,9 @@ typedef enum cr_setting_type {
     CR_SETTING_PRESENT,   /* a pointer -> i: 1 when set (--init FILE) */
     CR_SETTING_OPTIMIZER, /* cr_optimizer_type -> i, printed by name */
     CR_SETTING_SCHEDULE,  /* cr_schedule_type -> i, printed by name */
+    CR_SETTING_LOSS,      /* cr_loss_type -> i, printed by name */
+    CR_SETTING_MONITOR,   /* cr_monitor -> i, printed by name */
+    CR_SETTING_WEIGHTS,   /* cr_loss_config's class weights -> i: a hash, 0 for none */
 } cr_setting_type;
 
 typedef enum cr_setting_resume {
@@ -62,6 +65,9 @@ typedef struct cr_train_setting {
     cr_setting_type type;
     cr_setting_resume on_resume;
     bool ranks_agree; /* every rank of an MPI job must have the same */
+    /* Checkpoints written before the row existed lack it: it reads as 0,
+     * which each such row makes mean what cnnrun did before it. */
+    bool added_later;
 } cr_train_setting;
 
 extern const cr_train_setting cr_train_settings[];

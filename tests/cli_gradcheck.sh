@@ -90,6 +90,28 @@ expect_exit 0 gradcheck "$small" --input 3,3,3 --batch 2
 expect_in out "input 3×3×3" "--input changes the input size"
 if grep -qE '^input +input +54 ' "$scratch/out"; then pass; else fail "--input 3,3,3: input row should have 54 elements: $(grep '^input' "$scratch/out")"; fi
 
+# ---- an unchecked tensor: counted apart, never as passed, not a failure ------------------
+
+# A conv bias before a batchnorm in training mode changes nothing (the
+# batchnorm subtracts it out): every probe of c.bias is float32 noise.
+cat >"$scratch/bias_before_bn.yaml" <<'MODEL'
+name: bias_before_bn
+input: [1, 4, 4]
+layers:
+  - {type: conv, name: c, filters: 2, kernel: 3, padding: 1}
+  - {type: batchnorm, name: bn}
+  - {type: flatten}
+  - {type: dense, name: d, units: 3}
+  - {type: softmax}
+MODEL
+expect_exit 0 gradcheck "$scratch/bias_before_bn.yaml"
+if grep -qE '^c\.bias .* 0 +[0-9]+ .*unchecked' "$scratch/out"; then pass; else fail "c.bias should be unchecked: $(grep '^c.bias' "$scratch/out")"; fi
+expect_in out "passed 6, unchecked 1 of 7 tensors" "unchecked counted apart"
+if grep -q "7 of 7" "$scratch/out"; then fail "an unchecked tensor counted as passed"; else pass; fi
+# ... and with failures too
+expect_exit 1 gradcheck "$scratch/bias_before_bn.yaml" --tolerance 1e-30
+expect_in out "FAILED: passed 0, unchecked 1, failed 6 of 7 tensors" "failed summary with unchecked"
+
 # ---- a failing check: exit 1, FAIL rows and a FAILED summary ----------------------------
 
 # no finite-difference estimate in float is within 1e-30 of the analytic

@@ -91,6 +91,10 @@ EOF
 }
 model even 10 3                                   # 9 steps per epoch, last batch 5: shares 2 and 3
 model odd 7 2 "  augment: {crop_padding: 1, hflip: true}" # shares 3 and 4; last batch 1: shares 0 and 1
+# class weights make each share's loss a weighted mean over its own
+# denominator; clipping acts on the summed gradient
+model weighted 10 2 "  loss: {type: cross_entropy, label_smoothing: 0.1, class_weights: [0.5, 2, 1]}
+  clip_grad_norm: 0.5"
 
 # weights_agree A B WHAT: every tensor of A within $bound of B's, relative
 # to B's largest magnitude (a per-element relative error is meaningless for
@@ -148,6 +152,16 @@ weights_agree two-odd/last.safetensors one-odd/last.safetensors "2 ranks vs 1, b
 mpi 3 train odd.yaml --threads 1 --out three-odd
 expect_status 0 "3 ranks, batch 7"
 weights_agree three-odd/last.safetensors one-odd/last.safetensors "3 ranks vs 1, batch 7, augmented"
+
+"$cnnrun" train weighted.yaml --threads 1 --out one-weighted --quiet >/dev/null 2>&1
+expect_equal "$?" 0 "1 process, class weights, smoothing, clipping"
+mpi 2 train weighted.yaml --threads 1 --out two-weighted
+expect_status 0 "2 ranks, class weights, smoothing, clipping"
+weights_agree two-weighted/last.safetensors one-weighted/last.safetensors \
+    "2 ranks vs 1, class weights (each share's weighted mean), smoothing, clipping"
+# the weighted validation loss is a sum over the shares with their denominators
+expect_equal "$(cut -d, -f1,4,5 two-weighted/metrics.csv)" "$(cut -d, -f1,4,5 one-weighted/metrics.csv)" \
+    "weighted validation loss and accuracy"
 
 # ---- resume across rank counts ----------------------------------------------------------
 

@@ -7,6 +7,7 @@
  * the old checkpoint; labels beyond the model's outputs are an error; and
  * evaluation computes loss, accuracy and the confusion matrix by hand. */
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "safetensors.h"
 #include "train.h"
 #include "train_config.h"
+#include "train_settings.h"
 
 #define TRAIN_IMAGES    60
 #define TEST_IMAGES     30
@@ -159,6 +161,7 @@ typedef struct recorder {
     int epochs_seen;
     cr_epoch_result epochs[8];
     int steps_seen;
+    cr_train_progress first_step; /* of the run, for the ETAs */
 } recorder;
 
 static void on_start(void *user, const cr_train_start *start) {
@@ -170,6 +173,7 @@ static void on_start(void *user, const cr_train_start *start) {
 
 static void on_step(void *user, const cr_train_progress *progress) {
     recorder *r = user;
+    if (r->steps_seen == 0) r->first_step = *progress;
     r->steps_seen++;
     if (progress->epoch == r->stop_epoch && progress->step == r->stop_step) r->stop = 1;
 }
@@ -272,6 +276,13 @@ static void test_straight_run_and_metrics(const char *data) {
     CHECK(rec.epochs[EPOCHS - 1].train_loss < 0.6 * rec.epochs[0].train_loss);
     CHECK(rec.epochs[EPOCHS - 1].val_accuracy >= 0.9);
     CHECK(rec.epochs[0].best);
+    /* After the first step: the run's ETA is the epoch's plus two more
+     * epochs at the same pace (no validation timed yet). */
+    const cr_train_progress *p = &rec.first_step;
+    CHECK(p->images_per_second > 0 && p->has_accuracy);
+    CHECK_NEAR(p->run_eta_seconds,
+               p->eta_seconds + (EPOCHS - 1) * TRAIN_IMAGES / p->images_per_second,
+               1e-9 * p->run_eta_seconds);
 
     /* metrics.csv: the header and one row per epoch, as the callback saw them. */
     long size;
@@ -408,6 +419,124 @@ static void test_resume_is_exact(const char *data) {
     setup_free(&s);
 }
 
+/* The epoch early stopping must stop after, worked out from the recorded
+ * validation losses by Keras's rule: an epoch improves when its loss is
+ * below the reference minus min_delta (the first always does); the run
+ * stops after `patience` epochs in a row without. 0: runs to the end. */
+static int expected_stop(const recorder *rec, double min_delta, int patience) {
+    double reference = INFINITY;
+    int waited = 0;
+    for (int e = 0; e < rec->epochs_seen; e++) {
+        if (rec->epochs[e].val_loss < reference - min_delta) {
+            reference = rec->epochs[e].val_loss;
+            waited = 0;
+        } else if (++waited >= patience) {
+            return e + 1;
+        }
+    }
+    return 0;
+}
+
+/* A run whose validation loss stalls (a learning rate of 1e-30 leaves the
+ * weights as they are; only batchnorm's running statistics move, by
+ * about 0.01 an epoch, below min_delta 0.05) stops
+ * early at the epoch the rule says, resumes counting where it stopped, and
+ * a resumed early-stopped run trains no more. */
+static void test_early_stopping(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    s.config.epochs = 6;
+    s.config.optimizer.lr = 1e-30f;
+    s.config.early_stopping =
+        (cr_early_stopping){.patience = 2, .min_delta = 0.05f, .monitor = CR_MONITOR_VAL_LOSS};
+    recorder rec = {0};
+    cr_train_result result;
+    cr_error err;
+    CHECK_INT(train(&s, in_folder("early"), false, 0, &rec, &result, &err), 0);
+    int stop = expected_stop(&rec, (double)0.05f, 2);
+    CHECK(stop >= 3 && stop < 6); /* it stalls, and not before patience allows */
+    CHECK_INT(result.status, CR_TRAIN_EARLY_STOPPED);
+    CHECK_INT(result.epoch, stop);
+    CHECK_INT(rec.epochs_seen, stop);
+    /* best follows the monitor: the lowest validation loss. */
+    int lowest = 0;
+    for (int e = 1; e < rec.epochs_seen; e++)
+        if (rec.epochs[e].val_loss < rec.epochs[lowest].val_loss) lowest = e;
+    CHECK_INT(result.best_epoch, lowest + 1);
+    CHECK(rec.epochs[lowest].best);
+
+    /* Stopped by --max-steps after epoch 2, resumed: the count goes on
+     * from the saved epochs and the run stops where the straight one did. */
+    train_ok(&s, in_folder("early-resumed"), false, 2 * STEPS_PER_EPOCH, NULL, CR_TRAIN_STEP_LIMIT);
+    CHECK_INT(train(&s, in_folder("early-resumed"), true, 0, NULL, &result, &err), 0);
+    CHECK_INT(result.status, CR_TRAIN_EARLY_STOPPED);
+    CHECK_INT(result.epoch, stop);
+    check_same_run(in_folder("early-resumed"), in_folder("early"));
+
+    /* An early-stopped run resumed trains nothing more. */
+    recorder none = {0};
+    train_ok(&s, in_folder("early"), true, 0, &none, CR_TRAIN_EARLY_STOPPED);
+    CHECK_INT(none.steps_seen, 0);
+
+    /* Another loss is another run: refused on resume, with both names. */
+    s.config.loss.type = CR_LOSS_BINARY_CROSS_ENTROPY;
+    CHECK_INT(train(&s, in_folder("early"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "saved with loss cross_entropy, this run has "
+                                "binary_cross_entropy");
+    setup_free(&s);
+}
+
+/* clip_grad_norm: a limit far above the gradients' norm changes nothing
+ * (the same bits as the straight run); a tiny one changes the run. */
+static void test_clip_grad_norm(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    s.config.clip_grad_norm = 1e30f;
+    train_ok(&s, in_folder("clip-huge"), false, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(in_folder("clip-huge"), in_folder("straight"));
+    s.config.clip_grad_norm = 1e-3f;
+    recorder rec = {0};
+    train_ok(&s, in_folder("clip-tiny"), false, 0, &rec, CR_TRAIN_FINISHED);
+    char *a = metrics_text(in_folder("clip-tiny")), *b = metrics_text(in_folder("straight"));
+    CHECK(a && b && strcmp(a, b) != 0);
+    free(a);
+    free(b);
+    setup_free(&s);
+}
+
+/* Label smoothing and class weights are the loss of training and of
+ * validation: a uniform weight w gives the same run as none (PyTorch's
+ * weighted mean divides w out); smoothing raises the loss of a confident
+ * net. */
+static void test_loss_settings(const char *data) {
+    setup s;
+    if (!setup_load(&s, data, sgd)) return;
+    s.config.loss.n_class_weights = 3;
+    for (int c = 0; c < 3; c++) s.config.loss.class_weights[c] = 2.0f;
+    recorder weighted = {0};
+    train_ok(&s, in_folder("weights-uniform"), false, 0, &weighted, CR_TRAIN_FINISHED);
+    recorder plain = {0};
+    s.config.loss.n_class_weights = 0;
+    train_ok(&s, in_folder("weights-none"), false, 0, &plain, CR_TRAIN_FINISHED);
+    for (int e = 0; e < EPOCHS; e++)
+        CHECK_NEAR(weighted.epochs[e].val_loss, plain.epochs[e].val_loss, 1e-5);
+    /* Weights and smoothing may change on resume, from the resume point,
+     * and the run says so. */
+    s.config.loss.n_class_weights = 3;
+    s.config.loss.label_smoothing = 0.05f;
+    recorder told = {0};
+    train_ok(&s, in_folder("weights-none"), true, 0, &told, CR_TRAIN_FINISHED);
+    CHECK_CONTAINS(told.changes, "loss.label_smoothing 0.05 (was 0), loss.class_weights #");
+    CHECK_CONTAINS(told.changes, " (was none)");
+    s.config.loss.n_class_weights = 0;
+    s.config.loss.label_smoothing = 0.2f;
+    recorder smooth = {0};
+    train_ok(&s, in_folder("smoothing"), false, 0, &smooth, CR_TRAIN_FINISHED);
+    CHECK(smooth.epochs[EPOCHS - 1].val_loss > plain.epochs[EPOCHS - 1].val_loss);
+    CHECK(smooth.epochs[EPOCHS - 1].val_accuracy >= 0.9);
+    setup_free(&s);
+}
+
 /* The raw 8 bytes of a checkpoint's scalar `name`, or false when missing. */
 static bool checkpoint_scalar(cr_safetensors_file *file, const char *name, unsigned char out[8]) {
     const cr_safetensors_entry *entry = cr_safetensors_find(file, name);
@@ -462,6 +591,14 @@ static void test_old_checkpoint_resumes(const char *data) {
             skip |= strcmp(name + strlen(prefix), machine_dependent[k]) == 0;
         if (skip) continue;
         unsigned char a[8], b[8];
+        /* Settings added after that checkpoint are absent there and read
+         * as 0: with these defaults they are written as 0 now. */
+        int row = cr_train_setting_find(name + strlen(prefix));
+        if (row >= 0 && cr_train_settings[row].added_later && !cr_safetensors_find(then, name)) {
+            static const unsigned char zero[8] = {0};
+            CHECK(checkpoint_scalar(now, name, a) && memcmp(a, zero, 8) == 0);
+            continue;
+        }
         bool same = checkpoint_scalar(now, name, a) && checkpoint_scalar(then, name, b) &&
                     memcmp(a, b, 8) == 0;
         if (!same) fprintf(stderr, "old checkpoint: '%s' missing or different\n", name);
@@ -674,6 +811,9 @@ int main(void) {
 
     test_straight_run_and_metrics(data);
     test_resume_is_exact(data);
+    test_early_stopping(data);
+    test_clip_grad_norm(data);
+    test_loss_settings(data);
     test_old_checkpoint_resumes(data);
     test_nan_keeps_checkpoint(data);
     test_failed_write_keeps_checkpoint(data);

@@ -380,7 +380,112 @@ static void test_check_command(void) {
     rmdir(dir);
 }
 
-int main(void) {
+/* The loss, clipping and early stopping keys, and what they imply. */
+static void test_loss_and_controls(void) {
+    cr_train_config c;
+    cr_model *model = parse(MODEL "train:\n"
+                                  "  loss: {type: cross_entropy, label_smoothing: 0.1,\n"
+                                  "         class_weights: [1, 2, 3, 4, 5, 6, 7, 8, 9, 0.5]}\n"
+                                  "  clip_grad_norm: 1.5\n"
+                                  "  early_stopping: {patience: 3, min_delta: 0.01, monitor: "
+                                  "val_accuracy}\n",
+                            "models/m.yaml", &c);
+    CHECK(model != NULL);
+    if (model) {
+        CHECK_INT(c.loss.type, CR_LOSS_CROSS_ENTROPY);
+        CHECK_NEAR(c.loss.label_smoothing, 0.1, 1e-7);
+        CHECK_INT(c.loss.n_class_weights, 10);
+        CHECK_NEAR(c.loss.class_weights[1], 2, 0);
+        CHECK_NEAR(c.loss.class_weights[9], 0.5, 0);
+        CHECK_NEAR(c.clip_grad_norm, 1.5, 0);
+        CHECK_INT(c.early_stopping.patience, 3);
+        CHECK_NEAR(c.early_stopping.min_delta, 0.01, 1e-9);
+        CHECK_INT(c.early_stopping.monitor, CR_MONITOR_VAL_ACCURACY);
+        CHECK_INT(c.loss_mark.line, 5);
+    }
+    cr_model_free(model);
+
+    /* early_stopping's monitor defaults to val_loss; without it best is by accuracy. */
+    model = parse(MODEL "train:\n  early_stopping: {patience: 1}\n", "m.yaml", &c);
+    CHECK(model && c.early_stopping.monitor == CR_MONITOR_VAL_LOSS && c.loss.type == 0);
+    cr_model_free(model);
+    model = parse(MODEL "train:\n  loss: binary_cross_entropy\n", "m.yaml", &c);
+    CHECK(model && c.loss.type == CR_LOSS_BINARY_CROSS_ENTROPY && c.clip_grad_norm == 0 &&
+          c.early_stopping.patience == 0 && c.early_stopping.monitor == CR_MONITOR_VAL_ACCURACY);
+    cr_model_free(model);
+    /* mse: best by the loss; csv files relative to the model file's folder. */
+    model = parse(MODEL "train:\n"
+                        "  data: {format: csv, train: d/train.csv, test: /abs/test.csv}\n"
+                        "  loss: mse\n",
+                  "models/m.yaml", &c);
+    CHECK(model != NULL);
+    if (model) {
+        CHECK_INT(c.data.format, CR_DATA_CSV);
+        CHECK(strcmp(c.data.train_dir, "models/d/train.csv") == 0);
+        CHECK(strcmp(c.data.test_dir, "/abs/test.csv") == 0);
+        CHECK_INT(c.early_stopping.monitor, CR_MONITOR_VAL_LOSS);
+    }
+    cr_model_free(model);
+}
+
+/* docs/training.md's table of every train-section key with its default is
+ * cr_train_keys, row for row: generated from the table (this program with
+ * --print-table prints it), so it cannot drift. */
+static void print_key_table(FILE *out) {
+    fprintf(out, "| key | default | what it is |\n|---|---|---|\n");
+    for (int i = 0; i < cr_train_key_count; i++) {
+        const cr_train_key *k = &cr_train_keys[i];
+        char name[96], fallback[64];
+        snprintf(name, sizeof name, "%s%s%s", k->section, k->section[0] ? "." : "", k->name);
+        const char *d = k->default_json;
+        if (!d)
+            snprintf(fallback, sizeof fallback, "—");
+        else if (d[0] == '"')
+            snprintf(fallback, sizeof fallback, "`%.*s`", (int)strlen(d) - 2, d + 1);
+        else
+            snprintf(fallback, sizeof fallback, "`%s`", d);
+        fprintf(out, "| `%s` | %s | ", name, fallback);
+        /* A | in a description would end the cell. */
+        for (const char *c = k->description; *c; c++) fprintf(out, *c == '|' ? "\\|" : "%c", *c);
+        fprintf(out, " |\n");
+    }
+}
+
+static void test_docs_key_table(void) {
+    FILE *docs = fopen(CNNRUN_SOURCE_DIR "/docs/training.md", "r");
+    CHECK(docs != NULL);
+    if (!docs) return;
+    static char text[200000];
+    size_t length = fread(text, 1, sizeof text - 1, docs);
+    text[length] = '\0';
+    fclose(docs);
+    const char *begin = strstr(text, "<!-- train keys: begin"),
+               *end = strstr(text, "<!-- train keys: end");
+    CHECK(begin && end && begin < end);
+    if (!begin || !end) return;
+    begin = strchr(begin, '\n') + 1;
+    char *expected = NULL;
+    size_t size = 0;
+    FILE *memory = open_memstream(&expected, &size);
+    print_key_table(memory);
+    fclose(memory);
+    bool same = (size_t)(end - begin) == size && memcmp(begin, expected, size) == 0;
+    if (!same)
+        fprintf(stderr,
+                "docs/training.md's table of train-section keys is not cr_train_keys: replace it "
+                "with the output of build/test_train_config --print-table:\n%s",
+                expected);
+    CHECK(same);
+    free(expected);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--print-table") == 0) {
+        print_key_table(stdout);
+        return 0;
+    }
+    test_loss_and_controls();
+    test_docs_key_table();
     test_defaults();
     test_every_key();
     test_adam_and_cosine();

@@ -112,7 +112,18 @@ static void activation_layer_backward(const cr_step *step) {
 
 ACTIVATION_KIND(relu, CR_ACT_RELU, "max(x, 0) element-wise");
 ACTIVATION_KIND(tanh, CR_ACT_NONE, "hyperbolic tangent element-wise");
-ACTIVATION_KIND(sigmoid, CR_ACT_NONE, "logistic function 1/(1 + e^−x) element-wise");
+/* sigmoid declares itself (outputs_sigmoid) so that binary cross-entropy
+ * can fuse with it as the network's output. */
+const cr_layer_kind cr_sigmoid_kind = {
+    .name = "sigmoid",
+    .description = "logistic function 1/(1 + e^−x) element-wise",
+    .infer = activation_infer,
+    .forward = activation_layer_forward,
+    .backward = activation_layer_backward,
+    .assigns_dx = true,
+    .export_onnx = activation_export_onnx,
+    .outputs_sigmoid = true,
+};
 ACTIVATION_KIND(relu6, CR_ACT_NONE, "min(max(x, 0), 6) element-wise (PyTorch's ReLU6)");
 ACTIVATION_KIND(gelu, CR_ACT_NONE, "x·Φ(x), the exact (erf) GELU, element-wise");
 ACTIVATION_KIND(hardsigmoid, CR_ACT_NONE, "relu6(x + 3)/6 element-wise (PyTorch's Hardsigmoid)");
