@@ -1029,55 +1029,27 @@ static void fill_table(const cr_transform *transform, int channels, float table[
     }
 }
 
-/* One image [C, H, W] bytes -> floats, shifted by (shift_y, shift_x) with
- * black (byte 0) where the shift uncovers the zero padding, then mirrored
- * when flip. This is torchvision's RandomCrop(padding=p) with the crop at
- * (p + shift_y, p + shift_x), then RandomHorizontalFlip. */
+/* One image [C, H, W] bytes -> floats through the table. */
 static void image_to_floats(const uint8_t *image, int channels, int height, int width,
-                            float table[][256], int shift_y, int shift_x, bool flip, float *out) {
+                            float table[][256], float *out) {
+    size_t plane = (size_t)height * width;
     for (int c = 0; c < channels; c++) {
-        const uint8_t *plane = image + (size_t)c * height * width;
+        const uint8_t *bytes = image + (size_t)c * plane;
         const float *lookup = table[c];
-        for (int y = 0; y < height; y++) {
-            float *out_row = out + ((size_t)c * height + y) * width;
-            int from_y = y + shift_y;
-            if (from_y < 0 || from_y >= height) {
-                for (int x = 0; x < width; x++) out_row[x] = lookup[0];
-                continue;
-            }
-            const uint8_t *row = plane + (size_t)from_y * width;
-            if (!flip && shift_x == 0) { /* the common case, kept branch-free */
-                for (int x = 0; x < width; x++) out_row[x] = lookup[row[x]];
-                continue;
-            }
-            for (int x = 0; x < width; x++) {
-                int from_x = (flip ? width - 1 - x : x) + shift_x;
-                out_row[x] = lookup[from_x >= 0 && from_x < width ? row[from_x] : 0];
-            }
-        }
+        float *to = out + (size_t)c * plane;
+        for (size_t p = 0; p < plane; p++) to[p] = lookup[bytes[p]];
     }
 }
 
 void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_transform *transform,
-                   bool augment, uint64_t *rng, float *out, int *labels) {
+                   float *out, int *labels) {
     int channels = data->channels < 4 ? data->channels : 4;
     float table[4][256];
     fill_table(transform, channels, table);
-    int padding = augment && transform ? transform->crop_padding : 0;
-    bool hflip = augment && transform && transform->hflip;
     size_t image_bytes = (size_t)data->channels * data->height * data->width;
     for (int i = 0; i < n; i++) {
-        /* Draw order per image (as torchvision): crop row, crop column, flip;
-         * nothing is drawn for a disabled augmentation. */
-        int shift_y = 0, shift_x = 0;
-        bool flip = false;
-        if (padding > 0) {
-            shift_y = (int)cr_random_below(rng, 2 * (uint64_t)padding + 1) - padding;
-            shift_x = (int)cr_random_below(rng, 2 * (uint64_t)padding + 1) - padding;
-        }
-        if (hflip) flip = cr_random_below(rng, 2) == 1;
         image_to_floats(data->pixels + (size_t)indices[i] * image_bytes, channels, data->height,
-                        data->width, table, shift_y, shift_x, flip, out + (size_t)i * image_bytes);
+                        data->width, table, out + (size_t)i * image_bytes);
         if (labels) labels[i] = data->labels[indices[i]];
     }
 }
@@ -1103,7 +1075,7 @@ int cr_image_load(const char *path, cr_shape want, const cr_transform *transform
     if (!failed) {
         float table[4][256];
         fill_table(transform, want.c, table);
-        image_to_floats(image, want.c, want.h, want.w, table, 0, 0, false, out);
+        image_to_floats(image, want.c, want.h, want.w, table, out);
     }
     free(image);
     return failed;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "augment.h"
 #include "error.h"
 #include "layer.h"
 
@@ -67,19 +68,15 @@ typedef struct cr_transform {
     int channels;          /* informational: the data's channel count is used */
     float mean[4], std[4]; /* per channel, after scaling to [0, 1]; std 0 means 1,
                               so a zero transform gives plain [0, 1] pixels */
-    int crop_padding;      /* training only: random crop after zero padding */
-    bool hflip;            /* training only: random horizontal flip */
+    cr_augment augment;    /* training only: the train section's `augment:` steps */
 } cr_transform;
 
 /* Fills out[n, C, H, W] with images indices[0..n) as floats: x/255, then
- * (x - mean) / std, then (when augment) a random crop and flip from *rng;
- * labels[n] (may be NULL) gets their labels. As torchvision's RandomCrop(H×W,
- * padding=p) -> RandomHorizontalFlip -> ToTensor -> Normalize: the padding is
- * black (byte 0, normalised like any black pixel). Per image the draws are:
- * crop row, crop column (when crop_padding > 0), flip (when hflip); nothing
- * is drawn otherwise, and rng may be NULL when augment is false. */
+ * (x - mean) / std, as torchvision's ToTensor -> Normalize; labels[n] (may
+ * be NULL) gets their labels. No augmentation: training batches are
+ * prepared by the loader (loader.h). */
 void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_transform *transform,
-                   bool augment, uint64_t *rng, float *out, int *labels);
+                   float *out, int *labels);
 
 /* Decodes one image file for `cnnrun predict` into floats [C, H, W] like a
  * batch element (no augmentation), converted and resized like a folder

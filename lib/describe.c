@@ -106,6 +106,43 @@ static void add_layer(text *t, const cr_model *model, const cr_layer *layer) {
     for (int k = 0; k < layer->kind->n_keys; k++) add_key(t, layer, &layer->kind->keys[k]);
 }
 
+/* Whether the steps are what the shorthand {crop_padding, hflip} makes:
+ * then the two lines earlier versions wrote, so their checkpoints still
+ * compare equal. */
+static bool is_shorthand(const cr_augment *augment, int *padding, bool *flip) {
+    *padding = 0;
+    *flip = false;
+    int at = 0;
+    if (at < augment->count && augment->steps[at].kind == CR_AUG_PAD_CROP)
+        *padding = augment->steps[at++].padding;
+    if (at < augment->count && augment->steps[at].kind == CR_AUG_HFLIP &&
+        augment->steps[at].p == 0.5f) {
+        *flip = true;
+        at++;
+    }
+    return at == augment->count;
+}
+
+static void add_augment(text *t, const cr_augment *augment) {
+    int padding;
+    bool flip;
+    if (is_shorthand(augment, &padding, &flip)) {
+        add(t, "train augment crop_padding\t%d\ntrain augment hflip\t%s\n", padding,
+            flip ? "true" : "false");
+        return;
+    }
+    for (int i = 0; i < augment->count; i++) {
+        const cr_augment_step *s = &augment->steps[i];
+        add(t,
+            "train augment %d\t%s p %.9g scale [%.9g, %.9g] ratio [%.9g, %.9g] padding %d "
+            "degrees %.9g jitter [%.9g, %.9g, %.9g] size %d count %d alpha %.9g\n",
+            i + 1, cr_augment_names[s->kind], (double)s->p, (double)s->scale[0],
+            (double)s->scale[1], (double)s->ratio[0], (double)s->ratio[1], s->padding,
+            (double)s->degrees, (double)s->brightness, (double)s->contrast, (double)s->saturation,
+            s->size, s->count, (double)s->alpha);
+    }
+}
+
 char *cr_model_describe(const cr_model *model, const cr_transform *transform) {
     text t = {0};
     add(&t, "input\t%d×%d×%d\n", model->input.c, model->input.h, model->input.w);
@@ -115,8 +152,8 @@ char *cr_model_describe(const cr_model *model, const cr_transform *transform) {
     for (int c = 0; c < channels; c++) add(&t, "%s%.9g", c ? ", " : "", (double)transform->mean[c]);
     add(&t, "], std [");
     for (int c = 0; c < channels; c++) add(&t, "%s%.9g", c ? ", " : "", (double)transform->std[c]);
-    add(&t, "]\ntrain augment crop_padding\t%d\ntrain augment hflip\t%s\n", transform->crop_padding,
-        transform->hflip ? "true" : "false");
+    add(&t, "]\n");
+    add_augment(&t, &transform->augment);
     if (t.failed) {
         free(t.bytes);
         return NULL;

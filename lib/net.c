@@ -509,7 +509,10 @@ static bool ends_in_softmax(const cr_net *net) {
     return net->model->layers[net->model->output].kind->outputs_probabilities;
 }
 
-double cr_net_cross_entropy(cr_net *net, const int *labels) {
+/* The loss against rows of class probabilities: one-hot rows (labels)
+ * when `labels` is set, else targets[n, classes] (mixup's soft rows);
+ * −Σ_c t_c log softmax(z)_c, gradient (softmax(z) − t) / batch. */
+static double cross_entropy(cr_net *net, const int *labels, const float *targets) {
     const cr_model *model = net->model;
     const cr_layer *output = &model->layers[model->output];
     const float *logits =
@@ -519,22 +522,38 @@ double cr_net_cross_entropy(cr_net *net, const int *labels) {
     double total = 0.0;
     for (int n = 0; n < net->batch; n++) {
         const float *z = logits + (int64_t)n * classes;
-        if (labels[n] < 0 || labels[n] >= classes) return NAN;
+        const float *t = targets ? targets + (int64_t)n * classes : NULL;
+        if (labels && (labels[n] < 0 || labels[n] >= classes)) return NAN;
         float largest = z[0];
         for (int c = 1; c < classes; c++)
             if (z[c] > largest) largest = z[c];
         double sum = 0.0;
         for (int c = 0; c < classes; c++) sum += exp((double)z[c] - largest);
         double log_sum = log(sum) + largest;
-        total += log_sum - z[labels[n]];
+        if (labels) {
+            total += log_sum - z[labels[n]];
+        } else {
+            for (int c = 0; c < classes; c++)
+                if (t[c] != 0.0f) total += (double)t[c] * (log_sum - z[c]);
+        }
         if (dlogits) {
             float *d = dlogits + (int64_t)n * classes;
-            for (int c = 0; c < classes; c++)
-                d[c] = (float)(exp((double)z[c] - log_sum) - (c == labels[n])) / net->batch;
+            for (int c = 0; c < classes; c++) {
+                double target = labels ? (double)(c == labels[n]) : (double)t[c];
+                d[c] = (float)(exp((double)z[c] - log_sum) - target) / net->batch;
+            }
         }
     }
     net->output_grad_is_logits = true;
     return total / net->batch;
+}
+
+double cr_net_cross_entropy(cr_net *net, const int *labels) {
+    return cross_entropy(net, labels, NULL);
+}
+
+double cr_net_soft_cross_entropy(cr_net *net, const float *targets) {
+    return cross_entropy(net, NULL, targets);
 }
 
 static void layer_backward(cr_net *net, int i) {

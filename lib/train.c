@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "describe.h"
 #include "dist.h"
+#include "loader.h"
 #include "optim.h"
 #include "random.h"
 #include "run_folder.h"
@@ -121,7 +122,7 @@ int cr_evaluate(cr_net *net, const cr_dataset *data, const cr_transform *transfo
         int n = data->count - start < max_batch ? data->count - start : max_batch;
         for (int i = 0; i < n; i++) indices[i] = start + i;
         cr_net_set_batch(net, n);
-        cr_data_batch(data, indices, n, transform, false, NULL, cr_net_input(net), labels);
+        cr_data_batch(data, indices, n, transform, cr_net_input(net), labels);
         cr_net_forward(net, false);
         loss_sum += cr_net_cross_entropy(net, labels) * n;
         const float *output = cr_net_output(net);
@@ -282,16 +283,6 @@ static void rank_share(int64_t total, int64_t *first, int64_t *count) {
     *count = total * (rank + 1) / size - *first;
 }
 
-/* Random numbers cr_data_batch draws per image when augmenting (data.h:
- * crop row and column when crop_padding > 0, then flip when hflip). */
-static int augment_draws(const cr_transform *transform) {
-    return (transform->crop_padding > 0 ? 2 : 0) + (transform->hflip ? 1 : 0);
-}
-
-static void skip_draws(uint64_t *rng, int64_t draws) {
-    for (int64_t i = 0; i < draws; i++) cr_random_next(rng);
-}
-
 /* Rank r's dropout stream: its own, so that replicas do not drop the same
  * units of different images, and derived from rank 0's so that a seed and
  * a rank count give one run. */
@@ -360,7 +351,9 @@ typedef struct run {
     cr_net *net;
     cr_optimizer optimizer;
     cr_checkpoint_state state;
-    int *order, *labels;
+    int *order;
+    cr_loader *loader;            /* prepares the training batches */
+    const cr_loader_batch *batch; /* the step's, until it is released */
     int64_t steps_per_epoch;
     uint64_t train_hash; /* data_hash(train) */
     bool unverified;     /* resumed from a checkpoint without checksums */
@@ -577,7 +570,7 @@ typedef struct epoch_clock {
 /* One global batch, summed over the ranks before any gradient is
  * exchanged: loss × images, images right, and how many ranks were asked to
  * stop. */
-enum { SUM_LOSS, SUM_RIGHT, SUM_STOP_ASKED, SUMS };
+enum { SUM_LOSS, SUM_RIGHT, SUM_STOP_ASKED, SUM_LOADER_FAILED, SUMS };
 
 /* The epoch's order, and its running figures when it starts afresh. */
 static void begin_epoch(run *r, epoch_clock *clock) {
@@ -589,25 +582,32 @@ static void begin_epoch(run *r, epoch_clock *clock) {
         state->seconds = 0.0;
     }
     epoch_order(r->order, r->train->count, !r->options->no_shuffle, state->order_seed);
+    cr_loader_epoch(r->loader, state->epoch, r->order, state->step_in_epoch);
     *clock = (epoch_clock){.started = cr_monotonic_seconds(), .seconds_before = state->seconds};
 }
 
-/* Forward and loss of this rank's share [share_first, + share) of the
- * global batch starting at `first` of the epoch's order, adding its loss ×
- * images and images right to sums. */
-static void forward_share(run *r, int64_t first, int64_t share_first, int share,
-                          uint64_t *augment_rng, double *sums) {
-    if (share == 0) return;
+/* Forward and loss of this rank's share of the step's global batch (the
+ * loader's), adding its loss × images and images right to sums. With mixed
+ * batches the loss takes the soft targets, and an image counts as right
+ * when the net picks its own label. */
+static void forward_share(run *r, double *sums) {
+    const cr_loader_batch *batch = r->batch = cr_loader_next(r->loader);
+    if (batch->failed) sums[SUM_LOADER_FAILED] = 1;
+    int share = batch->n;
+    if (share == 0 || batch->failed) return;
     cr_net *net = r->net;
     int classes = model_outputs(r->model);
     cr_net_set_batch(net, share);
-    cr_data_batch(r->train, r->order + first + share_first, share, &r->config->transform, true,
-                  augment_rng, cr_net_input(net), r->labels);
+    const cr_dataset *data = r->train;
+    size_t image_size = (size_t)data->channels * data->height * data->width;
+    memcpy(cr_net_input(net), batch->images, sizeof(float) * image_size * share);
     cr_net_forward(net, true);
-    sums[SUM_LOSS] = cr_net_cross_entropy(net, r->labels) * share;
+    sums[SUM_LOSS] = (batch->mixed ? cr_net_soft_cross_entropy(net, batch->targets)
+                                   : cr_net_cross_entropy(net, batch->labels)) *
+                     share;
     const float *output = cr_net_output(net);
     for (int i = 0; i < share; i++)
-        sums[SUM_RIGHT] += argmax(output + (int64_t)i * classes, classes) == r->labels[i];
+        sums[SUM_RIGHT] += argmax(output + (int64_t)i * classes, classes) == batch->labels[i];
 }
 
 /* The error for a loss that is not finite, saying which checkpoint is kept. */
@@ -661,22 +661,22 @@ static int train_step(run *r, epoch_clock *clock, double *sums, int64_t *first, 
     int64_t count = r->train->count;
     *first = state->step_in_epoch * config->batch_size;
     *n = (int)(count - *first < config->batch_size ? count - *first : config->batch_size);
-    int64_t share_first, share_count;
-    rank_share(*n, &share_first, &share_count);
-    int share = (int)share_count;
     clock->lr = cr_schedule_lr(&config->schedule, config->optimizer.lr, state->global_step,
                                r->steps_per_epoch, config->epochs);
-    /* Each image gets the augmentation draws it would get in one process,
-     * and the stream moves past the whole global batch: the checkpoint's
-     * stream does not depend on the rank count. */
-    int draws = augment_draws(&config->transform);
-    uint64_t augment_rng = state->augment_rng;
-    skip_draws(&augment_rng, share_first * draws);
-    sums[SUM_LOSS] = sums[SUM_RIGHT] = 0.0;
+    /* The loader's streams depend on the epoch and the image alone
+     * (augment.h): nothing to skip for the other ranks' shares. */
+    sums[SUM_LOSS] = sums[SUM_RIGHT] = sums[SUM_LOADER_FAILED] = 0.0;
     sums[SUM_STOP_ASKED] = r->options->stop && *r->options->stop;
-    forward_share(r, *first, share_first, share, &augment_rng, sums);
-    skip_draws(&state->augment_rng, (int64_t)*n * draws);
+    forward_share(r, sums);
+    int share = r->batch->n;
     cr_dist_sum_doubles(sums, SUMS);
+    if (sums[SUM_LOADER_FAILED] > 0) {
+        if (r->batch->failed)
+            *err = r->batch->err;
+        else
+            fail(err, CR_ERR_RUNTIME, "another rank's data loader failed");
+        return 1;
+    }
     double loss = sums[SUM_LOSS] / *n; /* the global batch's mean */
     if (!isfinite(loss)) return loss_failure(r, loss, clock->lr, err);
 
@@ -685,6 +685,7 @@ static int train_step(run *r, epoch_clock *clock, double *sums, int64_t *first, 
     float *grads = cr_net_grad_block(r->net, &gradient_count);
     backward_share(r, share, *n, grads, gradient_count);
     cr_optimizer_step(&r->optimizer, params, grads, clock->lr);
+    cr_loader_release(r->loader);
     state->loss_sum += sums[SUM_LOSS];
     state->correct += (int64_t)sums[SUM_RIGHT];
     state->seen += *n;
@@ -875,12 +876,22 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     if (!status) cr_net_param_block(r.net, &parameter_count);
     if (!status) status = cr_optimizer_init(&r.optimizer, &config->optimizer, parameter_count, err);
     r.order = malloc((size_t)train->count * sizeof *r.order);
-    r.labels = malloc((size_t)share_max * sizeof *r.labels);
-    if (!status && (!r.order || !r.labels)) status = fail(err, CR_ERR_RUNTIME, "out of memory");
+    if (!status && !r.order) status = fail(err, CR_ERR_RUNTIME, "out of memory");
     text changes = {.used = 0};
     changes.buffer[0] = '\0';
     status = cr_dist_agree(status, err);
     if (!status) status = start_run(&r, &changes, err);
+    /* The loader's root is the run's (a resumed run's from its checkpoint). */
+    cr_loader_config loader = {.data = train,
+                               .transform = &config->transform,
+                               .batch_size = config->batch_size,
+                               .rank = cr_dist_rank(),
+                               .ranks = size,
+                               .classes = model_outputs(model),
+                               .threads = options->loader_threads,
+                               .depth = options->loader_threads + 1,
+                               .root = r.state.augment_rng};
+    if (!status) status = cr_dist_agree(cr_loader_create(&loader, &r.loader, err), err);
 
     if (!status && callbacks && callbacks->on_start) {
         cr_train_start start = {
@@ -928,8 +939,8 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     else
         cr_run_folder_close(&folder);
     cr_optimizer_free(&r.optimizer);
+    cr_loader_free(r.loader);
     free(r.order);
-    free(r.labels);
     cr_net_free(r.net);
     return status;
 }

@@ -56,8 +56,7 @@ static void check_defaults(const cr_train_config *c, int channels) {
         CHECK_NEAR(c->transform.mean[i], 0.0, 0.0);
         CHECK_NEAR(c->transform.std[i], 1.0, 0.0);
     }
-    CHECK_INT(c->transform.crop_padding, 0);
-    CHECK(!c->transform.hflip);
+    CHECK_INT(c->transform.augment.count, 0);
 }
 
 static void test_defaults(void) {
@@ -130,8 +129,12 @@ static void test_every_key(void) {
         CHECK_NEAR(config.transform.mean[c], mean[c], 0.0);
         CHECK_NEAR(config.transform.std[c], std[c], 0.0);
     }
-    CHECK_INT(config.transform.crop_padding, 4);
-    CHECK(config.transform.hflip);
+    /* The shorthand: [pad_crop: {padding: 4}, hflip]. */
+    CHECK_INT(config.transform.augment.count, 2);
+    CHECK_INT(config.transform.augment.steps[0].kind, CR_AUG_PAD_CROP);
+    CHECK_INT(config.transform.augment.steps[0].padding, 4);
+    CHECK_INT(config.transform.augment.steps[1].kind, CR_AUG_HFLIP);
+    CHECK(config.transform.augment.steps[1].p == 0.5f);
     cr_model_free(model);
 }
 
