@@ -185,7 +185,10 @@ static void vflip(image *im) {
  * positive angle turns the picture counter-clockwise about the centre
  * ((W − 1)/2, (H − 1)/2); each output pixel reads the source pixel nearest
  * to its position turned back. */
-static void rotate(image *im, double degrees, float *spare) {
+void cr_augment_rotate(float *x, int channels, int height, int width, double degrees,
+                       float *spare) {
+    image whole = {.x = x, .channels = channels, .height = height, .width = width};
+    image *im = &whole;
     double radians = degrees * (PI / 180.0);
     double cosine = cos(radians), sine = sin(radians);
     /* Exact quarter turns: no rounding noise from cos(90°) ≈ 6e-17. */
@@ -307,7 +310,8 @@ static void apply_step(image *im, const cr_augment_step *step, const float *mean
         if (step->padding > 0) pad_crop(im, step->padding, rng, spare);
         break;
     case CR_AUG_ROTATE:
-        rotate(im, uniform_between(rng, -step->degrees, step->degrees), spare);
+        cr_augment_rotate(im->x, im->channels, im->height, im->width,
+                          uniform_between(rng, -step->degrees, step->degrees), spare);
         break;
     case CR_AUG_COLOR_JITTER:
         color_jitter(im, step, rng);

@@ -79,6 +79,11 @@ size_t cr_augment_scratch_bytes(int channels, int height, int width);
 void cr_random_resized_crop_box(const float scale[2], const float ratio[2], int height, int width,
                                 uint64_t *rng, int box[4]);
 
+/* Turns x [channels, height, width] by `degrees` (counter-clockwise, about
+ * the centre, nearest pixel, black outside), as torchvision's rotate;
+ * spare has as many floats as x. */
+void cr_augment_rotate(float *x, int channels, int height, int width, double degrees, float *spare);
+
 /* One image: bytes [channels, source_h, source_w] -> out [channels, height,
  * width] floats, augmented by the per-image steps from the image's stream
  * and normalised with mean[c] and std[c] (std 0 means 1). A source of

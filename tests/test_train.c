@@ -144,6 +144,29 @@ static bool setup_load(setup *s, const char *data_dir, const char *optimizer) {
     return setup_load_pool(s, data_dir, optimizer, "maxpool");
 }
 
+/* The tiny model with every augment step, mixing included. */
+static const char *const every_step =
+    "[{random_resized_crop: {scale: [0.5, 1]}}, {rotate: {degrees: 15}}, "
+    "{color_jitter: {brightness: 0.3, contrast: 0.3}}, hflip, {vflip: {p: 0.2}}, "
+    "{cutout: {size: 2}}, {mixup: {alpha: 0.4}}, cutmix]";
+
+static bool setup_load_augment(setup *s, const char *data_dir, const char *steps) {
+    cr_error err;
+    char yaml[2048];
+    const char *text = model_yaml(data_dir, sgd), *old = "{crop_padding: 1, hflip: true}";
+    const char *at = strstr(text, old);
+    snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(at - text), text, steps, at + strlen(old));
+    memset(s, 0, sizeof *s);
+    if (cr_model_load_text(yaml, strlen(yaml), "tiny.yaml", &s->model, &err) ||
+        cr_train_config_parse(s->model, &s->config, &err) ||
+        cr_train_load_data(s->model, &s->config, &s->train, &s->validation, &err)) {
+        fprintf(stderr, "setup: %s\n", err.message);
+        CHECK(!"setup loads");
+        return false;
+    }
+    return true;
+}
+
 static void setup_free(setup *s) {
     cr_dataset_free(&s->train);
     cr_dataset_free(&s->validation);
@@ -179,12 +202,18 @@ static void on_epoch(void *user, const cr_epoch_result *result) {
     if (r->epochs_seen < 8) r->epochs[r->epochs_seen++] = *result;
 }
 
+/* Threads of the data loader in the next runs (train.h; 0: the step's own). */
+static int loader_threads;
+
 static int train(setup *s, const char *run_dir, bool resume, int64_t max_steps, recorder *rec,
                  cr_train_result *result, cr_error *err) {
     recorder local = {0};
     if (!rec) rec = &local;
-    cr_train_options options = {
-        .run_dir = run_dir, .resume = resume, .max_steps = max_steps, .stop = &rec->stop};
+    cr_train_options options = {.run_dir = run_dir,
+                                .resume = resume,
+                                .max_steps = max_steps,
+                                .stop = &rec->stop,
+                                .loader_threads = loader_threads};
     cr_train_callbacks callbacks = {
         .user = rec, .on_start = on_start, .on_step = on_step, .on_epoch = on_epoch};
     return cr_train(s->model, &s->config, &s->train, &s->validation, &options, &callbacks, result,
@@ -406,6 +435,47 @@ static void test_resume_is_exact(const char *data) {
     CHECK_INT(train(&s, in_folder("boundary"), true, 0, NULL, &result, &err), 1);
     CHECK_CONTAINS(err.message, "saved with optimizer sgd, this run has adamw");
     setup_free(&s);
+}
+
+/* With every augment step (mixup and cutmix too: soft targets): a straight
+ * run with 2 loader threads, and one stopped mid-epoch twice and resumed
+ * with 0 and 1 threads, end with the same bytes. Another seed gives other
+ * weights; changing the steps is refused on resume. */
+static void test_augment_resume_is_exact(const char *data) {
+    setup s;
+    if (!setup_load_augment(&s, data, every_step)) return;
+    CHECK_INT(s.config.transform.augment.count, 8);
+    loader_threads = 2;
+    recorder rec = {0};
+    train_ok(&s, in_folder("augment-straight"), false, 0, &rec, CR_TRAIN_FINISHED);
+    CHECK_INT(rec.epochs_seen, EPOCHS);
+    CHECK(rec.epochs[EPOCHS - 1].train_loss < rec.epochs[0].train_loss);
+    loader_threads = 0;
+    train_ok(&s, in_folder("augment-resumed"), false, STEPS_PER_EPOCH + 3, NULL,
+             CR_TRAIN_STEP_LIMIT);
+    loader_threads = 1;
+    train_ok(&s, in_folder("augment-resumed"), true, 2 * STEPS_PER_EPOCH + 5, NULL,
+             CR_TRAIN_STEP_LIMIT);
+    loader_threads = 3;
+    train_ok(&s, in_folder("augment-resumed"), true, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(in_folder("augment-resumed"), in_folder("augment-straight"));
+
+    s.config.seed = 8;
+    train_ok(&s, in_folder("augment-seed8"), false, 0, NULL, CR_TRAIN_FINISHED);
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/last.safetensors", in_folder("augment-seed8"));
+    snprintf(b, sizeof b, "%s/last.safetensors", in_folder("augment-straight"));
+    CHECK(!same_file(a, b));
+    setup_free(&s);
+
+    /* Other steps: the model description differs, and the resume says so. */
+    if (!setup_load_augment(&s, data, "[hflip]")) return;
+    cr_train_result result;
+    cr_error err;
+    CHECK_INT(train(&s, in_folder("augment-resumed"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "train augment");
+    setup_free(&s);
+    loader_threads = 0;
 }
 
 /* The raw 8 bytes of a checkpoint's scalar `name`, or false when missing. */
@@ -678,6 +748,7 @@ int main(void) {
     test_straight_run_and_metrics(data);
     test_resume_is_exact(data);
     test_old_checkpoint_resumes(data);
+    test_augment_resume_is_exact(data);
     test_nan_keeps_checkpoint(data);
     test_failed_write_keeps_checkpoint(data);
     test_labels_beyond_outputs();
