@@ -54,6 +54,12 @@ static uint64_t derive(uint64_t root, uint64_t salt, int64_t a, int64_t b) {
     return cr_random_next(&state);
 }
 
+/* The constant keeps it apart from the other streams seeded with `seed`. */
+uint64_t cr_augment_root(uint64_t seed) {
+    uint64_t state = seed ^ 0xA0761D6478BD642FULL;
+    return cr_random_next(&state);
+}
+
 uint64_t cr_augment_image_stream(uint64_t root, int64_t epoch, int64_t index) {
     return derive(root, 0x696d616765ULL /* "image" */, epoch, index);
 }

@@ -63,6 +63,9 @@ bool cr_augment_is_batch_level(cr_augment_kind kind);
 /* Whether any step is batch level: the loss then takes soft targets. */
 bool cr_augment_mixes(const cr_augment *augment);
 
+/* A run's augmentation root from its seed (a checkpoint stores it). */
+uint64_t cr_augment_root(uint64_t seed);
+
 /* The image's and the batch's streams (see the top of this file). */
 uint64_t cr_augment_image_stream(uint64_t root, int64_t epoch, int64_t index);
 uint64_t cr_augment_batch_stream(uint64_t root, int64_t epoch, int64_t step);

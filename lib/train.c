@@ -255,11 +255,6 @@ static uint64_t epoch_order_seed(uint64_t seed, int64_t epoch) {
     return cr_random_next(&state);
 }
 
-static uint64_t augment_seed(uint64_t seed) {
-    uint64_t state = seed ^ 0xA0761D6478BD642FULL;
-    return cr_random_next(&state);
-}
-
 static void epoch_order(int *order, int count, bool shuffle, uint64_t seed) {
     for (int i = 0; i < count; i++) order[i] = i;
     if (!shuffle) return;
@@ -411,7 +406,7 @@ static int open_run(run *r, text *changes, cr_error *err) {
                         "%s already holds a training run (%s): continue it with --resume %s, or "
                         "start a new one in another folder (--out)",
                         r->options->run_dir, CR_RUN_CHECKPOINT, r->options->run_dir);
-        state->augment_rng = augment_seed(config->seed);
+        state->augment_rng = cr_augment_root(config->seed);
         state->best_accuracy = -1.0;
         if (r->options->init_weights && cr_net_load_weights(r->net, r->options->init_weights, err))
             return 1;
