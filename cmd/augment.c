@@ -107,30 +107,27 @@ typedef struct grid {
     int rows, columns, classes;
     uint64_t root;
     int *indices;
-    float *images, *targets, *scratch;
+    float *images, *targets;
     int *labels;
-    uint8_t *bytes, *byte_scratch;
+    uint8_t *bytes;
+    cr_loader_scratch scratch;
 } grid;
 
 /* Column `column` (epoch column − 1) of every row into the picture. */
 static int draw_column(grid *g, int column, int scale, cr_picture *picture, cr_error *err) {
     const cr_dataset *d = g->data;
     size_t image_size = (size_t)d->channels * d->height * d->width;
-    if (column == 0) {
-        for (int r = 0; r < g->rows; r++)
-            place(picture, d->pixels + (size_t)g->indices[r] * image_size, d->channels, d->height,
-                  d->width, scale, r, 0);
-        return 0;
-    }
+    /* The stored image: no steps (a streamed file resized to the input). */
+    cr_transform stored = *g->transform;
+    stored.augment.count = 0;
     cr_loader_config config = {.data = d,
-                               .transform = g->transform,
+                               .transform = column == 0 ? &stored : g->transform,
                                .batch_size = g->rows,
                                .ranks = 1,
                                .classes = g->classes,
                                .root = g->root};
     cr_loader_batch batch = {.images = g->images, .labels = g->labels, .targets = g->targets};
-    if (cr_loader_fill(&config, column - 1, 0, g->indices, g->rows, g->scratch, g->byte_scratch,
-                       &batch)) {
+    if (cr_loader_fill(&config, column - 1, 0, g->indices, g->rows, &g->scratch, &batch)) {
         *err = batch.err;
         return 1;
     }
@@ -174,12 +171,9 @@ static int augment_grid(const augment_args *a, const cr_model *model, const cr_t
     g.labels = malloc(sizeof(int) * rows);
     g.images = malloc(sizeof(float) * image_size * rows);
     g.targets = malloc(sizeof(float) * (size_t)rows * (g.classes > 0 ? g.classes : 1));
-    g.scratch = malloc(sizeof(float) * cr_augment_scratch_floats(d->channels, d->height, d->width));
-    g.byte_scratch = malloc(cr_augment_scratch_bytes(d->channels, d->height, d->width));
     g.bytes = malloc(image_size);
-    int status = 0;
-    if (!g.indices || !g.labels || !g.images || !g.targets || !g.scratch || !g.byte_scratch ||
-        !g.bytes)
+    int status = cr_loader_scratch_init(&g.scratch, d);
+    if (status || !g.indices || !g.labels || !g.images || !g.targets || !g.bytes)
         status = cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
     /* Spread over the set: folders are stored class by class. */
     for (int r = 0; !status && r < rows; r++) g.indices[r] = (int)((int64_t)r * d->count / rows);
@@ -188,8 +182,7 @@ static int augment_grid(const augment_args *a, const cr_model *model, const cr_t
     free(g.labels);
     free(g.images);
     free(g.targets);
-    free(g.scratch);
-    free(g.byte_scratch);
+    cr_loader_scratch_free(&g.scratch);
     free(g.bytes);
     return status;
 }

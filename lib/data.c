@@ -719,6 +719,48 @@ static int decode_image(const char *path, cr_shape want, uint8_t *out, cr_error 
     return 0;
 }
 
+/* stb_image's interleaved pixels (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA)
+ * -> `channels` planes (alpha dropped, grey <-> RGB as decode_image does). */
+static void to_planes(const uint8_t *image, int file_channels, size_t pixels, int channels,
+                      uint8_t *out) {
+    bool colour = file_channels >= 3;
+    for (size_t p = 0; p < pixels; p++) {
+        const uint8_t *in = image + p * (size_t)file_channels;
+        if (channels == 1) {
+            out[p] = colour ? luma(in[0], in[1], in[2]) : in[0];
+            continue;
+        }
+        out[p] = in[0];
+        out[pixels + p] = colour ? in[1] : in[0];
+        out[2 * pixels + p] = colour ? in[2] : in[0];
+    }
+}
+
+int cr_image_decode(const char *path, int channels, uint8_t **buffer, size_t *capacity, int *height,
+                    int *width, cr_error *err) {
+    FILE *file = cr_fopen_regular(path, err);
+    if (!file) return 1;
+    int file_channels;
+    uint8_t *image = stbi_load_from_file(file, width, height, &file_channels, 0);
+    fclose(file);
+    if (!image)
+        return cr_fail_file(err, CR_ERR_INVALID, path, "cannot decode image: %s",
+                            stbi_failure_reason());
+    size_t pixels = (size_t)*width * *height, need = pixels * (size_t)channels;
+    if (need > *capacity) {
+        uint8_t *bigger = realloc(*buffer, need);
+        if (!bigger) {
+            stbi_image_free(image);
+            return out_of_memory(err, path, need);
+        }
+        *buffer = bigger;
+        *capacity = need;
+    }
+    to_planes(image, file_channels, pixels, channels, *buffer);
+    stbi_image_free(image);
+    return 0;
+}
+
 /* The two splits must name the same classes, or label 3 would mean one thing
  * in training and another in testing. */
 static int compare_classes(const name_list *mine, const char *my_dir, const name_list *other,
@@ -782,20 +824,35 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
         failed = cr_fail_file(err, CR_ERR_INVALID, root, "%lld images; at most %d are supported",
                               (long long)total, INT_MAX);
 
+    /* Streamed: only the paths, each file's header checked now so that a
+     * broken image is named before training starts. */
+    bool stream = source->stream && !test;
     size_t image_bytes = (size_t)cr_shape_size(want);
     uint8_t *pixels = NULL;
+    char **paths = NULL;
     int *labels = NULL;
     if (!failed) {
-        pixels = malloc((size_t)total * image_bytes);
+        if (stream)
+            paths = calloc((size_t)total, sizeof *paths);
+        else
+            pixels = malloc((size_t)total * image_bytes);
         labels = malloc((size_t)total * sizeof *labels);
-        if (!pixels || !labels) failed = out_of_memory(err, root, (uint64_t)total * image_bytes);
+        if ((!pixels && !paths) || !labels)
+            failed = out_of_memory(err, root, (uint64_t)total * image_bytes);
     }
     int count = 0;
     for (int k = 0; k < classes.count && !failed; k++) {
         for (int i = 0; i < files[k].count && !failed; i++) {
             snprintf(file_path, sizeof file_path, "%s/%s/%s", root, classes.names[k],
                      files[k].names[i]);
-            failed = decode_image(file_path, want, pixels + (size_t)count * image_bytes, err);
+            if (stream) {
+                int height, width;
+                failed = cr_image_size(file_path, &height, &width, err);
+                if (!failed && !(paths[count] = strdup(file_path)))
+                    failed = out_of_memory(err, file_path, strlen(file_path));
+            } else {
+                failed = decode_image(file_path, want, pixels + (size_t)count * image_bytes, err);
+            }
             labels[count++] = k;
         }
     }
@@ -803,6 +860,7 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
     free(files);
     if (failed) {
         free(pixels);
+        if (paths) free_names(paths, count);
         free(labels);
         name_list_free(&classes);
         return 1;
@@ -812,6 +870,7 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
     out->height = want.h;
     out->width = want.w;
     out->pixels = pixels;
+    out->files = paths;
     out->labels = labels;
     out->classes = classes.count;
     out->class_names = classes.names;
@@ -912,6 +971,7 @@ int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_data
 void cr_dataset_free(cr_dataset *data) {
     if (!data) return;
     free(data->pixels);
+    if (data->files) free_names(data->files, data->count);
     free(data->labels);
     if (data->class_names) free_names(data->class_names, data->classes);
     free(data->source);

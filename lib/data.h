@@ -20,7 +20,9 @@
 typedef struct cr_dataset {
     int count; /* images */
     int channels, height, width;
-    uint8_t *pixels;    /* [count, channels, height, width] */
+    uint8_t *pixels;    /* [count, channels, height, width]; NULL when streamed */
+    char **files;       /* streamed: [count] image files, decoded per batch by the loader
+                           at their own size (channels, height, width: the model's) */
     int *labels;        /* [count], each in [0, classes) */
     int classes;        /* mnist: largest label + 1 (10 with Fashion-MNIST's
                            names); cifar10: 10; folder: class folders */
@@ -39,6 +41,10 @@ typedef struct cr_data_source {
     char train_dir[1024]; /* folder */
     char test_dir[1024];  /* folder */
     bool fashion_names;   /* Fashion-MNIST's class names for mnist-format data */
+    /* folder: the training split is streamed (cr_dataset.files) rather than
+     * decoded once at the model's size; set by cr_train_load_data when the
+     * first augment step is random_resized_crop, which crops the original. */
+    bool stream;
 } cr_data_source;
 
 /* Parses `fashion-mnist`, `mnist:DIR`, `cifar10:DIR` or `folder:TRAIN_DIR,TEST_DIR`
@@ -83,6 +89,12 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
  * data set's images. transform may be NULL (plain [0, 1]). */
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err);
+
+/* Decodes an image file at its own size into `channels` planes [channels,
+ * height, width] of *buffer (grown with realloc when *capacity is short;
+ * converted as cr_data_load converts). For the loader's threads. */
+int cr_image_decode(const char *path, int channels, uint8_t **buffer, size_t *capacity, int *height,
+                    int *width, cr_error *err);
 
 /* The size of an image file without decoding it (files.h's checks first). */
 int cr_image_size(const char *path, int *height, int *width, cr_error *err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "augment.h"
+#include "clock.h"
 
 typedef enum slot_state { SLOT_EMPTY, SLOT_FILLING, SLOT_READY } slot_state;
 
@@ -15,12 +16,11 @@ typedef struct slot {
     slot_state state;
 } slot;
 
-/* One thread's scratch (the caller's too, with 0 threads). */
+/* One thread (or, with 0 threads, the caller). */
 typedef struct worker {
     cr_loader *loader;
     pthread_t thread;
-    float *floats;
-    uint8_t *bytes;
+    cr_loader_scratch scratch;
 } worker;
 
 struct cr_loader {
@@ -51,28 +51,61 @@ static void batch_share(const cr_loader_config *config, int64_t step, int *first
     *n = (int)((int64_t)*total * (config->rank + 1) / config->ranks) - *first;
 }
 
+int cr_loader_scratch_init(cr_loader_scratch *scratch, const cr_dataset *data) {
+    memset(scratch, 0, sizeof *scratch);
+    scratch->floats = malloc(sizeof(float) *
+                             cr_augment_scratch_floats(data->channels, data->height, data->width));
+    scratch->bytes = malloc(cr_augment_scratch_bytes(data->channels, data->height, data->width));
+    return scratch->floats && scratch->bytes ? 0 : 1;
+}
+
+void cr_loader_scratch_free(cr_loader_scratch *scratch) {
+    free(scratch->floats);
+    free(scratch->bytes);
+    free(scratch->decoded);
+    memset(scratch, 0, sizeof *scratch);
+}
+
+/* One image into out: from memory, or decoded from its file. */
+static int fill_image(const cr_loader_config *config, int64_t epoch, int index,
+                      cr_loader_scratch *scratch, float *out, cr_error *err) {
+    const cr_dataset *data = config->data;
+    const cr_transform *t = config->transform;
+    const uint8_t *source;
+    int height = data->height, width = data->width;
+    if (data->files) {
+        if (cr_image_decode(data->files[index], data->channels, &scratch->decoded,
+                            &scratch->decoded_capacity, &height, &width, err))
+            return 1;
+        source = scratch->decoded;
+    } else {
+        source = data->pixels + (size_t)index * data->channels * data->height * data->width;
+    }
+    uint64_t stream = cr_augment_image_stream(config->root, epoch, index);
+    if (cr_augment_image(&t->augment, t->mean, t->std, source, data->channels, height, width,
+                         data->height, data->width, stream, scratch->floats, scratch->bytes, out))
+        return cr_fail_file(err, CR_ERR_RUNTIME, data->files ? data->files[index] : "data",
+                            "out of memory resizing image %d", index);
+    return 0;
+}
+
 int cr_loader_fill(const cr_loader_config *config, int64_t epoch, int64_t step, const int *indices,
-                   int n, float *float_scratch, uint8_t *byte_scratch, cr_loader_batch *batch) {
+                   int n, cr_loader_scratch *scratch, cr_loader_batch *batch) {
     const cr_dataset *data = config->data;
     const cr_transform *t = config->transform;
     size_t image_size = (size_t)data->channels * data->height * data->width;
     batch->step = step;
     batch->n = n;
     batch->failed = false;
-    for (int i = 0; i < n; i++) {
-        int index = indices[i];
-        uint64_t stream = cr_augment_image_stream(config->root, epoch, index);
-        if (cr_augment_image(&t->augment, t->mean, t->std,
-                             data->pixels + (size_t)index * image_size, data->channels,
-                             data->height, data->width, data->height, data->width, stream,
-                             float_scratch, byte_scratch, batch->images + (size_t)i * image_size)) {
-            batch->failed = true;
-            return cr_fail_file(&batch->err, CR_ERR_RUNTIME, data->source ? data->source : "data",
-                                "out of memory resizing image %d", index);
-        }
-        batch->labels[i] = data->labels[index];
-    }
     batch->mixed = false;
+    for (int i = 0; i < n; i++) {
+        if (fill_image(config, epoch, indices[i], scratch, batch->images + (size_t)i * image_size,
+                       &batch->err)) {
+            batch->failed = true;
+            return 1;
+        }
+        batch->labels[i] = data->labels[indices[i]];
+    }
     if (!cr_augment_mixes(&t->augment)) return 0;
     memset(batch->targets, 0, sizeof(float) * (size_t)n * config->classes);
     for (int i = 0; i < n; i++) batch->targets[(size_t)i * config->classes + batch->labels[i]] = 1;
@@ -88,7 +121,7 @@ static void fill_step(cr_loader *loader, worker *w, int64_t epoch, int64_t step,
     s->batch.first = first;
     s->batch.total = total;
     const int *indices = loader->order + step * loader->config.batch_size + first;
-    cr_loader_fill(&loader->config, epoch, step, indices, n, w->floats, w->bytes, &s->batch);
+    cr_loader_fill(&loader->config, epoch, step, indices, n, &w->scratch, &s->batch);
 }
 
 static slot *slot_of(cr_loader *loader, int64_t step) {
@@ -135,12 +168,8 @@ static bool allocate_slot(slot *s, const cr_loader_config *config, int share_max
 }
 
 static bool allocate_worker(worker *w, cr_loader *loader) {
-    const cr_dataset *data = loader->config.data;
     w->loader = loader;
-    w->floats = malloc(sizeof(float) *
-                       cr_augment_scratch_floats(data->channels, data->height, data->width));
-    w->bytes = malloc(cr_augment_scratch_bytes(data->channels, data->height, data->width));
-    return w->floats && w->bytes;
+    return cr_loader_scratch_init(&w->scratch, loader->config.data) == 0;
 }
 
 int cr_loader_create(const cr_loader_config *config, cr_loader **out, cr_error *err) {
@@ -202,10 +231,8 @@ void cr_loader_free(cr_loader *loader) {
         free(loader->slots[i].batch.targets);
     }
     int workers = loader->config.threads > 0 ? loader->config.threads : 1;
-    for (int i = 0; loader->workers && i < workers; i++) {
-        free(loader->workers[i].floats);
-        free(loader->workers[i].bytes);
-    }
+    for (int i = 0; loader->workers && i < workers; i++)
+        cr_loader_scratch_free(&loader->workers[i].scratch);
     free(loader->slots);
     free(loader->workers);
     free(loader->order);
@@ -250,4 +277,22 @@ void cr_loader_release(cr_loader *loader) {
     loader->next_take++;
     pthread_cond_broadcast(&loader->changed);
     pthread_mutex_unlock(&loader->lock);
+}
+
+double cr_loader_rate(cr_loader *loader, const int *order, int batches) {
+    int64_t images = 0, epoch = 0;
+    double started = cr_monotonic_seconds();
+    cr_loader_epoch(loader, epoch, order, 0);
+    for (int b = 0; b < batches; b++) {
+        const cr_loader_batch *batch = cr_loader_next(loader);
+        if (!batch) {
+            cr_loader_epoch(loader, ++epoch, order, 0);
+            batch = cr_loader_next(loader);
+        }
+        images += batch->n;
+        cr_loader_release(loader);
+    }
+    double seconds = cr_monotonic_seconds() - started;
+    cr_loader_stop(loader);
+    return seconds > 0 ? (double)images / seconds : 0.0;
 }

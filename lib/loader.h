@@ -12,6 +12,7 @@
 #define CNNRUN_LOADER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "data.h"
@@ -59,11 +60,28 @@ void cr_loader_release(cr_loader *loader);
 /* Drops the batches not taken yet and waits for the threads to be idle. */
 void cr_loader_stop(cr_loader *loader);
 
-/* Prepares the global batch's share [first, first + n) of images
- * order_part[0..n) into batch (images, labels, targets), as the threads
- * do; for cnnrun augment and the tests. float_scratch and byte_scratch as
- * cr_augment_image needs them. */
+/* One thread's working memory: cr_augment_image's scratch, and the decoded
+ * file of a streamed data set (grown to the largest image). */
+typedef struct cr_loader_scratch {
+    float *floats;
+    uint8_t *bytes;
+    uint8_t *decoded;
+    size_t decoded_capacity;
+} cr_loader_scratch;
+
+int cr_loader_scratch_init(cr_loader_scratch *scratch, const cr_dataset *data);
+void cr_loader_scratch_free(cr_loader_scratch *scratch);
+
+/* Prepares images indices[0..n), the share of the global batch of `step`,
+ * into batch (images, labels, targets) as the threads do; for cnnrun
+ * augment and the tests. A file that fails to decode fails the batch
+ * (batch->err). */
 int cr_loader_fill(const cr_loader_config *config, int64_t epoch, int64_t step, const int *indices,
-                   int n, float *float_scratch, uint8_t *byte_scratch, cr_loader_batch *batch);
+                   int n, cr_loader_scratch *scratch, cr_loader_batch *batch);
+
+/* The loader alone: takes `batches` batches as fast as its threads prepare
+ * them (starting epochs over `order` as needed) and returns images per
+ * second. */
+double cr_loader_rate(cr_loader *loader, const int *order, int batches);
 
 #endif

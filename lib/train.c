@@ -37,20 +37,36 @@ static int fail(cr_error *err, cr_error_kind kind, const char *fmt, ...) {
 
 /* ---- data ---------------------------------------------------------------------------- */
 
+/* random_resized_crop chooses its box in the image as stored: image
+ * folders then stay files, decoded at their own size by the loader. */
+static bool streams(const cr_train_config *config) {
+    const cr_augment *augment = &config->transform.augment;
+    return config->data.format == CR_DATA_FOLDER && augment->count > 0 &&
+           augment->steps[0].kind == CR_AUG_RANDOM_RESIZED_CROP;
+}
+
 int cr_train_load_data(const cr_model *model, const cr_train_config *config, cr_dataset *train,
                        cr_dataset *validation, cr_error *err) {
     memset(train, 0, sizeof *train);
     memset(validation, 0, sizeof *validation);
+    cr_data_source source = config->data;
+    source.stream = streams(config);
     if (config->validation <= 0) {
-        if (cr_data_load(&config->data, false, model->input, train, err)) return 1;
-        if (cr_data_load(&config->data, true, model->input, validation, err)) {
+        if (cr_data_load(&source, false, model->input, train, err)) return 1;
+        if (cr_data_load(&source, true, model->input, validation, err)) {
             cr_dataset_free(train);
             return 1;
         }
         return 0;
     }
+    if (source.stream)
+        return fail(err, CR_ERR_INVALID,
+                    "%s: a validation fraction of an image folder that random_resized_crop "
+                    "reads at full size is not supported; give a test folder "
+                    "(folder:TRAIN_DIR,TEST_DIR)",
+                    source.train_dir);
     cr_dataset all;
-    if (cr_data_load(&config->data, false, model->input, &all, err)) return 1;
+    if (cr_data_load(&source, false, model->input, &all, err)) return 1;
     int status = cr_dataset_split(&all, config->validation, config->seed, train, validation, err);
     cr_dataset_free(&all);
     return status;
@@ -69,10 +85,17 @@ int cr_check_labels(const cr_model *model, const cr_dataset *data, cr_error *err
 }
 
 /* FNV-1a over the images and labels: a resume must see the same data. */
+/* Streamed data: over the file names (their contents are read per batch). */
 static uint64_t data_hash(const cr_dataset *data) {
     uint64_t hash = 0xcbf29ce484222325ULL;
     int64_t bytes = (int64_t)data->count * data->channels * data->height * data->width;
-    for (int64_t i = 0; i < bytes; i++) hash = (hash ^ data->pixels[i]) * 0x100000001b3ULL;
+    for (int64_t i = 0; data->pixels && i < bytes; i++)
+        hash = (hash ^ data->pixels[i]) * 0x100000001b3ULL;
+    /* Names below the folder, so a moved folder still resumes. */
+    size_t root = data->source ? strlen(data->source) : 0;
+    for (int i = 0; data->files && i < data->count; i++)
+        for (const char *c = data->files[i] + (strlen(data->files[i]) > root ? root : 0); *c; c++)
+            hash = (hash ^ (uint8_t)*c) * 0x100000001b3ULL;
     for (int i = 0; i < data->count; i++)
         hash = (hash ^ (uint64_t)(uint32_t)data->labels[i]) * 0x100000001b3ULL;
     return hash;

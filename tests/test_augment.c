@@ -6,12 +6,18 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stb/stb_image_write.h>
 
 #include "augment.h"
 #include "check.h"
 #include "loader.h"
 #include "net_fixture.h"
 #include "random.h"
+#include "train.h"
+#include "train_config.h"
 
 /* A one-step list. */
 static cr_augment only(cr_augment_step step) {
@@ -471,6 +477,118 @@ static void test_loader_stop(void) {
     cr_loader_free(loader);
 }
 
+/* An image folder of several sizes, with random_resized_crop first: the
+ * training split stays files (decoded per batch at their own size, the crop
+ * taken from the original), the test split is decoded once. Uniform images
+ * stay uniform whatever the crop; any thread count gives the same bytes; a
+ * file broken after loading fails its batch with its name. */
+static void write_uniform(const char *path, int height, int width, unsigned char grey) {
+    unsigned char *pixels = malloc((size_t)height * width * 3);
+    memset(pixels, grey, (size_t)height * width * 3);
+    CHECK(stbi_write_png(path, width, height, 3, pixels, width * 3));
+    free(pixels);
+}
+
+static void test_streamed_folder(void) {
+    char root[] = "/tmp/cnnrun-augment-XXXXXX";
+    if (!mkdtemp(root)) {
+        CHECK(!"temporary folder");
+        return;
+    }
+    char path[512];
+    const char *splits[2] = {"train", "test"}, *classes[2] = {"a", "b"};
+    for (int s = 0; s < 2; s++) {
+        snprintf(path, sizeof path, "%s/%s", root, splits[s]);
+        mkdir(path, 0755);
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "%s/%s/%s", root, splits[s], classes[k]);
+            mkdir(path, 0755);
+            for (int i = 0; i < 3; i++) {
+                snprintf(path, sizeof path, "%s/%s/%s/%d.png", root, splits[s], classes[k], i);
+                write_uniform(path, 9 + 5 * i, 30 - 4 * i, (unsigned char)(40 + 100 * k + i));
+            }
+        }
+    }
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "input: [3, 8, 8]\nlayers:\n  - {type: dense, units: 2}\ntrain:\n"
+             "  data: {format: folder, train: %s/train, test: %s/test}\n"
+             "  augment: [{random_resized_crop: {scale: [0.2, 1]}}, hflip]\n",
+             root, root);
+    cr_model *model;
+    cr_train_config config;
+    cr_dataset train, validation;
+    cr_error err;
+    if (cr_model_load_text(yaml, strlen(yaml), "m.yaml", &model, &err) ||
+        cr_train_config_parse(model, &config, &err) ||
+        cr_train_load_data(model, &config, &train, &validation, &err)) {
+        fprintf(stderr, "%s\n", err.message);
+        CHECK(!"streamed folder loads");
+        return;
+    }
+    CHECK(train.files != NULL && train.pixels == NULL);
+    CHECK(validation.files == NULL && validation.pixels != NULL);
+    CHECK_INT(train.count, 6);
+    int order[6] = {5, 0, 3, 1, 4, 2};
+    float images[2][6 * 192];
+    for (int t = 0; t < 2; t++) {
+        cr_loader_config lc = {.data = &train,
+                               .transform = &config.transform,
+                               .batch_size = 4,
+                               .ranks = 1,
+                               .classes = 2,
+                               .threads = 2 * t,
+                               .depth = 2,
+                               .root = 9};
+        cr_loader *loader;
+        CHECK_INT(cr_loader_create(&lc, &loader, &err), 0);
+        cr_loader_epoch(loader, 0, order, 0);
+        const cr_loader_batch *batch;
+        int at = 0;
+        while ((batch = cr_loader_next(loader))) {
+            CHECK(!batch->failed);
+            memcpy(images[t] + at * 192, batch->images, sizeof(float) * 192 * batch->n);
+            at += batch->n;
+            cr_loader_release(loader);
+        }
+        CHECK_INT(at, 6);
+        cr_loader_free(loader);
+    }
+    CHECK(!memcmp(images[0], images[1], sizeof images[0]));
+    for (int i = 0; i < 6; i++) {
+        int index = order[i];
+        float want = (float)(40 + 100 * (index / 3) + index % 3) / 255.0f;
+        for (int p = 0; p < 192; p++) CHECK(images[0][i * 192 + p] == want);
+    }
+    /* A file broken after loading: the batch fails, naming it. */
+    FILE *broken = fopen(train.files[0], "wb");
+    if (broken) {
+        fputs("not a png", broken);
+        fclose(broken);
+    }
+    cr_loader_config lc = {.data = &train,
+                           .transform = &config.transform,
+                           .batch_size = 6,
+                           .ranks = 1,
+                           .classes = 2,
+                           .threads = 1,
+                           .depth = 1,
+                           .root = 9};
+    cr_loader *loader;
+    CHECK_INT(cr_loader_create(&lc, &loader, &err), 0);
+    cr_loader_epoch(loader, 0, order, 0);
+    const cr_loader_batch *batch = cr_loader_next(loader);
+    CHECK(batch && batch->failed);
+    if (batch) CHECK_CONTAINS(batch->err.file, "train/a/0.png");
+    cr_loader_free(loader);
+    cr_dataset_free(&train);
+    cr_dataset_free(&validation);
+    cr_model_free(model);
+    char command[600];
+    snprintf(command, sizeof command, "rm -rf '%s'", root);
+    CHECK_INT(system(command), 0);
+}
+
 int main(void) {
     test_flips();
     test_rotate();
@@ -482,5 +600,6 @@ int main(void) {
     test_soft_cross_entropy();
     test_loader();
     test_loader_stop();
+    test_streamed_folder();
     return check_report();
 }
