@@ -205,8 +205,8 @@ void cr_augment_rotate(float *x, int channels, int height, int width, double deg
     for (int y = 0; y < im->height; y++)
         for (int x = 0; x < im->width; x++) {
             double dx = x - cx, dy = y - cy;
-            long from_x = lround(cx + cosine * dx - sine * dy);
-            long from_y = lround(cy + sine * dx + cosine * dy);
+            long from_x = lrint(cx + cosine * dx - sine * dy);
+            long from_y = lrint(cy + sine * dx + cosine * dy);
             bool inside = from_x >= 0 && from_x < im->width && from_y >= 0 && from_y < im->height;
             for (int c = 0; c < im->channels; c++)
                 spare[c * plane + (size_t)y * im->width + x] =
@@ -224,10 +224,10 @@ static float blend(float x, float other, float factor) {
     return clamp_unit(factor * x + (1.0f - factor) * other);
 }
 
-/* rgb_to_grayscale's weights. */
+/* torchvision rgb_to_grayscale's weights for float images (0.2989, not 0.299). */
 static float grey_at(const image *im, size_t p) {
     size_t plane = (size_t)im->height * im->width;
-    return 0.299f * im->x[p] + 0.587f * im->x[plane + p] + 0.114f * im->x[2 * plane + p];
+    return 0.2989f * im->x[p] + 0.587f * im->x[plane + p] + 0.114f * im->x[2 * plane + p];
 }
 
 static void adjust_brightness(image *im, float factor) {
@@ -253,6 +253,13 @@ static void adjust_saturation(image *im, float factor) {
         for (int c = 0; c < 3; c++)
             im->x[c * plane + p] = blend(im->x[c * plane + p], grey, factor);
     }
+}
+
+void cr_augment_adjust(float *x, int channels, int height, int width, int which, float factor) {
+    image im = {.x = x, .channels = channels, .height = height, .width = width};
+    if (which == 0) adjust_brightness(&im, factor);
+    if (which == 1) adjust_contrast(&im, factor);
+    if (which == 2) adjust_saturation(&im, factor);
 }
 
 /* ColorJitter: the three adjustments in a random order (torchvision draws

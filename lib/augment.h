@@ -87,6 +87,11 @@ void cr_random_resized_crop_box(const float scale[2], const float ratio[2], int 
  * spare has as many floats as x. */
 void cr_augment_rotate(float *x, int channels, int height, int width, double degrees, float *spare);
 
+/* ColorJitter's three adjustments at a given factor on x [channels,
+ * height, width] in [0, 1], as torchvision's adjust_brightness,
+ * adjust_contrast and adjust_saturation (which: 0, 1, 2). */
+void cr_augment_adjust(float *x, int channels, int height, int width, int which, float factor);
+
 /* One image: bytes [channels, source_h, source_w] -> out [channels, height,
  * width] floats, augmented by the per-image steps from the image's stream
  * and normalised with mean[c] and std[c] (std 0 means 1). A source of
