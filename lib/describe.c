@@ -123,6 +123,41 @@ static bool is_shorthand(const cr_augment *augment, int *padding, bool *flip) {
     return at == augment->count;
 }
 
+/* One step with its own keys: "train augment 2\trotate {degrees: 15}". */
+static void add_step(text *t, int number, const cr_augment_step *s) {
+    add(t, "train augment %d\t%s {", number, cr_augment_names[s->kind]);
+    switch (s->kind) {
+    case CR_AUG_RANDOM_RESIZED_CROP:
+        add(t, "scale: [%.9g, %.9g], ratio: [%.9g, %.9g]", (double)s->scale[0], (double)s->scale[1],
+            (double)s->ratio[0], (double)s->ratio[1]);
+        break;
+    case CR_AUG_PAD_CROP:
+        add(t, "padding: %d", s->padding);
+        break;
+    case CR_AUG_ROTATE:
+        add(t, "degrees: %.9g", (double)s->degrees);
+        break;
+    case CR_AUG_COLOR_JITTER:
+        add(t, "brightness: %.9g, contrast: %.9g, saturation: %.9g", (double)s->brightness,
+            (double)s->contrast, (double)s->saturation);
+        break;
+    case CR_AUG_HFLIP:
+    case CR_AUG_VFLIP:
+        add(t, "p: %.9g", (double)s->p);
+        break;
+    case CR_AUG_CUTOUT:
+        add(t, "size: %d, count: %d, p: %.9g", s->size, s->count, (double)s->p);
+        break;
+    case CR_AUG_MIXUP:
+    case CR_AUG_CUTMIX:
+        add(t, "alpha: %.9g", (double)s->alpha);
+        break;
+    case CR_AUG_KINDS:
+        break;
+    }
+    add(t, "}\n");
+}
+
 static void add_augment(text *t, const cr_augment *augment) {
     int padding;
     bool flip;
@@ -131,16 +166,7 @@ static void add_augment(text *t, const cr_augment *augment) {
             flip ? "true" : "false");
         return;
     }
-    for (int i = 0; i < augment->count; i++) {
-        const cr_augment_step *s = &augment->steps[i];
-        add(t,
-            "train augment %d\t%s p %.9g scale [%.9g, %.9g] ratio [%.9g, %.9g] padding %d "
-            "degrees %.9g jitter [%.9g, %.9g, %.9g] size %d count %d alpha %.9g\n",
-            i + 1, cr_augment_names[s->kind], (double)s->p, (double)s->scale[0],
-            (double)s->scale[1], (double)s->ratio[0], (double)s->ratio[1], s->padding,
-            (double)s->degrees, (double)s->brightness, (double)s->contrast, (double)s->saturation,
-            s->size, s->count, (double)s->alpha);
-    }
+    for (int i = 0; i < augment->count; i++) add_step(t, i + 1, &augment->steps[i]);
 }
 
 char *cr_model_describe(const cr_model *model, const cr_transform *transform) {
