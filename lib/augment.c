@@ -414,23 +414,13 @@ double cr_random_beta(uint64_t *rng, double alpha) {
     return a + b > 0 ? a / (a + b) : 0.5;
 }
 
-/* targets[i] = λ targets[i] + (1 − λ) targets[n − 1 − i], from one-hot rows
- * kept in the first half's scratch: rows are read before they are written. */
-static void mix_targets(int n, int classes, double lambda, float *targets) {
+/* Rows i and n − 1 − i of rows[n, size] (images, or target rows) become
+ * λ·row_i + (1 − λ)·row_(n−1−i) and the mirror: each pair read before it
+ * is written. An odd batch's middle row is its own partner. */
+static void mix_rows(int n, size_t size, double lambda, float *rows) {
     for (int i = 0; i < n / 2; i++) {
-        float *a = targets + (size_t)i * classes, *b = targets + (size_t)(n - 1 - i) * classes;
-        for (int c = 0; c < classes; c++) {
-            float ta = a[c], tb = b[c];
-            a[c] = (float)(lambda * ta + (1.0 - lambda) * tb);
-            b[c] = (float)(lambda * tb + (1.0 - lambda) * ta);
-        }
-    }
-}
-
-static void mixup(int n, size_t image_size, double lambda, float *images) {
-    for (int i = 0; i < n / 2; i++) {
-        float *a = images + (size_t)i * image_size, *b = images + (size_t)(n - 1 - i) * image_size;
-        for (size_t k = 0; k < image_size; k++) {
+        float *a = rows + (size_t)i * size, *b = rows + (size_t)(n - 1 - i) * size;
+        for (size_t k = 0; k < size; k++) {
             float xa = a[k], xb = b[k];
             a[k] = (float)(lambda * xa + (1.0 - lambda) * xb);
             b[k] = (float)(lambda * xb + (1.0 - lambda) * xa);
@@ -480,7 +470,7 @@ bool cr_augment_batch(const cr_augment *augment, int n, int channels, int height
     if (step->kind == CR_AUG_CUTMIX)
         lambda = cutmix(n, channels, height, width, lambda, &rng, images);
     else
-        mixup(n, (size_t)channels * height * width, lambda, images);
-    mix_targets(n, classes, lambda, targets);
+        mix_rows(n, (size_t)channels * height * width, lambda, images);
+    mix_rows(n, (size_t)classes, lambda, targets);
     return true;
 }

@@ -122,13 +122,13 @@ typedef struct setup {
     cr_dataset train, validation;
 } setup;
 
-/* The tiny model, with `pool` as its pooling layer's type. */
-static bool setup_load_pool(setup *s, const char *data_dir, const char *optimizer,
-                            const char *pool) {
+/* The tiny model with its text `old` replaced by `new`. */
+static bool setup_load_changed(setup *s, const char *data_dir, const char *optimizer,
+                               const char *old, const char *new) {
     cr_error err;
     char yaml[2048];
-    const char *text = model_yaml(data_dir, optimizer), *at = strstr(text, "maxpool");
-    snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(at - text), text, pool, at + strlen("maxpool"));
+    const char *text = model_yaml(data_dir, optimizer), *at = strstr(text, old);
+    snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(at - text), text, new, at + strlen(old));
     memset(s, 0, sizeof *s);
     if (cr_model_load_text(yaml, strlen(yaml), "tiny.yaml", &s->model, &err) ||
         cr_train_config_parse(s->model, &s->config, &err) ||
@@ -138,6 +138,12 @@ static bool setup_load_pool(setup *s, const char *data_dir, const char *optimize
         return false;
     }
     return true;
+}
+
+/* The tiny model, with `pool` as its pooling layer's type. */
+static bool setup_load_pool(setup *s, const char *data_dir, const char *optimizer,
+                            const char *pool) {
+    return setup_load_changed(s, data_dir, optimizer, "maxpool", pool);
 }
 
 static bool setup_load(setup *s, const char *data_dir, const char *optimizer) {
@@ -150,21 +156,9 @@ static const char *const every_step =
     "{color_jitter: {brightness: 0.3, contrast: 0.3}}, hflip, {vflip: {p: 0.2}}, "
     "{cutout: {size: 2}}, {mixup: {alpha: 0.4}}, cutmix]";
 
+/* The tiny model with `steps` as its augment list. */
 static bool setup_load_augment(setup *s, const char *data_dir, const char *steps) {
-    cr_error err;
-    char yaml[2048];
-    const char *text = model_yaml(data_dir, sgd), *old = "{crop_padding: 1, hflip: true}";
-    const char *at = strstr(text, old);
-    snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(at - text), text, steps, at + strlen(old));
-    memset(s, 0, sizeof *s);
-    if (cr_model_load_text(yaml, strlen(yaml), "tiny.yaml", &s->model, &err) ||
-        cr_train_config_parse(s->model, &s->config, &err) ||
-        cr_train_load_data(s->model, &s->config, &s->train, &s->validation, &err)) {
-        fprintf(stderr, "setup: %s\n", err.message);
-        CHECK(!"setup loads");
-        return false;
-    }
-    return true;
+    return setup_load_changed(s, data_dir, sgd, "{crop_padding: 1, hflip: true}", steps);
 }
 
 static void setup_free(setup *s) {
