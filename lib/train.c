@@ -1,6 +1,7 @@
 /* The training loop (see train.h). Everything the loop needs is allocated
- * before the first step; a step assembles its batch straight into the
- * network's input and allocates nothing. */
+ * before the first step; a step copies its batch from the loader (loader.h,
+ * prepared ahead on the loader's threads) into the network's input and
+ * allocates nothing. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
