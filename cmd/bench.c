@@ -8,13 +8,16 @@
 
 #include "bench.h"
 #include "commands.h"
+#include "loader.h"
+#include "train.h"
 #include "parallel.h"
 #include "print.h"
 
 typedef struct bench_args {
-    const char *path;
+    const char *path, *data;
     int batch_size, threads, steps, warmup; /* 0: the train section's batch / every core */
-    cr_shape input;                         /* c == 0: the model's own */
+    int loader_threads;
+    cr_shape input; /* c == 0: the model's own */
     bool json;
 } bench_args;
 
@@ -48,6 +51,20 @@ static const cli_option bench_options[] = {
      .offset = offsetof(bench_args, input),
      .arg = "C,H,W",
      .help = "benchmark at another input size (shapes are re-inferred)"},
+    {.name = "data",
+     .type = CLI_STRING,
+     .offset = offsetof(bench_args, data),
+     .arg = "D",
+     .help = "feed the training steps from this data set through the loader (the train "
+             "section's normalize and augment), and time the loader alone too: fashion-mnist, "
+             "mnist:DIR, cifar10:DIR or folder:TRAIN_DIR,TEST_DIR"},
+    {.name = "loader-threads",
+     .type = CLI_INT,
+     .offset = offsetof(bench_args, loader_threads),
+     .min = 0,
+     .max = 64,
+     .arg = "N",
+     .help = "with --data: the loader's threads (default 1; 0: the step's own thread)"},
     {.name = "json",
      .type = CLI_FLAG,
      .offset = offsetof(bench_args, json),
@@ -70,7 +87,10 @@ const cli_spec bench_spec = {
         "OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE). Last, the machine: processor, vector\n"
         "width, the kernels OpenBLAS picked and its sgemm rate on a 1024² product on one\n"
         "thread and on all (the 'of peak' column and the step rate are fractions of the\n"
-        "latter), and the run's user and system CPU time.\n",
+        "latter), and the run's user and system CPU time. With --data the steps take\n"
+        "their batches from the data loader (decoding streamed image files, augmenting,\n"
+        "mixing) and the report adds the loader's images/s alone and the step's median\n"
+        "wait for it.\n",
     .exit_status = "0 measured, 1 invalid model or failed run, 2 usage error or unreadable file.",
 };
 
@@ -127,7 +147,8 @@ static void print_bench_machine(const cr_bench_result *r) {
            r->system_seconds, r->user_seconds > 0 ? 100 * r->system_seconds / r->user_seconds : 0);
 }
 
-static void print_bench_json(const cr_model *model, const cr_bench_result *r) {
+static void print_bench_json(const cr_model *model, const cr_bench_result *r,
+                             double loader_images_per_second) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "model", model->name);
     cJSON_AddItemToObject(root, "input", shape_json(model->input));
@@ -161,6 +182,9 @@ static void print_bench_json(const cr_model *model, const cr_bench_result *r) {
     cJSON_AddNumberToObject(root, "other_ms", r->other_ms);
     cJSON_AddNumberToObject(root, "step_wall_ms", r->step_wall_ms);
     cJSON_AddNumberToObject(root, "train_images_per_second", r->train_images_per_second);
+    cJSON_AddItemToObject(root, "loader_wait_ms", optional_json(r->loader_wait_ms));
+    cJSON_AddItemToObject(root, "loader_images_per_second",
+                          optional_json(loader_images_per_second));
     cJSON_AddNumberToObject(root, "inference_ms", r->inference_ms);
     cJSON_AddNumberToObject(root, "inference_images_per_second", r->inference_images_per_second);
     cJSON_AddNumberToObject(root, "peak_rss_bytes", (double)r->peak_rss_bytes);
@@ -176,7 +200,8 @@ static void print_bench_json(const cr_model *model, const cr_bench_result *r) {
     cJSON_Delete(root);
 }
 
-static void print_bench_table(const char *path, const cr_model *model, const cr_bench_result *r) {
+static void print_bench_table(const char *path, const cr_model *model, const cr_bench_result *r,
+                              double loader_images_per_second, int loader_threads) {
     char a[64], b[64], c[64];
     shape_text(model->input, a, sizeof a);
     printf("model '%s' (%s), input %s, batch %d, %d thread%s, median of %d steps after %d "
@@ -219,6 +244,13 @@ static void print_bench_table(const char *path, const cr_model *model, const cr_
            r->step_ms, r->layers_ms, r->other_ms);
     printf("training:   %.1f images/s (median wall time of a step %.2f ms)\n",
            r->train_images_per_second, r->step_wall_ms);
+    if (isfinite(r->loader_wait_ms))
+        printf("loader:     %.1f images/s alone (%d thread%s: decode, augment, mix); the step "
+               "waited %.2f ms of %.2f (median) for its batch: %s\n",
+               loader_images_per_second, loader_threads, loader_threads == 1 ? "" : "s",
+               r->loader_wait_ms, r->step_wall_ms,
+               r->loader_wait_ms > 0.05 * r->step_wall_ms ? "the loader is the bottleneck"
+                                                          : "the loader keeps up");
     printf("inference:  %.1f images/s (forward %.2f ms per batch of %d)\n",
            r->inference_images_per_second, r->inference_ms, r->batch);
     printf("memory:     peak RSS %s; planned for training %s (cnnrun check's figure)\n",
@@ -229,8 +261,42 @@ static void print_bench_table(const char *path, const cr_model *model, const cr_
     print_bench_machine(r);
 }
 
+/* --data: the training split and a loader over it. */
+typedef struct bench_data {
+    cr_dataset train, validation;
+    cr_loader *loader;
+    int *order;
+    double images_per_second;
+} bench_data;
+
+static int open_data(const bench_args *a, const cr_model *model, const cr_train_config *config,
+                     int batch, bench_data *data, cr_error *err) {
+    if (cr_train_load_data(model, config, &data->train, &data->validation, err) ||
+        cr_check_labels(model, &data->train, err))
+        return 1;
+    data->order = malloc(sizeof(int) * (size_t)data->train.count);
+    if (!data->order) return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory");
+    for (int i = 0; i < data->train.count; i++) data->order[i] = i;
+    cr_loader_config loader = {.data = &data->train,
+                               .transform = &config->transform,
+                               .batch_size = batch,
+                               .ranks = 1,
+                               .classes = (int)cr_shape_size(model->layers[model->output].out),
+                               .threads = a->loader_threads,
+                               .depth = a->loader_threads + 1,
+                               .root = cr_augment_root(config->seed)};
+    return cr_loader_create(&loader, &data->loader, err);
+}
+
+static void close_data(bench_data *data) {
+    cr_loader_free(data->loader);
+    free(data->order);
+    cr_dataset_free(&data->train);
+    cr_dataset_free(&data->validation);
+}
+
 int cmd_bench(int argc, char **argv) {
-    bench_args a = {.warmup = 3, .steps = 10};
+    bench_args a = {.warmup = 3, .steps = 10, .loader_threads = 1};
     if (cli_parse(&bench_spec, argc, argv, &a)) return 2;
     cr_model *model;
     cr_error err = {0};
@@ -238,7 +304,8 @@ int cmd_bench(int argc, char **argv) {
     print_warnings(&model->warnings);
     cr_train_config train;
     if ((a.input.c && cr_model_set_input(model, a.input, &err)) ||
-        cr_train_config_parse(model, &train, &err)) {
+        cr_train_config_parse(model, &train, &err) ||
+        (a.data && cr_data_source_parse(a.data, &train.data, &err))) {
         cr_model_free(model);
         return report(&err);
     }
@@ -252,17 +319,28 @@ int cmd_bench(int argc, char **argv) {
         .optimizer = &train.optimizer,
         .progress = terminal ? show_bench_progress : NULL,
     };
+    bench_data data = {0};
+    int status = a.data ? open_data(&a, model, &train, options.batch, &data, &err) : 0;
+    if (!status && a.data) {
+        /* Alone, untimed first batch aside: as fast as its threads go. */
+        cr_loader_rate(data.loader, data.order, 1);
+        data.images_per_second = cr_loader_rate(data.loader, data.order, a.warmup + a.steps);
+        options.loader = data.loader;
+        options.order = data.order;
+    }
     cr_bench_result result;
-    int status = cr_bench_run(model, &options, &result, &err);
+    if (!status) status = cr_bench_run(model, &options, &result, &err);
     if (terminal) fprintf(stderr, "\r\033[K");
     if (status) {
+        close_data(&data);
         cr_model_free(model);
         return report(&err);
     }
     if (a.json)
-        print_bench_json(model, &result);
+        print_bench_json(model, &result, a.data ? data.images_per_second : NAN);
     else
-        print_bench_table(a.path, model, &result);
+        print_bench_table(a.path, model, &result, data.images_per_second, a.loader_threads);
+    close_data(&data);
     cr_bench_result_free(&result);
     cr_model_free(model);
     return 0;

@@ -16,8 +16,8 @@
     { .name = "MODEL.yaml", .offset = offsetof(type, field), .complete = "yaml" }
 
 extern const cli_spec check_spec, gradcheck_spec, train_spec, eval_spec, predict_spec, apply_spec,
-    plot_spec, filters_spec, features_spec, bench_spec, schema_spec, draw_spec,
-    export_spec, import_spec;
+    plot_spec, filters_spec, features_spec, bench_spec, schema_spec, draw_spec, export_spec,
+    import_spec, augment_spec;
 
 /* main.c's table; hidden commands (the build's generators) have no summary. */
 typedef struct command {
@@ -41,6 +41,7 @@ int cmd_features(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_draw(int argc, char **argv);
+int cmd_augment(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 /* Hidden, for the build (cmd/cli_docs.cmake): man pages (man.c), the bash

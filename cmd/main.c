@@ -27,6 +27,8 @@ const command cnnrun_commands[] = {
      &apply_spec},
     {"draw", cmd_draw, "draw the network's layer graph with the shape on every edge (SVG, PNG)",
      &draw_spec},
+    {"augment", cmd_augment, "draw a grid of augmented training images: what the net sees",
+     &augment_spec},
     {"schema", cmd_schema, "print the model format's JSON Schema (for editors)", &schema_spec},
     {"plot", cmd_plot, "draw a run's training curves (loss, accuracy) as PNG or SVG", &plot_spec},
     {"filters", cmd_filters, "draw a conv layer's kernels as a grid of tiles", &filters_spec},

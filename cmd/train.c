@@ -28,6 +28,7 @@ typedef struct train_args {
     cli_seed seed;
     bool no_shuffle, quiet, init_report, init_partial;
     int64_t max_steps;
+    int loader_threads;
 } train_args;
 
 #define TRAIN_OPTION(field) .offset = offsetof(train_args, field)
@@ -66,6 +67,14 @@ static const cli_option train_options[] = {
      .min = 1,
      .arg = "N",
      .help = "cnnrun's threads (default: every core); a fixed N gives the same bits"},
+    {.name = "loader-threads",
+     .type = CLI_INT,
+     TRAIN_OPTION(loader_threads),
+     .min = 0,
+     .max = 64,
+     .arg = "N",
+     .help = "threads preparing (augmenting) batches ahead of the step (default 1; 0: the "
+             "step's own thread); the batches are the same bits with any N"},
     {.name = "out",
      .type = CLI_PATH,
      TRAIN_OPTION(out),
@@ -407,7 +416,7 @@ static int print_outcome(const train_args *a, const cr_train_config *config, con
  * exit code is an error's (not a finished or interrupted run's). */
 static int train_on_this_rank(int argc, char **argv, bool *failed) {
     *failed = true;
-    train_args a = {0};
+    train_args a = {.loader_threads = 1};
     int usage = parse_train_args(argc, argv, &a);
     cr_error err = {0};
     if (usage) cr_fail(&err, CR_ERR_USAGE, (cr_mark){0}, NULL, "invalid command line");
@@ -440,6 +449,7 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
                                 .init_partial = a.init_partial,
                                 .max_steps = a.max_steps,
                                 .no_shuffle = a.no_shuffle,
+                                .loader_threads = a.loader_threads,
                                 .folder_open = true,
                                 .stop = &stop_requested};
     train_display display = {.terminal = isatty(STDOUT_FILENO) == 1, .quiet = a.quiet};

@@ -12,6 +12,7 @@
 #include "bench.h"
 #include "cpu.h"
 #include "freeze.h"
+#include "loader.h"
 #include "parallel.h"
 #include "random.h"
 
@@ -72,8 +73,8 @@ static double layer_flops(const cr_model *model, int i, int batch) {
 /* ---- training ------------------------------------------------------------------- */
 
 typedef struct step_times {
-    double *forward, *backward; /* [steps][n_layers] */
-    double *other, *wall;       /* [steps] */
+    double *forward, *backward;  /* [steps][n_layers] */
+    double *other, *wall, *wait; /* [steps] */
 } step_times;
 
 static void step_times_free(step_times *t) {
@@ -81,6 +82,25 @@ static void step_times_free(step_times *t) {
     free(t->backward);
     free(t->other);
     free(t->wall);
+    free(t->wait);
+}
+
+/* The next batch from the loader into the network's input; returns the
+ * seconds spent waiting for it. */
+static double take_batch(const cr_bench_options *options, cr_net *net, int *labels,
+                         int64_t *epoch) {
+    double started = cr_monotonic_seconds();
+    const cr_loader_batch *batch = cr_loader_next(options->loader);
+    if (!batch) {
+        cr_loader_epoch(options->loader, ++*epoch, options->order, 0);
+        batch = cr_loader_next(options->loader);
+    }
+    double waited = cr_monotonic_seconds() - started;
+    cr_net_set_batch(net, batch->n);
+    size_t image_size = (size_t)cr_shape_size(cr_net_model(net)->input);
+    memcpy(cr_net_input(net), batch->images, sizeof(float) * image_size * batch->n);
+    memcpy(labels, batch->labels, sizeof(int) * batch->n);
+    return waited;
 }
 
 static int bench_training(const cr_model *model, const cr_bench_options *options,
@@ -104,14 +124,15 @@ static int bench_training(const cr_model *model, const cr_bench_options *options
         .backward = calloc((size_t)steps * layers, sizeof(double)),
         .other = calloc((size_t)steps, sizeof(double)),
         .wall = calloc((size_t)steps, sizeof(double)),
+        .wait = calloc((size_t)steps, sizeof(double)),
     };
     double *forward_seconds = calloc((size_t)layers, sizeof(double));
     double *backward_seconds = calloc((size_t)layers, sizeof(double));
     double *column = calloc((size_t)steps, sizeof(double));
     int *labels = malloc((size_t)batch * sizeof *labels);
     int status = 0;
-    if (!t.forward || !t.backward || !t.other || !t.wall || !forward_seconds || !backward_seconds ||
-        !column || !labels) {
+    if (!t.forward || !t.backward || !t.other || !t.wall || !t.wait || !forward_seconds ||
+        !backward_seconds || !column || !labels) {
         status = out_of_memory(err);
         goto done;
     }
@@ -121,17 +142,22 @@ static int bench_training(const cr_model *model, const cr_bench_options *options
     fill_uniform(cr_net_input(net), batch * cr_shape_size(model->input), &rng);
     for (int n = 0; n < batch; n++) labels[n] = (int)cr_random_below(&rng, (uint64_t)classes);
     cr_net_set_layer_times(net, forward_seconds, backward_seconds);
+    int64_t epoch = 0;
+    if (options->loader) cr_loader_epoch(options->loader, epoch, options->order, 0);
     for (int s = 0; s < options->warmup + steps; s++) {
         memset(forward_seconds, 0, (size_t)layers * sizeof(double));
         memset(backward_seconds, 0, (size_t)layers * sizeof(double));
-        double started = cr_monotonic_seconds();
+        double started = cr_monotonic_seconds(), waited = 0.0;
+        if (options->loader) waited = take_batch(options, net, labels, &epoch);
         cr_net_forward(net, true);
         cr_net_cross_entropy(net, labels);
         cr_net_backward(net);
         cr_optimizer_step(&optimizer, params, grads, update->lr);
+        if (options->loader) cr_loader_release(options->loader);
         double wall = cr_monotonic_seconds() - started;
         int k = s - options->warmup;
         if (k >= 0) {
+            t.wait[k] = waited;
             double in_layers = 0.0;
             for (int i = 0; i < layers; i++) {
                 t.forward[(int64_t)k * layers + i] = forward_seconds[i];
@@ -157,6 +183,8 @@ static int bench_training(const cr_model *model, const cr_bench_options *options
     result->other_ms = 1e3 * median(t.other, steps);
     result->step_ms = result->layers_ms + result->other_ms;
     result->step_wall_ms = 1e3 * median(t.wall, steps);
+    result->loader_wait_ms = options->loader ? 1e3 * median(t.wait, steps) : NAN;
+    if (options->loader) cr_loader_stop(options->loader);
     result->train_images_per_second = batch * 1e3 / result->step_ms;
     result->planned_bytes =
         cr_net_allocated_bytes(net) + optimizer.state_floats * (int64_t)sizeof(float);

@@ -45,6 +45,11 @@ typedef struct cr_bench_options {
      * progress line; may be NULL. */
     void (*progress)(void *user, const char *phase, int done, int total);
     void *user;
+    /* Training steps take their batches from this loader (loader.h, batch
+     * size `batch`, epochs over `order` started as needed) instead of one
+     * random batch: the step's wall time then includes waiting for it. */
+    struct cr_loader *loader;
+    const int *order;
 } cr_bench_options;
 
 typedef struct cr_bench_layer {
@@ -79,6 +84,7 @@ typedef struct cr_bench_result {
     cr_bench_layer *layers; /* [n_layers], as cr_model.layers */
     double layers_ms, other_ms, step_ms, step_wall_ms;
     double train_images_per_second; /* batch / step */
+    double loader_wait_ms;          /* median wait for the loader's batch; NAN without one */
     double inference_ms;            /* median forward in inference mode */
     double inference_images_per_second;
     int64_t peak_rss_bytes; /* the process's peak resident memory after the run */

@@ -190,6 +190,10 @@ CR_API const float *cr_net_layer_saved(const cr_net *net, int layer);
  * as log-sum-exp. Also sets the gradient the next cr_net_backward uses:
  * (softmax(logits) − onehot) / batch. labels must be in [0, classes). */
 CR_API double cr_net_cross_entropy(cr_net *net, const int *labels);
+/* The same against soft targets[batch, classes] (rows of probabilities,
+ * such as mixup's λ·onehot(a) + (1 − λ)·onehot(b)), as PyTorch's
+ * F.cross_entropy with probability targets; gradient (softmax − target) / batch. */
+CR_API double cr_net_soft_cross_entropy(cr_net *net, const float *targets);
 /* For other losses: the caller writes d(loss)/d(output) here, then calls
  * cr_net_backward. */
 CR_API float *cr_net_output_grad(cr_net *net);

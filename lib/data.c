@@ -720,6 +720,49 @@ int cr_image_decode(const char *path, cr_shape want, uint8_t *out, cr_error *err
     return 0;
 }
 
+/* stb_image's interleaved pixels (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA)
+ * -> `channels` planes (alpha dropped, grey <-> RGB as cr_image_decode does). */
+static void to_planes(const uint8_t *image, int file_channels, size_t pixels, int channels,
+                      uint8_t *out) {
+    bool colour = file_channels >= 3;
+    for (size_t p = 0; p < pixels; p++) {
+        const uint8_t *in = image + p * (size_t)file_channels;
+        if (channels == 1) {
+            out[p] = colour ? luma(in[0], in[1], in[2]) : in[0];
+            continue;
+        }
+        out[p] = in[0];
+        out[pixels + p] = colour ? in[1] : in[0];
+        out[2 * pixels + p] = colour ? in[2] : in[0];
+    }
+}
+
+int cr_image_decode_native(const char *path, int channels, uint8_t **buffer, size_t *capacity,
+                           int *height,
+                    int *width, cr_error *err) {
+    FILE *file = cr_fopen_regular(path, err);
+    if (!file) return 1;
+    int file_channels;
+    uint8_t *image = stbi_load_from_file(file, width, height, &file_channels, 0);
+    fclose(file);
+    if (!image)
+        return cr_fail_file(err, CR_ERR_INVALID, path, "cannot decode image: %s",
+                            stbi_failure_reason());
+    size_t pixels = (size_t)*width * *height, need = pixels * (size_t)channels;
+    if (need > *capacity) {
+        uint8_t *bigger = realloc(*buffer, need);
+        if (!bigger) {
+            stbi_image_free(image);
+            return out_of_memory(err, path, need);
+        }
+        *buffer = bigger;
+        *capacity = need;
+    }
+    to_planes(image, file_channels, pixels, channels, *buffer);
+    stbi_image_free(image);
+    return 0;
+}
+
 /* The two splits must name the same classes, or label 3 would mean one thing
  * in training and another in testing. */
 static int compare_classes(const name_list *mine, const char *my_dir, const name_list *other,
@@ -783,20 +826,35 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
         failed = cr_fail_file(err, CR_ERR_INVALID, root, "%lld images; at most %d are supported",
                               (long long)total, INT_MAX);
 
+    /* Streamed: only the paths, each file's header checked now so that a
+     * broken image is named before training starts. */
+    bool stream = source->stream && !test;
     size_t image_bytes = (size_t)cr_shape_size(want);
     uint8_t *pixels = NULL;
+    char **paths = NULL;
     int *labels = NULL;
     if (!failed) {
-        pixels = malloc((size_t)total * image_bytes);
+        if (stream)
+            paths = calloc((size_t)total, sizeof *paths);
+        else
+            pixels = malloc((size_t)total * image_bytes);
         labels = malloc((size_t)total * sizeof *labels);
-        if (!pixels || !labels) failed = out_of_memory(err, root, (uint64_t)total * image_bytes);
+        if ((!pixels && !paths) || !labels)
+            failed = out_of_memory(err, root, (uint64_t)total * image_bytes);
     }
     int count = 0;
     for (int k = 0; k < classes.count && !failed; k++) {
         for (int i = 0; i < files[k].count && !failed; i++) {
             snprintf(file_path, sizeof file_path, "%s/%s/%s", root, classes.names[k],
                      files[k].names[i]);
-            failed = cr_image_decode(file_path, want, pixels + (size_t)count * image_bytes, err);
+            if (stream) {
+                int height, width;
+                failed = cr_image_size(file_path, &height, &width, err);
+                if (!failed && !(paths[count] = strdup(file_path)))
+                    failed = out_of_memory(err, file_path, strlen(file_path));
+            } else {
+                failed = cr_image_decode(file_path, want, pixels + (size_t)count * image_bytes, err);
+            }
             labels[count++] = k;
         }
     }
@@ -804,6 +862,7 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
     free(files);
     if (failed) {
         free(pixels);
+        if (paths) free_names(paths, count);
         free(labels);
         name_list_free(&classes);
         return 1;
@@ -813,6 +872,7 @@ static int load_folder(const cr_data_source *source, bool test, cr_shape want, c
     out->height = want.h;
     out->width = want.w;
     out->pixels = pixels;
+    out->files = paths;
     out->labels = labels;
     out->classes = classes.count;
     out->class_names = classes.names;
@@ -923,6 +983,7 @@ int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_data
 void cr_dataset_free(cr_dataset *data) {
     if (!data) return;
     free(data->pixels);
+    if (data->files) free_names(data->files, data->count);
     free(data->labels);
     if (data->class_names) free_names(data->class_names, data->classes);
     free(data->source);
@@ -1049,55 +1110,27 @@ static void fill_table(const cr_transform *transform, int channels, float table[
     }
 }
 
-/* One image [C, H, W] bytes -> floats, shifted by (shift_y, shift_x) with
- * black (byte 0) where the shift uncovers the zero padding, then mirrored
- * when flip. This is torchvision's RandomCrop(padding=p) with the crop at
- * (p + shift_y, p + shift_x), then RandomHorizontalFlip. */
+/* One image [C, H, W] bytes -> floats through the table. */
 static void image_to_floats(const uint8_t *image, int channels, int height, int width,
-                            float table[][256], int shift_y, int shift_x, bool flip, float *out) {
+                            float table[][256], float *out) {
+    size_t plane = (size_t)height * width;
     for (int c = 0; c < channels; c++) {
-        const uint8_t *plane = image + (size_t)c * height * width;
+        const uint8_t *bytes = image + (size_t)c * plane;
         const float *lookup = table[c];
-        for (int y = 0; y < height; y++) {
-            float *out_row = out + ((size_t)c * height + y) * width;
-            int from_y = y + shift_y;
-            if (from_y < 0 || from_y >= height) {
-                for (int x = 0; x < width; x++) out_row[x] = lookup[0];
-                continue;
-            }
-            const uint8_t *row = plane + (size_t)from_y * width;
-            if (!flip && shift_x == 0) { /* the common case, kept branch-free */
-                for (int x = 0; x < width; x++) out_row[x] = lookup[row[x]];
-                continue;
-            }
-            for (int x = 0; x < width; x++) {
-                int from_x = (flip ? width - 1 - x : x) + shift_x;
-                out_row[x] = lookup[from_x >= 0 && from_x < width ? row[from_x] : 0];
-            }
-        }
+        float *to = out + (size_t)c * plane;
+        for (size_t p = 0; p < plane; p++) to[p] = lookup[bytes[p]];
     }
 }
 
 void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_transform *transform,
-                   bool augment, uint64_t *rng, float *out, int *labels) {
+                   float *out, int *labels) {
     int channels = data->channels < 4 ? data->channels : 4;
     float table[4][256];
     fill_table(transform, channels, table);
-    int padding = augment && transform ? transform->crop_padding : 0;
-    bool hflip = augment && transform && transform->hflip;
     size_t image_bytes = (size_t)data->channels * data->height * data->width;
     for (int i = 0; i < n; i++) {
-        /* Draw order per image (as torchvision): crop row, crop column, flip;
-         * nothing is drawn for a disabled augmentation. */
-        int shift_y = 0, shift_x = 0;
-        bool flip = false;
-        if (padding > 0) {
-            shift_y = (int)cr_random_below(rng, 2 * (uint64_t)padding + 1) - padding;
-            shift_x = (int)cr_random_below(rng, 2 * (uint64_t)padding + 1) - padding;
-        }
-        if (hflip) flip = cr_random_below(rng, 2) == 1;
         image_to_floats(data->pixels + (size_t)indices[i] * image_bytes, channels, data->height,
-                        data->width, table, shift_y, shift_x, flip, out + (size_t)i * image_bytes);
+                        data->width, table, out + (size_t)i * image_bytes);
         if (labels) labels[i] = data->labels[indices[i]];
     }
 }
@@ -1123,7 +1156,7 @@ int cr_image_load(const char *path, cr_shape want, const cr_transform *transform
     if (!failed) {
         float table[4][256];
         fill_table(transform, want.c, table);
-        image_to_floats(image, want.c, want.h, want.w, table, 0, 0, false, out);
+        image_to_floats(image, want.c, want.h, want.w, table, out);
     }
     free(image);
     return failed;

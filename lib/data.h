@@ -13,13 +13,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "augment.h"
 #include "error.h"
 #include "layer.h"
 
 typedef struct cr_dataset {
     int count; /* images */
     int channels, height, width;
-    uint8_t *pixels;    /* [count, channels, height, width] */
+    uint8_t *pixels;    /* [count, channels, height, width]; NULL when streamed */
+    char **files;       /* streamed: [count] image files, decoded per batch by the loader
+                           at their own size (channels, height, width: the model's) */
     int *labels;        /* [count], each in [0, classes) */
     int classes;        /* mnist: largest label + 1 (10 with Fashion-MNIST's
                            names); cifar10: 10; folder: class folders */
@@ -49,6 +52,10 @@ typedef struct cr_data_source {
     char train_dir[1024]; /* folder */
     char test_dir[1024];  /* folder */
     bool fashion_names;   /* Fashion-MNIST's class names for mnist-format data */
+    /* folder: the training split is streamed (cr_dataset.files) rather than
+     * decoded once at the model's size; set by cr_train_load_data when the
+     * first augment step is random_resized_crop, which crops the original. */
+    bool stream;
 } cr_data_source;
 
 /* Parses `fashion-mnist`, `mnist:DIR`, `cifar10:DIR` or `folder:TRAIN_DIR,TEST_DIR`
@@ -78,19 +85,15 @@ typedef struct cr_transform {
     int channels;          /* informational: the data's channel count is used */
     float mean[4], std[4]; /* per channel, after scaling to [0, 1]; std 0 means 1,
                               so a zero transform gives plain [0, 1] pixels */
-    int crop_padding;      /* training only: random crop after zero padding */
-    bool hflip;            /* training only: random horizontal flip */
+    cr_augment augment;    /* training only: the train section's `augment:` steps */
 } cr_transform;
 
 /* Fills out[n, C, H, W] with images indices[0..n) as floats: x/255, then
- * (x - mean) / std, then (when augment) a random crop and flip from *rng;
- * labels[n] (may be NULL) gets their labels. As torchvision's RandomCrop(H×W,
- * padding=p) -> RandomHorizontalFlip -> ToTensor -> Normalize: the padding is
- * black (byte 0, normalised like any black pixel). Per image the draws are:
- * crop row, crop column (when crop_padding > 0), flip (when hflip); nothing
- * is drawn otherwise, and rng may be NULL when augment is false. */
+ * (x - mean) / std, as torchvision's ToTensor -> Normalize; labels[n] (may
+ * be NULL) gets their labels. No augmentation: training batches are
+ * prepared by the loader (loader.h). */
 void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_transform *transform,
-                   bool augment, uint64_t *rng, float *out, int *labels);
+                   float *out, int *labels);
 
 /* Decodes one image file for `cnnrun predict` into floats [C, H, W] like a
  * batch element (no augmentation), converted and resized like a folder
@@ -101,6 +104,12 @@ int cr_image_load(const char *path, cr_shape want, const cr_transform *transform
 /* Decodes one image file into [want.c, want.h, want.w] bytes as a folder
  * data set's images are (converted and resized). */
 int cr_image_decode(const char *path, cr_shape want, uint8_t *out, cr_error *err);
+/* Decodes an image file at its own size into `channels` planes [channels,
+ * height, width] of *buffer (grown with realloc when *capacity is short;
+ * converted as cr_data_load converts). For the loader's threads. */
+int cr_image_decode_native(const char *path, int channels, uint8_t **buffer, size_t *capacity,
+                           int *height,
+                    int *width, cr_error *err);
 
 /* The size of an image file without decoding it (files.h's checks first). */
 int cr_image_size(const char *path, int *height, int *width, cr_error *err);

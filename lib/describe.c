@@ -106,6 +106,69 @@ static void add_layer(text *t, const cr_model *model, const cr_layer *layer) {
     for (int k = 0; k < layer->kind->n_keys; k++) add_key(t, layer, &layer->kind->keys[k]);
 }
 
+/* Whether the steps are what the shorthand {crop_padding, hflip} makes:
+ * then the two lines earlier versions wrote, so their checkpoints still
+ * compare equal. */
+static bool is_shorthand(const cr_augment *augment, int *padding, bool *flip) {
+    *padding = 0;
+    *flip = false;
+    int at = 0;
+    if (at < augment->count && augment->steps[at].kind == CR_AUG_PAD_CROP)
+        *padding = augment->steps[at++].padding;
+    if (at < augment->count && augment->steps[at].kind == CR_AUG_HFLIP &&
+        augment->steps[at].p == 0.5f) {
+        *flip = true;
+        at++;
+    }
+    return at == augment->count;
+}
+
+/* One step with its own keys: "train augment 2\trotate {degrees: 15}". */
+static void add_step(text *t, int number, const cr_augment_step *s) {
+    add(t, "train augment %d\t%s {", number, cr_augment_names[s->kind]);
+    switch (s->kind) {
+    case CR_AUG_RANDOM_RESIZED_CROP:
+        add(t, "scale: [%.9g, %.9g], ratio: [%.9g, %.9g]", (double)s->scale[0], (double)s->scale[1],
+            (double)s->ratio[0], (double)s->ratio[1]);
+        break;
+    case CR_AUG_PAD_CROP:
+        add(t, "padding: %d", s->padding);
+        break;
+    case CR_AUG_ROTATE:
+        add(t, "degrees: %.9g", (double)s->degrees);
+        break;
+    case CR_AUG_COLOR_JITTER:
+        add(t, "brightness: %.9g, contrast: %.9g, saturation: %.9g", (double)s->brightness,
+            (double)s->contrast, (double)s->saturation);
+        break;
+    case CR_AUG_HFLIP:
+    case CR_AUG_VFLIP:
+        add(t, "p: %.9g", (double)s->p);
+        break;
+    case CR_AUG_CUTOUT:
+        add(t, "size: %d, count: %d, p: %.9g", s->size, s->count, (double)s->p);
+        break;
+    case CR_AUG_MIXUP:
+    case CR_AUG_CUTMIX:
+        add(t, "alpha: %.9g", (double)s->alpha);
+        break;
+    case CR_AUG_KINDS:
+        break;
+    }
+    add(t, "}\n");
+}
+
+static void add_augment(text *t, const cr_augment *augment) {
+    int padding;
+    bool flip;
+    if (is_shorthand(augment, &padding, &flip)) {
+        add(t, "train augment crop_padding\t%d\ntrain augment hflip\t%s\n", padding,
+            flip ? "true" : "false");
+        return;
+    }
+    for (int i = 0; i < augment->count; i++) add_step(t, i + 1, &augment->steps[i]);
+}
+
 /* The layers the train section freezes, only when there are any: a
  * checkpoint from before `freeze:` describes the same run. Changing them
  * changes which parameters the optimizer's state holds, so a resume that
@@ -128,8 +191,8 @@ char *cr_model_describe(const cr_model *model, const cr_transform *transform) {
     for (int c = 0; c < channels; c++) add(&t, "%s%.9g", c ? ", " : "", (double)transform->mean[c]);
     add(&t, "], std [");
     for (int c = 0; c < channels; c++) add(&t, "%s%.9g", c ? ", " : "", (double)transform->std[c]);
-    add(&t, "]\ntrain augment crop_padding\t%d\ntrain augment hflip\t%s\n", transform->crop_padding,
-        transform->hflip ? "true" : "false");
+    add(&t, "]\n");
+    add_augment(&t, &transform->augment);
     add_frozen(&t, model);
     if (t.failed) {
         free(t.bytes);

@@ -73,6 +73,32 @@ double cr_cross_entropy(const float *logits, const int *labels, int n, int class
     return weight_sum > 0 ? total / weight_sum : 0.0;
 }
 
+double cr_cross_entropy_soft(const float *logits, const float *targets, int n, int classes,
+                             const float *weights, float smoothing, float *dlogits,
+                             double *denominator) {
+    double keep = 1.0 - smoothing, spread = (double)smoothing / classes;
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (int64_t)i * classes;
+        const float *t = targets + (int64_t)i * classes;
+        double log_sum = log_sum_exp(z, classes);
+        double weighted_sum = 0.0; /* Σ_c w_c t'_c */
+        for (int c = 0; c < classes; c++) {
+            double w = weights ? weights[c] : 1.0, target = keep * t[c] + spread;
+            if (target != 0.0) total += w * target * (log_sum - z[c]);
+            weighted_sum += w * target;
+        }
+        if (!dlogits) continue;
+        float *d = dlogits + (int64_t)i * classes;
+        for (int c = 0; c < classes; c++) {
+            double w = weights ? weights[c] : 1.0, target = keep * t[c] + spread;
+            d[c] = (float)((weighted_sum * exp((double)z[c] - log_sum) - w * target) / n);
+        }
+    }
+    *denominator = n;
+    return n > 0 ? total / n : 0.0;
+}
+
 /* σ(x) without overflow for large |x|. */
 static double sigmoid(double x) {
     if (x >= 0) return 1.0 / (1.0 + exp(-x));
@@ -134,6 +160,10 @@ double cr_net_loss(cr_net *net, const cr_loss_config *loss, const int *labels, c
     int64_t count = (int64_t)n * outputs;
     switch (loss->type) {
     case CR_LOSS_CROSS_ENTROPY:
+        if (!labels)
+            return cr_cross_entropy_soft(x, targets, n, outputs,
+                                         loss->n_class_weights ? loss->class_weights : NULL,
+                                         loss->label_smoothing, dx, denominator);
         for (int i = 0; i < n; i++)
             if (labels[i] < 0 || labels[i] >= outputs) return NAN;
         return cr_cross_entropy(x, labels, n, outputs,

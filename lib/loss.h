@@ -60,6 +60,14 @@ bool cr_loss_needs_targets(cr_loss_type type);
 double cr_cross_entropy(const float *logits, const int *labels, int n, int classes,
                         const float *weights, float smoothing, float *dlogits, double *denominator);
 
+/* The same with a row of class probabilities per image (targets: [n,
+ * classes], mixup's and cutmix's soft rows), as F.cross_entropy with
+ * probability targets: −Σ_c w_c t'_c log softmax(z)_c with t' = (1 − ε)·t +
+ * ε/C, the mean over the n images (denominator n, whatever the weights). */
+double cr_cross_entropy_soft(const float *logits, const float *targets, int n, int classes,
+                             const float *weights, float smoothing, float *dlogits,
+                             double *denominator);
+
 /* logits, targets: [count]; max(x, 0) − x·t + log(1 + e^−|x|) per element. */
 double cr_bce_with_logits(const float *logits, const float *targets, int64_t count, float *dlogits,
                           double *denominator);
@@ -79,7 +87,8 @@ const float *cr_net_loss_input(cr_net *net, bool fused);
 float *cr_net_loss_grad(cr_net *net, bool fused);
 
 /* The loss of the last forward's batch (cr_net_batch images); labels[n] for
- * cross_entropy, targets [n, outputs] for the others. Sets the gradient the
+ * cross_entropy (or labels NULL and soft rows in targets), targets [n,
+ * outputs] for the others. Sets the gradient the
  * next cr_net_backward starts from (when the net has gradients). */
 double cr_net_loss(cr_net *net, const cr_loss_config *loss, const int *labels, const float *targets,
                    double *denominator);

@@ -541,6 +541,12 @@ double cr_net_cross_entropy(cr_net *net, const int *labels) {
     return cr_net_loss(net, &loss, labels, NULL, &denominator);
 }
 
+double cr_net_soft_cross_entropy(cr_net *net, const float *targets) {
+    cr_loss_config loss = {.type = CR_LOSS_CROSS_ENTROPY};
+    double denominator;
+    return cr_net_loss(net, &loss, NULL, targets, &denominator);
+}
+
 static void layer_backward(cr_net *net, int i) {
     const cr_model *model = net->model;
     cr_step step = make_step(net, i, net->last_forward_training);

@@ -263,8 +263,34 @@ static void add_layer_definitions(cJSON *definitions) {
 
 static cJSON *train_section(const char *section);
 
+/* A list of steps, each a name or {name: {its keys}}, or the shorthand
+ * mapping of the key's own section. */
+static cJSON *train_steps(const cr_train_key *key) {
+    int count = 0;
+    while (key->choices[count]) count++;
+    cJSON *kinds = cJSON_CreateArray();
+    cJSON_AddItemToArray(kinds, string_enum(key->choices, count));
+    for (int i = 0; i < count; i++) {
+        cJSON *one = typed("object");
+        cJSON *properties = cJSON_AddObjectToObject(one, "properties");
+        cJSON_AddItemToObject(properties, key->choices[i],
+                              any_of(typed("null"), train_section(key->choices[i])));
+        cJSON *required = cJSON_AddArrayToObject(one, "required");
+        cJSON_AddItemToArray(required, cJSON_CreateString(key->choices[i]));
+        cJSON_AddFalseToObject(one, "additionalProperties");
+        cJSON_AddItemToArray(kinds, one);
+    }
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddItemToObject(item, "anyOf", kinds);
+    cJSON *list = typed("array");
+    cJSON_AddItemToObject(list, "items", item);
+    return any_of(list, train_section(key->name));
+}
+
 static cJSON *train_value_type(const cr_train_key *key) {
     switch (key->type) {
+    case CR_TRAIN_STEPS:
+        return train_steps(key);
     case CR_TRAIN_SECTION:
         return train_section(key->name);
     case CR_TRAIN_INT: {
@@ -301,7 +327,7 @@ static cJSON *train_value_type(const cr_train_key *key) {
 
 static cJSON *train_key_schema(const cr_train_key *key) {
     cJSON *node = train_value_type(key);
-    if (key->choices) {
+    if (key->choices && key->type != CR_TRAIN_STEPS) {
         int count = 0;
         while (key->choices[count]) count++;
         cJSON *names = string_enum(key->choices, count);

@@ -1,6 +1,7 @@
 /* The training loop (see train.h). Everything the loop needs is allocated
- * before the first step; a step assembles its batch straight into the
- * network's input and allocates nothing. */
+ * before the first step; a step copies its batch from the loader (loader.h,
+ * prepared ahead on the loader's threads) into the network's input and
+ * allocates nothing. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "describe.h"
 #include "dist.h"
 #include "init_weights.h"
+#include "loader.h"
 #include "loss.h"
 #include "optim.h"
 #include "random.h"
@@ -38,20 +40,36 @@ static int fail(cr_error *err, cr_error_kind kind, const char *fmt, ...) {
 
 /* ---- data ---------------------------------------------------------------------------- */
 
+/* random_resized_crop chooses its box in the image as stored: image
+ * folders then stay files, decoded at their own size by the loader. */
+static bool streams(const cr_train_config *config) {
+    const cr_augment *augment = &config->transform.augment;
+    return config->data.format == CR_DATA_FOLDER && augment->count > 0 &&
+           augment->steps[0].kind == CR_AUG_RANDOM_RESIZED_CROP;
+}
+
 int cr_train_load_data(const cr_model *model, const cr_train_config *config, cr_dataset *train,
                        cr_dataset *validation, cr_error *err) {
     memset(train, 0, sizeof *train);
     memset(validation, 0, sizeof *validation);
+    cr_data_source source = config->data;
+    source.stream = streams(config);
     if (config->validation <= 0) {
-        if (cr_data_load(&config->data, false, model->input, train, err)) return 1;
-        if (cr_data_load(&config->data, true, model->input, validation, err)) {
+        if (cr_data_load(&source, false, model->input, train, err)) return 1;
+        if (cr_data_load(&source, true, model->input, validation, err)) {
             cr_dataset_free(train);
             return 1;
         }
         return 0;
     }
+    if (source.stream)
+        return fail(err, CR_ERR_INVALID,
+                    "%s: a validation fraction of an image folder that random_resized_crop "
+                    "reads at full size is not supported; give a test folder "
+                    "(folder:TRAIN_DIR,TEST_DIR)",
+                    source.train_dir);
     cr_dataset all;
-    if (cr_data_load(&config->data, false, model->input, &all, err)) return 1;
+    if (cr_data_load(&source, false, model->input, &all, err)) return 1;
     int status = cr_dataset_split(&all, config->validation, config->seed, train, validation, err);
     cr_dataset_free(&all);
     return status;
@@ -70,10 +88,17 @@ int cr_check_labels(const cr_model *model, const cr_dataset *data, cr_error *err
 }
 
 /* FNV-1a over the images and labels: a resume must see the same data. */
+/* Streamed data: over the file names (their contents are read per batch). */
 static uint64_t data_hash(const cr_dataset *data) {
     uint64_t hash = 0xcbf29ce484222325ULL;
     int64_t bytes = (int64_t)data->count * data->channels * data->height * data->width;
-    for (int64_t i = 0; i < bytes; i++) hash = (hash ^ data->pixels[i]) * 0x100000001b3ULL;
+    for (int64_t i = 0; data->pixels && i < bytes; i++)
+        hash = (hash ^ data->pixels[i]) * 0x100000001b3ULL;
+    /* Names below the folder, so a moved folder still resumes. */
+    size_t root = data->source ? strlen(data->source) : 0;
+    for (int i = 0; data->files && i < data->count; i++)
+        for (const char *c = data->files[i] + (strlen(data->files[i]) > root ? root : 0); *c; c++)
+            hash = (hash ^ (uint8_t)*c) * 0x100000001b3ULL;
     for (int i = 0; i < data->count; i++)
         hash = (hash ^ (uint64_t)(uint32_t)data->labels[i]) * 0x100000001b3ULL;
     /* csv data: the targets the labels point at. */
@@ -137,7 +162,7 @@ static int evaluate_sums(cr_net *net, const cr_dataset *data, const cr_transform
         int n = data->count - start < max_batch ? data->count - start : max_batch;
         for (int i = 0; i < n; i++) indices[i] = start + i;
         cr_net_set_batch(net, n);
-        cr_data_batch(data, indices, n, transform, false, NULL, cr_net_input(net), labels);
+        cr_data_batch(data, indices, n, transform, cr_net_input(net), labels);
         if (targets) cr_loss_gather_targets(data, labels, n, classes, targets);
         cr_net_forward(net, false);
         double denominator;
@@ -340,11 +365,6 @@ static uint64_t epoch_order_seed(uint64_t seed, int64_t epoch) {
     return cr_random_next(&state);
 }
 
-static uint64_t augment_seed(uint64_t seed) {
-    uint64_t state = seed ^ 0xA0761D6478BD642FULL;
-    return cr_random_next(&state);
-}
-
 static void epoch_order(int *order, int count, bool shuffle, uint64_t seed) {
     for (int i = 0; i < count; i++) order[i] = i;
     if (!shuffle) return;
@@ -366,16 +386,6 @@ static void rank_share(int64_t total, int64_t *first, int64_t *count) {
     int64_t rank = cr_dist_rank(), size = cr_dist_size();
     *first = total * rank / size;
     *count = total * (rank + 1) / size - *first;
-}
-
-/* Random numbers cr_data_batch draws per image when augmenting (data.h:
- * crop row and column when crop_padding > 0, then flip when hflip). */
-static int augment_draws(const cr_transform *transform) {
-    return (transform->crop_padding > 0 ? 2 : 0) + (transform->hflip ? 1 : 0);
-}
-
-static void skip_draws(uint64_t *rng, int64_t draws) {
-    for (int64_t i = 0; i < draws; i++) cr_random_next(rng);
 }
 
 /* Rank r's dropout stream: its own, so that replicas do not drop the same
@@ -443,8 +453,10 @@ typedef struct run {
     cr_net *net;
     cr_optimizer optimizer;
     cr_checkpoint_state state;
-    int *order, *labels;
+    int *order;
     float *targets; /* [share_max, outputs] for losses that learn targets (loss.h) */
+    cr_loader *loader;            /* prepares the training batches */
+    const cr_loader_batch *batch; /* the step's, until it is released */
     int64_t steps_per_epoch;
     double validation_seconds; /* of the last validation, for the run's ETA */
     uint64_t train_hash;       /* data_hash(train) */
@@ -556,8 +568,8 @@ static int check_position(const cr_checkpoint_state *saved, int64_t steps_per_ep
 static int init_from(run *r, cr_error *err) {
     cr_init_report report;
     const cr_train_options *options = r->options;
-    int status = cr_net_init_weights(r->net, options->init_weights, options->init_partial,
-                                     &report, err);
+    int status =
+        cr_net_init_weights(r->net, options->init_weights, options->init_partial, &report, err);
     if (!status) {
         char path[4200];
         run_file(path, sizeof path, options->run_dir, CR_RUN_INIT);
@@ -580,7 +592,7 @@ static int open_run(run *r, text *changes, cr_error *err) {
                         "%s already holds a training run (%s): continue it with --resume %s, or "
                         "start a new one in another folder (--out)",
                         r->options->run_dir, CR_RUN_CHECKPOINT, r->options->run_dir);
-        state->augment_rng = augment_seed(config->seed);
+        state->augment_rng = cr_augment_root(config->seed);
         reset_monitor(state);
         return r->options->init_weights ? init_from(r, err) : 0;
     }
@@ -737,8 +749,8 @@ typedef struct epoch_clock {
 
 /* One global batch, summed over the ranks before any gradient is
  * exchanged: loss × its denominator and the denominators (loss.h), answers
- * right, and how many ranks were asked to stop. */
-enum { SUM_LOSS, SUM_DENOMINATOR, SUM_RIGHT, SUM_STOP_ASKED, SUMS };
+ * right, how many ranks were asked to stop and whose loader failed. */
+enum { SUM_LOSS, SUM_DENOMINATOR, SUM_RIGHT, SUM_STOP_ASKED, SUM_LOADER_FAILED, SUMS };
 
 /* The epoch's order, and its running figures when it starts afresh. */
 static void begin_epoch(run *r, epoch_clock *clock) {
@@ -750,27 +762,36 @@ static void begin_epoch(run *r, epoch_clock *clock) {
         state->seconds = 0.0;
     }
     epoch_order(r->order, r->train->count, !r->options->no_shuffle, state->order_seed);
+    cr_loader_epoch(r->loader, state->epoch, r->order, state->step_in_epoch);
     *clock = (epoch_clock){.started = cr_monotonic_seconds(), .seconds_before = state->seconds};
 }
 
-/* Forward and loss of this rank's share [share_first, + share) of the
- * global batch starting at `first` of the epoch's order, adding its loss ×
- * images and images right to sums. */
-static void forward_share(run *r, int64_t first, int64_t share_first, int share,
-                          uint64_t *augment_rng, double *sums) {
-    if (share == 0) return;
+/* Forward and loss of this rank's share of the step's global batch (the
+ * loader's), adding its loss × its denominator, the denominator and the
+ * answers right to sums. With mixed batches the loss takes the soft
+ * targets, and an image counts as right when the net picks its own label. */
+static void forward_share(run *r, double *sums) {
+    const cr_loader_batch *batch = r->batch = cr_loader_next(r->loader);
+    if (batch->failed) sums[SUM_LOADER_FAILED] = 1;
+    int share = batch->n;
+    if (share == 0 || batch->failed) return;
     cr_net *net = r->net;
     const cr_loss_config *loss = &r->config->loss;
     cr_net_set_batch(net, share);
-    cr_data_batch(r->train, r->order + first + share_first, share, &r->config->transform, true,
-                  augment_rng, cr_net_input(net), r->labels);
+    const cr_dataset *data = r->train;
+    size_t image_size = (size_t)data->channels * data->height * data->width;
+    memcpy(cr_net_input(net), batch->images, sizeof(float) * image_size * share);
+    /* Mixed batches (mixup, cutmix: cross_entropy only) learn the soft
+     * rows; the other losses learn their targets (loss.h). */
+    const int *labels = batch->mixed ? NULL : batch->labels;
+    const float *targets = batch->mixed ? batch->targets : r->targets;
     if (r->targets)
-        cr_loss_gather_targets(r->train, r->labels, share, model_outputs(r->model), r->targets);
+        cr_loss_gather_targets(data, batch->labels, share, model_outputs(r->model), r->targets);
     cr_net_forward(net, true);
     double denominator;
-    sums[SUM_LOSS] = cr_net_loss(net, loss, r->labels, r->targets, &denominator) * denominator;
+    sums[SUM_LOSS] = cr_net_loss(net, loss, labels, targets, &denominator) * denominator;
     sums[SUM_DENOMINATOR] = denominator;
-    sums[SUM_RIGHT] = (double)cr_net_loss_correct(net, loss, r->labels, r->targets, NULL);
+    sums[SUM_RIGHT] = (double)cr_net_loss_correct(net, loss, batch->labels, r->targets, NULL);
 }
 
 /* The error for a loss that is not finite, saying which checkpoint is kept. */
@@ -826,23 +847,23 @@ static int train_step(run *r, epoch_clock *clock, double *sums, int64_t *first, 
     int64_t count = r->train->count;
     *first = state->step_in_epoch * config->batch_size;
     *n = (int)(count - *first < config->batch_size ? count - *first : config->batch_size);
-    int64_t share_first, share_count;
-    rank_share(*n, &share_first, &share_count);
-    int share = (int)share_count;
     clock->lr = cr_schedule_lr(&config->schedule, config->optimizer.lr, state->global_step,
                                r->steps_per_epoch, config->epochs);
-    /* Each image gets the augmentation draws it would get in one process,
-     * and the stream moves past the whole global batch: the checkpoint's
-     * stream does not depend on the rank count. */
-    int draws = augment_draws(&config->transform);
-    uint64_t augment_rng = state->augment_rng;
-    skip_draws(&augment_rng, share_first * draws);
-    sums[SUM_LOSS] = sums[SUM_DENOMINATOR] = sums[SUM_RIGHT] = 0.0;
+    /* The loader's streams depend on the epoch and the image alone
+     * (augment.h): nothing to skip for the other ranks' shares. */
+    sums[SUM_LOSS] = sums[SUM_DENOMINATOR] = sums[SUM_RIGHT] = sums[SUM_LOADER_FAILED] = 0.0;
     sums[SUM_STOP_ASKED] = r->options->stop && *r->options->stop;
-    forward_share(r, *first, share_first, share, &augment_rng, sums);
-    skip_draws(&state->augment_rng, (int64_t)*n * draws);
+    forward_share(r, sums);
+    int share = r->batch->n;
     double denominator = sums[SUM_DENOMINATOR];
     cr_dist_sum_doubles(sums, SUMS);
+    if (sums[SUM_LOADER_FAILED] > 0) {
+        if (r->batch->failed)
+            *err = r->batch->err;
+        else
+            fail(err, CR_ERR_RUNTIME, "another rank's data loader failed");
+        return 1;
+    }
     double loss = sums[SUM_LOSS] / sums[SUM_DENOMINATOR]; /* the global batch's mean */
     if (!isfinite(loss)) return loss_failure(r, loss, clock->lr, err);
 
@@ -854,6 +875,7 @@ static int train_step(run *r, epoch_clock *clock, double *sums, int64_t *first, 
     if (config->clip_grad_norm > 0)
         cr_clip_grad_norm(grads, gradient_count, config->clip_grad_norm);
     cr_optimizer_step(&r->optimizer, params, grads, clock->lr);
+    cr_loader_release(r->loader);
     /* The epoch's loss is the mean of the batches' means, each by its
      * images (as a PyTorch loop adds loss.item() × batch size). */
     state->loss_sum += sums[SUM_DENOMINATOR] == *n ? sums[SUM_LOSS] : loss * *n;
@@ -1059,16 +1081,26 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     if (!status) cr_net_param_block(r.net, &parameter_count);
     if (!status) status = cr_optimizer_init(&r.optimizer, &config->optimizer, parameter_count, err);
     r.order = malloc((size_t)train->count * sizeof *r.order);
-    r.labels = malloc((size_t)share_max * sizeof *r.labels);
     bool targets = cr_loss_needs_targets(config->loss.type);
     if (targets)
         r.targets = malloc((size_t)share_max * (size_t)model_outputs(model) * sizeof *r.targets);
-    if (!status && (!r.order || !r.labels || (targets && !r.targets)))
+    if (!status && (!r.order || (targets && !r.targets)))
         status = fail(err, CR_ERR_RUNTIME, "out of memory");
     text changes = {.used = 0};
     changes.buffer[0] = '\0';
     status = cr_dist_agree(status, err);
     if (!status) status = start_run(&r, &changes, err);
+    /* The loader's root is the run's (a resumed run's from its checkpoint). */
+    cr_loader_config loader = {.data = train,
+                               .transform = &config->transform,
+                               .batch_size = config->batch_size,
+                               .rank = cr_dist_rank(),
+                               .ranks = size,
+                               .classes = model_outputs(model),
+                               .threads = options->loader_threads,
+                               .depth = options->loader_threads + 1,
+                               .root = r.state.augment_rng};
+    if (!status) status = cr_dist_agree(cr_loader_create(&loader, &r.loader, err), err);
 
     if (!status && callbacks && callbacks->on_start) {
         cr_train_start start = {
@@ -1122,8 +1154,8 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     else
         cr_run_folder_close(&folder);
     cr_optimizer_free(&r.optimizer);
+    cr_loader_free(r.loader);
     free(r.order);
-    free(r.labels);
     free(r.targets);
     cr_net_free(r.net);
     return status;

@@ -55,6 +55,9 @@ typedef struct cr_train_options {
     bool init_partial;
     int64_t max_steps;        /* stop after this many optimizer steps of the run; 0: no limit */
     bool no_shuffle;          /* the training images in file order every epoch */
+    /* Threads preparing batches ahead of the step (loader.h); 0: the step's
+     * own thread prepares each batch. The batches are the same either way. */
+    int loader_threads;
     /* When *stop becomes non-zero (a SIGINT, SIGTERM or SIGHUP handler:
      * stop_signals.h), the run finishes the
      * current step, saves a checkpoint and returns CR_TRAIN_INTERRUPTED. */

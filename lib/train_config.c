@@ -7,6 +7,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +32,16 @@ static const char *const format_choices[] = {"mnist", "cifar10", "folder", "csv"
 static const char *const validation_choices[] = {"test", NULL};
 static const char *const loss_choices[] = {"cross_entropy", "binary_cross_entropy", "mse", NULL};
 static const char *const monitor_choices[] = {"val_accuracy", "val_loss", NULL};
+static const char *const step_choices[] = {"random_resized_crop",
+                                           "pad_crop",
+                                           "rotate",
+                                           "color_jitter",
+                                           "hflip",
+                                           "vflip",
+                                           "cutout",
+                                           "mixup",
+                                           "cutmix",
+                                           NULL};
 
 #define UNLIMITED -CR_NO_LIMIT, CR_NO_LIMIT, false, false, 0
 const cr_train_key cr_train_keys[] = {
@@ -51,7 +62,9 @@ const cr_train_key cr_train_keys[] = {
      "test (evaluate on the test split) or a fraction of the training set held out"},
     {"", "normalize", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL,
      "(x − mean) / std per input channel (default: mean 0, std 1)"},
-    {"", "augment", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL, "augmentation of training batches"},
+    {"", "augment", CR_TRAIN_STEPS, step_choices, UNLIMITED, NULL,
+     "augmentation of training batches: a list of steps applied in order (a step is a name, or "
+     "{name: {its keys}}), or the shorthand {crop_padding, hflip}"},
     {"", "freeze", CR_TRAIN_NAMES, NULL, UNLIMITED, "[]",
      "layers whose parameters stay fixed: names or fnmatch globs ('block*'); each must match a "
      "layer"},
@@ -126,6 +139,34 @@ const cr_train_key cr_train_keys[] = {
      "an improvement must be larger than this"},
     {"early_stopping", "monitor", CR_TRAIN_TEXT, monitor_choices, UNLIMITED, "\"val_loss\"",
      "val_loss or val_accuracy: what improves (and what picks best.safetensors)"},
+    /* The steps of an `augment:` list (section = the step's name). */
+    {"random_resized_crop", "scale", CR_TRAIN_NUMBERS, NULL, 0, 1, true, false, 2, "[0.08, 1]",
+     "[low, high]: the crop's area as a fraction of the image's, in (0, 1]"},
+    {"random_resized_crop", "ratio", CR_TRAIN_NUMBERS, NULL, 0, CR_NO_LIMIT, true, false, 2,
+     "[0.75, 1.3333333]", "[low, high]: the crop's width / height, drawn log-uniform"},
+    {"pad_crop", "padding", CR_TRAIN_INT, NULL, 0, CR_NO_LIMIT, false, false, 0, NULL,
+     "random crop after padding each side by this many pixels (required)"},
+    {"rotate", "degrees", CR_TRAIN_NUMBER, NULL, 0, 180, false, false, 0, NULL,
+     "angle drawn uniformly in [-degrees, degrees] (required); nearest pixel, black fill"},
+    {"color_jitter", "brightness", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
+     "brightness factor drawn in [max(0, 1 - v), 1 + v]"},
+    {"color_jitter", "contrast", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
+     "contrast factor drawn in [max(0, 1 - v), 1 + v]"},
+    {"color_jitter", "saturation", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, false, false, 0, "0",
+     "saturation factor drawn in [max(0, 1 - v), 1 + v] (RGB only)"},
+    {"hflip", "p", CR_TRAIN_NUMBER, NULL, 0, 1, false, false, 0, "0.5",
+     "probability of flipping left to right"},
+    {"vflip", "p", CR_TRAIN_NUMBER, NULL, 0, 1, false, false, 0, "0.5",
+     "probability of flipping upside down"},
+    {"cutout", "p", CR_TRAIN_NUMBER, NULL, 0, 1, false, false, 0, "1",
+     "probability of cutting anything out of an image"},
+    {"cutout", "size", CR_TRAIN_INT, NULL, 1, CR_NO_LIMIT, false, false, 0, "8",
+     "side of each square, in pixels (at most the input's smaller side)"},
+    {"cutout", "count", CR_TRAIN_INT, NULL, 1, 100, false, false, 0, "1", "squares per image"},
+    {"mixup", "alpha", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, true, false, 0, "1",
+     "λ ~ Beta(alpha, alpha); image i becomes λ·x_i + (1 − λ)·x_(n−1−i), its target likewise"},
+    {"cutmix", "alpha", CR_TRAIN_NUMBER, NULL, 0, CR_NO_LIMIT, true, false, 0, "1",
+     "λ ~ Beta(alpha, alpha); a box of (1 − λ) of the area comes from image n−1−i"},
 };
 const int cr_train_key_count = COUNT(cr_train_keys);
 
@@ -550,11 +591,16 @@ static int read_normalize(cr_yaml *y, yaml_node_t *node, cr_transform *out, cr_e
     return 0;
 }
 
-static int read_augment(cr_yaml *y, yaml_node_t *node, cr_shape input, cr_transform *out,
-                        cr_error *err) {
+/* ---- augment ----------------------------------------------------------------- */
+
+/* The shorthand {crop_padding, hflip} of earlier model files: the steps
+ * [pad_crop: {padding}, hflip] in that order. */
+static int read_augment_shorthand(cr_yaml *y, yaml_node_t *node, cr_shape input, cr_augment *out,
+                                  cr_error *err) {
     cr_entries entries;
     if (read_section(y, node, "augment", "'augment'", &entries, err)) return 1;
     yaml_node_t *value;
+    out->count = 0;
     if ((value = value_of(&entries, "crop_padding"))) {
         int smaller = input.h < input.w ? input.h : input.w;
         long long padding;
@@ -564,11 +610,249 @@ static int read_augment(cr_yaml *y, yaml_node_t *node, cr_shape input, cr_transf
                            "'augment.crop_padding' must be between 0 and %d (the input's "
                            "smaller side), got %lld",
                            smaller, padding);
-        out->crop_padding = (int)padding;
+        if (padding > 0) {
+            out->steps[out->count] = cr_augment_default(CR_AUG_PAD_CROP);
+            out->steps[out->count++].padding = (int)padding;
+        }
     }
+    bool flip = false;
     if ((value = value_of(&entries, "hflip")) &&
-        cr_yaml_bool(y, value, NULL, "augment.hflip", NULL, &out->hflip, err))
+        cr_yaml_bool(y, value, NULL, "augment.hflip", NULL, &flip, err))
         return 1;
+    if (flip) out->steps[out->count++] = cr_augment_default(CR_AUG_HFLIP);
+    return 0;
+}
+
+/* Where each step's key is held, and whether it is a whole number. */
+typedef struct step_field {
+    cr_augment_kind kind;
+    const char *key;
+    size_t offset;
+    int length; /* numbers in the value: 1, or 2 for [low, high] */
+    bool whole;
+} step_field;
+
+#define FIELD(kind, key, member, length, whole)                                                    \
+    { kind, key, offsetof(cr_augment_step, member), length, whole }
+static const step_field step_fields[] = {
+    FIELD(CR_AUG_RANDOM_RESIZED_CROP, "scale", scale, 2, false),
+    FIELD(CR_AUG_RANDOM_RESIZED_CROP, "ratio", ratio, 2, false),
+    FIELD(CR_AUG_PAD_CROP, "padding", padding, 1, true),
+    FIELD(CR_AUG_ROTATE, "degrees", degrees, 1, false),
+    FIELD(CR_AUG_COLOR_JITTER, "brightness", brightness, 1, false),
+    FIELD(CR_AUG_COLOR_JITTER, "contrast", contrast, 1, false),
+    FIELD(CR_AUG_COLOR_JITTER, "saturation", saturation, 1, false),
+    FIELD(CR_AUG_HFLIP, "p", p, 1, false),
+    FIELD(CR_AUG_VFLIP, "p", p, 1, false),
+    FIELD(CR_AUG_CUTOUT, "p", p, 1, false),
+    FIELD(CR_AUG_CUTOUT, "size", size, 1, true),
+    FIELD(CR_AUG_CUTOUT, "count", count, 1, true),
+    FIELD(CR_AUG_MIXUP, "alpha", alpha, 1, false),
+    FIELD(CR_AUG_CUTMIX, "alpha", alpha, 1, false),
+};
+
+static const cr_train_key *key_row(const char *section, const char *name) {
+    for (int i = 0; i < cr_train_key_count; i++)
+        if (strcmp(cr_train_keys[i].section, section) == 0 &&
+            strcmp(cr_train_keys[i].name, name) == 0)
+            return &cr_train_keys[i];
+    return NULL;
+}
+
+/* "between 0 and 180", "> 0", "in (0, 1]": the row's range in words. */
+static void range_text(const cr_train_key *row, char *out, size_t size) {
+    bool low = row->min > -CR_NO_LIMIT, high = row->max < CR_NO_LIMIT;
+    if (low && high && !row->min_exclusive && !row->max_exclusive)
+        snprintf(out, size, "between %g and %g", row->min, row->max);
+    else if (low && high)
+        snprintf(out, size, "in %s%g, %g%s", row->min_exclusive ? "(" : "[", row->min, row->max,
+                 row->max_exclusive ? ")" : "]");
+    else
+        snprintf(out, size, "%s %g", row->min_exclusive ? ">" : "≥", row->min);
+}
+
+static bool in_range(const cr_train_key *row, double value) {
+    if (row->min_exclusive ? !(value > row->min) : !(value >= row->min)) return false;
+    return row->max_exclusive ? value < row->max : value <= row->max;
+}
+
+/* One number of a step's key, range-checked by its table row. */
+static int read_step_number(cr_yaml *y, yaml_node_t *node, const char *label,
+                            const cr_train_key *row, bool whole, double *out, cr_error *err) {
+    if (whole) {
+        long long value;
+        if (cr_yaml_int(y, node, NULL, label, NULL, &value, err)) return 1;
+        *out = (double)value;
+    } else if (cr_yaml_number(y, node, NULL, label, NULL, out, err)) {
+        return 1;
+    }
+    if (!in_range(row, *out)) {
+        char range[64];
+        range_text(row, range, sizeof range);
+        return invalid(y, node, err, "'%s' must be %s, got %g", label, range, *out);
+    }
+    return 0;
+}
+
+static int read_step_field(cr_yaml *y, yaml_node_t *node, const step_field *field,
+                           cr_augment_step *step, cr_error *err) {
+    const char *name = cr_augment_names[field->kind];
+    const cr_train_key *row = key_row(name, field->key);
+    char label[64];
+    snprintf(label, sizeof label, "%s.%s", name, field->key);
+    char *at = (char *)step + field->offset;
+    double value;
+    if (field->length == 1) {
+        if (read_step_number(y, node, label, row, field->whole, &value, err)) return 1;
+        if (field->whole)
+            *(int *)at = (int)value;
+        else
+            *(float *)at = (float)value;
+        return 0;
+    }
+    int count;
+    yaml_node_item_t *items;
+    if (cr_yaml_sequence(y, node, NULL, label, NULL, &count, &items, err)) return 1;
+    if (count != 2)
+        return invalid(y, node, err, "'%s' must be a list of two numbers [low, high], got %d",
+                       label, count);
+    float *pair = (float *)at;
+    for (int i = 0; i < 2; i++) {
+        yaml_node_t *item = yaml_document_get_node(&y->document, items[i]);
+        if (read_step_number(y, item, label, row, false, &value, err)) return 1;
+        pair[i] = (float)value;
+    }
+    if (pair[0] > pair[1])
+        return invalid(y, node, err, "'%s' is [%g, %g]: low must not be above high", label,
+                       (double)pair[0], (double)pair[1]);
+    return 0;
+}
+
+/* A step's keys; the required ones (pad_crop's padding, rotate's degrees)
+ * must be there. */
+static int read_step_keys(cr_yaml *y, cr_mark name_mark, yaml_node_t *node, cr_augment_step *step,
+                          cr_error *err) {
+    const char *name = cr_augment_names[step->kind];
+    cr_entries entries = {0};
+    if (node && !is_empty(node) &&
+        !(node->type == YAML_SCALAR_NODE && cr_yaml_scalar(node) &&
+          strcmp(cr_yaml_scalar(node), "null") == 0)) {
+        if (node->type != YAML_MAPPING_NODE)
+            return invalid(y, node, err, "'%s' takes a mapping of its keys, got %s", name,
+                           cr_node_type_name(node));
+        char what[64];
+        snprintf(what, sizeof what, "'%s'", name);
+        if (read_section(y, node, name, what, &entries, err)) return 1;
+    }
+    for (int f = 0; f < COUNT(step_fields); f++) {
+        if (step_fields[f].kind != step->kind) continue;
+        yaml_node_t *value = value_of(&entries, step_fields[f].key);
+        if (value) {
+            if (read_step_field(y, value, &step_fields[f], step, err)) return 1;
+        } else if (!key_row(name, step_fields[f].key)->default_json) {
+            return cr_fail(err, CR_ERR_INVALID, name_mark, NULL, "'%s' needs '%s': %s", name,
+                           step_fields[f].key, key_row(name, step_fields[f].key)->description);
+        }
+    }
+    return 0;
+}
+
+/* The kind called `name`; the error suggests the nearest and lists them all. */
+static int step_kind(const char *name, cr_mark mark, int *kind, cr_error *err) {
+    for (int k = 0; k < CR_AUG_KINDS; k++)
+        if (strcmp(name, cr_augment_names[k]) == 0) return *kind = k, 0;
+    const char *near = cr_suggest(name, cr_augment_names, CR_AUG_KINDS);
+    char list[256];
+    join_names(cr_augment_names, CR_AUG_KINDS, list, sizeof list);
+    return cr_fail(err, CR_ERR_INVALID, mark, NULL, "unknown augment step '%s'%s%s%s (valid: %s)",
+                   name, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "", list);
+}
+
+/* One item of the list: `name` or `name: {keys}`. */
+static int read_step(cr_yaml *y, yaml_node_t *item, cr_augment_step *step, cr_error *err) {
+    const char *name = NULL;
+    cr_mark mark = cr_yaml_mark(y, item);
+    yaml_node_t *keys = NULL;
+    if (item->type == YAML_MAPPING_NODE) {
+        cr_entries entries;
+        if (cr_yaml_entries(y, item, NULL, "an augment step", &entries, err)) return 1;
+        if (entries.count != 1)
+            return invalid(y, item, err,
+                           "an augment step is one name with its keys, got %d names: write "
+                           "each step as its own item (- hflip, - rotate: {degrees: 10})",
+                           entries.count);
+        name = entries.items[0].key;
+        mark = entries.items[0].key_mark;
+        keys = entries.items[0].value;
+    } else if (!cr_yaml_is_scalar(item) ||
+               cr_yaml_string(y, item, NULL, "augment", NULL, &name, err)) {
+        return cr_yaml_is_scalar(item)
+                   ? 1
+                   : invalid(y, item, err,
+                             "an augment step is a name or {name: {its keys}}, got %s",
+                             cr_node_type_name(item));
+    }
+    int kind = 0;
+    if (step_kind(name, mark, &kind, err)) return 1;
+    *step = cr_augment_default((cr_augment_kind)kind);
+    return read_step_keys(y, mark, keys, step, err);
+}
+
+/* What a step must fit: the crop chooses its box in the source image, so
+ * it comes first; mixing takes whole batches, so it comes after every
+ * per-image step; sizes fit the input. */
+static int check_step(cr_yaml *y, yaml_node_t *item, const cr_augment *list, int at, cr_shape input,
+                      cr_error *err) {
+    const cr_augment_step *step = &list->steps[at];
+    const char *name = cr_augment_names[step->kind];
+    int smaller = input.h < input.w ? input.h : input.w;
+    if (step->kind == CR_AUG_RANDOM_RESIZED_CROP && at > 0)
+        return invalid(y, item, err,
+                       "'random_resized_crop' must be the first step: it chooses its box in "
+                       "the original image");
+    for (int k = 0; k < at; k++) {
+        const cr_augment_step *before = &list->steps[k];
+        if (cr_augment_is_batch_level(before->kind) && !cr_augment_is_batch_level(step->kind))
+            return invalid(y, item, err,
+                           "'%s' works on single images, so it comes before '%s', which mixes "
+                           "whole batches",
+                           name, cr_augment_names[before->kind]);
+        if (cr_augment_is_batch_level(step->kind) && before->kind == step->kind)
+            return invalid(y, item, err, "'%s' is listed twice", name);
+    }
+    if (step->kind == CR_AUG_PAD_CROP && step->padding > smaller)
+        return invalid(y, item, err,
+                       "'pad_crop.padding' must be between 0 and %d (the input's smaller side), "
+                       "got %d",
+                       smaller, step->padding);
+    if (step->kind == CR_AUG_CUTOUT && step->size > smaller)
+        return invalid(y, item, err,
+                       "'cutout.size' must be at most %d (the input's smaller side), got %d",
+                       smaller, step->size);
+    return 0;
+}
+
+static int read_augment(cr_yaml *y, yaml_node_t *node, cr_shape input, cr_augment *out,
+                        cr_error *err) {
+    out->count = 0;
+    if (node->type == YAML_MAPPING_NODE) return read_augment_shorthand(y, node, input, out, err);
+    int count;
+    yaml_node_item_t *items;
+    if (node->type != YAML_SEQUENCE_NODE)
+        return invalid(y, node, err,
+                       "'augment' must be a list of steps (- hflip, - rotate: {degrees: 10}) or "
+                       "the mapping {crop_padding, hflip}, got %s",
+                       cr_node_type_name(node));
+    if (cr_yaml_sequence(y, node, NULL, "augment", NULL, &count, &items, err)) return 1;
+    if (count > CR_AUGMENT_MAX)
+        return invalid(y, node, err, "'augment' has %d steps; at most %d are supported", count,
+                       CR_AUGMENT_MAX);
+    for (int i = 0; i < count; i++) {
+        yaml_node_t *item = yaml_document_get_node(&y->document, items[i]);
+        if (read_step(y, item, &out->steps[i], err)) return 1;
+        out->count = i + 1;
+        if (check_step(y, item, out, i, input, err)) return 1;
+    }
     return 0;
 }
 
@@ -683,6 +967,13 @@ static int check_loss(cr_yaml *y, yaml_node_t *node, const cr_model *model,
                        "ends in layer '%s' (%s), whose outputs compete: end in a sigmoid layer "
                        "or in the logits (no final activation)",
                        last->name, last->kind->name);
+    /* The loader mixes one-hot class rows (augment.h): targets of csv
+     * data are not mixed. */
+    if (type != CR_LOSS_CROSS_ENTROPY && cr_augment_mixes(&config->transform.augment))
+        return invalid(y, node, err,
+                       "mixup and cutmix mix class labels, which only cross_entropy learns; "
+                       "%s needs the augment list without them",
+                       cr_loss_name(type));
     if (!data_given) return 0;
     bool csv = config->data.format == CR_DATA_CSV;
     if (type == CR_LOSS_CROSS_ENTROPY && csv)
@@ -785,7 +1076,7 @@ int cr_train_config_parse(const cr_model *model, cr_train_config *out, cr_error 
     if ((value = value_of(&entries, "normalize")) && read_normalize(y, value, &out->transform, err))
         return 1;
     if ((value = value_of(&entries, "augment")) &&
-        read_augment(y, value, model->input, &out->transform, err))
+        read_augment(y, value, model->input, &out->transform.augment, err))
         return 1;
     if ((value = value_of(&entries, "freeze")) &&
         cr_freeze_parse(y, value, model, &out->freeze, err))

@@ -14,7 +14,11 @@
  *     seed: 0
  *     validation: test                # or a fraction of the training set, 0 < f < 1
  *     normalize: {mean: [0.286], std: [0.353]}   # one number per input channel
- *     augment: {crop_padding: 4, hflip: true}    # training batches only
+ *     augment:                                    # training batches only, in order
+ *       - random_resized_crop: {scale: [0.08, 1], ratio: [0.75, 1.3333]}
+ *       - hflip                                   # {p: 0.5}
+ *       - mixup: {alpha: 0.2}
+ *     # or the shorthand {crop_padding: 4, hflip: true} = [pad_crop: {padding: 4}, hflip]
  *     freeze: [c1, c2]                # layers whose parameters stay fixed (freeze.h)
  *     loss: {type: cross_entropy, label_smoothing: 0.1, class_weights: [...]}
  *                # or binary_cross_entropy | mse (csv data: targets_csv.h)
@@ -95,6 +99,9 @@ typedef enum cr_train_key_type {
     CR_TRAIN_BOOL,
     CR_TRAIN_TEXT,    /* a string: one of `choices` when given, else any (a folder) */
     CR_TRAIN_NUMBERS, /* a list of numbers: `length` of them, or one per input channel (0) */
+    CR_TRAIN_STEPS,   /* a list of steps, each a name from `choices` or {name: {its keys}}
+                         (the keys whose section is the name); also a mapping of the keys
+                         whose section is this key's name (a shorthand) */
     CR_TRAIN_NAMES,   /* a list of strings */
 } cr_train_key_type;
 

@@ -38,6 +38,22 @@ expect_in err "layer 'c3'" "an input too small for the model"
 expect_exit 0 help bench
 expect_in out "usage: cnnrun bench MODEL.yaml" "help"
 
+# ---- --data: the steps fed by the loader -------------------------------------------------
+
+write_split "$scratch/data" train 40 3
+write_split "$scratch/data" t10k 10 3
+write_tiny_model "$scratch/tiny.yaml" "$scratch/data"
+printf '  augment: [{random_resized_crop: {scale: [0.5, 1]}}, hflip, mixup]\n' >>"$scratch/tiny.yaml"
+expect_exit 0 bench "$scratch/tiny.yaml" --data "mnist:$scratch/data" --loader-threads 2 "${quick[@]}"
+expect_in out "loader:" "bench --data reports the loader"
+expect_in out "images/s alone (2 threads: decode, augment, mix)" "bench --data"
+expect_exit 0 bench "$scratch/tiny.yaml" --data "mnist:$scratch/data" --json "${quick[@]}"
+wait_ms=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["loader_images_per_second"] > 0 and d["loader_wait_ms"] >= 0)' "$scratch/out")
+expect_equal "$wait_ms" "True" "bench --data --json: loader figures"
+expect_exit 2 bench "$scratch/tiny.yaml" --data "mnist:$scratch/nowhere" "${quick[@]}"
+expect_in err "data folder does not exist" "bench --data on a missing folder"
+expect_exit 2 bench "$scratch/tiny.yaml" --loader-threads -1
+
 # ---- the table ---------------------------------------------------------------------------
 
 expect_exit 0 bench "$models/lenet5.yaml" "${quick[@]}"

@@ -875,7 +875,7 @@ static void test_batch(void) {
     int indices[3] = {1, 0, 1};
     float out[3 * 18], plain[3 * 18];
     int out_labels[3];
-    cr_data_batch(&data, indices, 3, &transform, false, NULL, out, out_labels);
+    cr_data_batch(&data, indices, 3, &transform, out, out_labels);
     CHECK_INT(out_labels[0], 2);
     CHECK_INT(out_labels[1], 4);
     CHECK_INT(out_labels[2], 2);
@@ -892,28 +892,32 @@ static void test_batch(void) {
                            1e-6);
 
     /* No transform (or a zero one): plain [0, 1]. */
-    cr_data_batch(&data, indices, 1, NULL, false, NULL, plain, NULL);
+    cr_data_batch(&data, indices, 1, NULL, plain, NULL);
     CHECK_NEAR(plain[17], 245.0 / 255.0, 1e-7);
     cr_transform zero = {0};
-    cr_data_batch(&data, indices, 1, &zero, false, NULL, plain, NULL);
+    cr_data_batch(&data, indices, 1, &zero, plain, NULL);
     CHECK_NEAR(plain[17], 245.0 / 255.0, 1e-7);
+    cr_data_batch(&data, indices, 3, &transform, plain, NULL);
 
-    /* Augmentation switched off inside the transform: the plain batch, and
-     * no random numbers drawn. */
-    cr_data_batch(&data, indices, 3, &transform, false, NULL, plain, NULL);
-    uint64_t rng = 42;
-    cr_data_batch(&data, indices, 3, &transform, true, &rng, out, NULL);
-    CHECK(!memcmp(out, plain, sizeof out));
-    CHECK_INT(rng, 42);
+    /* No augment steps: cr_augment_image gives the plain batch's bytes
+     * (the loader's path and this one agree), whatever the stream. */
+    cr_augment none = {0};
+    float through[18], scratch[36];
+    uint8_t byte_scratch[18];
+    CHECK_INT(cr_augment_image(&none, transform.mean, transform.std, pixels, 3, 2, 3, 2, 3, 42,
+                               scratch, byte_scratch, through),
+              0);
+    CHECK(!memcmp(through, plain + 18, sizeof through)); /* plain[1] is image 0 */
 
     /* Flips: each image is the plain one or its exact mirror, both happen. */
     enum { copies = 32 };
-    int same[copies];
-    for (int i = 0; i < copies; i++) same[i] = 0;
     float many[copies * 18];
-    transform.hflip = true;
-    rng = 42;
-    cr_data_batch(&data, same, copies, &transform, true, &rng, many, NULL);
+    cr_augment flip = {.count = 1, .steps = {cr_augment_default(CR_AUG_HFLIP)}};
+    for (int i = 0; i < copies; i++)
+        CHECK_INT(cr_augment_image(&flip, transform.mean, transform.std, pixels, 3, 2, 3, 2, 3,
+                                   cr_augment_image_stream(42, 0, i), scratch, byte_scratch,
+                                   many + i * 18),
+                  0);
     int flipped = 0, unflipped = 0, neither = 0;
     const float *original = plain + 18; /* image 0 */
     for (int i = 0; i < copies; i++) {
@@ -932,25 +936,21 @@ static void test_batch(void) {
     CHECK(unflipped > 0);
     CHECK_INT(neither, 0);
     CHECK_INT(flipped + unflipped, copies);
-    /* The same generator state gives the same batch. */
-    float repeat[copies * 18];
-    rng = 42;
-    cr_data_batch(&data, same, copies, &transform, true, &rng, repeat, NULL);
-    CHECK(!memcmp(repeat, many, sizeof many));
 
     /* Crops: a grey 3×4 image of distinct bytes, padding 1; every output is
      * the image shifted by one of the nine (dy, dx), with black padding
      * normalised like any black pixel. */
     uint8_t grey[12];
     for (int p = 0; p < 12; p++) grey[p] = (uint8_t)(10 + p * 20);
-    int grey_label = 0;
-    cr_dataset small = {.count = 1, .channels = 1, .height = 3, .width = 4, .classes = 1};
-    small.pixels = grey;
-    small.labels = &grey_label;
-    cr_transform crop = {.channels = 1, .mean = {0.5f}, .std = {0.25f}, .crop_padding = 1};
+    float mean[1] = {0.5f}, std[1] = {0.25f};
+    cr_augment crop = {.count = 1, .steps = {cr_augment_default(CR_AUG_PAD_CROP)}};
+    crop.steps[0].padding = 1;
     float crops[copies * 12];
-    rng = 7;
-    cr_data_batch(&small, same, copies, &crop, true, &rng, crops, NULL);
+    for (int i = 0; i < copies; i++)
+        CHECK_INT(cr_augment_image(&crop, mean, std, grey, 1, 3, 4, 3, 4,
+                                   cr_augment_image_stream(7, 0, i), scratch, byte_scratch,
+                                   crops + i * 12),
+                  0);
     int shift_seen[9] = {0}, unmatched = 0;
     for (int i = 0; i < copies; i++) {
         int matches = 0;

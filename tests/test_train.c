@@ -124,13 +124,13 @@ typedef struct setup {
     cr_dataset train, validation;
 } setup;
 
-/* The tiny model, with `pool` as its pooling layer's type. */
-static bool setup_load_pool(setup *s, const char *data_dir, const char *optimizer,
-                            const char *pool) {
+/* The tiny model with its text `old` replaced by `new`. */
+static bool setup_load_changed(setup *s, const char *data_dir, const char *optimizer,
+                               const char *old, const char *new) {
     cr_error err;
     char yaml[2048];
-    const char *text = model_yaml(data_dir, optimizer), *at = strstr(text, "maxpool");
-    snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(at - text), text, pool, at + strlen("maxpool"));
+    const char *text = model_yaml(data_dir, optimizer), *at = strstr(text, old);
+    snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(at - text), text, new, at + strlen(old));
     memset(s, 0, sizeof *s);
     if (cr_model_load_text(yaml, strlen(yaml), "tiny.yaml", &s->model, &err) ||
         cr_train_config_parse(s->model, &s->config, &err) ||
@@ -142,8 +142,25 @@ static bool setup_load_pool(setup *s, const char *data_dir, const char *optimize
     return true;
 }
 
+/* The tiny model, with `pool` as its pooling layer's type. */
+static bool setup_load_pool(setup *s, const char *data_dir, const char *optimizer,
+                            const char *pool) {
+    return setup_load_changed(s, data_dir, optimizer, "maxpool", pool);
+}
+
 static bool setup_load(setup *s, const char *data_dir, const char *optimizer) {
     return setup_load_pool(s, data_dir, optimizer, "maxpool");
+}
+
+/* The tiny model with every augment step, mixing included. */
+static const char *const every_step =
+    "[{random_resized_crop: {scale: [0.5, 1]}}, {rotate: {degrees: 15}}, "
+    "{color_jitter: {brightness: 0.3, contrast: 0.3}}, hflip, {vflip: {p: 0.2}}, "
+    "{cutout: {size: 2}}, {mixup: {alpha: 0.4}}, cutmix]";
+
+/* The tiny model with `steps` as its augment list. */
+static bool setup_load_augment(setup *s, const char *data_dir, const char *steps) {
+    return setup_load_changed(s, data_dir, sgd, "{crop_padding: 1, hflip: true}", steps);
 }
 
 static void setup_free(setup *s) {
@@ -183,12 +200,18 @@ static void on_epoch(void *user, const cr_epoch_result *result) {
     if (r->epochs_seen < 8) r->epochs[r->epochs_seen++] = *result;
 }
 
+/* Threads of the data loader in the next runs (train.h; 0: the step's own). */
+static int loader_threads;
+
 static int train(setup *s, const char *run_dir, bool resume, int64_t max_steps, recorder *rec,
                  cr_train_result *result, cr_error *err) {
     recorder local = {0};
     if (!rec) rec = &local;
-    cr_train_options options = {
-        .run_dir = run_dir, .resume = resume, .max_steps = max_steps, .stop = &rec->stop};
+    cr_train_options options = {.run_dir = run_dir,
+                                .resume = resume,
+                                .max_steps = max_steps,
+                                .stop = &rec->stop,
+                                .loader_threads = loader_threads};
     cr_train_callbacks callbacks = {
         .user = rec, .on_start = on_start, .on_step = on_step, .on_epoch = on_epoch};
     return cr_train(s->model, &s->config, &s->train, &s->validation, &options, &callbacks, result,
@@ -537,6 +560,47 @@ static void test_loss_settings(const char *data) {
     setup_free(&s);
 }
 
+/* With every augment step (mixup and cutmix too: soft targets): a straight
+ * run with 2 loader threads, and one stopped mid-epoch twice and resumed
+ * with 0 and 1 threads, end with the same bytes. Another seed gives other
+ * weights; changing the steps is refused on resume. */
+static void test_augment_resume_is_exact(const char *data) {
+    setup s;
+    if (!setup_load_augment(&s, data, every_step)) return;
+    CHECK_INT(s.config.transform.augment.count, 8);
+    loader_threads = 2;
+    recorder rec = {0};
+    train_ok(&s, in_folder("augment-straight"), false, 0, &rec, CR_TRAIN_FINISHED);
+    CHECK_INT(rec.epochs_seen, EPOCHS);
+    CHECK(rec.epochs[EPOCHS - 1].train_loss < rec.epochs[0].train_loss);
+    loader_threads = 0;
+    train_ok(&s, in_folder("augment-resumed"), false, STEPS_PER_EPOCH + 3, NULL,
+             CR_TRAIN_STEP_LIMIT);
+    loader_threads = 1;
+    train_ok(&s, in_folder("augment-resumed"), true, 2 * STEPS_PER_EPOCH + 5, NULL,
+             CR_TRAIN_STEP_LIMIT);
+    loader_threads = 3;
+    train_ok(&s, in_folder("augment-resumed"), true, 0, NULL, CR_TRAIN_FINISHED);
+    check_same_run(in_folder("augment-resumed"), in_folder("augment-straight"));
+
+    s.config.seed = 8;
+    train_ok(&s, in_folder("augment-seed8"), false, 0, NULL, CR_TRAIN_FINISHED);
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/last.safetensors", in_folder("augment-seed8"));
+    snprintf(b, sizeof b, "%s/last.safetensors", in_folder("augment-straight"));
+    CHECK(!same_file(a, b));
+    setup_free(&s);
+
+    /* Other steps: the model description differs, and the resume says so. */
+    if (!setup_load_augment(&s, data, "[hflip]")) return;
+    cr_train_result result;
+    cr_error err;
+    CHECK_INT(train(&s, in_folder("augment-resumed"), true, 0, NULL, &result, &err), 1);
+    CHECK_CONTAINS(err.message, "train augment");
+    setup_free(&s);
+    loader_threads = 0;
+}
+
 /* The raw 8 bytes of a checkpoint's scalar `name`, or false when missing. */
 static bool checkpoint_scalar(cr_safetensors_file *file, const char *name, unsigned char out[8]) {
     const cr_safetensors_entry *entry = cr_safetensors_find(file, name);
@@ -580,8 +644,11 @@ static void test_old_checkpoint_resumes(const char *data) {
         setup_free(&s);
         return;
     }
+    /* augment_rng too: it was a stream advanced image by image; since the
+     * per-image streams (augment.h) it is their root and stays put. An old
+     * checkpoint resumes with its stored value as the root. */
     static const char *const machine_dependent[] = {"loss_sum", "correct", "seconds",
-                                                    "best_accuracy"};
+                                                    "best_accuracy", "augment_rng"};
     int compared = 0;
     for (int i = 0; i < now->count; i++) {
         const char *name = now->entries[i].name, *prefix = "__checkpoint__.";
@@ -815,6 +882,7 @@ int main(void) {
     test_clip_grad_norm(data);
     test_loss_settings(data);
     test_old_checkpoint_resumes(data);
+    test_augment_resume_is_exact(data);
     test_nan_keeps_checkpoint(data);
     test_failed_write_keeps_checkpoint(data);
     test_labels_beyond_outputs();

@@ -56,8 +56,7 @@ static void check_defaults(const cr_train_config *c, int channels) {
         CHECK_NEAR(c->transform.mean[i], 0.0, 0.0);
         CHECK_NEAR(c->transform.std[i], 1.0, 0.0);
     }
-    CHECK_INT(c->transform.crop_padding, 0);
-    CHECK(!c->transform.hflip);
+    CHECK_INT(c->transform.augment.count, 0);
 }
 
 static void test_defaults(void) {
@@ -130,8 +129,59 @@ static void test_every_key(void) {
         CHECK_NEAR(config.transform.mean[c], mean[c], 0.0);
         CHECK_NEAR(config.transform.std[c], std[c], 0.0);
     }
-    CHECK_INT(config.transform.crop_padding, 4);
-    CHECK(config.transform.hflip);
+    /* The shorthand: [pad_crop: {padding: 4}, hflip]. */
+    CHECK_INT(config.transform.augment.count, 2);
+    CHECK_INT(config.transform.augment.steps[0].kind, CR_AUG_PAD_CROP);
+    CHECK_INT(config.transform.augment.steps[0].padding, 4);
+    CHECK_INT(config.transform.augment.steps[1].kind, CR_AUG_HFLIP);
+    CHECK(config.transform.augment.steps[1].p == 0.5f);
+    cr_model_free(model);
+}
+
+/* The list form: every step with its keys, in order, the defaults filled
+ * in for names given alone. */
+static void test_augment_list(void) {
+    cr_train_config config;
+    cr_model *model = parse("input: [3, 32, 32]\n"
+                            "layers:\n  - {type: dense, units: 10}\n"
+                            "train:\n"
+                            "  augment:\n"
+                            "    - random_resized_crop: {scale: [0.2, 1], ratio: [0.5, 2]}\n"
+                            "    - pad_crop: {padding: 2}\n"
+                            "    - rotate: {degrees: 12.5}\n"
+                            "    - color_jitter: {brightness: 0.4, saturation: 0.2}\n"
+                            "    - hflip\n"
+                            "    - vflip: {p: 0.1}\n"
+                            "    - cutout: {size: 6, count: 2, p: 0.5}\n"
+                            "    - cutmix\n"
+                            "    - mixup: {alpha: 0.2}\n",
+                            "m.yaml", &config);
+    CHECK(model != NULL);
+    if (!model) return;
+    const cr_augment *a = &config.transform.augment;
+    CHECK_INT(a->count, 9);
+    const cr_augment_kind kinds[9] = {CR_AUG_RANDOM_RESIZED_CROP,
+                                      CR_AUG_PAD_CROP,
+                                      CR_AUG_ROTATE,
+                                      CR_AUG_COLOR_JITTER,
+                                      CR_AUG_HFLIP,
+                                      CR_AUG_VFLIP,
+                                      CR_AUG_CUTOUT,
+                                      CR_AUG_CUTMIX,
+                                      CR_AUG_MIXUP};
+    for (int i = 0; i < 9 && i < a->count; i++) CHECK_INT(a->steps[i].kind, kinds[i]);
+    CHECK(a->steps[0].scale[0] == 0.2f && a->steps[0].scale[1] == 1.0f);
+    CHECK(a->steps[0].ratio[0] == 0.5f && a->steps[0].ratio[1] == 2.0f);
+    CHECK_INT(a->steps[1].padding, 2);
+    CHECK(a->steps[2].degrees == 12.5f);
+    CHECK(a->steps[3].brightness == 0.4f && a->steps[3].contrast == 0.0f &&
+          a->steps[3].saturation == 0.2f);
+    CHECK(a->steps[4].p == 0.5f);
+    CHECK(a->steps[5].p == 0.1f);
+    CHECK(a->steps[6].size == 6 && a->steps[6].count == 2 && a->steps[6].p == 0.5f);
+    CHECK(a->steps[7].alpha == 1.0f);
+    CHECK(a->steps[8].alpha == 0.2f);
+    CHECK(cr_augment_mixes(a));
     cr_model_free(model);
 }
 
@@ -488,6 +538,7 @@ int main(int argc, char **argv) {
     test_docs_key_table();
     test_defaults();
     test_every_key();
+    test_augment_list();
     test_adam_and_cosine();
     test_shorthands();
     test_data_folders();

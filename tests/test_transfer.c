@@ -293,8 +293,7 @@ static void test_skipped_backward_same_gradients(void) {
     for (int k = 0; k < 2 && frozen && full; k++) {
         CHECK_INT(cr_net_create(k ? full : frozen, 8, &options, &nets[k], &err), 0);
         int indices[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-        cr_data_batch(&data, indices, 8, &frozen_config.transform, false, NULL,
-                      cr_net_input(nets[k]), labels);
+        cr_data_batch(&data, indices, 8, &frozen_config.transform, cr_net_input(nets[k]), labels);
         cr_net_forward(nets[k], true);
         cr_net_cross_entropy(nets[k], labels);
         cr_net_backward(nets[k]);
