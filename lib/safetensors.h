@@ -15,6 +15,7 @@
 #ifndef CNNRUN_SAFETENSORS_H
 #define CNNRUN_SAFETENSORS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -95,5 +96,11 @@ typedef struct cr_safetensors_tensor {
  * its mode. */
 int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors, int count,
                          cr_error *err);
+
+/* A name from a file as messages show it: at most 120 characters, control
+ * characters replaced (a hostile name cannot mangle the terminal). */
+const char *cr_safetensors_printable(const char *name, char *out, size_t size);
+/* "[6, 1, 5, 5]"; "[]" for a scalar. */
+const char *cr_safetensors_shape_text(const int64_t *shape, int ndim, char *out, size_t size);
 
 #endif

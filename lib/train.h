@@ -41,6 +41,7 @@
 #define CR_RUN_LAST       "last.safetensors"
 #define CR_RUN_BEST       "best.safetensors"
 #define CR_RUN_CHECKPOINT "checkpoint.safetensors"
+#define CR_RUN_INIT       "init.txt" /* with --init: what the run started from (init_weights.h) */
 
 typedef struct cr_train_options {
     const char *run_dir; /* created (with its parents) when missing */
@@ -49,6 +50,9 @@ typedef struct cr_train_options {
     bool folder_open;
     bool resume;              /* continue the run saved in run_dir */
     const char *init_weights; /* start from these weights (not with resume); NULL: seeded init */
+    /* Tensors of init_weights that are missing or mismatched keep their
+     * seeded initialisation (init_weights.h); false: they are an error. */
+    bool init_partial;
     int64_t max_steps;        /* stop after this many optimizer steps of the run; 0: no limit */
     bool no_shuffle;          /* the training images in file order every epoch */
     /* When *stop becomes non-zero (a SIGINT, SIGTERM or SIGHUP handler:

@@ -61,6 +61,9 @@ const cr_train_key cr_train_keys[] = {
     {"", "early_stopping", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL,
      "stop when the monitored figure stops improving: {patience, min_delta, monitor} (default: "
      "never)"},
+    {"", "freeze", CR_TRAIN_NAMES, NULL, UNLIMITED, "[]",
+     "layers whose parameters stay fixed: names or fnmatch globs ('block*'); each must match a "
+     "layer"},
 
     {"data", "format", CR_TRAIN_TEXT, format_choices, UNLIMITED, NULL,
      "mnist (IDX files), cifar10 (.bin files), folder (one sub-folder per class) or csv (a CSV "
@@ -796,6 +799,9 @@ int cr_train_config_parse(const cr_model *model, cr_train_config *out, cr_error 
         return 1;
     if ((value = value_of(&entries, "early_stopping")) &&
         read_early_stopping(y, value, out->loss.type, &out->early_stopping, err))
+        return 1;
+    if ((value = value_of(&entries, "freeze")) &&
+        cr_freeze_parse(y, value, model, &out->freeze, err))
         return 1;
 
     /* Settings that only make sense together. */

@@ -19,6 +19,7 @@
  *                # or binary_cross_entropy | mse (csv data: targets_csv.h)
  *     clip_grad_norm: 1.0
  *     early_stopping: {patience: 3, min_delta: 0, monitor: val_loss}
+ *     freeze: [c1, c2]                # layers whose parameters stay fixed (freeze.h)
  *
  * Every key is optional. Defaults: data fashion-mnist, epochs 10, batch_size
  * 64, optimizer sgd (lr 0.01, momentum 0.9, nesterov false, weight_decay 0);
@@ -28,9 +29,9 @@
  * seed 0, validation test, normalize mean 0 and std 1, no augmentation,
  * loss cross_entropy (label_smoothing 0, every class weight 1), no gradient
  * clipping, no early stopping (best.safetensors by val_accuracy; by
- * val_loss for mse; early_stopping's monitor defaults to val_loss).
- * docs/training.md has the table of every key and its default
- * (tests/test_train_config.c compares it with cr_train_keys).
+ * val_loss for mse; early_stopping's monitor defaults to val_loss),
+ * nothing frozen. docs/training.md has the table of every key and its
+ * default (tests/test_train_config.c compares it with cr_train_keys).
  *
  * Shorthands: `optimizer: adam` and `schedule: cosine` mean the type with
  * its defaults. Relative data folders are relative to the model file's
@@ -45,6 +46,7 @@
 #include "data.h"
 #include "error.h"
 #include "loss.h"
+#include "freeze.h"
 #include "model.h"
 #include "optim.h"
 
@@ -78,6 +80,7 @@ typedef struct cr_train_config {
     cr_mark loss_mark;    /* where `loss:` is (line 0 when defaulted) */
     float clip_grad_norm; /* largest L2 norm of all gradients together; 0: no clipping */
     cr_early_stopping early_stopping;
+    cr_freeze_list freeze; /* layers to freeze (freeze.h); apply with cr_model_freeze */
 } cr_train_config;
 
 /* The section's keys as data: what the parser accepts in each mapping (it
@@ -91,6 +94,7 @@ typedef enum cr_train_key_type {
     CR_TRAIN_BOOL,
     CR_TRAIN_TEXT,    /* a string: one of `choices` when given, else any (a folder) */
     CR_TRAIN_NUMBERS, /* a list of numbers: `length` of them, or one per input channel (0) */
+    CR_TRAIN_NAMES,   /* a list of strings */
 } cr_train_key_type;
 
 typedef struct cr_train_key {
