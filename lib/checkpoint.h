@@ -68,8 +68,8 @@ typedef struct cr_checkpoint_state {
     /* Not stored: derived from the metrics rows when a run resumes (train.c),
      * as a straight run computed them. Scores are "higher is better": the
      * validation accuracy, or minus the validation loss. */
-    double best_score;          /* of best_epoch; −∞ before any */
-    double stop_reference;      /* early stopping: the score to beat by min_delta */
+    double best_score;           /* of best_epoch; −∞ before any */
+    double stop_reference;       /* early stopping: the score to beat by min_delta */
     int64_t epochs_not_improved; /* early stopping: epochs since it was beaten */
 
     /* What the run trains: a resume must have the same. */

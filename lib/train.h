@@ -99,7 +99,7 @@ typedef struct cr_epoch_result {
     double val_loss, val_accuracy;
     float lr; /* of the epoch's last step */
     double seconds;
-    bool best; /* best by the monitor so far: best.safetensors was written */
+    bool best;         /* best by the monitor so far: best.safetensors was written */
     bool has_accuracy; /* false for mse: the accuracies are NaN */
 } cr_epoch_result;
 
@@ -111,19 +111,19 @@ typedef struct cr_train_callbacks {
 } cr_train_callbacks;
 
 typedef enum cr_train_status {
-    CR_TRAIN_FINISHED,    /* every epoch done (also when a resumed run already was) */
-    CR_TRAIN_STEP_LIMIT,  /* max_steps reached; checkpoint saved */
-    CR_TRAIN_INTERRUPTED, /* *options.stop was set; checkpoint saved */
+    CR_TRAIN_FINISHED,      /* every epoch done (also when a resumed run already was) */
+    CR_TRAIN_STEP_LIMIT,    /* max_steps reached; checkpoint saved */
+    CR_TRAIN_INTERRUPTED,   /* *options.stop was set; checkpoint saved */
     CR_TRAIN_EARLY_STOPPED, /* early_stopping: no improvement for `patience` epochs */
 } cr_train_status;
 
 typedef struct cr_train_result {
     cr_train_status status;
-    int epoch;           /* 1-based epoch in progress when stopped (epochs when finished,
-                            the last one run when stopped early) */
-    int64_t step;        /* steps done in it */
-    int64_t global_step; /* optimizer steps of the whole run */
-    int epochs_run;      /* epochs finished by this call */
+    int epoch;            /* 1-based epoch in progress when stopped (epochs when finished,
+                             the last one run when stopped early) */
+    int64_t step;         /* steps done in it */
+    int64_t global_step;  /* optimizer steps of the whole run */
+    int epochs_run;       /* epochs finished by this call */
     double best_accuracy; /* the validation accuracy of best_epoch */
     int best_epoch;       /* by the monitor (train_config.h); 0 when no epoch finished yet */
     double final_val_loss, final_val_accuracy; /* of the last finished epoch */
