@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "clock.h"
 #include "commands.h"
 #include "dist.h"
@@ -82,8 +84,9 @@ static const cli_option train_options[] = {
      TRAIN_OPTION(resume),
      .arg = "DIR",
      .complete = "dir",
-     .help = "continue the run in DIR exactly where it stopped; a lower --lr or more --epochs "
-             "may be given, the data order may not change"},
+     .help = "continue the run in DIR exactly where it stopped, with the options it was "
+             "started with (recorded in its checkpoint); a lower --lr or more --epochs may be "
+             "given, the data order may not change"},
     {.name = "max-steps",
      .type = CLI_COUNT,
      TRAIN_OPTION(max_steps),
@@ -217,8 +220,8 @@ static bool another_folder(const char *resume, const char *out) {
     return stat(out, &o) != 0 || r.st_dev != o.st_dev || r.st_ino != o.st_ino;
 }
 
-static int parse_train_args(int argc, char **argv, train_args *a) {
-    if (cli_parse(&train_spec, argc, argv, a)) return 2;
+static int parse_train_args(int argc, char **argv, train_args *a, bool *given) {
+    if (cli_parse_given(&train_spec, argc, argv, a, given)) return 2;
     if (a->resume && a->init)
         return cli_usage_error("train", "%s",
                                "--init and --resume do not go together: a resumed run continues "
@@ -251,18 +254,73 @@ static void apply_overrides(const train_args *a, cr_train_config *config) {
     if (a->seed.given) config->seed = a->seed.value;
 }
 
+/* overridden[row] for the settings table's rows (train_settings.h) whose
+ * option was given. */
+static void mark_overrides(const bool *given, bool *overridden) {
+    for (int row = 0; row < cr_train_setting_count; row++) {
+        const char *option = cr_train_settings[row].option;
+        int index = option ? cli_option_index(&train_spec, option) : -1;
+        overridden[row] = index >= 0 && given[index];
+    }
+}
+
+/* The overrides recorded in the checkpoint of the run in `dir` (rank 0
+ * reads them, every rank gets them): "" when there are none or no
+ * checkpoint (then cr_train says what is missing). */
+static int recorded_overrides(const char *dir, char *out, size_t size, cr_error *err) {
+    int status = 0;
+    out[0] = '\0';
+    if (cr_dist_rank() == 0) {
+        char path[4200];
+        struct stat info;
+        snprintf(path, sizeof path, "%s/%s", dir, CR_RUN_CHECKPOINT);
+        cr_checkpoint_state saved;
+        if (stat(path, &info) == 0 && !(status = cr_checkpoint_peek(path, &saved, err))) {
+            if (saved.overrides && strlen(saved.overrides) < size)
+                snprintf(out, size, "%s", saved.overrides);
+            else if (saved.overrides)
+                status = cr_fail_file(err, CR_ERR_INVALID, path,
+                                      "its recorded options are too "
+                                      "long (%zu bytes)",
+                                      strlen(saved.overrides));
+            cr_checkpoint_state_free(&saved);
+        }
+    }
+    if (cr_dist_agree(status, err)) return 1;
+    cr_dist_broadcast(out, (int64_t)size);
+    return 0;
+}
+
+/* A resumed run's arguments: the options it recorded (one "--OPTION=VALUE"
+ * a line in `recorded`, which this rewrites), then this command line's, so
+ * that an option given again wins and a changed value meets the settings
+ * table's rules in cr_train. argv is the command line as typed. */
+static int merge_recorded(char *recorded, int argc, char **argv, train_args *a, bool *given) {
+    char *merged[CLI_MAX_OPTIONS + 256];
+    int n = 0;
+    merged[n++] = argv[0];
+    for (char *line = strtok(recorded, "\n"); line && n < CLI_MAX_OPTIONS;
+         line = strtok(NULL, "\n"))
+        merged[n++] = line;
+    if (argc + n > (int)(sizeof merged / sizeof merged[0]))
+        return cli_usage_error("train", "too many arguments");
+    for (int i = 1; i < argc; i++) merged[n++] = argv[i];
+    *a = (train_args){0};
+    return parse_train_args(n, merged, a, given);
+}
+
 /* The run folder, opened (and locked) by rank 0 before the data is loaded,
  * so that a second run into it fails at once: --resume DIR, --out DIR, or
  * runs/NAME, runs/NAME-2, ... (the first not holding or writing a run: an
  * accidental second `cnnrun train` never overwrites the first, even when
  * both start together). Every rank gets its path. */
-static int open_run_folder(const train_args *a, const cr_model *model, cr_run_folder *folder,
+static int open_run_folder(const train_args *a, const char *model_name, cr_run_folder *folder,
                            cr_error *err) {
     folder->lock_fd = -1;
     int status = 0;
     if (cr_dist_rank() == 0) {
         char base[4096];
-        snprintf(base, sizeof base, "runs/%s", model->name);
+        snprintf(base, sizeof base, "runs/%s", model_name);
         status = a->resume ? cr_run_folder_open(a->resume, true, folder, err)
                  : a->out  ? cr_run_folder_open(a->out, false, folder, err)
                            : cr_run_folder_open_next(base, folder, err);
@@ -304,6 +362,27 @@ static int train_until_stopped(cr_model *model, const cr_train_config *config,
     return status;
 }
 
+/* `text` as one shell word: as it is when it holds only characters no
+ * shell treats specially, else in single quotes ('\'' for a quote). */
+static const char *shell_word(const char *text, char *out, size_t size) {
+    if (text[0] && strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                "_-./,:+=@%") == strlen(text))
+        return text;
+    size_t used = 0;
+    out[used++] = '\'';
+    for (const char *c = text; *c && used + 5 < size; c++) {
+        if (*c == '\'') {
+            memcpy(out + used, "'\\''", 4);
+            used += 4;
+        } else {
+            out[used++] = *c;
+        }
+    }
+    out[used++] = '\'';
+    out[used] = '\0';
+    return out;
+}
+
 /* What a run that returned without an error says: done, or how to resume.
  * Returns the exit code (an interrupted run's is 1). */
 static int print_outcome(const train_args *a, const cr_train_config *config, const char *run_dir,
@@ -320,11 +399,26 @@ static int print_outcome(const train_args *a, const cr_train_config *config, con
     }
     print_run_files(run_dir, result);
     fflush(stdout);
+    /* The run's checkpoint holds the options it was started with: the
+     * model and the folder are all a resume needs. */
+    char model[4200], folder[4200];
     fprintf(stderr, "%s at epoch %d step %lld; resume with: cnnrun train %s --resume %s\n",
             result->status == CR_TRAIN_INTERRUPTED ? cr_stop_signal_name(stop_requested)
                                                    : "stopped (--max-steps)",
-            result->epoch, (long long)result->step, a->path, run_dir);
+            result->epoch, (long long)result->step, shell_word(a->path, model, sizeof model),
+            shell_word(run_dir, folder, sizeof folder));
     return result->status == CR_TRAIN_INTERRUPTED ? 1 : 0;
+}
+
+/* "the run's options: --epochs=2 --data=..." (those it was started with) */
+static void print_recorded(const char *recorded) {
+    printf("the run's options:");
+    for (const char *line = recorded; *line;) {
+        size_t length = strcspn(line, "\n");
+        printf(" %.*s", (int)length, line);
+        line += length + (line[length] == '\n');
+    }
+    printf("\n");
 }
 
 /* One rank's part of `cnnrun train` (all of it without mpirun). Every
@@ -334,20 +428,49 @@ static int print_outcome(const train_args *a, const cr_train_config *config, con
 static int train_on_this_rank(int argc, char **argv, bool *failed) {
     *failed = true;
     train_args a = {0};
-    int usage = parse_train_args(argc, argv, &a);
+    bool given[CLI_MAX_OPTIONS] = {false};
+    /* The parser reorders argv: a resume parses the typed line again. */
+    char **typed = malloc((size_t)(argc + 1) * sizeof *typed);
+    if (!typed) {
+        fprintf(stderr, "cnnrun train: out of memory\n");
+        return 1;
+    }
+    memcpy(typed, argv, (size_t)argc * sizeof *typed);
+    int usage = parse_train_args(argc, argv, &a, given);
     cr_error err = {0};
     if (usage) cr_fail(&err, CR_ERR_USAGE, (cr_mark){0}, NULL, "invalid command line");
-    if (cr_dist_agree(usage, &err)) return usage ? usage : report(&err);
+    if (cr_dist_agree(usage, &err)) {
+        free(typed);
+        return usage ? usage : report(&err);
+    }
+    /* A resume opens (and locks) its folder first: its checkpoint says
+     * which options the run was started with, --data among them. */
+    cr_run_folder folder = {.lock_fd = -1};
+    char recorded[16384];
+    int status = a.resume ? open_run_folder(&a, NULL, &folder, &err) ||
+                                recorded_overrides(a.resume, recorded, sizeof recorded, &err)
+                          : 0;
+    bool resumed_with_options = !status && a.resume && recorded[0];
+    if (resumed_with_options && !a.quiet) print_recorded(recorded);
+    usage = resumed_with_options ? merge_recorded(recorded, argc, typed, &a, given) : 0;
+    free(typed);
+    if (usage) cr_fail(&err, CR_ERR_USAGE, (cr_mark){0}, NULL, "invalid recorded options");
+    if (cr_dist_agree(status || usage, &err)) {
+        cr_run_folder_close_unused(&folder);
+        return usage ? usage : report(&err);
+    }
     cr_model *model = NULL;
     cr_train_config config;
     if (cr_dist_agree(load_for_training(a.path, a.data, a.quiet, &model, &config, &err), &err)) {
+        cr_run_folder_close_unused(&folder);
         cr_model_free(model);
         return report(&err);
     }
     apply_overrides(&a, &config);
     cr_set_threads(a.threads);
-    cr_run_folder folder;
-    if (cr_dist_agree(cr_check_threads(&err), &err) || open_run_folder(&a, model, &folder, &err)) {
+    if (cr_dist_agree(cr_check_threads(&err), &err) ||
+        (!a.resume && open_run_folder(&a, model->name, &folder, &err))) {
+        cr_run_folder_close_unused(&folder);
         cr_model_free(model);
         return report(&err);
     }
@@ -355,7 +478,7 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
     if (!a.quiet) print_plan(&a, model, &config, &folder);
 
     cr_dataset train, validation;
-    int status = cr_dist_agree(cr_train_load_data(model, &config, &train, &validation, &err), &err);
+    status = cr_dist_agree(cr_train_load_data(model, &config, &train, &validation, &err), &err);
     cr_train_options options = {.run_dir = run_dir,
                                 .resume = a.resume != NULL,
                                 .init_weights = a.init,
@@ -363,6 +486,7 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
                                 .no_shuffle = a.no_shuffle,
                                 .folder_open = true,
                                 .stop = &stop_requested};
+    mark_overrides(given, options.overridden);
     train_display display = {.terminal = isatty(STDOUT_FILENO) == 1, .quiet = a.quiet};
     cr_train_result result;
     if (!status)

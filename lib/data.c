@@ -877,6 +877,33 @@ int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err) {
     return 0;
 }
 
+/* path made absolute (the working folder before a relative one), or as
+ * it is when that fails. */
+static const char *absolute(const char *path, char *out) {
+    char here[PATH_MAX];
+    if (!path[0] || path[0] == '/' || !getcwd(here, sizeof here)) return path;
+    int n = snprintf(out, PATH_MAX, "%s/%s", here, path);
+    return n > 0 && n < PATH_MAX ? out : path;
+}
+
+int cr_data_source_text(const cr_data_source *source, char *out, size_t size) {
+    char a[PATH_MAX], b[PATH_MAX];
+    int n;
+    /* Folders relative to the working folder: a resume may start elsewhere. */
+    if (source->format == CR_DATA_FOLDER) {
+        const char *train = absolute(source->train_dir, a), *test = absolute(source->test_dir, b);
+        if (strchr(train, ',')) return 1;
+        n = snprintf(out, size, "folder:%s%s%s", train, test[0] ? "," : "", test);
+    } else {
+        n = snprintf(out, size, "%s:%s",
+                     source->format == CR_DATA_CIFAR10 ? "cifar10"
+                     : source->fashion_names           ? "fashion-mnist"
+                                                       : "mnist",
+                     absolute(source->dir, a));
+    }
+    return n < 0 || (size_t)n >= size;
+}
+
 int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_dataset *out,
                  cr_error *err) {
     memset(out, 0, sizeof *out);

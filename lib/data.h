@@ -47,6 +47,13 @@ typedef struct cr_data_source {
  * CR_ERR_USAGE. */
 int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err);
 
+/* The source in the form cr_data_source_parse reads, its folders made
+ * absolute (the working folder before relative ones): "fashion-mnist:DIR",
+ * "mnist:DIR", "cifar10:DIR", "folder:TRAIN_DIR,TEST_DIR". Returns 1 when it
+ * does not fit in out or cannot be written so that it parses back (a
+ * training folder with a comma). */
+int cr_data_source_text(const cr_data_source *source, char *out, size_t size);
+
 /* Loads the training (test == false) or test split. Images are converted to
  * `want` channels (1 or 3: grey -> RGB by copying, RGB -> grey by luma
  * 0.299 R + 0.587 G + 0.114 B, alpha dropped) and, for image folders, resized

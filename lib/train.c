@@ -201,11 +201,29 @@ static void note_change(text *t, const cr_train_setting *setting, cr_setting_val
     if (t->used > sizeof t->buffer) t->used = sizeof t->buffer;
 }
 
+/* For messages: the data a run recorded as --data (from its overrides'
+ * "--data=" line), or `source` as text; "" when neither is known. */
+static void data_named(const char *overrides, const cr_data_source *source, char *out,
+                       size_t size) {
+    out[0] = '\0';
+    if (source) {
+        if (cr_data_source_text(source, out, size)) out[0] = '\0';
+        return;
+    }
+    const char *line = overrides ? strstr(overrides, "--data=") : NULL;
+    if (line && (line == overrides || line[-1] == '\n')) {
+        line += strlen("--data=");
+        size_t length = strcspn(line, "\n");
+        snprintf(out, size, "%.*s", (int)length, line);
+    }
+}
+
 /* What a resume may not change (it would change which images each step
  * sees, or the optimizer's state layout) is an error; what it may change is
  * listed in `changes`. */
 static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoint_state *now,
-                            const char *path, text *changes, cr_error *err) {
+                            const cr_data_source *data, const char *path, text *changes,
+                            cr_error *err) {
     const char *hint = "resume with the settings the run started with, or start a new run "
                        "(another --out)";
     char changed[700];
@@ -233,11 +251,16 @@ static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoin
                     setting->label, cr_setting_text(setting, saved->settings[i], a, sizeof a),
                     cr_setting_text(setting, now->settings[i], b, sizeof b), hint);
     }
-    if (saved->train_images != now->train_images || saved->data_hash != now->data_hash)
+    if (saved->train_images != now->train_images || saved->data_hash != now->data_hash) {
+        char then[4200], here[4200];
+        data_named(saved->overrides, NULL, then, sizeof then);
+        data_named(NULL, data, here, sizeof here);
         return fail(err, CR_ERR_INVALID,
-                    "%s was saved training on other data (%lld images then, %lld now, or the "
-                    "same number with other contents): %s",
-                    path, (long long)saved->train_images, (long long)now->train_images, hint);
+                    "%s was saved training on other data (%s%s%lld images then, %s%s%lld now, or "
+                    "the same number with other contents): %s",
+                    path, then, then[0] ? " with " : "", (long long)saved->train_images, here,
+                    here[0] ? " with " : "", (long long)now->train_images, hint);
+    }
     for (int i = 0; i < cr_train_setting_count; i++)
         if (cr_train_settings[i].on_resume == CR_RESUME_APPLIED &&
             !cr_setting_equal(&cr_train_settings[i], saved->settings[i], now->settings[i]))
@@ -431,7 +454,7 @@ static int open_run(run *r, text *changes, cr_error *err) {
      * such, not as a tensor or optimizer state that no longer fits. */
     cr_checkpoint_state saved = {0};
     if (cr_checkpoint_peek(r->checkpoint_path, &saved, err)) return 1;
-    int status = compare_settings(&saved, state, r->checkpoint_path, changes, err) ||
+    int status = compare_settings(&saved, state, &config->data, r->checkpoint_path, changes, err) ||
                  check_position(&saved, r->steps_per_epoch, r->checkpoint_path, err);
     cr_checkpoint_state_free(&saved);
     if (status) return 1;
@@ -444,6 +467,8 @@ static int open_run(run *r, text *changes, cr_error *err) {
         memcpy(state->settings, now.settings, sizeof state->settings);
         free(state->model_description);
         state->model_description = now.model_description;
+        free(state->overrides);
+        state->overrides = now.overrides;
         r->unverified = !saved.verified;
         r->checkpoint_saved = true;
         r->saved_epoch = state->epoch;
@@ -515,6 +540,21 @@ static int check_same_run(const run *r, cr_error *err) {
     return cr_dist_agree(status, err);
 }
 
+/* The run's command-line overrides into the state, for its checkpoints. */
+static int record_overrides(run *r, cr_error *err) {
+    char text[16384];
+    int length =
+        cr_train_overrides_text(r->options->overridden, r->config, r->options, text, sizeof text);
+    if (length < 0)
+        return fail(err, CR_ERR_USAGE,
+                    "the command-line options are too long to record (%zu "
+                    "bytes at most)",
+                    sizeof text);
+    r->state.overrides = length ? strdup(text) : NULL;
+    if (length && !r->state.overrides) return fail(err, CR_ERR_RUNTIME, "out of memory");
+    return 0;
+}
+
 /* Sets up a fresh run, or loads the checkpoint of the one being resumed:
  * rank 0 reads the files and hands every other rank the weights, the
  * optimizer's state and the run's position. */
@@ -527,6 +567,7 @@ static int start_run(run *r, text *changes, cr_error *err) {
     state->model_hash = model_hash(r->model);
     state->model_description = cr_model_describe(r->model, &config->transform);
     if (!state->model_description) return fail(err, CR_ERR_RUNTIME, "out of memory");
+    if (record_overrides(r, err)) return 1;
     int rank = cr_dist_rank();
     if (cr_dist_agree(rank == 0 ? open_run(r, changes, err) : 0, err)) return 1;
     if (cr_dist_size() == 1) return 0;
@@ -537,9 +578,11 @@ static int start_run(run *r, text *changes, cr_error *err) {
     cr_dist_broadcast(&optimizer->steps, sizeof optimizer->steps);
     /* The run's position and random streams; the metrics rows stay with
      * rank 0, the only one that writes metrics.csv. */
-    char *description = state->model_description; /* a pointer: each rank keeps its own */
+    /* Pointers: each rank keeps its own. */
+    char *description = state->model_description, *overrides = state->overrides;
     cr_dist_broadcast(state, sizeof *state);
     state->model_description = description;
+    state->overrides = overrides;
     if (rank != 0) {
         state->metrics = NULL;
         state->metric_rows = state->metric_capacity = 0;

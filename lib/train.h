@@ -34,6 +34,7 @@
 #include "model.h"
 #include "parallel.h"
 #include "train_config.h"
+#include "train_settings.h"
 
 /* File names inside a run folder. */
 #define CR_RUN_METRICS    "metrics.csv"
@@ -50,6 +51,10 @@ typedef struct cr_train_options {
     const char *init_weights; /* start from these weights (not with resume); NULL: seeded init */
     int64_t max_steps;        /* stop after this many optimizer steps of the run; 0: no limit */
     bool no_shuffle;          /* the training images in file order every epoch */
+    /* overridden[row]: the settings table's row (train_settings.h) was
+     * given on the command line, now or when the run started; the
+     * checkpoint records these overrides (cr_checkpoint_state.overrides). */
+    bool overridden[CR_TRAIN_SETTINGS_MAX];
     /* When *stop becomes non-zero (a SIGINT, SIGTERM or SIGHUP handler:
      * stop_signals.h), the run finishes the
      * current step, saves a checkpoint and returns CR_TRAIN_INTERRUPTED. */
