@@ -26,7 +26,7 @@ typedef struct train_args {
     int epochs, batch_size, threads; /* 0: the train section's (threads: every core) */
     double lr;                       /* 0: the train section's */
     cli_seed seed;
-    bool no_shuffle, quiet;
+    bool no_shuffle, quiet, json;
     int64_t max_steps;
 } train_args;
 
@@ -101,6 +101,12 @@ static const cli_option train_options[] = {
      .type = CLI_FLAG,
      TRAIN_OPTION(quiet),
      .help = "no progress and no line about the model's warnings, only the result"},
+    {.name = "json",
+     .type = CLI_FLAG,
+     TRAIN_OPTION(json),
+     .help = "one JSON line per epoch on stdout, for scripts: {epoch, epochs, train_loss, "
+             "train_accuracy, val_loss, val_accuracy, lr, seconds, best}; the messages for "
+             "people go to stderr"},
 };
 static const cli_positional train_positionals[] = {MODEL_POSITIONAL(train_args, path)};
 
@@ -135,12 +141,17 @@ static const char *duration_text(double seconds, char *out, size_t size) {
     return out;
 }
 
+/* Where the messages for people go: stdout, or stderr with --json (stdout
+ * then carries one JSON line per epoch, for scripts). */
+static FILE *human;
+
 /* The signal that asked the run to stop (stop_signals.h), or 0. */
 static volatile sig_atomic_t stop_requested;
 
 typedef struct train_display {
     bool terminal; /* one updating line per epoch, redrawn with \r */
     bool quiet;
+    bool json; /* one JSON line per epoch on stdout */
     double last_drawn;
     bool line_open;
 } train_display;
@@ -149,29 +160,30 @@ static void show_start(void *user, const cr_train_start *start) {
     train_display *display = user;
     if (display->quiet) return;
     char a[32], b[32];
-    printf("%s images for training, %s for validation: %lld steps of %d images per epoch\n",
-           grouped(start->train_images, a, sizeof a),
-           grouped(start->validation_images, b, sizeof b), (long long)start->steps_per_epoch,
-           start->batch_size);
+    fprintf(human, "%s images for training, %s for validation: %lld steps of %d images per epoch\n",
+            grouped(start->train_images, a, sizeof a),
+            grouped(start->validation_images, b, sizeof b), (long long)start->steps_per_epoch,
+            start->batch_size);
     if (start->requested_batch_size > start->batch_size)
-        printf("note: batch size %d is more than the %s training images: batches of %d\n",
-               start->requested_batch_size, a, start->batch_size);
+        fprintf(human, "note: batch size %d is more than the %s training images: batches of %d\n",
+                start->requested_batch_size, a, start->batch_size);
     if (start->resumed)
-        printf("resuming at epoch %d of %d, step %lld\n", start->start_epoch, start->epochs,
-               (long long)start->start_step);
+        fprintf(human, "resuming at epoch %d of %d, step %lld\n", start->start_epoch, start->epochs,
+                (long long)start->start_step);
     if (start->unverified)
-        printf("note: the checkpoint has no checksums (written by an older cnnrun): its tensors "
-               "could not be verified\n");
+        fprintf(human,
+                "note: the checkpoint has no checksums (written by an older cnnrun): its tensors "
+                "could not be verified\n");
     if (start->changes && start->changes[0])
-        printf("changed since the checkpoint: %s\n", start->changes);
-    fflush(stdout);
+        fprintf(human, "changed since the checkpoint: %s\n", start->changes);
+    fflush(human);
 }
 
 /* The progress line must fit the terminal: a wrapped line cannot be
  * redrawn with \r. The bar takes what the numbers leave. */
 static int terminal_columns(void) {
     struct winsize size;
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+    if (ioctl(fileno(human), TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
     return 80;
 }
 
@@ -194,22 +206,52 @@ static void show_step(void *user, const cr_train_progress *p) {
     for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
     bar[width] = '\0';
     if (width)
-        printf("\r\033[K%s[%s]%s", epoch, bar, numbers);
+        fprintf(human, "\r\033[K%s[%s]%s", epoch, bar, numbers);
     else
-        printf("\r\033[K%s%s", epoch, numbers + 1);
-    fflush(stdout);
+        fprintf(human, "\r\033[K%s%s", epoch, numbers + 1);
+    fflush(human);
     display->line_open = true;
+}
+
+/* --json: the epoch as one line, {"epoch", "epochs", "train_loss",
+ * "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "best"},
+ * the figures at full precision. */
+static void print_epoch_json(const cr_epoch_result *e) {
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddNumberToObject(line, "epoch", e->epoch);
+    cJSON_AddNumberToObject(line, "epochs", e->epochs);
+    cJSON_AddNumberToObject(line, "train_loss", e->train_loss);
+    cJSON_AddNumberToObject(line, "train_accuracy", e->train_accuracy);
+    cJSON_AddNumberToObject(line, "val_loss", e->val_loss);
+    cJSON_AddNumberToObject(line, "val_accuracy", e->val_accuracy);
+    /* The float as the shortest text that reads back to it (0.1, not 0.10000000149011612). */
+    char lr[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(lr, sizeof lr, "%.*g", digits, (double)e->lr);
+        if (strtof(lr, NULL) == e->lr) break;
+    }
+    cJSON_AddRawToObject(line, "lr", lr);
+    cJSON_AddNumberToObject(line, "seconds", e->seconds);
+    cJSON_AddBoolToObject(line, "best", e->best);
+    char *text = cJSON_PrintUnformatted(line);
+    if (text) printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    cJSON_Delete(line);
 }
 
 static void show_epoch(void *user, const cr_epoch_result *e) {
     train_display *display = user;
+    if (display->json) print_epoch_json(e);
     if (display->quiet) return;
-    if (display->line_open) printf("\r\033[K");
+    if (display->line_open) fprintf(human, "\r\033[K");
     display->line_open = false;
-    printf("epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g  %.1f s%s\n",
-           e->epoch, e->epochs, e->train_loss, 100 * e->train_accuracy, e->val_loss,
-           100 * e->val_accuracy, (double)e->lr, e->seconds, e->best ? "  (best)" : "");
-    fflush(stdout);
+    fprintf(
+        human,
+        "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g  %.1f s%s\n",
+        e->epoch, e->epochs, e->train_loss, 100 * e->train_accuracy, e->val_loss,
+        100 * e->val_accuracy, (double)e->lr, e->seconds, e->best ? "  (best)" : "");
+    fflush(human);
 }
 
 /* --out names another folder than --resume (compared as folders, so
@@ -234,16 +276,16 @@ static int parse_train_args(int argc, char **argv, train_args *a, bool *given) {
 }
 
 static void print_run_files(const char *dir, const cr_train_result *result) {
-    printf("files in %s/:\n", dir);
+    fprintf(human, "files in %s/:\n", dir);
     char path[4200];
     struct stat info;
     snprintf(path, sizeof path, "%s/%s", dir, CR_RUN_METRICS);
-    if (stat(path, &info) == 0) printf("  %-24s one row per epoch\n", CR_RUN_METRICS);
-    printf("  %-24s the latest weights\n", CR_RUN_LAST);
+    if (stat(path, &info) == 0) fprintf(human, "  %-24s one row per epoch\n", CR_RUN_METRICS);
+    fprintf(human, "  %-24s the latest weights\n", CR_RUN_LAST);
     if (result->best_epoch)
-        printf("  %-24s the best validation accuracy, %.2f%% (epoch %d)\n", CR_RUN_BEST,
-               100 * result->best_accuracy, result->best_epoch);
-    printf("  %-24s everything --resume needs\n", CR_RUN_CHECKPOINT);
+        fprintf(human, "  %-24s the best validation accuracy, %.2f%% (epoch %d)\n", CR_RUN_BEST,
+                100 * result->best_accuracy, result->best_epoch);
+    fprintf(human, "  %-24s everything --resume needs\n", CR_RUN_CHECKPOINT);
 }
 
 /* The options that override the train section. */
@@ -336,15 +378,15 @@ static void print_plan(const train_args *a, const cr_model *model, const cr_trai
     char name[256], folder[4096 * 4];
     cr_escape_text(model->name, name, sizeof name);
     cr_escape_text(run_dir, folder, sizeof folder);
-    printf("training '%s' (%s) for %d epochs, batch %d, %s lr %g, seed %llu\n", name, a->path,
-           config->epochs, config->batch_size, cr_optimizer_name(config->optimizer.type),
-           (double)config->optimizer.lr, (unsigned long long)config->seed);
-    printf("run folder: %s\n", folder);
+    fprintf(human, "training '%s' (%s) for %d epochs, batch %d, %s lr %g, seed %llu\n", name,
+            a->path, config->epochs, config->batch_size, cr_optimizer_name(config->optimizer.type),
+            (double)config->optimizer.lr, (unsigned long long)config->seed);
+    fprintf(human, "run folder: %s\n", folder);
     if (run_folder->removed_temps)
-        printf("note: removed %d temporary file%s that an interrupted write left there\n",
-               run_folder->removed_temps, run_folder->removed_temps == 1 ? "" : "s");
-    printf("loading data ...\n");
-    fflush(stdout);
+        fprintf(human, "note: removed %d temporary file%s that an interrupted write left there\n",
+                run_folder->removed_temps, run_folder->removed_temps == 1 ? "" : "s");
+    fprintf(human, "loading data ...\n");
+    fflush(human);
 }
 
 /* cr_train with the first SIGINT, SIGTERM or SIGHUP asking it to stop after
@@ -358,7 +400,7 @@ static int train_until_stopped(cr_model *model, const cr_train_config *config,
     cr_stop_signals_install(&stop_requested);
     int status = cr_train(model, config, train, validation, options, &callbacks, result, err);
     cr_stop_signals_restore();
-    if (display->line_open) printf("\n");
+    if (display->line_open) fprintf(human, "\n");
     return status;
 }
 
@@ -389,16 +431,16 @@ static int print_outcome(const train_args *a, const cr_train_config *config, con
                          const cr_train_result *result) {
     if (result->status == CR_TRAIN_FINISHED) {
         if (result->epochs_run == 0)
-            printf("the run in %s had already finished its %d epochs (more: --epochs N)\n", run_dir,
-                   config->epochs);
-        printf("done: validation accuracy %.2f%% after epoch %d, best %.2f%% (epoch %d)\n",
-               100 * result->final_val_accuracy, result->epoch, 100 * result->best_accuracy,
-               result->best_epoch);
+            fprintf(human, "the run in %s had already finished its %d epochs (more: --epochs N)\n",
+                    run_dir, config->epochs);
+        fprintf(human, "done: validation accuracy %.2f%% after epoch %d, best %.2f%% (epoch %d)\n",
+                100 * result->final_val_accuracy, result->epoch, 100 * result->best_accuracy,
+                result->best_epoch);
         print_run_files(run_dir, result);
         return 0;
     }
     print_run_files(run_dir, result);
-    fflush(stdout);
+    fflush(human);
     /* The run's checkpoint holds the options it was started with: the
      * model and the folder are all a resume needs. */
     char model[4200], folder[4200];
@@ -412,13 +454,13 @@ static int print_outcome(const train_args *a, const cr_train_config *config, con
 
 /* "the run's options: --epochs=2 --data=..." (those it was started with) */
 static void print_recorded(const char *recorded) {
-    printf("the run's options:");
+    fprintf(human, "the run's options:");
     for (const char *line = recorded; *line;) {
         size_t length = strcspn(line, "\n");
-        printf(" %.*s", (int)length, line);
+        fprintf(human, " %.*s", (int)length, line);
         line += length + (line[length] == '\n');
     }
-    printf("\n");
+    fprintf(human, "\n");
 }
 
 /* One rank's part of `cnnrun train` (all of it without mpirun). Every
@@ -427,6 +469,7 @@ static void print_recorded(const char *recorded) {
  * exit code is an error's (not a finished or interrupted run's). */
 static int train_on_this_rank(int argc, char **argv, bool *failed) {
     *failed = true;
+    human = stdout;
     train_args a = {0};
     bool given[CLI_MAX_OPTIONS] = {false};
     /* The parser reorders argv: a resume parses the typed line again. */
@@ -437,6 +480,7 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
     }
     memcpy(typed, argv, (size_t)argc * sizeof *typed);
     int usage = parse_train_args(argc, argv, &a, given);
+    if (a.json) human = stderr;
     cr_error err = {0};
     if (usage) cr_fail(&err, CR_ERR_USAGE, (cr_mark){0}, NULL, "invalid command line");
     if (cr_dist_agree(usage, &err)) {
@@ -482,18 +526,20 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
     cr_train_options options = {.run_dir = run_dir,
                                 .resume = a.resume != NULL,
                                 .init_weights = a.init,
+                                .model_path = a.path,
                                 .max_steps = a.max_steps,
                                 .no_shuffle = a.no_shuffle,
                                 .folder_open = true,
                                 .stop = &stop_requested};
     mark_overrides(given, options.overridden);
-    train_display display = {.terminal = isatty(STDOUT_FILENO) == 1, .quiet = a.quiet};
+    train_display display = {
+        .terminal = isatty(fileno(human)) == 1, .quiet = a.quiet, .json = a.json};
     cr_train_result result;
     if (!status)
         status = train_until_stopped(model, &config, &train, &validation, &options, &display,
                                      &result, &err);
     *failed = status != 0;
-    fflush(stdout);
+    fflush(human);
     int code = status ? report(&err) : print_outcome(&a, &config, run_dir, &result);
     if (status)
         cr_run_folder_close_unused(&folder);

@@ -662,8 +662,49 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
     return 0;
 }
 
-/* Decodes any image stb_image reads into [want.c, want.h, want.w] bytes:
- * alpha dropped, grey <-> RGB converted, then resized when the size differs. */
+/* Decoded pixels [height, width, channels] (1 grey, 2 grey + alpha, 3 RGB,
+ * 4 RGBA) into [want.c, want.h, want.w] bytes: alpha dropped, grey <-> RGB
+ * converted, then resized when the size differs. `what` names the image
+ * in errors. */
+static int convert_pixels(const uint8_t *image, int height, int width, int channels, cr_shape want,
+                          uint8_t *out, const char *what, cr_error *err) {
+    size_t pixels = (size_t)width * height;
+    uint8_t *converted = malloc(pixels * (size_t)want.c);
+    if (!converted) return out_of_memory(err, what, pixels * (size_t)want.c);
+    bool colour = channels >= 3;
+    for (size_t p = 0; p < pixels; p++) {
+        const uint8_t *in = image + p * (size_t)channels;
+        uint8_t *to = converted + p * (size_t)want.c;
+        if (want.c == 1) {
+            to[0] = colour ? luma(in[0], in[1], in[2]) : in[0];
+        } else {
+            to[0] = in[0];
+            to[1] = colour ? in[1] : in[0];
+            to[2] = colour ? in[2] : in[0];
+        }
+    }
+    uint8_t *sized = converted;
+    if (width != want.w || height != want.h) {
+        sized = malloc((size_t)want.w * want.h * (size_t)want.c);
+        if (!sized ||
+            !stbir_resize_uint8(converted, width, height, 0, sized, want.w, want.h, 0, want.c)) {
+            free(converted);
+            free(sized);
+            return cr_fail_file(err, CR_ERR_RUNTIME, what, "cannot resize %d×%d to %d×%d", height,
+                                width, want.h, want.w);
+        }
+        free(converted);
+    }
+    /* Interleaved [H, W, C] -> planar [C, H, W]. */
+    size_t plane = (size_t)want.h * want.w;
+    for (size_t p = 0; p < plane; p++)
+        for (int c = 0; c < want.c; c++) out[(size_t)c * plane + p] = sized[p * want.c + c];
+    free(sized);
+    return 0;
+}
+
+/* Decodes any image stb_image reads into [want.c, want.h, want.w] bytes
+ * (convert_pixels). */
 static int decode_image(const char *path, cr_shape want, uint8_t *out, cr_error *err) {
     FILE *file = cr_fopen_regular(path, err);
     if (!file) return 1;
@@ -679,44 +720,9 @@ static int decode_image(const char *path, cr_shape want, uint8_t *out, cr_error 
     if (!image)
         return cr_fail_file(err, CR_ERR_INVALID, path, "cannot decode image: %s",
                             stbi_failure_reason());
-    size_t pixels = (size_t)width * height;
-    uint8_t *converted = malloc(pixels * (size_t)want.c);
-    if (!converted) {
-        stbi_image_free(image);
-        return out_of_memory(err, path, pixels * (size_t)want.c);
-    }
-    bool colour = file_channels >= 3; /* 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA */
-    for (size_t p = 0; p < pixels; p++) {
-        const uint8_t *in = image + p * (size_t)file_channels;
-        uint8_t *to = converted + p * (size_t)want.c;
-        if (want.c == 1) {
-            to[0] = colour ? luma(in[0], in[1], in[2]) : in[0];
-        } else {
-            to[0] = in[0];
-            to[1] = colour ? in[1] : in[0];
-            to[2] = colour ? in[2] : in[0];
-        }
-    }
+    int status = convert_pixels(image, height, width, file_channels, want, out, path, err);
     stbi_image_free(image);
-
-    uint8_t *sized = converted;
-    if (width != want.w || height != want.h) {
-        sized = malloc((size_t)want.w * want.h * (size_t)want.c);
-        if (!sized ||
-            !stbir_resize_uint8(converted, width, height, 0, sized, want.w, want.h, 0, want.c)) {
-            free(converted);
-            free(sized);
-            return cr_fail_file(err, CR_ERR_RUNTIME, path, "cannot resize %d×%d to %d×%d", height,
-                                width, want.h, want.w);
-        }
-        free(converted);
-    }
-    /* Interleaved [H, W, C] -> planar [C, H, W]. */
-    size_t plane = (size_t)want.h * want.w;
-    for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < want.c; c++) out[(size_t)c * plane + p] = sized[p * want.c + c];
-    free(sized);
-    return 0;
+    return status;
 }
 
 /* The two splits must name the same classes, or label 3 would mean one thing
@@ -1109,6 +1115,26 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
     }
 }
 
+int cr_image_from_pixels(const uint8_t *pixels, int height, int width, int channels, cr_shape want,
+                         const cr_transform *transform, float *out, cr_error *err) {
+    if (check_channels(want, "the image", err)) return 1;
+    if (!pixels || height < 1 || width < 1 || channels < 1 || channels > 4)
+        return cr_fail(err, CR_ERR_USAGE, (cr_mark){0}, NULL,
+                       "an image needs pixels, height and width ≥ 1 and 1 to 4 channels (got "
+                       "%d×%d with %d)",
+                       height, width, channels);
+    uint8_t *image = malloc((size_t)cr_shape_size(want));
+    if (!image) return out_of_memory(err, "the image", (uint64_t)cr_shape_size(want));
+    int failed = convert_pixels(pixels, height, width, channels, want, image, "the image", err);
+    if (!failed) {
+        float table[4][256];
+        fill_table(transform, want.c, table);
+        image_to_floats(image, want.c, want.h, want.w, table, 0, 0, false, out);
+    }
+    free(image);
+    return failed;
+}
+
 int cr_image_size(const char *path, int *height, int *width, cr_error *err) {
     FILE *file = cr_fopen_regular(path, err);
     if (!file) return 1;
@@ -1119,6 +1145,21 @@ int cr_image_size(const char *path, int *height, int *width, cr_error *err) {
         return cr_fail_file(err, CR_ERR_INVALID, path, "not an image stb_image can read (%s)",
                             stbi_failure_reason());
     return 0;
+}
+
+int cr_image_load_batch(const char *const *paths, int n, cr_shape want,
+                        const cr_transform *transform, float *out, bool *ok, cr_error *errs) {
+    int64_t size = cr_shape_size(want);
+    int decoded = 0;
+    /* Decoding is most of predict's time on large JPEGs: one image per
+     * thread, dynamically, since their sizes differ. */
+#pragma omp parallel for schedule(dynamic) reduction(+ : decoded) if (n > 1)
+    for (int i = 0; i < n; i++) {
+        ok[i] = cr_image_load(paths[i], want, transform, out + i * size, &errs[i]) == 0;
+        if (!ok[i]) memset(out + i * size, 0, (size_t)size * sizeof *out);
+        decoded += ok[i];
+    }
+    return decoded;
 }
 
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,

@@ -94,6 +94,19 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err);
 
+/* Decoded pixels, interleaved [height, width, channels] bytes (1 grey,
+ * 2 grey + alpha, 3 RGB, 4 RGBA: what stb_image and most decoders give),
+ * into floats [C, H, W] exactly as cr_image_load converts a file's. */
+int cr_image_from_pixels(const uint8_t *pixels, int height, int width, int channels,
+                         cr_shape want, const cr_transform *transform, float *out, cr_error *err);
+
+/* cr_image_load for n files at once into out[n, C, H, W], on cnnrun's
+ * threads (each image decoded by one thread, so the floats are those of
+ * cr_image_load). ok[i] says whether image i decoded; errs[i] holds its
+ * error when not (its slice of out is then zeros). Returns how many decoded. */
+int cr_image_load_batch(const char *const *paths, int n, cr_shape want,
+                        const cr_transform *transform, float *out, bool *ok, cr_error *errs);
+
 /* The size of an image file without decoding it (files.h's checks first). */
 int cr_image_size(const char *path, int *height, int *width, cr_error *err);
 

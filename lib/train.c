@@ -19,6 +19,7 @@
 #include "run_folder.h"
 #include "train.h"
 #include "train_settings.h"
+#include "weights_info.h"
 
 static int model_outputs(const cr_model *model) {
     return (int)cr_shape_size(model->layers[model->output].out);
@@ -392,12 +393,27 @@ typedef struct run {
      * one, and where it stands (1-based epoch, steps done in it). */
     bool checkpoint_saved;
     int64_t saved_epoch, saved_step;
+    /* What last/best.safetensors say about themselves (weights_info.h). */
+    cr_safetensors_meta meta[CR_WEIGHTS_INFO_KEYS];
+    int n_meta;
 } run;
+
+/* The metadata of the weights files: class names, input, normalisation,
+ * the model file and the data (weights_info.h). */
+static int describe_weights(run *r, cr_error *err) {
+    cr_weights_info info;
+    if (cr_weights_info_describe(r->model, &r->config->transform, &r->config->data, r->train,
+                                 r->options->model_path, &info, err))
+        return 1;
+    int status = cr_weights_info_meta(&info, r->meta, &r->n_meta, err);
+    cr_weights_info_free(&info);
+    return status;
+}
 
 static int save_weights(run *r, const char *name, cr_error *err) {
     char path[4200];
     run_file(path, sizeof path, r->options->run_dir, name);
-    return cr_net_save_weights(r->net, path, err);
+    return cr_net_save_weights_meta(r->net, path, r->meta, r->n_meta, err);
 }
 
 static int save_checkpoint(run *r, cr_error *err) {
@@ -922,6 +938,7 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     if (!status && (!r.order || !r.labels)) status = fail(err, CR_ERR_RUNTIME, "out of memory");
     text changes = {.used = 0};
     changes.buffer[0] = '\0';
+    if (!status && cr_dist_rank() == 0) status = describe_weights(&r, err);
     status = cr_dist_agree(status, err);
     if (!status) status = start_run(&r, &changes, err);
 
@@ -966,6 +983,7 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
         result->final_val_accuracy = last[CR_METRIC_VAL_ACCURACY];
     }
     cr_checkpoint_state_free(&r.state);
+    cr_weights_meta_free(r.meta, r.n_meta);
     if (status)
         cr_run_folder_close_unused(&folder);
     else

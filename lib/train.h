@@ -49,6 +49,9 @@ typedef struct cr_train_options {
     bool folder_open;
     bool resume;              /* continue the run saved in run_dir */
     const char *init_weights; /* start from these weights (not with resume); NULL: seeded init */
+    /* The model file, whose text and SHA-256 the weights files record
+     * (weights_info.h); NULL: they record neither. */
+    const char *model_path;
     int64_t max_steps;        /* stop after this many optimizer steps of the run; 0: no limit */
     bool no_shuffle;          /* the training images in file order every epoch */
     /* overridden[row]: the settings table's row (train_settings.h) was
