@@ -87,11 +87,32 @@ static void print_fields(const cr_weights_info *info) {
     if (info->data) printf("data:       %s\n", info->data);
 }
 
-static void print_text_info(const cr_safetensors_file *file, const cr_weights_info *info) {
+/* A training checkpoint's recorded options (checkpoint.h), on one line. */
+static void print_run_options(cr_safetensors_file *file) {
+    const cr_safetensors_entry *entry =
+        cr_safetensors_find(file, CR_RESERVED_NAME_PREFIX ".overrides");
+    if (!entry || entry->dtype != CR_DTYPE_U8 || entry->count > 4096) return;
+    int64_t *bytes = malloc((size_t)(entry->count ? entry->count : 1) * sizeof *bytes);
+    char *text = malloc((size_t)entry->count + 1);
+    cr_error ignored;
+    if (bytes && text && !cr_safetensors_read_ints(file, entry, bytes, &ignored)) {
+        for (int64_t i = 0; i < entry->count; i++)
+            text[i] = bytes[i] == '\n' ? ' ' : (char)bytes[i];
+        text[entry->count] = '\0';
+        char shown[4096 * 4 + 1];
+        cr_escape_text(text, shown, sizeof shown);
+        printf("run options: %s\n", shown);
+    }
+    free(bytes);
+    free(text);
+}
+
+static void print_text_info(cr_safetensors_file *file, const cr_weights_info *info) {
     char path[4200];
     cr_escape_text(file->path, path, sizeof path);
     printf("%s\n", path);
     print_fields(info);
+    print_run_options(file);
     for (int i = 0; i < file->meta_count; i++)
         if (!is_recorded_key(file->meta[i].key)) {
             char key[256], value[1024];

@@ -155,14 +155,16 @@ static void print_csv_field(const char *text) {
     putchar('"');
 }
 
-/* K rows: image,rank,class,name,probability; %.9g reads back as the same float. */
+/* K rows: image,rank,class,name,probability; the probability as the shortest
+ * text that reads back to the same float. */
 static void print_csv_rows(const output *out, const char *image) {
     for (int k = 0; k < out->top && k < out->classes; k++) {
         int index = out->order[k].index;
         print_csv_field(image);
         printf(",%d,%d,", k + 1, index);
         if (class_name(out, index)) print_csv_field(class_name(out, index));
-        printf(",%.9g\n", (double)out->order[k].probability);
+        char probability[32];
+        printf(",%s\n", cr_float_text(out->order[k].probability, probability, sizeof probability));
     }
 }
 

@@ -226,11 +226,7 @@ static void print_epoch_json(const cr_epoch_result *e) {
     cJSON_AddNumberToObject(line, "val_accuracy", e->val_accuracy);
     /* The float as the shortest text that reads back to it (0.1, not 0.10000000149011612). */
     char lr[32];
-    for (int digits = 6; digits <= 9; digits++) {
-        snprintf(lr, sizeof lr, "%.*g", digits, (double)e->lr);
-        if (strtof(lr, NULL) == e->lr) break;
-    }
-    cJSON_AddRawToObject(line, "lr", lr);
+    cJSON_AddRawToObject(line, "lr", cr_float_text(e->lr, lr, sizeof lr));
     cJSON_AddNumberToObject(line, "seconds", e->seconds);
     cJSON_AddBoolToObject(line, "best", e->best);
     char *text = cJSON_PrintUnformatted(line);

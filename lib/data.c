@@ -1115,6 +1115,14 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
     }
 }
 
+/* One image's [C, H, W] bytes as normalised floats, unaugmented. */
+static void normalised_floats(const uint8_t *image, cr_shape want, const cr_transform *transform,
+                              float *out) {
+    float table[4][256];
+    fill_table(transform, want.c, table);
+    image_to_floats(image, want.c, want.h, want.w, table, 0, 0, false, out);
+}
+
 int cr_image_from_pixels(const uint8_t *pixels, int height, int width, int channels, cr_shape want,
                          const cr_transform *transform, float *out, cr_error *err) {
     if (check_channels(want, "the image", err)) return 1;
@@ -1126,11 +1134,7 @@ int cr_image_from_pixels(const uint8_t *pixels, int height, int width, int chann
     uint8_t *image = malloc((size_t)cr_shape_size(want));
     if (!image) return out_of_memory(err, "the image", (uint64_t)cr_shape_size(want));
     int failed = convert_pixels(pixels, height, width, channels, want, image, "the image", err);
-    if (!failed) {
-        float table[4][256];
-        fill_table(transform, want.c, table);
-        image_to_floats(image, want.c, want.h, want.w, table, 0, 0, false, out);
-    }
+    if (!failed) normalised_floats(image, want, transform, out);
     free(image);
     return failed;
 }
@@ -1168,11 +1172,7 @@ int cr_image_load(const char *path, cr_shape want, const cr_transform *transform
     uint8_t *image = malloc((size_t)cr_shape_size(want));
     if (!image) return out_of_memory(err, path, (uint64_t)cr_shape_size(want));
     int failed = decode_image(path, want, image, err);
-    if (!failed) {
-        float table[4][256];
-        fill_table(transform, want.c, table);
-        image_to_floats(image, want.c, want.h, want.w, table, 0, 0, false, out);
-    }
+    if (!failed) normalised_floats(image, want, transform, out);
     free(image);
     return failed;
 }

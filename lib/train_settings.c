@@ -126,6 +126,14 @@ void cr_train_settings_record(cr_setting_value *values, const cr_train_config *c
     }
 }
 
+const char *cr_float_text(float value, char *out, size_t size) {
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(out, size, "%.*g", digits, (double)value);
+        if (strtof(out, NULL) == value) break;
+    }
+    return out;
+}
+
 /* Row s's value as its option takes it ("" for a flag that is set, NULL
  * for one that is not), exactly: it must parse back to the same value. */
 static const char *option_value(const cr_train_setting *s, const void *field,
@@ -140,12 +148,8 @@ static const char *option_value(const cr_train_setting *s, const void *field,
     case CR_SETTING_INT64:
         snprintf(out, size, "%lld", (long long)value.i);
         return out;
-    case CR_SETTING_FLOAT: /* the shortest text that reads back as the same float */
-        for (int digits = 6; digits <= 9; digits++) {
-            snprintf(out, size, "%.*g", digits, value.f);
-            if (strtof(out, NULL) == (float)value.f) break;
-        }
-        return out;
+    case CR_SETTING_FLOAT:
+        return cr_float_text((float)value.f, out, size);
     case CR_SETTING_DOUBLE:
     case CR_SETTING_INT_REAL:
         snprintf(out, size, "%.17g", value.f);

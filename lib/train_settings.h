@@ -96,6 +96,10 @@ bool cr_setting_equal(const cr_train_setting *setting, cr_setting_value a, cr_se
 int cr_train_overrides_text(const bool *given, const struct cr_train_config *config,
                             const struct cr_train_options *options, char *out, size_t size);
 
+/* A float as the shortest text that reads back to the same float ("0.1",
+ * not "0.100000001"). Returns out. */
+const char *cr_float_text(float value, char *out, size_t size);
+
 /* The value as users read it: "8", "0.05", "true", "sgd". */
 const char *cr_setting_text(const cr_train_setting *setting, cr_setting_value value, char *out,
                             size_t size);

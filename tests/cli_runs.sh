@@ -67,6 +67,9 @@ if cmp -s straight/last.safetensors stopped/last.safetensors; then pass; else fa
 if cmp -s straight/metrics.csv stopped/metrics.csv; then pass; else fail "--data run resumed by its folder alone: metrics.csv differs"; fi
 expect_equal "$(wc -l <stopped/metrics.csv)" 3 "two epochs of metrics (the train section says one)"
 
+expect_exit 0 info stopped/checkpoint.safetensors
+expect_in out "run options: --data=folder:$scratch/shapes/train,$scratch/shapes/test --epochs=2 --lr=0.05" "info shows a checkpoint's recorded options"
+
 # Started with --epochs 2 on the train section's data, stopped mid-epoch 2.
 expect_exit 0 train tiny.yaml --epochs 2 --out e_straight --quiet
 expect_exit 0 train tiny.yaml --epochs 2 --out e_stopped --max-steps 10 --quiet
