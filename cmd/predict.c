@@ -55,7 +55,7 @@ static const cli_option predict_options[] = {
     {.name = "json",
      .type = CLI_FLAG,
      PREDICT_OPTION(json),
-     .help = "one JSON document: a list with one object per image, {image, top: [{class,\n"
+     .help = "one JSON document: a list with one object per image, {image, top: [{class, "
              "name, probability}, ...]}, probabilities at full float precision"},
     {.name = "csv",
      .type = CLI_FLAG,
@@ -78,10 +78,10 @@ const cli_spec predict_spec = {
     CLI_TABLES(predict_options, predict_positionals),
     .description =
         "Classifies image files, and every image under folders (searched recursively;\n"
-        "a file is an image by its content, PNG, JPEG, BMP, GIF, PGM/PPM, TGA, ..., not by\n"
-        "its name: a folder's other files are skipped with a note, a named file that is\n"
-        "not an image is an error). Each image is converted to the model's channels and\n"
-        "size and normalised, and the K most likely classes are printed with their\n"
+        "a file is an image by its content, PNG, JPEG, BMP, GIF, PGM/PPM, TGA, ..., not\n"
+        "by its name: a folder's other files are skipped with a note, a named file that\n"
+        "is not an image is an error). Each image is converted to the model's channels\n"
+        "and size and normalised, and the K most likely classes are printed with their\n"
         "probabilities. Normalisation and class names come from the weights when they\n"
         "record them (cnnrun info: weights cnnrun train writes do), else from the train\n"
         "section and its data set, else classes are shown by number.\n",
