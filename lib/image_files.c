@@ -70,8 +70,11 @@ static int add_folder(cr_image_list *list, const char *dir, int depth, cr_error 
 /* One entry found in a folder: a folder to search, an image, or something skipped. */
 static int add_found(cr_image_list *list, const char *path, int depth, cr_error *err) {
     struct stat link, info;
-    if (lstat(path, &link) != 0 || stat(path, &info) != 0)
+    if (lstat(path, &link) != 0)
         return cr_fail_file(err, CR_ERR_IO, path, "cannot read: %s", strerror(errno));
+    /* A dangling link or a link loop is no image: skipped like any other file. */
+    if (stat(path, &info) != 0)
+        return append(&list->skipped_paths, &list->skipped, &list->skipped_capacity, path, err);
     if (S_ISDIR(info.st_mode) && !S_ISLNK(link.st_mode))
         return add_folder(list, path, depth + 1, err);
     bool image = false;

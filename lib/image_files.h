@@ -23,7 +23,8 @@ typedef struct cr_image_list {
     int count;
     char **paths; /* the images, in the order found */
     int skipped;
-    char **skipped_paths; /* files in folders that are not images, and links to folders */
+    char **skipped_paths; /* files in folders that are not images (or not files: a FIFO,
+                             a dangling link), and links to folders */
     int capacity, skipped_capacity;
 } cr_image_list;
 

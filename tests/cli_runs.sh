@@ -160,11 +160,17 @@ cp shapes/test/bar_top/0.png many/a.png
 cp shapes/test/bar_middle/1.png many/nested/b.png
 cp shapes/test/bar_bottom/2.png many/nested/deeper/no-extension
 echo "not an image" >many/nested/README.png
+ln -s ../nested many/nested/deeper/loop        # a link to a folder: not followed
+ln -s nowhere.png many/dangling.png            # a dangling link: skipped
+mkfifo many/pipe.png                           # never opened (it would block)
 expect_exit 0 predict fashion.yaml --weights described/last.safetensors many --top 1
 expect_in out "many/a.png" "a folder's image"
 expect_in out "many/nested/deeper/no-extension" "an image found by content, deep in the folder"
 expect_in err "note: skipped many/nested/README.png: not an image" "a folder's non-image skipped with a note"
 expect_equal "$(grep -c '^many/' "$scratch/out")" 3 "every image of the folder, once"
+expect_in err "note: skipped many/dangling.png" "a dangling link skipped"
+expect_in err "note: skipped many/nested/deeper/loop" "a link to a folder skipped"
+expect_in err "note: skipped many/pipe.png" "a FIFO skipped unopened"
 expect_exit 1 predict fashion.yaml --weights described/last.safetensors many/nested/README.png
 expect_in err "many/nested/README.png: not an image" "a named non-image file is an error"
 expect_exit 2 predict fashion.yaml --weights described/last.safetensors nowhere
