@@ -217,7 +217,8 @@ static void print_totals(const cr_model *model, int batch, const cr_optimizer_co
     printf("\nparameters:             %s (%s as float32)", grouped(model->parameters, a, sizeof a),
            human_bytes(model->parameters * 4, b, sizeof b));
     if (model->trainable_parameters != model->parameters)
-        printf(", %s trainable", grouped(model->trainable_parameters, c, sizeof c));
+        printf(", %s trainable, %s frozen", grouped(model->trainable_parameters, c, sizeof c),
+               grouped(model->parameters - model->trainable_parameters, d, sizeof d));
     if (model->buffers)
         printf(", plus %s running statistics", grouped(model->buffers, d, sizeof d));
     printf("\nMACs per image:         %s (%s)\n", grouped(model->macs, a, sizeof a),
@@ -321,6 +322,7 @@ static cJSON *layer_json(const cr_model *model, const cr_layer *layer,
                         layer->inputs[k] < 0 ? "input" : model->layers[layer->inputs[k]].name));
     cJSON_AddItemToObject(item, "output", shape_json(layer->out));
     cJSON_AddNumberToObject(item, "parameters", (double)layer_parameters(layer));
+    cJSON_AddBoolToObject(item, "frozen", layer->frozen);
     cJSON_AddNumberToObject(item, "macs", (double)layer->macs);
     cJSON_AddNumberToObject(item, "line", layer->mark.line);
     return item;
@@ -330,6 +332,8 @@ static cJSON *totals_json(const cr_model *model) {
     cJSON *totals = cJSON_CreateObject();
     cJSON_AddNumberToObject(totals, "parameters", (double)model->parameters);
     cJSON_AddNumberToObject(totals, "trainable_parameters", (double)model->trainable_parameters);
+    cJSON_AddNumberToObject(totals, "frozen_parameters",
+                            (double)(model->parameters - model->trainable_parameters));
     cJSON_AddNumberToObject(totals, "buffers", (double)model->buffers);
     cJSON_AddNumberToObject(totals, "parameter_bytes", (double)model->parameters * 4);
     cJSON_AddNumberToObject(totals, "macs_per_image", (double)model->macs);
@@ -403,6 +407,7 @@ int cmd_check(int argc, char **argv) {
         cr_model_free(model);
         return code;
     }
+    cr_model_freeze(model, &train.freeze);
     int batch = args.batch ? args.batch : train.batch_size;
     if (!args.json) print_warnings(&model->warnings);
     if (args.json)

@@ -16,6 +16,7 @@ int load_for_training(const char *path, const char *data, bool quiet, cr_model *
         *model = NULL;
         return 1;
     }
+    cr_model_freeze(*model, &config->freeze);
     return 0;
 }
 

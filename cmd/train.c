@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "commands.h"
 #include "dist.h"
+#include "init_weights.h"
 #include "parallel.h"
 #include "print.h"
 #include "run_folder.h"
@@ -26,7 +27,7 @@ typedef struct train_args {
     int epochs, batch_size, threads; /* 0: the train section's (threads: every core) */
     double lr;                       /* 0: the train section's */
     cli_seed seed;
-    bool no_shuffle, quiet, json;
+    bool no_shuffle, quiet, json, init_report, init_partial;
     int64_t max_steps;
 } train_args;
 
@@ -78,7 +79,18 @@ static const cli_option train_options[] = {
      TRAIN_OPTION(init),
      .arg = "W.safetensors",
      .complete = "safetensors",
-     .help = "start from these weights instead of random ones"},
+     .help = "start from these weights instead of random ones, matched by tensor name; "
+             "unexpected tensors are ignored, missing or mismatched ones are an error"},
+    {.name = "init-report",
+     .type = CLI_FLAG,
+     TRAIN_OPTION(init_report),
+     .help = "with --init: one line per tensor, loaded, missing, unexpected or shape "
+             "mismatch, then the counts"},
+    {.name = "init-partial",
+     .type = CLI_FLAG,
+     TRAIN_OPTION(init_partial),
+     .help = "with --init: missing and mismatched tensors keep their fresh initialisation (a "
+             "new head) and training goes on"},
     {.name = "resume",
      .type = CLI_PATH,
      TRAIN_OPTION(resume),
@@ -264,6 +276,9 @@ static int parse_train_args(int argc, char **argv, train_args *a, bool *given) {
         return cli_usage_error("train", "%s",
                                "--init and --resume do not go together: a resumed run continues "
                                "from its checkpoint's weights");
+    if (!a->init && (a->init_report || a->init_partial))
+        return cli_usage_error("train", "%s needs --init W.safetensors",
+                               a->init_report ? "--init-report" : "--init-partial");
     if (a->resume && a->out && another_folder(a->resume, a->out))
         return cli_usage_error("train", "%s",
                                "--resume DIR continues the run in DIR: --out cannot name another "
@@ -383,6 +398,33 @@ static void print_plan(const train_args *a, const cr_model *model, const cr_trai
                 run_folder->removed_temps, run_folder->removed_temps == 1 ? "" : "s");
     fprintf(human, "loading data ...\n");
     fflush(human);
+}
+
+/* What --init will load, before anything else happens (a strict init that
+ * cannot fit fails here, with the report on stderr): with --init-report
+ * every tensor, else only the counts. */
+static int show_init(const train_args *a, const cr_model *model, cr_error *err) {
+    cr_init_report init;
+    if (cr_init_report_make(model, a->init, &init, err)) return 1;
+    int misfits = init.blocking;
+    bool fails = misfits && !a->init_partial;
+    FILE *out = fails ? stderr : human;
+    char line[1200];
+    for (int i = 0; i < init.count && (a->init_report || fails); i++)
+        fprintf(out, "%s\n", cr_init_report_line(&init, i, line, sizeof line));
+    if (a->init_report || fails || !a->quiet)
+        fprintf(out, "%s\n", cr_init_report_summary(&init, line, sizeof line));
+    if (!fails && misfits && !a->quiet)
+        fprintf(human, "the %d missing or mismatched tensor%s keep%s the fresh initialisation\n",
+                misfits, misfits == 1 ? "" : "s", misfits == 1 ? "s" : "");
+    fflush(out);
+    cr_init_report_free(&init);
+    /* The lines above name them all. */
+    return fails ? cr_fail_file(err, CR_ERR_INVALID, a->init,
+                                "%d of the model's tensors do not fit (listed above); give "
+                                "--init-partial to keep their fresh initialisation and train on",
+                                misfits)
+                 : 0;
 }
 
 /* cr_train with the first SIGINT, SIGTERM or SIGHUP asking it to stop after
@@ -507,6 +549,10 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
         return report(&err);
     }
     apply_overrides(&a, &config);
+    if (a.init && cr_dist_agree(cr_dist_rank() == 0 && show_init(&a, model, &err), &err)) {
+        cr_model_free(model);
+        return report(&err);
+    }
     cr_set_threads(a.threads);
     if (cr_dist_agree(cr_check_threads(&err), &err) ||
         (!a.resume && open_run_folder(&a, model->name, &folder, &err))) {
@@ -523,6 +569,7 @@ static int train_on_this_rank(int argc, char **argv, bool *failed) {
                                 .resume = a.resume != NULL,
                                 .init_weights = a.init,
                                 .model_path = a.path,
+                                .init_partial = a.init_partial,
                                 .max_steps = a.max_steps,
                                 .no_shuffle = a.no_shuffle,
                                 .folder_open = true,

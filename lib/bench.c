@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "bench.h"
 #include "cpu.h"
+#include "freeze.h"
 #include "parallel.h"
 #include "random.h"
 
@@ -41,12 +42,19 @@ static int out_of_memory(cr_error *err) {
     return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL, "out of memory for the benchmark");
 }
 
-/* Whether the runtime computes layer i's input gradient: the bench's nets do
- * not plan one for the network input, so the first layer has none. */
-static bool needs_input_grad(const cr_layer *layer) {
+/* Whether the runtime computes layer i's input gradient: when a layer it
+ * reads runs backward (freeze.h; the bench's nets plan no gradient for the
+ * network input, so the first layer has none). */
+static bool needs_input_grad(const cr_model *model, int i) {
+    bool *wanted = malloc((size_t)model->n_layers * sizeof *wanted);
+    if (!wanted) return true;
+    cr_model_backward_wanted(model, false, wanted);
+    const cr_layer *layer = &model->layers[i];
+    bool needed = false;
     for (int k = 0; k < layer->n_inputs; k++)
-        if (layer->inputs[k] >= 0) return true;
-    return false;
+        if (layer->inputs[k] >= 0 && wanted[layer->inputs[k]]) needed = true;
+    free(wanted);
+    return needed;
 }
 
 static bool has_trainable_weights(const cr_layer *layer) {
@@ -55,9 +63,10 @@ static bool has_trainable_weights(const cr_layer *layer) {
 
 /* FLOPs of one training step (forward + backward) at `batch`; each of the
  * forward, weight-gradient and input-gradient products costs 2·macs·batch. */
-static double layer_flops(const cr_layer *layer, int batch) {
+static double layer_flops(const cr_model *model, int i, int batch) {
+    const cr_layer *layer = &model->layers[i];
     double one_product = 2.0 * (double)layer->macs * batch;
-    return one_product * (1 + has_trainable_weights(layer) + needs_input_grad(layer));
+    return one_product * (1 + has_trainable_weights(layer) + needs_input_grad(model, i));
 }
 
 /* ---- training ------------------------------------------------------------------- */
@@ -156,7 +165,7 @@ static int bench_training(const cr_model *model, const cr_bench_options *options
         const cr_layer *model_layer = &model->layers[i];
         double ms = layer->forward_ms + layer->backward_ms;
         layer->share = result->layers_ms > 0 ? ms / result->layers_ms : 0.0;
-        layer->flops = model_layer->macs > 0 ? layer_flops(model_layer, batch) : 0.0;
+        layer->flops = model_layer->macs > 0 ? layer_flops(model, i, batch) : 0.0;
         layer->gflops = layer->flops > 0 && ms > 0 ? layer->flops / (ms * 1e-3) / 1e9 : NAN;
     }
 
@@ -217,7 +226,7 @@ static int layer_gemms(const cr_model *model, int i, int batch, cr_gemm *out) {
     cr_gemm all[MAX_GEMMS_PER_LAYER];
     int count = layer->kind->gemms(layer, in, batch, all, MAX_GEMMS_PER_LAYER), kept = 0;
     for (int g = 0; g < count; g++)
-        if (needs_input_grad(layer) || strcmp(all[g].pass, "backward-input") != 0)
+        if (needs_input_grad(model, i) || strcmp(all[g].pass, "backward-input") != 0)
             out[kept++] = all[g];
     return kept;
 }

@@ -106,6 +106,19 @@ static void add_layer(text *t, const cr_model *model, const cr_layer *layer) {
     for (int k = 0; k < layer->kind->n_keys; k++) add_key(t, layer, &layer->kind->keys[k]);
 }
 
+/* The layers the train section freezes, only when there are any: a
+ * checkpoint from before `freeze:` describes the same run. Changing them
+ * changes which parameters the optimizer's state holds, so a resume that
+ * does is refused as a changed model file. */
+static void add_frozen(text *t, const cr_model *model) {
+    int frozen = 0;
+    for (int i = 0; i < model->n_layers; i++) {
+        if (!model->layers[i].frozen) continue;
+        add(t, "%s%s", frozen++ ? ", " : "train freeze\t", model->layers[i].name);
+    }
+    if (frozen) add(t, "\n");
+}
+
 char *cr_model_describe(const cr_model *model, const cr_transform *transform) {
     text t = {0};
     add(&t, "input\t%d×%d×%d\n", model->input.c, model->input.h, model->input.w);
@@ -117,6 +130,7 @@ char *cr_model_describe(const cr_model *model, const cr_transform *transform) {
     for (int c = 0; c < channels; c++) add(&t, "%s%.9g", c ? ", " : "", (double)transform->std[c]);
     add(&t, "]\ntrain augment crop_padding\t%d\ntrain augment hflip\t%s\n", transform->crop_padding,
         transform->hflip ? "true" : "false");
+    add_frozen(&t, model);
     if (t.failed) {
         free(t.bytes);
         return NULL;

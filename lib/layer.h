@@ -173,6 +173,9 @@ typedef struct cr_layer {
      * transformed weights), computed once instead of every forward. */
     int64_t eval_constants;
     bool used;                    /* some layer (or the network output) reads it */
+    /* The train section's `freeze:` covers it (lib/freeze.h): its
+     * parameters are not trainable whatever its kind's keys say. */
+    bool frozen;
     /* A conv or pooling window (cr_conv_geometry): kernel, stride and
      * padding per axis {h, w}; window 0 for layers without one. Receptive
      * fields and exact input sizes (lib/geometry.h) come from these. */

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "cnnrun.h"
+#include "freeze.h"
 #include "model.h"
 #include "run_limits.h"
 #include "parallel.h"
@@ -68,6 +69,9 @@ struct cr_net {
      * (n_layers: before backward), when it must be zeroed: gradients share
      * memory (cr_model_plan_gradients). */
     int *gradient_born;
+    /* Per layer: whether backward must run it (its output gradient is
+     * wanted: plan_backward). */
+    bool *backward_wanted;
     /* fuse_inference: per layer, the last layer of the conv → batchnorm
      * (→ relu) chain it starts, or -1. */
     int *chain_end;
@@ -241,6 +245,18 @@ static int readers(const cr_model *model, int from) {
     return count;
 }
 
+/* Backward skips layers whose output gradient nobody wants, and no layer
+ * writes a gradient into them (freeze.h): frozen layers at the start of a
+ * network cost no backward at all, and a trainable layer right after them
+ * computes no input gradient. */
+static int plan_backward(cr_net *net, bool input_grad, cr_error *err) {
+    const cr_model *model = net->model;
+    net->backward_wanted = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof(bool));
+    if (!net->backward_wanted) return out_of_memory(err, 0);
+    cr_model_backward_wanted(model, input_grad, net->backward_wanted);
+    return 0;
+}
+
 static int wire_inputs(cr_net *net, cr_error *err) {
     const cr_model *model = net->model;
     for (int i = 0; i < model->n_layers; i++) {
@@ -266,7 +282,9 @@ static int wire_inputs(cr_net *net, cr_error *err) {
         for (int k = 0; k < layer->n_inputs; k++) {
             int from = layer->inputs[k];
             state->x[k] = from < 0 ? net->input : net->layers[from].y;
-            state->dx[k] = from < 0 ? net->dinput : net->layers[from].dy;
+            state->dx[k] = from < 0                     ? net->dinput
+                           : net->backward_wanted[from] ? net->layers[from].dy
+                                                        : NULL;
             state->in_shapes[k] = from < 0 ? model->input : model->layers[from].out;
         }
     }
@@ -354,8 +372,9 @@ int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *op
     net->rng_state = options->seed ^ 0xD1B54A32D192ED03ULL; /* dropout's own stream */
     net->layers = calloc((size_t)(model->n_layers ? model->n_layers : 1), sizeof *net->layers);
     if (!net->layers || plan_params(net, options->seed, err) ||
-        plan_arena(net, err, options->input_grad) || wire_inputs(net, err) ||
-        plan_constants(net, err) || (options->fuse_inference && plan_fusion(net, err))) {
+        plan_arena(net, err, options->input_grad) || plan_backward(net, options->input_grad, err) ||
+        wire_inputs(net, err) || plan_constants(net, err) ||
+        (options->fuse_inference && plan_fusion(net, err))) {
         if (net->layers)
             cr_net_free(net);
         else
@@ -377,6 +396,7 @@ void cr_net_free(cr_net *net) {
     free(net->entries);
     free(net->chain_end);
     free(net->gradient_born);
+    free(net->backward_wanted);
     free(net->layers);
     free(net->params);
     free(net->grads);
@@ -569,15 +589,18 @@ void cr_net_backward(cr_net *net) {
      * of its last reader. */
     int n = model->n_layers;
     for (int i = 0; i < n; i++)
-        if (net->gradient_born[i] == n && i != model->output) zero_gradient(net, i);
+        if (net->gradient_born[i] == n && i != model->output && net->backward_wanted[i])
+            zero_gradient(net, i);
     if (net->dinput && !net->dinput_assigned)
         memset(net->dinput, 0, (size_t)(batch * cr_shape_size(model->input)) * sizeof(float));
     for (int i = n - 1; i >= 0; i--) {
+        if (!net->backward_wanted[i]) continue;
         double started = net->backward_seconds ? cr_monotonic_seconds() : 0.0;
         const cr_layer *layer = &model->layers[i];
         for (int k = 0; k < layer->n_inputs; k++) {
             int from = layer->inputs[k];
-            if (from >= 0 && net->gradient_born[from] == i) zero_gradient(net, from);
+            if (from >= 0 && net->gradient_born[from] == i && net->backward_wanted[from])
+                zero_gradient(net, from);
         }
         layer_backward(net, i);
         if (net->backward_seconds) net->backward_seconds[i] += cr_monotonic_seconds() - started;

@@ -1044,3 +1044,14 @@ int cr_net_load_weights(cr_net *net, const char *path, cr_error *err) {
     cr_safetensors_close(file);
     return status;
 }
+
+/* ---- for other modules' messages --------------------------------------------------- */
+
+const char *cr_safetensors_printable(const char *name, char *out, size_t size) {
+    return printable(name, out, size);
+}
+
+const char *cr_safetensors_shape_text(const int64_t *shape, int ndim, char *out, size_t size) {
+    shape_text(shape, ndim, out, size);
+    return out;
+}

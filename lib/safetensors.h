@@ -15,6 +15,7 @@
 #ifndef CNNRUN_SAFETENSORS_H
 #define CNNRUN_SAFETENSORS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -113,5 +114,11 @@ struct cr_net;
 /* cr_net_save_weights (cnnrun.h) with these `__metadata__` entries too. */
 int cr_net_save_weights_meta(const struct cr_net *net, const char *path,
                              const cr_safetensors_meta *meta, int n_meta, cr_error *err);
+
+/* A name from a file as messages show it: at most 120 characters, control
+ * characters replaced (a hostile name cannot mangle the terminal). */
+const char *cr_safetensors_printable(const char *name, char *out, size_t size);
+/* "[6, 1, 5, 5]"; "[]" for a scalar. */
+const char *cr_safetensors_shape_text(const int64_t *shape, int ndim, char *out, size_t size);
 
 #endif

@@ -290,6 +290,11 @@ static cJSON *train_value_type(const cr_train_key *key) {
         if (key->length) cJSON_AddNumberToObject(node, "maxItems", key->length);
         return node;
     }
+    case CR_TRAIN_NAMES: {
+        cJSON *node = typed("array");
+        cJSON_AddItemToObject(node, "items", typed("string"));
+        return node;
+    }
     }
     return cJSON_CreateObject();
 }

@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "describe.h"
 #include "dist.h"
+#include "init_weights.h"
 #include "optim.h"
 #include "random.h"
 #include "run_folder.h"
@@ -444,6 +445,22 @@ static int check_position(const cr_checkpoint_state *saved, int64_t steps_per_ep
     return 0;
 }
 
+/* A fresh run's start from --init weights, recorded in the run folder
+ * (CR_RUN_INIT): the checkpoints hold the weights from then on. */
+static int init_from(run *r, cr_error *err) {
+    cr_init_report report;
+    const cr_train_options *options = r->options;
+    int status = cr_net_init_weights(r->net, options->init_weights, options->init_partial,
+                                     &report, err);
+    if (!status) {
+        char path[4200];
+        run_file(path, sizeof path, options->run_dir, CR_RUN_INIT);
+        status = cr_init_report_save(&report, options->init_partial, path, err);
+    }
+    cr_init_report_free(&report);
+    return status;
+}
+
 /* Sets up a fresh run, or loads the checkpoint of the one being resumed
  * (rank 0's part: the files). */
 static int open_run(run *r, text *changes, cr_error *err) {
@@ -459,9 +476,7 @@ static int open_run(run *r, text *changes, cr_error *err) {
                         r->options->run_dir, CR_RUN_CHECKPOINT, r->options->run_dir);
         state->augment_rng = augment_seed(config->seed);
         state->best_accuracy = -1.0;
-        if (r->options->init_weights && cr_net_load_weights(r->net, r->options->init_weights, err))
-            return 1;
-        return 0;
+        return r->options->init_weights ? init_from(r, err) : 0;
     }
     if (!exists)
         return fail(err, CR_ERR_IO, "cannot resume: %s has no %s (%s)", r->options->run_dir,
@@ -905,7 +920,8 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
         status = fail(err, CR_ERR_USAGE,
                       "--init and --resume do not go together: a resumed run continues from its "
                       "checkpoint's weights");
-    else if (cr_check_labels(model, train, err) || cr_check_labels(model, validation, err))
+    else if (cr_check_labels(model, train, err) || cr_check_labels(model, validation, err) ||
+             cr_freeze_check_applied(model, &config->freeze, err))
         status = 1;
     if (cr_dist_agree(status, err)) return 1;
     /* The run folder is rank 0's: the other ranks never touch the disk. */

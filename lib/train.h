@@ -41,6 +41,7 @@
 #define CR_RUN_LAST       "last.safetensors"
 #define CR_RUN_BEST       "best.safetensors"
 #define CR_RUN_CHECKPOINT "checkpoint.safetensors"
+#define CR_RUN_INIT       "init.txt" /* with --init: what the run started from (init_weights.h) */
 
 typedef struct cr_train_options {
     const char *run_dir; /* created (with its parents) when missing */
@@ -52,6 +53,9 @@ typedef struct cr_train_options {
     /* The model file, whose text and SHA-256 the weights files record
      * (weights_info.h); NULL: they record neither. */
     const char *model_path;
+    /* Tensors of init_weights that are missing or mismatched keep their
+     * seeded initialisation (init_weights.h); false: they are an error. */
+    bool init_partial;
     int64_t max_steps;        /* stop after this many optimizer steps of the run; 0: no limit */
     bool no_shuffle;          /* the training images in file order every epoch */
     /* overridden[row]: the settings table's row (train_settings.h) was

@@ -50,6 +50,9 @@ const cr_train_key cr_train_keys[] = {
     {"", "normalize", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL,
      "(x − mean) / std per input channel"},
     {"", "augment", CR_TRAIN_SECTION, NULL, UNLIMITED, NULL, "augmentation of training batches"},
+    {"", "freeze", CR_TRAIN_NAMES, NULL, UNLIMITED, "[]",
+     "layers whose parameters stay fixed: names or fnmatch globs ('block*'); each must match a "
+     "layer"},
 
     {"data", "format", CR_TRAIN_TEXT, format_choices, UNLIMITED, NULL,
      "mnist (IDX files), cifar10 (.bin files) or folder (one sub-folder per class)"},
@@ -595,6 +598,9 @@ int cr_train_config_parse(const cr_model *model, cr_train_config *out, cr_error 
         return 1;
     if ((value = value_of(&entries, "augment")) &&
         read_augment(y, value, model->input, &out->transform, err))
+        return 1;
+    if ((value = value_of(&entries, "freeze")) &&
+        cr_freeze_parse(y, value, model, &out->freeze, err))
         return 1;
 
     /* Settings that only make sense together. */

@@ -15,13 +15,15 @@
  *     validation: test                # or a fraction of the training set, 0 < f < 1
  *     normalize: {mean: [0.286], std: [0.353]}   # one number per input channel
  *     augment: {crop_padding: 4, hflip: true}    # training batches only
+ *     freeze: [c1, c2]                # layers whose parameters stay fixed (freeze.h)
  *
  * Every key is optional. Defaults: data fashion-mnist, epochs 10, batch_size
  * 64, optimizer sgd (lr 0.01, momentum 0.9, nesterov false, weight_decay 0);
  * for adam lr 0.001, betas [0.9, 0.999], eps 1e-8, weight_decay 0; adamw the
  * same with weight_decay 0.01 (PyTorch's); schedule constant (warmup_epochs
  * 0; step's gamma 0.1, its step_epochs has no default; cosine's min_lr 0),
- * seed 0, validation test, normalize mean 0 and std 1, no augmentation.
+ * seed 0, validation test, normalize mean 0 and std 1, no augmentation,
+ * nothing frozen.
  *
  * Shorthands: `optimizer: adam` and `schedule: cosine` mean the type with
  * its defaults. Relative data folders are relative to the model file's
@@ -35,6 +37,7 @@
 
 #include "data.h"
 #include "error.h"
+#include "freeze.h"
 #include "model.h"
 #include "optim.h"
 
@@ -51,6 +54,7 @@ typedef struct cr_train_config {
     uint64_t seed;
     double validation; /* fraction of the training set held out; 0 = the test split */
     cr_transform transform;
+    cr_freeze_list freeze; /* layers to freeze (freeze.h); apply with cr_model_freeze */
 } cr_train_config;
 
 /* The section's keys as data: what the parser accepts in each mapping (it
@@ -64,6 +68,7 @@ typedef enum cr_train_key_type {
     CR_TRAIN_BOOL,
     CR_TRAIN_TEXT,    /* a string: one of `choices` when given, else any (a folder) */
     CR_TRAIN_NUMBERS, /* a list of numbers: `length` of them, or one per input channel (0) */
+    CR_TRAIN_NAMES,   /* a list of strings */
 } cr_train_key_type;
 
 typedef struct cr_train_key {

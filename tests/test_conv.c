@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "cnnrun.h"
+#include "layers/winograd.h"
 #include "net_fixture.h"
 
 /* 1..25 row by row: x(r, c) = 5r + c + 1. */
@@ -439,8 +440,8 @@ static void test_random_geometries(void) {
         {2, 6, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, true, "relu", 1, 1},       /* pointwise, grouped */
         {2, 2, 6, 5, 2, 1, 1, 1, 2, 2, 0, 0, true, "sigmoid", 1, 1},    /* 1×1 but strided */
         {1, 2, 3, 3, 3, 1, 3, 3, 1, 1, 2, 2, true, "leaky_relu", 1, 1}, /* mostly padding */
-        {2, 4, 9, 8, 4, 4, 3, 3, 2, 3, 1, 0, true, "none", 1, 1},       /* depthwise, drops pixels */
-        {2, 2, 8, 7, 5, 1, 2, 3, 3, 2, 1, 2, false, "relu", 1, 1},      /* stride > kernel height */
+        {2, 4, 9, 8, 4, 4, 3, 3, 2, 3, 1, 0, true, "none", 1, 1},  /* depthwise, drops pixels */
+        {2, 2, 8, 7, 5, 1, 2, 3, 3, 2, 1, 2, false, "relu", 1, 1}, /* stride > kernel height */
         /* Big enough for OpenBLAS's blocked, threaded GEMM paths. */
         {2, 32, 12, 12, 64, 2, 3, 3, 1, 1, 1, 1, true, "relu", 1, 1},
         /* Winograd's forward (3×3, stride 1, one group, ≥ 16 channels):
@@ -465,10 +466,24 @@ static void test_random_geometries(void) {
         {2, 3, 6, 5, 4, 1, 3, 3, 1, 1, 1, 1, true, "silu", 1, 1},
         {2, 4, 5, 5, 3, 1, 1, 1, 1, 1, 0, 0, true, "gelu", 1, 1},
         {3, 16, 7, 6, 16, 1, 3, 3, 1, 1, 1, 1, true, "hardswish", 1, 1},
+        /* Winograd F(4×4)'s strips of 32 tiles: rows of 130 outputs and
+         * more (the last strip partial, its last tile cut), tall maps. */
+        {1, 16, 3, 133, 16, 1, 3, 3, 1, 1, 1, 1, true, "relu", 1, 1},
+        {2, 16, 19, 6, 16, 1, 3, 3, 1, 1, 0, 2, true, "none", 1, 1},
+        /* ...and 8 tiles at a time in the vector transforms, backward's
+         * input gradient included: 40 outputs across. */
+        {2, 16, 9, 40, 17, 1, 3, 3, 1, 1, 1, 1, true, "none", 1, 1},
     };
+    /* Every case with Winograd's tile as the size picks it, then with each
+     * tile forced (the 3×3 stride-1 cases; the others ignore it). */
+    const int tiles[] = {0, 2, 4};
     uint64_t seed = 12345;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check_random_case(cases[i], cases[i].batch + 1, seed + i);
+    for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
+        winograd_force_tile(tiles[t]);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            check_random_case(cases[i], cases[i].batch + 1, seed + i);
+    }
+    winograd_force_tile(0);
 }
 
 int main(void) {

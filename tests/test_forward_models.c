@@ -26,7 +26,7 @@ static void forward_model(const char *path, void *small_input) {
             input = (cr_shape){3, 67, 67};
         if (strstr(path, "vgg16")) input = (cr_shape){3, 32, 32};
         /* the ImageNet nets end in global pooling: any size down to 32 works */
-        if (strstr(path, "resnet18") || strstr(path, "mobilenet_v2")) input = (cr_shape){3, 64, 64};
+        if (strstr(path, "resnet18") || strstr(path, "mobilenet_v2")) input = (cr_shape){3, 32, 32};
         CHECK(cr_model_set_input(model, input, &err) == 0);
     }
     const int batch = 2;

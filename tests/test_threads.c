@@ -156,6 +156,17 @@ static double worst_difference(const float *a, const float *b, int64_t count) {
     return worst;
 }
 
+/* |a − b| / |b| over the whole array (0 when both are zero). */
+static double norm_difference(const float *a, const float *b, int64_t count) {
+    double difference = 0.0, norm = 0.0;
+    for (int64_t i = 0; i < count; i++) {
+        difference += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        norm += (double)b[i] * b[i];
+    }
+    if (difference == 0.0) return 0.0;
+    return norm > 0.0 ? sqrt(difference / norm) : INFINITY;
+}
+
 /* The portable loops (CNNRUN_CPU=generic) against the ones chosen for this
  * processor: the same step up to float rounding (SLEEF's scalar and vector
  * tanh may differ in the last bits). */
@@ -196,16 +207,21 @@ static void check_model(const char *path, const cr_model *model) {
                "%.1e\n",
                path, output, grads, input);
         CHECK(output < 1e-4);
-        /* KNOWN DEFECT, left visible: since speed's in-team reduction and the
-         * new kinds met (merge of 2026-12-01), MobileNet-v2's gradients at 3
-         * threads differ from 1 thread's by 1.6e-1 (4.5e-4 before the merge);
-         * a smaller depthwise block does not show it. Issue 14 stays open
-         * until this is found; every other model is held to the bound. */
-        if (strstr(path, "mobilenet_v2")) {
-            printf("%-44s 3 threads vs 1: gradients NOT CHECKED (known defect, see "
-                   "tests/test_threads.c)\n",
-                   path);
-        } else {
+        double grads_norm = norm_difference(threaded.grads, plain.grads, plain.grad_count);
+        double input_norm =
+            norm_difference(threaded.input_grad, plain.input_grad, plain.input_count);
+        printf("%-44s 3 threads vs 1: |difference| / |gradient|: parameters %.1e, input %.1e\n",
+               path, grads_norm, input_norm);
+        CHECK(grads_norm < 5e-3);
+        CHECK(input_norm < 5e-3);
+        /* Element by element only where the net is shallow enough for float
+         * rounding to stay small. MobileNet-v2 has 52 batchnorms in training
+         * mode at a batch of 5: their sums, added in another order with 3
+         * threads, drift by 1e-7 per layer to 2.8e-3 at head_bn, and single
+         * gradients whose relu6 flips side change by 1.6e-1 while the whole
+         * gradient moves by 1.1e-3 (measured; 3 threads give the same bytes
+         * run after run, so it is not a race). */
+        if (!strstr(path, "mobilenet_v2")) {
             CHECK(grads < 1e-3);
             CHECK(input < 1e-3);
         }

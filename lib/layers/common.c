@@ -93,7 +93,7 @@ void cr_layer_add_param(cr_layer *layer, const char *suffix, int ndim, const int
         p->dims[i] = dims[i];
         p->count *= dims[i];
     }
-    p->trainable = trainable;
+    p->trainable = trainable && !layer->frozen;
     p->is_buffer = is_buffer;
     p->init = init;
     p->fan_in = fan_in;

@@ -456,8 +456,11 @@ static bool conv_uses_winograd(conv_dims d) {
                             d.filters);
 }
 
-static winograd_dims winograd_dims_of(conv_dims d) {
-    return (winograd_dims){
+/* Training keeps F(2×2): F(4×4)'s float error is about ten times larger,
+ * and batchnorm in training mode can amplify it (ResNet-20 at a batch of 5:
+ * the gradient moved by 6e-3 between 1 and 3 threads against 9e-7). */
+static winograd_dims winograd_dims_of(conv_dims d, bool training) {
+    winograd_dims w = {
         .channels = d.channels,
         .height = d.height,
         .width = d.width,
@@ -467,6 +470,8 @@ static winograd_dims winograd_dims_of(conv_dims d) {
         .out_height = d.out_height,
         .out_width = d.out_width,
     };
+    w.tile = winograd_pick_tile(w, training);
+    return w;
 }
 
 /* Backward's input gradient by Winograd: the convolution of dz (= dy: no
@@ -477,7 +482,7 @@ static bool conv_uses_winograd_dx(conv_dims d, cr_activation activation) {
 }
 
 static winograd_dims winograd_backward_dims(conv_dims d) {
-    return (winograd_dims){
+    winograd_dims w = {
         .channels = d.filters,
         .height = d.out_height,
         .width = d.out_width,
@@ -487,10 +492,12 @@ static winograd_dims winograd_backward_dims(conv_dims d) {
         .out_height = d.height,
         .out_width = d.width,
     };
+    w.tile = winograd_pick_tile(w, true);
+    return w;
 }
 
-static int winograd_run_chunk(conv_dims d, int threads) {
-    return run_chunk(winograd_chunk_images(winograd_dims_of(d)), d.batch, threads);
+static int winograd_run_chunk(winograd_dims w, int batch, int threads) {
+    return run_chunk(winograd_chunk_images(w), batch, threads);
 }
 
 /* For the kinds that share the unfolding (conv_transpose: lib/layers/conv.h). */
@@ -555,33 +562,39 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
     conv_dims d = conv_dims_of(layer, x, 1);
     layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
     if (conv_uses_winograd(d)) {
-        /* Forward's transformed weights (shared) and tiles (per thread);
-         * backward needs the im2col scratch and, for its input gradient,
-         * tiles of its own next to it. */
-        winograd_dims w = winograd_dims_of(d);
+        /* Forward's transformed weights (shared) and tiles (per thread),
+         * for training's tile and evaluation's (a training net evaluates
+         * too); backward needs the im2col scratch and, for its input
+         * gradient, tiles of its own next to it. */
+        winograd_dims w = winograd_dims_of(d, true), eval = winograd_dims_of(d, false);
+        winograd_dims back = winograd_backward_dims(d);
         int64_t tiles = winograd_scratch_floats(w, winograd_chunk_images(w));
-        if (conv_uses_winograd_dx(d, cfg->activation))
-            layer->workspace_per_thread +=
-                winograd_scratch_floats(winograd_backward_dims(d), conv_chunk_images(d));
-        if (tiles > layer->workspace_per_thread) layer->workspace_per_thread = tiles;
+        int64_t eval_tiles = winograd_scratch_floats(eval, winograd_chunk_images(eval));
+        if (eval_tiles > tiles) tiles = eval_tiles;
         layer->workspace = winograd_weight_floats(w);
+        if (winograd_weight_floats(eval) > layer->workspace)
+            layer->workspace = winograd_weight_floats(eval);
+        if (conv_uses_winograd_dx(d, cfg->activation))
+            layer->workspace_per_thread += winograd_scratch_floats(back, conv_chunk_images(d));
+        if (tiles > layer->workspace_per_thread) layer->workspace_per_thread = tiles;
         /* Inference keeps the transformed weights: at batch 1 transforming
          * them costs as much as a third of the layer's products. */
-        layer->eval_constants = winograd_weight_floats(w);
+        layer->eval_constants = winograd_weight_floats(eval);
     }
     return 0;
 }
 
-/* Winograd's F(2×2, 3×3) for the forward pass of 3×3 stride-1 convs: the
+/* Winograd's F(2×2, 3×3) (F(4×4, 3×3) in evaluation where it pays) for
+ * the forward pass of 3×3 stride-1 convs: the
  * weights transformed (threads split the filters) into the shared workspace
  * every training forward, into the layer's constants once for inference;
  * then chunks of images in parallel. */
 static void conv_winograd_forward(const cr_step *step, conv_dims d, float *y,
                                   const conv_epilogue *epilogue) {
-    winograd_dims w = winograd_dims_of(d);
+    winograd_dims w = winograd_dims_of(d, step->training);
     float *u = step->constants ? step->constants : step->workspace;
     bool transform = !(step->constants && step->constants_ready);
-    int chunk = winograd_run_chunk(d, step->threads);
+    int chunk = winograd_run_chunk(w, d.batch, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
 #pragma omp parallel num_threads(step->threads)
     {
@@ -715,11 +728,10 @@ static void conv_layer_backward(const cr_step *step) {
         cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
-            conv_backward_chunk(winograd_dx ? NULL : step->dx[0], step->dx_assign, dweight != NULL,
-                                dbias != NULL, step->dy,
-                                cr_activation_needs_input(cfg->activation) ? step->saved : step->y,
-                                step->x[0], step->param[0],
-                                cfg->activation, first, count, scratch, d);
+            conv_backward_chunk(
+                winograd_dx ? NULL : step->dx[0], step->dx_assign, dweight != NULL, dbias != NULL,
+                step->dy, cr_activation_needs_input(cfg->activation) ? step->saved : step->y,
+                step->x[0], step->param[0], cfg->activation, first, count, scratch, d);
             if (winograd_dx)
                 winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, first, count,
                                  tiles, back);
@@ -768,9 +780,10 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
     int chunk = conv_run_chunk(d, threads);
     int written = 0;
     if (conv_uses_winograd(d)) {
-        winograd_dims w = winograd_dims_of(d);
+        winograd_dims w = winograd_dims_of(d, true);
         written = add_chunked(out, written, max, "forward", false, false, d.filters, d.channels,
-                              (int)winograd_tiles(w), batch, winograd_run_chunk(d, threads), 16);
+                              (int)winograd_tiles(w), batch, winograd_run_chunk(w, batch, threads),
+                              winograd_positions(w));
     } else {
         written = add_chunked(out, written, max, "forward", false, false, filters_per_group, patch,
                               spatial, batch, chunk, d.groups);
@@ -780,8 +793,9 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
                               patch, spatial, batch, chunk, d.groups);
     if (conv_uses_winograd_dx(d, cfg->activation)) {
         winograd_dims back = winograd_backward_dims(d);
-        written = add_chunked(out, written, max, "backward-input", false, false, d.channels,
-                              d.filters, (int)winograd_tiles(back), batch, chunk, 16);
+        written =
+            add_chunked(out, written, max, "backward-input", false, false, d.channels, d.filters,
+                        (int)winograd_tiles(back), batch, chunk, winograd_positions(back));
     } else {
         written = add_chunked(out, written, max, "backward-input", true, false, patch,
                               filters_per_group, spatial, batch, chunk, d.groups);

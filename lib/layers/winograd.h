@@ -1,8 +1,9 @@
-/* Winograd's minimal filtering F(2×2, 3×3) for the forward pass of 3×3,
- * stride-1, ungrouped convolutions (VGG's): 2×2 outputs from a 4×4 input
- * tile with 16 multiplications per channel instead of 36, as 16 matrix
- * products [F, C]·[C, tiles] (Lavin & Gray, "Fast Algorithms for
- * Convolutional Neural Networks", 2016). Used for the forward pass and for
+/* Winograd's minimal filtering F(2×2, 3×3) and F(4×4, 3×3) for the forward
+ * pass of 3×3, stride-1, ungrouped convolutions (VGG's): 2×2 outputs from a
+ * 4×4 input tile with 16 multiplications per channel instead of 36, as 16
+ * matrix products [F, C]·[C, tiles], or 4×4 outputs from a 6×6 tile with 36
+ * instead of 144 (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2016). Used for the forward pass and for
  * backward's input gradient (itself such a convolution); the weight
  * gradient stays im2col + GEMM. Results differ from im2col's only by float
  * rounding (tests/test_conv.c against a direct convolution in double). */
@@ -33,6 +34,7 @@ static inline float epilogue_shift(const conv_epilogue *e, int f) {
 }
 
 typedef struct winograd_dims {
+    int tile;                    /* output tile: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)) */
     int channels, height, width; /* x: [N, C, H, W] */
     int filters;                 /* weight: [F, C, 3, 3] */
     int pad_h, pad_w;
@@ -44,7 +46,23 @@ typedef struct winograd_dims {
 bool winograd_applies(int kernel_h, int kernel_w, int stride_h, int stride_w, int groups,
                       int channels, int filters);
 
-/* 2×2 output tiles per image (the products' columns per image). */
+/* The output tile for a conv of these dimensions (d.tile unset): F(4×4,
+ * 3×3) does 36 products of a quarter of the columns (2.25 multiplications
+ * per output against F(2×2)'s 4 and the direct 9), which pays where its
+ * products keep enough columns; small maps keep F(2×2). Training always
+ * gets F(2×2): F(4×4)'s rounding error is about ten times as large (its
+ * transforms multiply by up to 8 and divide by 24). */
+int winograd_pick_tile(winograd_dims d, bool training);
+/* Tests only: 2 or 4 forces that tile (training too) for convs set up
+ * afterwards; 0 goes back to winograd_pick_tile's choice. */
+void winograd_force_tile(int tile);
+
+/* The tile's positions ξ: the number of matrix products (16 or 36). */
+static inline int winograd_positions(winograd_dims d) {
+    return (d.tile + 2) * (d.tile + 2);
+}
+
+/* Output tiles per image (the products' columns per image). */
 int64_t winograd_tiles(winograd_dims d);
 
 /* Images per chunk, and the per-thread scratch floats for such a chunk. */
@@ -58,13 +76,13 @@ static inline int64_t winograd_plane_stride(int64_t rows, int64_t columns) {
     return cr_round_up_floats(rows * columns) + 16;
 }
 
-/* The transformed weights U: 16 matrices [F, C]. */
+/* The transformed weights U: 16 (or 36) matrices [F, C]. */
 static inline int64_t winograd_weight_floats(winograd_dims d) {
-    return 16 * winograd_plane_stride(d.filters, d.channels);
+    return winograd_positions(d) * winograd_plane_stride(d.filters, d.channels);
 }
 
 /* U[ξ][f][c] = (G·g·Gᵀ)[ξ] for filters [first_filter, end_filter).
- * weight: [F, C, 3, 3] -> u: [16, F, C] */
+ * weight: [F, C, 3, 3] -> u: [16 or 36, F, C] */
 void winograd_transform_weights(float *u, const float *weight, winograd_dims d, int first_filter,
                                 int end_filter);
 
@@ -83,5 +101,14 @@ void winograd_transform_weights_flipped(float *u, const float *weight, winograd_
 void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
                       const conv_epilogue *epilogue, int first, int count, float *scratch,
                       winograd_dims d);
+
+/* F(4×4, 3×3)'s halves of the above (lib/layers/winograd4.c); callers use
+ * the functions above, which choose by d.tile. */
+void winograd4_store_kernel(float *out, int64_t plane, const float g[9]);
+void winograd4_transform_input(float *v, int64_t columns, int64_t first_column,
+                               const float *channel, winograd_dims d);
+void winograd4_transform_output(float *y_channel, const float *m, int64_t columns,
+                                int64_t first_column, float scale, float bias, bool accumulate,
+                                winograd_dims d);
 
 #endif

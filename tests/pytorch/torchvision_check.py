@@ -17,7 +17,11 @@ For each model:
      (dropout at rate 0 in a temporary copy of the file: MobileNet's draws
      differ between the libraries); torchvision runs the same step in
      float64.
-  3. The probabilities (training mode, and evaluation mode after the step's
+  3. `cnnrun predict --json --top 1000` classifies PNG images (random
+     pixels at 224×224, so no resizing) with those weights and ImageNet's
+     normalisation in the train section; torchvision's evaluation-mode
+     probabilities of the same pixels (float64) must agree to 1e-5.
+  4. The probabilities (training mode, and evaluation mode after the step's
      running-statistics update) must agree to 1e-5 absolute; the loss, the
      running statistics and every gradient to 1e-4 relative, except
      gradients that PyTorch's own float32 step gets no closer (reported).
@@ -73,6 +77,46 @@ def torchvision_model(name, seed):
     return model
 
 
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+def predict_check(name, net, model_file, weights_file, args, folder):
+    """`cnnrun predict --json` against torchvision's evaluation forward."""
+    from PIL import Image
+
+    with open(model_file, "a") as f:
+        f.write(f"train:\n  normalize: {{mean: {IMAGENET_MEAN}, std: {IMAGENET_STD}}}\n")
+    rng = np.random.default_rng(args.seed + 1)
+    pixels = rng.integers(0, 256, (args.batch, 224, 224, 3), dtype=np.uint8)
+    images = []
+    for i, image in enumerate(pixels):
+        images.append(os.path.join(folder, f"image{i}.png"))
+        Image.fromarray(image).save(images[-1])
+    result = subprocess.run([os.path.join(args.build, "cnnrun"), "predict", model_file,
+                             "--weights", weights_file, "--json", "--top", "1000", *images],
+                            check=True, capture_output=True, text=True)
+    predicted = json.loads(result.stdout)
+    x = (pixels.astype(np.float64) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    reference = copy.deepcopy(net).to(torch.float64).eval()
+    with torch.no_grad():
+        expected = F.softmax(reference(torch.tensor(x.transpose(0, 3, 1, 2))), dim=1).numpy()
+    failures, worst = [], 0.0
+    for i, entry in enumerate(predicted):
+        got = np.zeros(1000)
+        for top in entry["top"]:
+            got[top["class"]] = top["probability"]
+        if len(entry["top"]) != 1000 or entry["image"] != images[i]:
+            failures.append(f"predict --json: image {i}: {len(entry['top'])} classes, "
+                            f"image {entry['image']!r}")
+        worst = max(worst, float(np.abs(got - expected[i]).max()))
+    print(f"  {'predict --json probabilities':40} max abs {worst:.2e} "
+          f"({len(predicted)} PNG images)")
+    if len(predicted) != args.batch or not worst <= 1e-5:
+        failures.append(f"predict --json: {worst:.2e} > 1e-5 over {len(predicted)} images")
+    return failures
+
+
 def check(name, args, folder):
     model_file = os.path.join(ROOT, "models", f"{name}.yaml")
     model_file = zero_dropout(model_file, folder)
@@ -126,7 +170,7 @@ def check(name, args, folder):
         return {k: v.detach().to(torch.float64).numpy() for k, v in result.items()}
 
     ref64, ref32 = step(torch.float64), step(torch.float32)
-    failures = []
+    failures = predict_check(name, net, model_file, weights_file, args, folder)
 
     def absolute(key, tolerance):
         err = float(np.abs(got[key].reshape(ref64[key].shape) - ref64[key]).max())
