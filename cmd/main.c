@@ -23,6 +23,8 @@ const command cnnrun_commands[] = {
      &eval_spec},
     {"predict", cmd_predict, "classify image files: the top classes with probabilities",
      &predict_spec},
+    {"info", cmd_info,
+     "show what a weights file records: classes, input, normalisation, model, tensors", &info_spec},
     {"apply", cmd_apply, "run a model on an image and write a layer's output as a picture",
      &apply_spec},
     {"draw", cmd_draw, "draw the network's layer graph with the shape on every edge (SVG, PNG)",

@@ -307,23 +307,43 @@ static int finish(parse_state *s) {
     return code ? code : missing_positional(s, true);
 }
 
+static int parse_all(parse_state *s);
+
+int cli_option_index(const cli_spec *spec, const char *name) {
+    const cli_option *option = find_long(spec, name, strlen(name));
+    return option ? (int)(option - spec->options) : -1;
+}
+
 int cli_parse(const cli_spec *spec, int argc, char **argv, void *out) {
+    return cli_parse_given(spec, argc, argv, out, NULL);
+}
+
+int cli_parse_given(const cli_spec *spec, int argc, char **argv, void *out, bool *given) {
     parse_state s = {
         .spec = spec, .command = argv[0], .argc = argc, .argv = argv, .next = 1, .out = out};
+    int code = parse_all(&s);
+    for (int i = 0; given && i < spec->n_options; i++) given[i] = i < CLI_MAX_OPTIONS && s.given[i];
+    return code;
+}
+
+/* Every argument of argv against the table, then what is missing. */
+static int parse_all(parse_state *s) {
+    int argc = s->argc;
+    char **argv = s->argv;
     bool only_positionals = false; /* after "--" */
-    while (s.next < argc) {
-        const char *arg = argv[s.next];
+    while (s->next < argc) {
+        const char *arg = argv[s->next];
         int code;
         if (!only_positionals && arg[0] == '-' && arg[1] == '-' && !arg[2]) {
             only_positionals = true;
-            s.next++;
+            s->next++;
             continue;
         }
         if (!only_positionals && arg[0] == '-' && arg[1])
-            code = parse_option(&s);
+            code = parse_option(s);
         else
-            code = take_positional(&s);
+            code = take_positional(s);
         if (code) return code;
     }
-    return finish(&s);
+    return finish(s);
 }

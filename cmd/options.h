@@ -85,6 +85,13 @@ typedef struct cli_spec {
  * or 2 after printing the usage message. */
 int cli_parse(const cli_spec *spec, int argc, char **argv, void *out);
 
+/* cli_parse that also says which options were given: given[i] for the
+ * table's option i (given holds spec->n_options entries). */
+int cli_parse_given(const cli_spec *spec, int argc, char **argv, void *out, bool *given);
+
+/* The index of the option called `name` in the spec's table, or -1. */
+int cli_option_index(const cli_spec *spec, const char *name);
+
 /* "cnnrun COMMAND: MESSAGE" and where to find help, on stderr; returns 2. */
 int cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

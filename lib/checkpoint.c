@@ -67,6 +67,7 @@ static const char optimizer_state_name[] = PREFIX "optimizer_state";
 static const char optimizer_steps_name[] = PREFIX "optimizer_steps";
 static const char metrics_name[] = PREFIX "metrics";
 static const char description_name[] = PREFIX "model_description";
+static const char overrides_name[] = PREFIX "overrides";
 static const char checksums_name[] = PREFIX "checksums";
 
 int cr_checkpoint_add_metrics(cr_checkpoint_state *state, const double *row, cr_error *err) {
@@ -87,7 +88,8 @@ int cr_checkpoint_add_metrics(cr_checkpoint_state *state, const double *row, cr_
 void cr_checkpoint_state_free(cr_checkpoint_state *state) {
     free(state->metrics);
     free(state->model_description);
-    state->model_description = NULL;
+    free(state->overrides);
+    state->model_description = state->overrides = NULL;
     state->metrics = NULL;
     state->metric_rows = state->metric_capacity = 0;
 }
@@ -223,7 +225,8 @@ int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimi
     const field *fields = list.items;
     int n_fields = list.count;
     int params = cr_net_param_count(net);
-    int count = params + 5 + n_fields; /* + state, steps, metrics, description, checksums */
+    /* + state, steps, metrics, description, overrides, checksums */
+    int count = params + 6 + n_fields;
     cr_safetensors_tensor *tensors = calloc((size_t)count, sizeof *tensors);
     if (!tensors) return cr_fail_file(err, CR_ERR_RUNTIME, path, "out of memory");
     int n = 0;
@@ -272,6 +275,12 @@ int cr_checkpoint_save(const char *path, cr_net *net, const cr_optimizer *optimi
                                                .ndim = 1,
                                                .shape = {(int64_t)strlen(state->model_description)},
                                                .data = state->model_description};
+    if (state->overrides && state->overrides[0])
+        tensors[n++] = (cr_safetensors_tensor){.name = overrides_name,
+                                               .dtype = CR_DTYPE_U8,
+                                               .ndim = 1,
+                                               .shape = {(int64_t)strlen(state->overrides)},
+                                               .data = state->overrides};
     int64_t *checksums = malloc((size_t)n * sizeof *checksums);
     if (!checksums || checksum_tensors(tensors, n, checksums)) {
         free(checksums);
@@ -404,7 +413,27 @@ static int check_ranges(const char *path, const cr_checkpoint_state *s, cr_error
                        CR_MONITOR_VAL_LOSS, err);
 }
 
-/* The scalar fields and the description, after the checksums. */
+/* The U8 tensor `name` as a string in *out (malloc'ed), or *out NULL when
+ * the file has none. */
+static int read_text(cr_safetensors_file *file, const char *name, char **out, cr_error *err) {
+    *out = NULL;
+    const cr_safetensors_entry *entry = cr_safetensors_find(file, name);
+    if (!entry) return 0;
+    if (entry->dtype != CR_DTYPE_U8 || entry->ndim != 1)
+        return cr_fail_file(err, CR_ERR_INVALID, file->path, "tensor '%s' should be U8 text", name);
+    char *text = malloc((size_t)entry->count + 1);
+    if (!text) return cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
+    if (fseeko(file->stream, file->data_start + entry->begin, SEEK_SET) != 0 ||
+        fread(text, 1, (size_t)entry->count, file->stream) != (size_t)entry->count) {
+        free(text);
+        return cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s'", name);
+    }
+    text[entry->count] = '\0';
+    *out = text;
+    return 0;
+}
+
+/* The scalar fields, the description and the overrides, after the checksums. */
 static int read_state(cr_safetensors_file *file, cr_checkpoint_state *loaded, cr_error *err) {
     int status = verify_checksums(file, &loaded->verified, err);
     const cr_safetensors_entry *entry = NULL;
@@ -418,21 +447,8 @@ static int read_state(cr_safetensors_file *file, cr_checkpoint_state *loaded, cr
                  read_raw64(file, entry, (char *)loaded + fields[f].offset, err);
     }
     if (!status) status = check_ranges(file->path, loaded, err);
-    entry = status ? NULL : cr_safetensors_find(file, description_name);
-    if (entry && (entry->dtype != CR_DTYPE_U8 || entry->ndim != 1))
-        status = cr_fail_file(err, CR_ERR_INVALID, file->path, "tensor '%s' should be U8 text",
-                              description_name);
-    if (!status && entry) {
-        loaded->model_description = malloc((size_t)entry->count + 1);
-        if (!loaded->model_description)
-            return cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
-        if (fseeko(file->stream, file->data_start + entry->begin, SEEK_SET) != 0 ||
-            fread(loaded->model_description, 1, (size_t)entry->count, file->stream) !=
-                (size_t)entry->count)
-            status = cr_fail_file(err, CR_ERR_IO, file->path, "cannot read tensor '%s'",
-                                  description_name);
-        loaded->model_description[entry->count] = '\0';
-    }
+    if (!status) status = read_text(file, description_name, &loaded->model_description, err);
+    if (!status) status = read_text(file, overrides_name, &loaded->overrides, err);
     return status;
 }
 

@@ -15,6 +15,8 @@
  *     name, type and meaning the settings table gives (train_settings.h);
  *   - "__checkpoint__.model_description" (U8, describe.h: every key of every
  *     layer, so a resume names what changed in the model file);
+ *   - "__checkpoint__.overrides" (U8, when the run had any: the command-line
+ *     options it was started with, so that --resume DIR alone continues it);
  *   - "__checkpoint__.checksums" (I64: the zlib crc32 of every other tensor's
  *     bytes, in byte order of their names), checked before a resume uses
  *     anything. Checkpoints written before these two still resume, with
@@ -90,6 +92,10 @@ typedef struct cr_checkpoint_state {
     /* The model file's description (describe.h), owned; NULL when a
      * checkpoint from before descriptions has none. */
     char *model_description;
+    /* The command-line overrides the run was started and resumed with,
+     * "--OPTION=VALUE" lines (cr_train_overrides_text), owned; NULL when
+     * none (or a checkpoint from before they were recorded). */
+    char *overrides;
     /* Loaded: whether the file had checksums (and so was verified). */
     bool verified;
 } cr_checkpoint_state;

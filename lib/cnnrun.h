@@ -248,6 +248,35 @@ CR_API void cr_net_set_rng_state(cr_net *net, uint64_t state);
 CR_API int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err);
 CR_API int cr_net_load_weights(cr_net *net, const char *path, cr_error *err);
 
+/* ---- prediction ------------------------------------------------------------ */
+
+/* Class probabilities of one decoded image.
+ *
+ * pixels: bytes 0-255, interleaved HWC, row by row from the top:
+ * pixels[(y * width + x) * channels + c], with channels 1 (grey), 2 (grey +
+ * alpha), 3 (RGB) or 4 (RGBA; alpha is dropped): what stb_image, libpng and
+ * libjpeg decode to. The image is converted to the model's input as
+ * `cnnrun predict` converts image files: grey <-> RGB (grey from RGB by luma
+ * 0.299 R + 0.587 G + 0.114 B), resized to the input's height and width,
+ * scaled to [0, 1], then normalised per channel as (x - mean[c]) / std[c]
+ * (one value per input channel; NULL: no normalisation). Weights that
+ * `cnnrun train` wrote record the normalisation they were trained with:
+ * cr_weights_normalization reads it.
+ *
+ * probabilities gets one float per model output: the output itself when
+ * the model ends in softmax, else its softmax. Runs in evaluation mode on
+ * the net's first batch slot (any batch size the net was created for); the
+ * net's batch size is left as it was. */
+CR_API int cr_predict_image(cr_net *net, const unsigned char *pixels, int height, int width,
+                            int channels, const float *mean, const float *std,
+                            float *probabilities, cr_error *err);
+
+/* The normalisation a weights file records (`cnnrun info` shows it):
+ * *channels values in mean[] and std[] (at most 4), or *channels 0 when the
+ * file records none. */
+CR_API int cr_weights_normalization(const char *path, int *channels, float mean[4], float std[4],
+                                    cr_error *err);
+
 /* ---- threads --------------------------------------------------------------- */
 
 /* Threads for everything that follows; n ≤ 0 keeps the current setting

@@ -663,8 +663,49 @@ static int list_folder(const char *dir, bool directories, name_list *out, cr_err
     return 0;
 }
 
-/* Decodes any image stb_image reads into [want.c, want.h, want.w] bytes:
- * alpha dropped, grey <-> RGB converted, then resized when the size differs. */
+/* Decoded pixels [height, width, channels] (1 grey, 2 grey + alpha, 3 RGB,
+ * 4 RGBA) into [want.c, want.h, want.w] bytes: alpha dropped, grey <-> RGB
+ * converted, then resized when the size differs. `what` names the image
+ * in errors. */
+static int convert_pixels(const uint8_t *image, int height, int width, int channels, cr_shape want,
+                          uint8_t *out, const char *what, cr_error *err) {
+    size_t pixels = (size_t)width * height;
+    uint8_t *converted = malloc(pixels * (size_t)want.c);
+    if (!converted) return out_of_memory(err, what, pixels * (size_t)want.c);
+    bool colour = channels >= 3;
+    for (size_t p = 0; p < pixels; p++) {
+        const uint8_t *in = image + p * (size_t)channels;
+        uint8_t *to = converted + p * (size_t)want.c;
+        if (want.c == 1) {
+            to[0] = colour ? luma(in[0], in[1], in[2]) : in[0];
+        } else {
+            to[0] = in[0];
+            to[1] = colour ? in[1] : in[0];
+            to[2] = colour ? in[2] : in[0];
+        }
+    }
+    uint8_t *sized = converted;
+    if (width != want.w || height != want.h) {
+        sized = malloc((size_t)want.w * want.h * (size_t)want.c);
+        if (!sized ||
+            !stbir_resize_uint8(converted, width, height, 0, sized, want.w, want.h, 0, want.c)) {
+            free(converted);
+            free(sized);
+            return cr_fail_file(err, CR_ERR_RUNTIME, what, "cannot resize %d×%d to %d×%d", height,
+                                width, want.h, want.w);
+        }
+        free(converted);
+    }
+    /* Interleaved [H, W, C] -> planar [C, H, W]. */
+    size_t plane = (size_t)want.h * want.w;
+    for (size_t p = 0; p < plane; p++)
+        for (int c = 0; c < want.c; c++) out[(size_t)c * plane + p] = sized[p * want.c + c];
+    free(sized);
+    return 0;
+}
+
+/* Decodes any image stb_image reads into [want.c, want.h, want.w] bytes
+ * (convert_pixels). */
 int cr_image_decode(const char *path, cr_shape want, uint8_t *out, cr_error *err) {
     FILE *file = cr_fopen_regular(path, err);
     if (!file) return 1;
@@ -680,44 +721,9 @@ int cr_image_decode(const char *path, cr_shape want, uint8_t *out, cr_error *err
     if (!image)
         return cr_fail_file(err, CR_ERR_INVALID, path, "cannot decode image: %s",
                             stbi_failure_reason());
-    size_t pixels = (size_t)width * height;
-    uint8_t *converted = malloc(pixels * (size_t)want.c);
-    if (!converted) {
-        stbi_image_free(image);
-        return out_of_memory(err, path, pixels * (size_t)want.c);
-    }
-    bool colour = file_channels >= 3; /* 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA */
-    for (size_t p = 0; p < pixels; p++) {
-        const uint8_t *in = image + p * (size_t)file_channels;
-        uint8_t *to = converted + p * (size_t)want.c;
-        if (want.c == 1) {
-            to[0] = colour ? luma(in[0], in[1], in[2]) : in[0];
-        } else {
-            to[0] = in[0];
-            to[1] = colour ? in[1] : in[0];
-            to[2] = colour ? in[2] : in[0];
-        }
-    }
+    int status = convert_pixels(image, height, width, file_channels, want, out, path, err);
     stbi_image_free(image);
-
-    uint8_t *sized = converted;
-    if (width != want.w || height != want.h) {
-        sized = malloc((size_t)want.w * want.h * (size_t)want.c);
-        if (!sized ||
-            !stbir_resize_uint8(converted, width, height, 0, sized, want.w, want.h, 0, want.c)) {
-            free(converted);
-            free(sized);
-            return cr_fail_file(err, CR_ERR_RUNTIME, path, "cannot resize %d×%d to %d×%d", height,
-                                width, want.h, want.w);
-        }
-        free(converted);
-    }
-    /* Interleaved [H, W, C] -> planar [C, H, W]. */
-    size_t plane = (size_t)want.h * want.w;
-    for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < want.c; c++) out[(size_t)c * plane + p] = sized[p * want.c + c];
-    free(sized);
-    return 0;
+    return status;
 }
 
 /* stb_image's interleaved pixels (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA)
@@ -943,6 +949,33 @@ int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err) {
     return 0;
 }
 
+/* path made absolute (the working folder before a relative one), or as
+ * it is when that fails. */
+static const char *absolute(const char *path, char *out) {
+    char here[PATH_MAX];
+    if (!path[0] || path[0] == '/' || !getcwd(here, sizeof here)) return path;
+    int n = snprintf(out, PATH_MAX, "%s/%s", here, path);
+    return n > 0 && n < PATH_MAX ? out : path;
+}
+
+int cr_data_source_text(const cr_data_source *source, char *out, size_t size) {
+    char a[PATH_MAX], b[PATH_MAX];
+    int n;
+    /* Folders relative to the working folder: a resume may start elsewhere. */
+    if (source->format == CR_DATA_FOLDER) {
+        const char *train = absolute(source->train_dir, a), *test = absolute(source->test_dir, b);
+        if (strchr(train, ',')) return 1;
+        n = snprintf(out, size, "folder:%s%s%s", train, test[0] ? "," : "", test);
+    } else {
+        n = snprintf(out, size, "%s:%s",
+                     source->format == CR_DATA_CIFAR10 ? "cifar10"
+                     : source->fashion_names           ? "fashion-mnist"
+                                                       : "mnist",
+                     absolute(source->dir, a));
+    }
+    return n < 0 || (size_t)n >= size;
+}
+
 int cr_data_load(const cr_data_source *source, bool test, cr_shape want, cr_dataset *out,
                  cr_error *err) {
     memset(out, 0, sizeof *out);
@@ -1135,6 +1168,30 @@ void cr_data_batch(const cr_dataset *data, const int *indices, int n, const cr_t
     }
 }
 
+/* One image's [C, H, W] bytes as normalised floats, unaugmented. */
+static void normalised_floats(const uint8_t *image, cr_shape want, const cr_transform *transform,
+                              float *out) {
+    float table[4][256];
+    fill_table(transform, want.c, table);
+    image_to_floats(image, want.c, want.h, want.w, table, out);
+}
+
+int cr_image_from_pixels(const uint8_t *pixels, int height, int width, int channels, cr_shape want,
+                         const cr_transform *transform, float *out, cr_error *err) {
+    if (check_channels(want, "the image", err)) return 1;
+    if (!pixels || height < 1 || width < 1 || channels < 1 || channels > 4)
+        return cr_fail(err, CR_ERR_USAGE, (cr_mark){0}, NULL,
+                       "an image needs pixels, height and width ≥ 1 and 1 to 4 channels (got "
+                       "%d×%d with %d)",
+                       height, width, channels);
+    uint8_t *image = malloc((size_t)cr_shape_size(want));
+    if (!image) return out_of_memory(err, "the image", (uint64_t)cr_shape_size(want));
+    int failed = convert_pixels(pixels, height, width, channels, want, image, "the image", err);
+    if (!failed) normalised_floats(image, want, transform, out);
+    free(image);
+    return failed;
+}
+
 int cr_image_size(const char *path, int *height, int *width, cr_error *err) {
     FILE *file = cr_fopen_regular(path, err);
     if (!file) return 1;
@@ -1147,17 +1204,28 @@ int cr_image_size(const char *path, int *height, int *width, cr_error *err) {
     return 0;
 }
 
+int cr_image_load_batch(const char *const *paths, int n, cr_shape want,
+                        const cr_transform *transform, float *out, bool *ok, cr_error *errs) {
+    int64_t size = cr_shape_size(want);
+    int decoded = 0;
+    /* Decoding is most of predict's time on large JPEGs: one image per
+     * thread, dynamically, since their sizes differ. */
+#pragma omp parallel for schedule(dynamic) reduction(+ : decoded) if (n > 1)
+    for (int i = 0; i < n; i++) {
+        ok[i] = cr_image_load(paths[i], want, transform, out + i * size, &errs[i]) == 0;
+        if (!ok[i]) memset(out + i * size, 0, (size_t)size * sizeof *out);
+        decoded += ok[i];
+    }
+    return decoded;
+}
+
 int cr_image_load(const char *path, cr_shape want, const cr_transform *transform, float *out,
                   cr_error *err) {
     if (check_channels(want, path, err)) return 1;
     uint8_t *image = malloc((size_t)cr_shape_size(want));
     if (!image) return out_of_memory(err, path, (uint64_t)cr_shape_size(want));
     int failed = cr_image_decode(path, want, image, err);
-    if (!failed) {
-        float table[4][256];
-        fill_table(transform, want.c, table);
-        image_to_floats(image, want.c, want.h, want.w, table, out);
-    }
+    if (!failed) normalised_floats(image, want, transform, out);
     free(image);
     return failed;
 }

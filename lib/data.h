@@ -65,6 +65,13 @@ typedef struct cr_data_source {
  * CR_ERR_USAGE. */
 int cr_data_source_parse(const char *text, cr_data_source *out, cr_error *err);
 
+/* The source in the form cr_data_source_parse reads, its folders made
+ * absolute (the working folder before relative ones): "fashion-mnist:DIR",
+ * "mnist:DIR", "cifar10:DIR", "folder:TRAIN_DIR,TEST_DIR". Returns 1 when it
+ * does not fit in out or cannot be written so that it parses back (a
+ * training folder with a comma). */
+int cr_data_source_text(const cr_data_source *source, char *out, size_t size);
+
 /* Loads the training (test == false) or test split. Images are converted to
  * `want` channels (1 or 3: grey -> RGB by copying, RGB -> grey by luma
  * 0.299 R + 0.587 G + 0.114 B, alpha dropped) and, for image folders, resized
@@ -108,8 +115,19 @@ int cr_image_decode(const char *path, cr_shape want, uint8_t *out, cr_error *err
  * height, width] of *buffer (grown with realloc when *capacity is short;
  * converted as cr_data_load converts). For the loader's threads. */
 int cr_image_decode_native(const char *path, int channels, uint8_t **buffer, size_t *capacity,
-                           int *height,
-                    int *width, cr_error *err);
+                           int *height, int *width, cr_error *err);
+/* Decoded pixels, interleaved [height, width, channels] bytes (1 grey,
+ * 2 grey + alpha, 3 RGB, 4 RGBA: what stb_image and most decoders give),
+ * into floats [C, H, W] exactly as cr_image_load converts a file's. */
+int cr_image_from_pixels(const uint8_t *pixels, int height, int width, int channels,
+                         cr_shape want, const cr_transform *transform, float *out, cr_error *err);
+
+/* cr_image_load for n files at once into out[n, C, H, W], on cnnrun's
+ * threads (each image decoded by one thread, so the floats are those of
+ * cr_image_load). ok[i] says whether image i decoded; errs[i] holds its
+ * error when not (its slice of out is then zeros). Returns how many decoded. */
+int cr_image_load_batch(const char *const *paths, int n, cr_shape want,
+                        const cr_transform *transform, float *out, bool *ok, cr_error *errs);
 
 /* The size of an image file without decoding it (files.h's checks first). */
 int cr_image_size(const char *path, int *height, int *width, cr_error *err);

@@ -157,6 +157,11 @@ void cr_safetensors_close(cr_safetensors_file *file) {
     if (file->stream) fclose(file->stream);
     for (int i = 0; i < file->count; i++) free(file->entries[i].name);
     free(file->entries);
+    for (int i = 0; i < file->meta_count; i++) {
+        free(file->meta[i].key);
+        free(file->meta[i].value);
+    }
+    free(file->meta);
     free(file->path);
     free(file);
 }
@@ -331,12 +336,14 @@ static int check_layout(const cr_safetensors_file *file, cr_error *err) {
     return status;
 }
 
-static int check_metadata(const cr_safetensors_file *file, const cJSON *metadata, cr_error *err) {
+/* Checks `__metadata__` (an object of strings) and keeps its entries. */
+static int read_metadata(cr_safetensors_file *file, const cJSON *metadata, cr_error *err) {
     if (!cJSON_IsObject(metadata))
         return cr_fail_file(err, CR_ERR_INVALID, file->path,
                             "'__metadata__' must be an object of strings, found %s",
                             json_type(metadata));
     const cJSON *item;
+    int count = cJSON_GetArraySize(metadata);
     cJSON_ArrayForEach(item, metadata) {
         if (!cJSON_IsString(item)) {
             char key[160];
@@ -345,7 +352,23 @@ static int check_metadata(const cr_safetensors_file *file, const cJSON *metadata
                                 printable(item->string, key, sizeof key), json_type(item));
         }
     }
+    if (file->meta || count == 0) return 0;
+    file->meta = calloc((size_t)count, sizeof *file->meta);
+    if (!file->meta) return cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
+    cJSON_ArrayForEach(item, metadata) {
+        cr_safetensors_meta *entry = &file->meta[file->meta_count++];
+        entry->key = strdup(item->string);
+        entry->value = strdup(item->valuestring);
+        if (!entry->key || !entry->value)
+            return cr_fail_file(err, CR_ERR_RUNTIME, file->path, "out of memory");
+    }
     return 0;
+}
+
+const char *cr_safetensors_meta_get(const cr_safetensors_file *file, const char *key) {
+    for (int i = 0; i < file->meta_count; i++)
+        if (strcmp(file->meta[i].key, key) == 0) return file->meta[i].value;
+    return NULL;
 }
 
 static int parse_header(cr_safetensors_file *file, const char *header, size_t length,
@@ -382,7 +405,7 @@ static int parse_header(cr_safetensors_file *file, const char *header, size_t le
     cJSON_ArrayForEach(item, root) {
         if (status) break;
         if (strcmp(item->string, "__metadata__") == 0) {
-            status = check_metadata(file, item, err);
+            status = read_metadata(file, item, err);
             continue;
         }
         /* Grown as entries prove valid: a header of a million junk items
@@ -622,11 +645,13 @@ static bool add_number(cJSON *array, int64_t value) {
 /* The JSON header, padded with spaces to a multiple of 8 so that the data
  * (and with it every 8-byte tensor placed first) starts aligned. */
 static char *build_header(const cr_safetensors_tensor *tensors, int count, const int64_t *begin,
-                          size_t *length) {
+                          const cr_safetensors_meta *meta, int n_meta, size_t *length) {
     cJSON *root = cJSON_CreateObject();
     cJSON *metadata = cJSON_AddObjectToObject(root, "__metadata__");
     bool ok = root && metadata && cJSON_AddStringToObject(metadata, "format", "pt") &&
               cJSON_AddStringToObject(metadata, "producer", "cnnrun");
+    for (int i = 0; i < n_meta && ok; i++)
+        ok = cJSON_AddStringToObject(metadata, meta[i].key, meta[i].value) != NULL;
     for (int i = 0; i < count && ok; i++) {
         const cr_safetensors_tensor *t = &tensors[i];
         /* cJSON keeps insertion order: dtype, shape, data_offsets. */
@@ -680,6 +705,11 @@ static bool write_data(FILE *stream, const cr_safetensors_tensor *tensor) {
 
 int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors, int count,
                          cr_error *err) {
+    return cr_safetensors_write_meta(path, tensors, count, NULL, 0, err);
+}
+
+int cr_safetensors_write_meta(const char *path, const cr_safetensors_tensor *tensors, int count,
+                              const cr_safetensors_meta *meta, int n_meta, cr_error *err) {
     for (int i = 0; i < count; i++) {
         const cr_safetensors_tensor *t = &tensors[i];
         if ((t->dtype != CR_DTYPE_F32 && t->dtype != CR_DTYPE_F64 && t->dtype != CR_DTYPE_I64 &&
@@ -710,7 +740,7 @@ int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors,
                 offset += tensor_count(&tensors[i]) * pass;
             }
     size_t header_length = 0;
-    char *header = build_header(tensors, count, begin, &header_length);
+    char *header = build_header(tensors, count, begin, meta, n_meta, &header_length);
     free(begin);
     if (!header) {
         free(order);
@@ -749,6 +779,11 @@ static int layer_of(const cr_model *model, const char *name, const char **suffix
 }
 
 int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err) {
+    return cr_net_save_weights_meta(net, path, NULL, 0, err);
+}
+
+int cr_net_save_weights_meta(const cr_net *net, const char *path, const cr_safetensors_meta *meta,
+                             int n_meta, cr_error *err) {
     /* cr_net_param only reads; it takes a non-const net for its data pointers. */
     cr_net *source = (cr_net *)net;
     const cr_model *model = cr_net_model(net);
@@ -797,7 +832,7 @@ int cr_net_save_weights(const cr_net *net, const char *path, cr_error *err) {
         tensors[n++] =
             (cr_safetensors_tensor){.name = name, .dtype = CR_DTYPE_I64, .ndim = 0, .data = &zero};
     }
-    if (!status) status = cr_safetensors_write(path, tensors, n, err);
+    if (!status) status = cr_safetensors_write_meta(path, tensors, n, meta, n_meta, err);
     for (int i = 0; i < counters; i++) free(counter_names[i]);
     free(counter_names);
     free(tensors);

@@ -56,6 +56,11 @@ typedef struct cr_safetensors_entry {
     int64_t begin, end; /* bytes [begin, end) of the data section */
 } cr_safetensors_entry;
 
+/* One `__metadata__` entry: safetensors allows only strings. */
+typedef struct cr_safetensors_meta {
+    char *key, *value;
+} cr_safetensors_meta;
+
 typedef struct cr_safetensors_file {
     char *path;
     FILE *stream;
@@ -63,6 +68,8 @@ typedef struct cr_safetensors_file {
     int64_t data_size;
     int count;
     cr_safetensors_entry *entries; /* in header order */
+    int meta_count;
+    cr_safetensors_meta *meta; /* `__metadata__`, in header order */
 } cr_safetensors_file;
 
 /* Opens and validates: header length, JSON, every entry's dtype, shape and
@@ -70,6 +77,8 @@ typedef struct cr_safetensors_file {
 int cr_safetensors_open(const char *path, cr_safetensors_file **out, cr_error *err);
 void cr_safetensors_close(cr_safetensors_file *file);
 const cr_safetensors_entry *cr_safetensors_find(const cr_safetensors_file *file, const char *name);
+/* The `__metadata__` value of `key`, or NULL. */
+const char *cr_safetensors_meta_get(const cr_safetensors_file *file, const char *key);
 
 /* The entry's elements as float32: F32 as stored, F16/BF16/F64 converted
  * (an F64 value beyond float32's range is an error). out holds entry->count. */
@@ -96,6 +105,15 @@ typedef struct cr_safetensors_tensor {
  * its mode. */
 int cr_safetensors_write(const char *path, const cr_safetensors_tensor *tensors, int count,
                          cr_error *err);
+/* The same with more `__metadata__` entries after those two (n_meta of
+ * them; meta may be NULL when n_meta is 0). */
+int cr_safetensors_write_meta(const char *path, const cr_safetensors_tensor *tensors, int count,
+                              const cr_safetensors_meta *meta, int n_meta, cr_error *err);
+
+struct cr_net;
+/* cr_net_save_weights (cnnrun.h) with these `__metadata__` entries too. */
+int cr_net_save_weights_meta(const struct cr_net *net, const char *path,
+                             const cr_safetensors_meta *meta, int n_meta, cr_error *err);
 
 /* A name from a file as messages show it: at most 120 characters, control
  * characters replaced (a hostile name cannot mangle the terminal). */

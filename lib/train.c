@@ -23,6 +23,7 @@
 #include "run_folder.h"
 #include "train.h"
 #include "train_settings.h"
+#include "weights_info.h"
 
 static int model_outputs(const cr_model *model) {
     return (int)cr_shape_size(model->layers[model->output].out);
@@ -312,11 +313,29 @@ static void note_change(text *t, const cr_train_setting *setting, cr_setting_val
     if (t->used > sizeof t->buffer) t->used = sizeof t->buffer;
 }
 
+/* For messages: the data a run recorded as --data (from its overrides'
+ * "--data=" line), or `source` as text; "" when neither is known. */
+static void data_named(const char *overrides, const cr_data_source *source, char *out,
+                       size_t size) {
+    out[0] = '\0';
+    if (source) {
+        if (cr_data_source_text(source, out, size)) out[0] = '\0';
+        return;
+    }
+    const char *line = overrides ? strstr(overrides, "--data=") : NULL;
+    if (line && (line == overrides || line[-1] == '\n')) {
+        line += strlen("--data=");
+        size_t length = strcspn(line, "\n");
+        snprintf(out, size, "%.*s", (int)length, line);
+    }
+}
+
 /* What a resume may not change (it would change which images each step
  * sees, or the optimizer's state layout) is an error; what it may change is
  * listed in `changes`. */
 static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoint_state *now,
-                            const char *path, text *changes, cr_error *err) {
+                            const cr_data_source *data, const char *path, text *changes,
+                            cr_error *err) {
     const char *hint = "resume with the settings the run started with, or start a new run "
                        "(another --out)";
     char changed[700];
@@ -344,11 +363,16 @@ static int compare_settings(const cr_checkpoint_state *saved, const cr_checkpoin
                     setting->label, cr_setting_text(setting, saved->settings[i], a, sizeof a),
                     cr_setting_text(setting, now->settings[i], b, sizeof b), hint);
     }
-    if (saved->train_images != now->train_images || saved->data_hash != now->data_hash)
+    if (saved->train_images != now->train_images || saved->data_hash != now->data_hash) {
+        char then[4200], here[4200];
+        data_named(saved->overrides, NULL, then, sizeof then);
+        data_named(NULL, data, here, sizeof here);
         return fail(err, CR_ERR_INVALID,
-                    "%s was saved training on other data (%lld images then, %lld now, or the "
-                    "same number with other contents): %s",
-                    path, (long long)saved->train_images, (long long)now->train_images, hint);
+                    "%s was saved training on other data (%s%s%lld images then, %s%s%lld now, or "
+                    "the same number with other contents): %s",
+                    path, then, then[0] ? " with " : "", (long long)saved->train_images, here,
+                    here[0] ? " with " : "", (long long)now->train_images, hint);
+    }
     for (int i = 0; i < cr_train_setting_count; i++)
         if (cr_train_settings[i].on_resume == CR_RESUME_APPLIED &&
             !cr_setting_equal(&cr_train_settings[i], saved->settings[i], now->settings[i]))
@@ -466,6 +490,9 @@ typedef struct run {
      * one, and where it stands (1-based epoch, steps done in it). */
     bool checkpoint_saved;
     int64_t saved_epoch, saved_step;
+    /* What last/best.safetensors say about themselves (weights_info.h). */
+    cr_safetensors_meta meta[CR_WEIGHTS_INFO_KEYS];
+    int n_meta;
 } run;
 
 /* The epoch's running accuracy (loss.h: per image, or per image × output). */
@@ -529,10 +556,22 @@ static bool patience_run_out(const run *r) {
     return patience > 0 && r->state.epochs_not_improved >= patience;
 }
 
+/* The metadata of the weights files: class names, input, normalisation,
+ * the model file and the data (weights_info.h). */
+static int describe_weights(run *r, cr_error *err) {
+    cr_weights_info info;
+    if (cr_weights_info_describe(r->model, &r->config->transform, &r->config->data, r->train,
+                                 r->options->model_path, &info, err))
+        return 1;
+    int status = cr_weights_info_meta(&info, r->meta, &r->n_meta, err);
+    cr_weights_info_free(&info);
+    return status;
+}
+
 static int save_weights(run *r, const char *name, cr_error *err) {
     char path[4200];
     run_file(path, sizeof path, r->options->run_dir, name);
-    return cr_net_save_weights(r->net, path, err);
+    return cr_net_save_weights_meta(r->net, path, r->meta, r->n_meta, err);
 }
 
 static int save_checkpoint(run *r, cr_error *err) {
@@ -603,7 +642,7 @@ static int open_run(run *r, text *changes, cr_error *err) {
      * such, not as a tensor or optimizer state that no longer fits. */
     cr_checkpoint_state saved = {0};
     if (cr_checkpoint_peek(r->checkpoint_path, &saved, err)) return 1;
-    int status = compare_settings(&saved, state, r->checkpoint_path, changes, err) ||
+    int status = compare_settings(&saved, state, &config->data, r->checkpoint_path, changes, err) ||
                  check_position(&saved, r->steps_per_epoch, r->checkpoint_path, err);
     cr_checkpoint_state_free(&saved);
     if (status) return 1;
@@ -617,6 +656,8 @@ static int open_run(run *r, text *changes, cr_error *err) {
         free(state->model_description);
         state->model_description = now.model_description;
         replay_monitor(state, &config->early_stopping);
+        free(state->overrides);
+        state->overrides = now.overrides;
         r->unverified = !saved.verified;
         r->checkpoint_saved = true;
         r->saved_epoch = state->epoch;
@@ -688,6 +729,21 @@ static int check_same_run(const run *r, cr_error *err) {
     return cr_dist_agree(status, err);
 }
 
+/* The run's command-line overrides into the state, for its checkpoints. */
+static int record_overrides(run *r, cr_error *err) {
+    char text[16384];
+    int length =
+        cr_train_overrides_text(r->options->overridden, r->config, r->options, text, sizeof text);
+    if (length < 0)
+        return fail(err, CR_ERR_USAGE,
+                    "the command-line options are too long to record (%zu "
+                    "bytes at most)",
+                    sizeof text);
+    r->state.overrides = length ? strdup(text) : NULL;
+    if (length && !r->state.overrides) return fail(err, CR_ERR_RUNTIME, "out of memory");
+    return 0;
+}
+
 /* Sets up a fresh run, or loads the checkpoint of the one being resumed:
  * rank 0 reads the files and hands every other rank the weights, the
  * optimizer's state and the run's position. */
@@ -700,6 +756,7 @@ static int start_run(run *r, text *changes, cr_error *err) {
     state->model_hash = model_hash(r->model);
     state->model_description = cr_model_describe(r->model, &config->transform);
     if (!state->model_description) return fail(err, CR_ERR_RUNTIME, "out of memory");
+    if (record_overrides(r, err)) return 1;
     int rank = cr_dist_rank();
     if (cr_dist_agree(rank == 0 ? open_run(r, changes, err) : 0, err)) return 1;
     if (cr_dist_size() == 1) return 0;
@@ -710,9 +767,11 @@ static int start_run(run *r, text *changes, cr_error *err) {
     cr_dist_broadcast(&optimizer->steps, sizeof optimizer->steps);
     /* The run's position and random streams; the metrics rows stay with
      * rank 0, the only one that writes metrics.csv. */
-    char *description = state->model_description; /* a pointer: each rank keeps its own */
+    /* Pointers: each rank keeps its own. */
+    char *description = state->model_description, *overrides = state->overrides;
     cr_dist_broadcast(state, sizeof *state);
     state->model_description = description;
+    state->overrides = overrides;
     if (rank != 0) {
         state->metrics = NULL;
         state->metric_rows = state->metric_capacity = 0;
@@ -1088,6 +1147,7 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
         status = fail(err, CR_ERR_RUNTIME, "out of memory");
     text changes = {.used = 0};
     changes.buffer[0] = '\0';
+    if (!status && cr_dist_rank() == 0) status = describe_weights(&r, err);
     status = cr_dist_agree(status, err);
     if (!status) status = start_run(&r, &changes, err);
     /* The loader's root is the run's (a resumed run's from its checkpoint). */
@@ -1149,6 +1209,7 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
         result->final_val_accuracy = last[CR_METRIC_VAL_ACCURACY];
     }
     cr_checkpoint_state_free(&r.state);
+    cr_weights_meta_free(r.meta, r.n_meta);
     if (status)
         cr_run_folder_close_unused(&folder);
     else

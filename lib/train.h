@@ -35,6 +35,7 @@
 #include "model.h"
 #include "parallel.h"
 #include "train_config.h"
+#include "train_settings.h"
 
 /* File names inside a run folder. */
 #define CR_RUN_METRICS    "metrics.csv"
@@ -50,6 +51,9 @@ typedef struct cr_train_options {
     bool folder_open;
     bool resume;              /* continue the run saved in run_dir */
     const char *init_weights; /* start from these weights (not with resume); NULL: seeded init */
+    /* The model file, whose text and SHA-256 the weights files record
+     * (weights_info.h); NULL: they record neither. */
+    const char *model_path;
     /* Tensors of init_weights that are missing or mismatched keep their
      * seeded initialisation (init_weights.h); false: they are an error. */
     bool init_partial;
@@ -58,6 +62,10 @@ typedef struct cr_train_options {
     /* Threads preparing batches ahead of the step (loader.h); 0: the step's
      * own thread prepares each batch. The batches are the same either way. */
     int loader_threads;
+    /* overridden[row]: the settings table's row (train_settings.h) was
+     * given on the command line, now or when the run started; the
+     * checkpoint records these overrides (cr_checkpoint_state.overrides). */
+    bool overridden[CR_TRAIN_SETTINGS_MAX];
     /* When *stop becomes non-zero (a SIGINT, SIGTERM or SIGHUP handler:
      * stop_signals.h), the run finishes the
      * current step, saves a checkpoint and returns CR_TRAIN_INTERRUPTED. */

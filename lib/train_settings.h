@@ -49,6 +49,7 @@ typedef enum cr_setting_type {
     CR_SETTING_LOSS,      /* cr_loss_type -> i, printed by name */
     CR_SETTING_MONITOR,   /* cr_monitor -> i, printed by name */
     CR_SETTING_WEIGHTS,   /* cr_loss_config's class weights -> i: a hash, 0 for none */
+    CR_SETTING_DATA,      /* cr_data_source -> i: a hash of its text (data.h: cr_data_source_text) */
 } cr_setting_type;
 
 typedef enum cr_setting_resume {
@@ -68,6 +69,11 @@ typedef struct cr_train_setting {
     /* Checkpoints written before the row existed lack it: it reads as 0,
      * which each such row makes mean what cnnrun did before it. */
     bool added_later;
+    /* The `cnnrun train` option that overrides the train section's value
+     * ("epochs" for --epochs), or NULL. A run records the ones it was
+     * started (or resumed) with, so that `--resume DIR` alone continues
+     * it with them (cr_train_overrides_text). */
+    const char *option;
 } cr_train_setting;
 
 extern const cr_train_setting cr_train_settings[];
@@ -87,6 +93,18 @@ void cr_train_settings_record(cr_setting_value *values, const struct cr_train_co
                               const struct cr_train_options *options);
 
 bool cr_setting_equal(const cr_train_setting *setting, cr_setting_value a, cr_setting_value b);
+
+/* The command-line overrides of a run, one "--OPTION=VALUE" (a flag:
+ * "--OPTION") a line, for the rows with an option whose given[row] is set,
+ * their values read from config and options exactly (a float as the
+ * shortest text that parses back to the same bits; the data source with
+ * absolute folders). Returns the length, or -1 when out is too small. */
+int cr_train_overrides_text(const bool *given, const struct cr_train_config *config,
+                            const struct cr_train_options *options, char *out, size_t size);
+
+/* A float as the shortest text that reads back to the same float ("0.1",
+ * not "0.100000001"). Returns out. */
+const char *cr_float_text(float value, char *out, size_t size);
 
 /* The value as users read it: "8", "0.05", "true", "sgd". */
 const char *cr_setting_text(const cr_train_setting *setting, cr_setting_value value, char *out,

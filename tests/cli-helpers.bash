@@ -107,3 +107,29 @@ train:
   seed: 3
 EOF
 }
+
+# ---- a tiny image folder (cli_runs.sh) ---------------------------------------------------------
+
+# write_png_folder ROOT COUNT: ROOT/{train,test}/{bar_top,bar_middle,bar_bottom}/N.png,
+# 8×8 grey PNGs with a bright bar whose row gives the class (learnable in an epoch).
+write_png_folder() {
+    python3 - "$1" "$2" <<'EOF'
+import os, struct, sys, zlib
+root, count = sys.argv[1], int(sys.argv[2])
+def png(path, rows):
+    raw = b"".join(b"\x00" + bytes(row) for row in rows)
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for split, n in (("train", count), ("test", count // 2)):
+    for label, name in enumerate(("bar_top", "bar_middle", "bar_bottom")):
+        os.makedirs(f"{root}/{split}/{name}", exist_ok=True)
+        for i in range(n):
+            bar = 1 + 2 * label
+            rows = [[(i * 7 + y * 13 + x * 5) % 32 + (200 if y in (bar, bar + 1) else 0)
+                     for x in range(8)] for y in range(8)]
+            png(f"{root}/{split}/{name}/{i}.png", rows)
+EOF
+}

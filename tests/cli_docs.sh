@@ -162,7 +162,7 @@ offers "help topics" bench -- help be
 offers "check's options" --batch --json --help -- check "$models/lenet5.yaml" --
 offers "train's options" --epochs --max-steps --no-shuffle -- train m.yaml --
 offers "an option by prefix" --resume -- train m.yaml --res
-lacks "another command's option" --json -- train m.yaml --
+lacks "another command's option" --input -- train m.yaml --
 offers "a choice" minmax clip -- apply m.yaml img.png --scale ""
 
 # layer names from the model file on the command line

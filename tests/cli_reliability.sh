@@ -269,8 +269,10 @@ expect_in err "line 2: epoch nan is not a whole number" "NaN epoch"
 mkdir -p dirplot/metrics.csv
 expect_exit 2 plot dirplot -o dir.png
 expect_in err "metrics.csv: is a folder, not a file" "metrics.csv is a folder"
-expect_exit 2 predict tiny.yaml --weights base/last.safetensors data
-expect_in err "data: is a folder, not a file" "predict DIR"
+# A folder is searched for images (tests/cli_runs.sh); this one holds IDX files only.
+expect_exit 1 predict tiny.yaml --weights base/last.safetensors data
+expect_in err "note: skipped data/train-images-idx3-ubyte: not an image" "predict DIR: its files named"
+expect_in err "no images in data" "predict DIR without images"
 
 # ---- 16. names from files are escaped on the terminal --------------------------------------
 mkdir -p esc/train/$'\e[2J' esc/train/b esc/test/$'\e[2J' esc/test/b

@@ -174,7 +174,7 @@ expect_exit 1 predict tiny.yaml --weights runs/tiny/best.safetensors junk.png
 expect_in err "junk.png" "undecodable image named"
 expect_exit 2 predict tiny.yaml --weights runs/tiny/best.safetensors missing.png
 expect_exit 2 predict tiny.yaml --weights runs/tiny/best.safetensors
-expect_in err "no image files given" "predict without images"
+expect_in err "no image files or folders given" "predict without images"
 expect_exit 2 predict tiny.yaml --weights runs/tiny/best.safetensors --top 0 bar1.pgm
 
 

@@ -164,4 +164,19 @@ expect_classify find_package-c++ "$scratch/cmake-shared/classify_cpp" shared
 cmake_examples "$scratch/cmake-static" -DCLASSIFY_STATIC=ON
 expect_classify find_package-static-c++ "$scratch/cmake-static/classify_cpp" static
 
+# cr_predict_image (examples/predict_image.c): a 30×40 RGB image in, one
+# probability per class out, summing to 1, built both ways.
+"$cc" "${sanitize[@]}" -Wall -Wextra -Werror "$examples/predict_image.c" "${cflags[@]}" \
+    "${libs[@]}" "$rpath" -o "$scratch/pc-predict" >"$scratch/build.log" 2>&1
+for binary in "$scratch/pc-predict" "$scratch/cmake-shared/predict_image"; do
+    "$binary" "$models/lenet5.yaml" >"$scratch/predict.out" 2>"$scratch/err"
+    expect_equal "$?" 0 "${binary##*/}: exit status ($(head -c 300 "$scratch/err"))"
+    expect_equal "$(head -1 "$scratch/predict.out")" "model lenet5: 30x40 RGB image, $classes outputs" \
+        "${binary##*/}: first line"
+    summary=$(awk '/^class / {n++; s += $3; if ($3 < 0 || $3 > 1) bad++}
+                   END {printf "%d %s", n, (bad == 0 && s > 0.99999 && s < 1.00001) ? "ok" : "bad sum " s}' \
+        "$scratch/predict.out")
+    expect_equal "$summary" "$classes ok" "${binary##*/}: probabilities per class"
+done
+
 report
