@@ -675,27 +675,16 @@ static void conv_forward_paths(const cr_step *step) {
 
 /* dweight and dbias = the sum of the team's partial sums (each thread's
  * conv_scratch), in thread order; called by every thread of the team after a
- * barrier: the weights are shared out, the bias is one thread's. */
+ * barrier. */
 static void conv_reduce_partials(const cr_step *step, float *dweight, int64_t weight_count,
                                  float *dbias, int filters, int team) {
     conv_dims d = conv_dims_of(step->layer, step->in_shapes[0], step->batch);
     conv_scratch first_scratch;
     conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
     int64_t stride = step->thread_workspace_stride;
-    if (dweight) {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < weight_count; i++) {
-            float sum = first_scratch.dweight[i];
-            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
-            dweight[i] = sum;
-        }
-    }
-    if (dbias && omp_get_thread_num() == 0)
-        for (int f = 0; f < filters; f++) {
-            float sum = first_scratch.dbias[f];
-            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
-            dbias[f] = sum;
-        }
+    if (dweight)
+        cr_sum_thread_partials_in_team(dweight, first_scratch.dweight, weight_count, team, stride);
+    if (dbias) cr_sum_thread_partials_in_team(dbias, first_scratch.dbias, filters, team, stride);
 }
 
 /* dy: [N, F, OH, OW] -> dx += ..., dweight, dbias (OVERWRITTEN).

@@ -378,7 +378,7 @@ static void backward_filter(dw_scratch s, const float *dz, const float *w, int f
 void conv_depthwise_backward(const cr_step *step, conv_dims d, cr_activation activation,
                              const float *at, float *dweight, float *dbias) {
     dw_plane p = plane_of(d);
-    int per_channel = d.filters / d.channels, team = 1;
+    int per_channel = d.filters / d.channels;
     int64_t spatial = (int64_t)d.out_height * d.out_width, image = (int64_t)d.height * d.width;
     const float *x = step->x[0], *weight = step->param[0], *dy = step->dy;
     float *dx = step->dx[0];
@@ -386,8 +386,7 @@ void conv_depthwise_backward(const cr_step *step, conv_dims d, cr_activation act
     bool avx2 = cr_cpu_avx2();
 #pragma omp parallel num_threads(step->threads)
     {
-        int thread = omp_get_thread_num();
-        if (thread == 0) team = omp_get_num_threads();
+        int thread = omp_get_thread_num(), team = omp_get_num_threads();
         int64_t first, end;
         cr_thread_share((int64_t)d.batch * d.channels, thread, omp_get_num_threads(), &first, &end);
         dw_scratch s = thread_scratch(step, thread, d, p);
@@ -410,13 +409,15 @@ void conv_depthwise_backward(const cr_step *step, conv_dims d, cr_activation act
             }
             if (dx) store_plane(dx + item * image, s.dplane, step->dx_assign, d, p);
         }
+        /* The partial sums, in thread order, by the same team. */
+#pragma omp barrier
+        dw_scratch first_scratch;
+        scratch_layout(d, &first_scratch, cr_thread_workspace(step, 0));
+        int64_t stride = step->thread_workspace_stride;
+        if (dweight)
+            cr_sum_thread_partials_in_team(dweight, first_scratch.dweight,
+                                           (int64_t)d.filters * p.taps, team, stride);
+        if (dbias)
+            cr_sum_thread_partials_in_team(dbias, first_scratch.dbias, d.filters, team, stride);
     }
-    /* The partial sums, in thread order. */
-    dw_scratch first_scratch;
-    scratch_layout(d, &first_scratch, cr_thread_workspace(step, 0));
-    int64_t stride = step->thread_workspace_stride;
-    if (dweight)
-        cr_sum_thread_partials(dweight, first_scratch.dweight, (int64_t)d.filters * p.taps, team,
-                               stride, step->threads);
-    if (dbias) cr_sum_thread_partials(dbias, first_scratch.dbias, d.filters, team, stride, 1);
 }

@@ -140,12 +140,11 @@ static void backward_item(float *dx, bool dx_assign, pointwise_scratch s, bool w
 
 void conv_pointwise_backward(const cr_step *step, conv_dims d, cr_activation activation,
                              const float *at, float *dweight, float *dbias) {
-    int shares = column_shares(d, step->threads), team = 1;
+    int shares = column_shares(d, step->threads);
     int64_t weight_count = (int64_t)d.filters * (d.channels / d.groups);
 #pragma omp parallel num_threads(step->threads)
     {
-        int thread = omp_get_thread_num();
-        if (thread == 0) team = omp_get_num_threads();
+        int thread = omp_get_thread_num(), team = omp_get_num_threads();
         pointwise_scratch s;
         scratch_layout(d, activation, &s, cr_thread_workspace(step, thread));
         if (dweight) memset(s.dweight, 0, (size_t)weight_count * sizeof(float));
@@ -159,15 +158,17 @@ void conv_pointwise_backward(const cr_step *step, conv_dims d, cr_activation act
             backward_item(step->dx[0], step->dx_assign, s, dweight != NULL, dbias != NULL, dz, ld,
                           step->x[0], step->param[0], it, d);
         }
+        /* The partial sums, in thread order, by the same team. */
+#pragma omp barrier
+        pointwise_scratch first_scratch;
+        scratch_layout(d, activation, &first_scratch, cr_thread_workspace(step, 0));
+        int64_t stride = step->thread_workspace_stride;
+        if (dweight)
+            cr_sum_thread_partials_in_team(dweight, first_scratch.dweight, weight_count, team,
+                                           stride);
+        if (dbias)
+            cr_sum_thread_partials_in_team(dbias, first_scratch.dbias, d.filters, team, stride);
     }
-    /* The partial sums, in thread order. */
-    pointwise_scratch first_scratch;
-    scratch_layout(d, activation, &first_scratch, cr_thread_workspace(step, 0));
-    int64_t stride = step->thread_workspace_stride;
-    if (dweight)
-        cr_sum_thread_partials(dweight, first_scratch.dweight, weight_count, team, stride,
-                               step->threads);
-    if (dbias) cr_sum_thread_partials(dbias, first_scratch.dbias, d.filters, team, stride, 1);
 }
 
 int conv_pointwise_gemms(conv_dims d, bool trainable, int threads, cr_gemm *out, int max) {
