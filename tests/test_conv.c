@@ -645,6 +645,10 @@ static void test_depthwise_against_reference(void) {
          "  - {type: conv, name: c, filters: 6, kernel: [3, 5], stride: [2, 3], padding: [2, 1], "
          "dilation: [1, 2], groups: 3}\n",
          3, 10, 17, 2},
+        /* 1×1 stride 1 is pointwise too: the depthwise kernel takes it */
+        {"depthwise 1x1, 3 per channel",
+         "  - {type: conv, name: c, filters: 12, kernel: 1, groups: 4, activation: relu}\n", 4, 5,
+         6, 3},
         {"depthwise 3x3 hardswish (keeps z)",
          "  - {type: conv, name: c, filters: 4, kernel: 3, padding: 1, groups: 4, activation: "
          "hardswish}\n",

@@ -560,8 +560,11 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
     cfg->reference = reference_only;
     conv_dims d = conv_dims_of(layer, x, 1);
     layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
-    if (conv_uses_depthwise(d)) layer->workspace_per_thread = conv_depthwise_scratch_floats(d);
-    if (conv_uses_pointwise(d))
+    /* in the order of conv_forward_paths' choice: a 1×1 depthwise conv is
+     * depthwise */
+    if (conv_uses_depthwise(d))
+        layer->workspace_per_thread = conv_depthwise_scratch_floats(d);
+    else if (conv_uses_pointwise(d))
         layer->workspace_per_thread = conv_pointwise_scratch_floats(d, cfg->activation);
     if (conv_uses_winograd(d)) {
         /* Forward's transformed weights (shared) and tiles (per thread);
