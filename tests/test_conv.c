@@ -617,16 +617,14 @@ static void check_path_case(const path_case *pc, bool fast_products) {
  * batchnorm → relu6, which inference folds into the conv's epilogue. */
 #define WITH_BN(CONV) "  - " CONV "\n  - {type: batchnorm, name: bn}\n  - {type: relu6}\n"
 
+/* MobileNet-v2's depthwise conv, at batch 1 and 7 */
+#define DEPTHWISE_RELU6                                                                            \
+    "  - {type: conv, name: c, filters: 8, kernel: 3, padding: 1, groups: 8, activation: relu6}\n"
+
 static void test_depthwise_against_reference(void) {
     const path_case cases[] = {
-        {"depthwise 3x3 s1 p1 relu6",
-         "  - {type: conv, name: c, filters: 8, kernel: 3, padding: 1, groups: 8, activation: "
-         "relu6}\n",
-         8, 9, 11, 1},
-        {"depthwise 3x3 s1 p1 relu6",
-         "  - {type: conv, name: c, filters: 8, kernel: 3, padding: 1, groups: 8, activation: "
-         "relu6}\n",
-         8, 9, 11, 7},
+        {"depthwise 3x3 s1 p1 relu6", DEPTHWISE_RELU6, 8, 9, 11, 1},
+        {"depthwise 3x3 s1 p1 relu6", DEPTHWISE_RELU6, 8, 9, 11, 7},
         /* wide rows: the 32-column vector blocks, then 8, then a tail */
         {"depthwise 3x3 s1 wide",
          "  - {type: conv, name: c, filters: 3, kernel: 3, padding: 1, groups: 3, bias: false}\n",
