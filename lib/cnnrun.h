@@ -144,9 +144,9 @@ typedef struct cr_net_options {
     uint64_t seed;   /* parameter initialisation and dropout */
     bool training;   /* plan memory for backward (gradients, saved tensors) */
     bool input_grad; /* also compute the gradient with respect to the input */
-    /* Evaluation-mode forwards run conv → batchnorm (→ relu) as one pass:
-     * the conv applies the batchnorm's running-statistics affine map and
-     * the relu in its output pass. The conv's and batchnorm's own outputs
+    /* Evaluation-mode forwards run conv → batchnorm (→ relu or relu6) as
+     * one pass: the conv applies the batchnorm's running-statistics affine
+     * map and the activation in its output pass. The conv's and batchnorm's own outputs
      * are then not written (only the chain's last), so leave it off where
      * intermediate outputs are read (features, apply). Results differ from
      * the unfused layers by float rounding. */

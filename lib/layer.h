@@ -248,6 +248,11 @@ static inline float *cr_thread_workspace(const cr_step *step, int thread) {
  * sums of a parameter gradient, each thread's at the same place of its
  * workspace slice. Split over `threads` threads (from outside any parallel
  * region). */
+/* The same by the team of the caller's parallel region: every thread of it
+ * calls this (an `omp for`, ending in a barrier), after a barrier that made
+ * the partial sums complete. */
+void cr_sum_thread_partials_in_team(float *out, const float *partial, int64_t count, int team,
+                                    int64_t stride);
 void cr_sum_thread_partials(float *out, const float *partial, int64_t count, int team,
                             int64_t stride, int threads);
 

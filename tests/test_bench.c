@@ -6,6 +6,7 @@
 
 #include "bench.h"
 #include "check.h"
+#include "layers/conv.h"
 #include "net_fixture.h"
 #include "parallel.h"
 
@@ -21,6 +22,17 @@ static const char *const small_model = "name: small\n"
                                        "  - {type: flatten, name: flat}\n"
                                        "  - {type: dense, name: d, units: 5}\n"
                                        "  - {type: softmax, name: prob}\n";
+
+/* small_model's c1 has groups = channels: as the library chooses, the direct
+ * depthwise kernel, which issues no products. Built with the reference path
+ * (im2col + sgemm per group, cr_conv_reference_only), its products are the
+ * ones checked here by hand. */
+static bool build_small(fixture *f, int batch) {
+    cr_conv_reference_only(true);
+    bool built = fixture_build(f, small_model, batch);
+    cr_conv_reference_only(false);
+    return built;
+}
 
 static const char *const frozen_model = "name: frozen\n"
                                         "input: [2, 6, 6]\n"
@@ -49,9 +61,14 @@ static void test_gemm_shapes(void) {
     /* conv splits the batch into chunks of images, at least one per thread. */
     cr_set_threads(2);
     fixture f;
-    if (!fixture_build(&f, small_model, 2)) return;
-    const cr_model *model = f.model;
+    fixture fast;
     cr_gemm g[8];
+    if (fixture_build(&fast, small_model, 2)) {
+        CHECK_INT(layer_gemms(fast.model, 0, 2, g), 0); /* depthwise: no products */
+        fixture_free(&fast);
+    }
+    if (!build_small(&f, 2)) return;
+    const cr_model *model = f.model;
     /* c1, per image and group: weight_g [2, 1·9] · col_g [9, 36]; 2 images × 2 groups. */
     CHECK_INT(layer_gemms(model, 0, 2, g), 3);
     check_gemm(g[0], "forward", false, false, 2, 36, 9, 4);
@@ -132,7 +149,7 @@ static void test_winograd_shapes(void) {
 
 static void test_layer_timer(void) {
     fixture f;
-    if (!fixture_build(&f, small_model, 2)) return;
+    if (!build_small(&f, 2)) return;
     int layers = f.model->n_layers;
     double forward[5] = {0}, backward[5] = {0};
     int labels[2] = {1, 4};
@@ -179,7 +196,10 @@ static void test_layer_timer(void) {
 static void test_bench_figures(void) {
     cr_model *model;
     cr_error err;
-    if (cr_model_load_text(small_model, strlen(small_model), "small.yaml", &model, &err)) {
+    cr_conv_reference_only(true); /* as build_small */
+    int failed = cr_model_load_text(small_model, strlen(small_model), "small.yaml", &model, &err);
+    cr_conv_reference_only(false);
+    if (failed) {
         CHECK(!"model loads");
         return;
     }

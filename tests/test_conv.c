@@ -8,6 +8,8 @@
 #include "check.h"
 #include "cnnrun.h"
 #include "layers/winograd.h"
+#include "cpu.h"
+#include "layers/conv.h"
 #include "net_fixture.h"
 
 /* 1..25 row by row: x(r, c) = 5r + c + 1. */
@@ -486,6 +488,247 @@ static void test_random_geometries(void) {
     winograd_force_tile(0);
 }
 
+/* ---- the faster paths against the reference, im2col + sgemm ---------------
+ * Each model is built twice: as the library chooses (direct depthwise,
+ * pointwise without im2col, Winograd) and with cr_conv_reference_only on;
+ * both get the same parameters and data and must give the same outputs and
+ * gradients up to float rounding, at 1 and 3 threads, with the portable
+ * and the vector loops (lib/cpu.h). */
+
+typedef struct path_case {
+    const char *what;
+    const char *layers; /* the model's layers (YAML list items) */
+    int channels, height, width, batch;
+} path_case;
+
+static cr_model *load_case(const path_case *pc, bool reference) {
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "name: t\ninput: [%d, %d, %d]\nlayers:\n%s", pc->channels,
+             pc->height, pc->width, pc->layers);
+    cr_model *model = NULL;
+    cr_error err;
+    cr_conv_reference_only(reference);
+    int failed = cr_model_load_text(yaml, strlen(yaml), "test.yaml", &model, &err);
+    cr_conv_reference_only(false);
+    if (failed) {
+        char message[2048];
+        cr_error_format(&err, message, sizeof message);
+        fprintf(stderr, "%s: model failed to load: %s\n", pc->what, message);
+        CHECK(!"model loads");
+        return NULL;
+    }
+    return model;
+}
+
+/* Every parameter from one stream: variances kept away from 0, so that a
+ * folded batchnorm scales by up to ~1.4 and shifts by up to ~2. */
+static void fill_params(cr_net *net, uint64_t seed) {
+    for (int i = 0; i < cr_net_param_count(net); i++) {
+        cr_tensor t = cr_net_param(net, i);
+        fill_uniform(t.data, t.count, &seed);
+        if (strstr(t.name, "running_var"))
+            for (int64_t j = 0; j < t.count; j++) t.data[j] = 0.5f + fabsf(t.data[j]);
+    }
+}
+
+typedef struct path_run {
+    cr_model *model;
+    cr_net *net;
+} path_run;
+
+/* Builds, fills and runs one side: forward (and, in training, backward from
+ * a fixed dy). */
+static bool path_run_once(path_run *r, const path_case *pc, bool reference, bool training) {
+    r->net = NULL;
+    r->model = load_case(pc, reference);
+    if (!r->model) return false;
+    cr_net_options options = {
+        .seed = 1, .training = training, .input_grad = training, .fuse_inference = !training};
+    cr_error err;
+    if (cr_net_create(r->model, pc->batch, &options, &r->net, &err)) {
+        CHECK(!"network builds");
+        return false;
+    }
+    fill_params(r->net, 77);
+    uint64_t seed = 99;
+    cr_shape out = cr_model_output_shape(r->model);
+    fill_uniform(cr_net_input(r->net), (int64_t)pc->batch * pc->channels * pc->height * pc->width,
+                 &seed);
+    cr_net_forward(r->net, training);
+    if (!training) return true;
+    fill_uniform(cr_net_output_grad(r->net), (int64_t)pc->batch * cr_shape_size(out), &seed);
+    cr_net_backward(r->net);
+    return true;
+}
+
+static void path_run_free(path_run *r) {
+    cr_net_free(r->net);
+    cr_model_free(r->model);
+}
+
+/* The fast side's outputs and gradients against the reference side's. */
+static void compare_runs(const char *label, path_run *fast, path_run *reference, bool training,
+                         const path_case *pc) {
+    char what[256];
+    cr_shape out = cr_model_output_shape(fast->model);
+    snprintf(what, sizeof what, "%s: y", label);
+    check_floats(what, cr_net_output(fast->net), cr_net_output(reference->net),
+                 (int64_t)pc->batch * cr_shape_size(out), 1e-4);
+    if (!training) return;
+    snprintf(what, sizeof what, "%s: dx", label);
+    check_floats(what, cr_net_input_grad(fast->net), cr_net_input_grad(reference->net),
+                 (int64_t)pc->batch * pc->channels * pc->height * pc->width, 1e-4);
+    for (int i = 0; i < cr_net_param_count(fast->net); i++) {
+        cr_tensor a = cr_net_param(fast->net, i), b = cr_net_param(reference->net, i);
+        if (!a.grad) continue;
+        snprintf(what, sizeof what, "%s: d%s", label, a.name);
+        check_floats(what, a.grad, b.grad, a.count, 1e-4);
+    }
+}
+
+/* Layer 0's products: the reference always has some; `fast_products` says
+ * whether the fast path should (depthwise: none). */
+static void check_paths_differ(const path_run *fast, const path_run *reference, int batch,
+                               bool fast_products) {
+    const cr_layer *a = &fast->model->layers[0], *b = &reference->model->layers[0];
+    cr_shape in = fast->model->input;
+    cr_gemm gemms[32];
+    int fast_count = a->kind->gemms(a, &in, batch, gemms, 32);
+    int reference_count = b->kind->gemms(b, &in, batch, gemms, 32);
+    CHECK(reference_count > 0);
+    CHECK(fast_products ? fast_count > 0 : fast_count == 0);
+}
+
+static void check_path_case(const path_case *pc, bool fast_products) {
+    static const int thread_counts[2] = {1, 3};
+    cr_cpu_level detected = cr_cpu();
+    cr_cpu_level levels[2] = {CR_CPU_GENERIC, detected};
+    for (int mode = 0; mode < 2; mode++) { /* training, then fused inference */
+        bool training = mode == 0;
+        for (int l = 0; l < (detected > CR_CPU_GENERIC ? 2 : 1); l++)
+            for (int t = 0; t < 2; t++) {
+                cr_cpu_force(levels[l]);
+                cr_set_threads(thread_counts[t]);
+                path_run fast, reference;
+                if (path_run_once(&fast, pc, false, training) &&
+                    path_run_once(&reference, pc, true, training)) {
+                    char label[160];
+                    snprintf(label, sizeof label, "%s, batch %d, %s, %d thread%s, %s loops",
+                             pc->what, pc->batch, training ? "training" : "fused inference",
+                             thread_counts[t], thread_counts[t] > 1 ? "s" : "",
+                             cr_cpu_level_name(levels[l]));
+                    compare_runs(label, &fast, &reference, training, pc);
+                    check_paths_differ(&fast, &reference, pc->batch, fast_products);
+                }
+                path_run_free(&fast);
+                path_run_free(&reference);
+            }
+    }
+    cr_cpu_force(detected);
+    cr_set_threads(1);
+}
+
+/* Each conv alone in training (its own activation), then followed by
+ * batchnorm → relu6, which inference folds into the conv's epilogue. */
+#define WITH_BN(CONV) "  - " CONV "\n  - {type: batchnorm, name: bn}\n  - {type: relu6}\n"
+
+/* MobileNet-v2's depthwise conv, at batch 1 and 7 */
+#define DEPTHWISE_RELU6                                                                            \
+    "  - {type: conv, name: c, filters: 8, kernel: 3, padding: 1, groups: 8, activation: relu6}\n"
+
+static void test_depthwise_against_reference(void) {
+    const path_case cases[] = {
+        {"depthwise 3x3 s1 p1 relu6", DEPTHWISE_RELU6, 8, 9, 11, 1},
+        {"depthwise 3x3 s1 p1 relu6", DEPTHWISE_RELU6, 8, 9, 11, 7},
+        /* wide rows: the 32-column vector blocks, then 8, then a tail */
+        {"depthwise 3x3 s1 wide",
+         "  - {type: conv, name: c, filters: 3, kernel: 3, padding: 1, groups: 3, bias: false}\n",
+         3, 5, 77, 2},
+        {"depthwise 3x3 s2 p1",
+         "  - {type: conv, name: c, filters: 6, kernel: 3, stride: 2, padding: 1, groups: 6, "
+         "activation: relu}\n",
+         6, 13, 10, 7},
+        {"depthwise 3x3 s2 no padding",
+         "  - {type: conv, name: c, filters: 5, kernel: 3, stride: 2, groups: 5}\n", 5, 12, 12, 1},
+        {"depthwise 5x5 dilation 2 p4",
+         "  - {type: conv, name: c, filters: 4, kernel: 5, padding: 4, dilation: 2, groups: 4, "
+         "activation: tanh}\n",
+         4, 11, 9, 3},
+        {"depthwise [3,5] s[2,3] p[2,1] d[1,2], 2 per channel",
+         "  - {type: conv, name: c, filters: 6, kernel: [3, 5], stride: [2, 3], padding: [2, 1], "
+         "dilation: [1, 2], groups: 3}\n",
+         3, 10, 17, 2},
+        /* 1×1 stride 1 is pointwise too: the depthwise kernel takes it */
+        {"depthwise 1x1, 3 per channel",
+         "  - {type: conv, name: c, filters: 12, kernel: 1, groups: 4, activation: relu}\n", 4, 5,
+         6, 3},
+        {"depthwise 3x3 hardswish (keeps z)",
+         "  - {type: conv, name: c, filters: 4, kernel: 3, padding: 1, groups: 4, activation: "
+         "hardswish}\n",
+         4, 7, 6, 2},
+        {"depthwise 3x3 s1 + batchnorm + relu6",
+         WITH_BN("{type: conv, name: c, filters: 8, kernel: 3, padding: 1, groups: 8}"), 8, 9, 11,
+         1},
+        {"depthwise 3x3 s2 + batchnorm + relu6",
+         WITH_BN("{type: conv, name: c, filters: 8, kernel: 3, stride: 2, padding: 1, groups: 8, "
+                 "bias: false}"),
+         8, 15, 14, 7},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_path_case(&cases[i], false);
+}
+
+/* The depthwise kernel's portable and AVX2 loops multiply and add in the
+ * same order: the same bits (CNNRUN_CPU=generic changes nothing). */
+static void test_depthwise_loops_agree(void) {
+    cr_cpu_level detected = cr_cpu();
+    if (detected == CR_CPU_GENERIC) return; /* nothing to compare with */
+    const path_case pc = {"depthwise [3,5] s[2,1] d[1,2] p[2,3], 45 wide, 2 per channel",
+                          "  - {type: conv, name: c, filters: 6, kernel: [3, 5], stride: [2, 1], "
+                          "padding: [2, 3], dilation: [1, 2], groups: 3, activation: relu6}\n",
+                          3,
+                          11,
+                          45,
+                          3};
+    path_run runs[2];
+    for (int l = 0; l < 2; l++) {
+        cr_cpu_force(l == 0 ? CR_CPU_GENERIC : detected);
+        path_run_once(&runs[l], &pc, false, true);
+    }
+    cr_cpu_force(detected);
+    if (runs[0].net && runs[1].net) {
+        cr_shape out = cr_model_output_shape(runs[0].model);
+        CHECK(memcmp(cr_net_output(runs[0].net), cr_net_output(runs[1].net),
+                     (size_t)pc.batch * cr_shape_size(out) * sizeof(float)) == 0);
+        CHECK(memcmp(cr_net_input_grad(runs[0].net), cr_net_input_grad(runs[1].net),
+                     (size_t)pc.batch * pc.channels * pc.height * pc.width * sizeof(float)) == 0);
+        for (int i = 0; i < cr_net_param_count(runs[0].net); i++) {
+            cr_tensor a = cr_net_param(runs[0].net, i), b = cr_net_param(runs[1].net, i);
+            CHECK(memcmp(a.grad, b.grad, (size_t)a.count * sizeof(float)) == 0);
+        }
+    }
+    path_run_free(&runs[0]);
+    path_run_free(&runs[1]);
+}
+
+static void test_pointwise_against_reference(void) {
+    const path_case cases[] = {
+        {"1x1", "  - {type: conv, name: c, filters: 7, kernel: 1}\n", 5, 6, 7, 1},
+        {"1x1", "  - {type: conv, name: c, filters: 7, kernel: 1}\n", 5, 6, 7, 5},
+        {"1x1 groups 2 relu6",
+         "  - {type: conv, name: c, filters: 6, kernel: 1, groups: 2, activation: relu6}\n", 4, 5,
+         9, 5},
+        {"1x1 silu (keeps z)",
+         "  - {type: conv, name: c, filters: 3, kernel: 1, activation: silu}\n", 6, 3, 5, 1},
+        {"1x1 silu (keeps z)",
+         "  - {type: conv, name: c, filters: 3, kernel: 1, activation: silu}\n", 6, 3, 5, 5},
+        {"1x1 + batchnorm + relu6",
+         WITH_BN("{type: conv, name: c, filters: 9, kernel: 1, bias: false}"), 8, 7, 7, 1},
+        {"1x1 + batchnorm + relu6",
+         WITH_BN("{type: conv, name: c, filters: 9, kernel: 1, bias: false}"), 8, 7, 7, 5},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_path_case(&cases[i], true);
+}
+
 int main(void) {
     test_textbook_cases();
     test_groups();
@@ -495,5 +738,8 @@ int main(void) {
     test_pointwise_dx_accumulates();
     test_fused_activations();
     test_random_geometries();
+    test_depthwise_against_reference();
+    test_depthwise_loops_agree();
+    test_pointwise_against_reference();
     return check_report();
 }

@@ -71,8 +71,7 @@ static void activation_layer_backward(const cr_step *step) {
     /* leaky_relu is decided on x, not y: with a negative slope y > 0 would
      * be wrong. The non-monotonic ones need x; the other kinds' derivatives
      * are functions of y (elu's α ≥ 0: y > 0 exactly when x > 0). */
-    bool from_input =
-        activation == CR_ACT_LEAKY_RELU || cr_activation_needs_input(activation);
+    bool from_input = activation == CR_ACT_LEAKY_RELU || cr_activation_needs_input(activation);
     const float *at = from_input ? step->x[0] : step->y;
     if (step->dx_assign)
         cr_activation_backward(step->dx[0], step->dy, at, n, activation, param);
@@ -81,9 +80,10 @@ static void activation_layer_backward(const cr_step *step) {
 }
 
 /* EPILOGUE: what a fused conv epilogue may apply in the layer's place
- * (cr_layer_kind.epilogue_activation). Only relu is offered: the fused
- * evaluation path is tested against the plain one for conv → batchnorm →
- * relu chains. */
+ * (cr_layer_kind.epilogue_activation). relu and relu6 (MobileNet-v2's
+ * conv → batchnorm → relu6) are offered: the fused evaluation path is
+ * tested against the plain one for such chains (tests/test_threads.c on
+ * every model, tests/test_conv.c on each conv path). */
 #define ACTIVATION_KIND(NAME, EPILOGUE, DESCRIPTION)                                               \
     const cr_layer_kind cr_##NAME##_kind = {                                                       \
         .name = #NAME,                                                                             \
@@ -96,7 +96,7 @@ static void activation_layer_backward(const cr_step *step) {
         .export_onnx = activation_export_onnx,                                                     \
     }
 
-#define ACTIVATION_KIND_WITH(NAME, KEYS, DESCRIPTION)                                             \
+#define ACTIVATION_KIND_WITH(NAME, KEYS, DESCRIPTION)                                              \
     const cr_layer_kind cr_##NAME##_kind = {                                                       \
         .name = #NAME,                                                                             \
         .description = DESCRIPTION,                                                                \
@@ -124,7 +124,7 @@ const cr_layer_kind cr_sigmoid_kind = {
     .export_onnx = activation_export_onnx,
     .outputs_sigmoid = true,
 };
-ACTIVATION_KIND(relu6, CR_ACT_NONE, "min(max(x, 0), 6) element-wise (PyTorch's ReLU6)");
+ACTIVATION_KIND(relu6, CR_ACT_RELU6, "min(max(x, 0), 6) element-wise (PyTorch's ReLU6)");
 ACTIVATION_KIND(gelu, CR_ACT_NONE, "x·Φ(x), the exact (erf) GELU, element-wise");
 ACTIVATION_KIND(hardsigmoid, CR_ACT_NONE, "relu6(x + 3)/6 element-wise (PyTorch's Hardsigmoid)");
 ACTIVATION_KIND_WITH(leaky_relu, leaky_relu_keys,

@@ -115,6 +115,16 @@ const char *const cr_activation_names[] = {"none",  "relu", "tanh", "sigmoid",  
                                            "hardsigmoid"};
 const int cr_activation_count = sizeof cr_activation_names / sizeof cr_activation_names[0];
 
+void cr_sum_thread_partials_in_team(float *out, const float *partial, int64_t count, int team,
+                                    int64_t stride) {
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < count; i++) {
+        float sum = partial[i];
+        for (int t = 1; t < team; t++) sum += partial[t * stride + i];
+        out[i] = sum;
+    }
+}
+
 void cr_sum_thread_partials(float *out, const float *partial, int64_t count, int team,
                             int64_t stride, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)

@@ -13,6 +13,8 @@
 #include "../onnx_build.h"
 #include "../parallel.h"
 #include "conv.h"
+#include "conv_depthwise.h"
+#include "conv_pointwise.h"
 #include "winograd.h"
 
 static const cr_key conv_keys[] = {
@@ -32,7 +34,8 @@ static const cr_key conv_keys[] = {
     {"bias", CR_KEY_BIAS, offsetof(conv_config, bias), false, 1, 0, 0,
      "add a learned bias per filter (true), none (false), or its values inline"},
     {"activation", CR_KEY_ACTIVATION, offsetof(conv_config, activation), false, 0, 0, 0,
-     "activation applied to the output: none, relu, tanh, sigmoid, leaky_relu (slope 0.01), relu6, silu, gelu, elu, hardswish, hardsigmoid"},
+     "activation applied to the output: none, relu, tanh, sigmoid, leaky_relu (slope 0.01), relu6, "
+     "silu, gelu, elu, hardswish, hardsigmoid"},
     {"weights", CR_KEY_TENSOR, offsetof(conv_config, weights), false, 0, -CR_NO_LIMIT, CR_NO_LIMIT,
      "fixed weights inline, shape [filters, channels/groups, kernel height, kernel width]"},
     {"trainable", CR_KEY_BOOL, offsetof(conv_config, trainable), false, 1, 0, 1,
@@ -131,14 +134,28 @@ static conv_dims conv_dims_of(const cr_layer *layer, cr_shape in, int batch) {
         .dil_w = cfg->dilation[1],
         .out_height = layer->out.h,
         .out_width = layer->out.w,
+        .reference = cfg->reference,
     };
 }
 
+/* Set by tests between model builds (conv.h); read by conv_infer. */
+static bool reference_only;
+
+void cr_conv_reference_only(bool on) {
+    reference_only = on;
+}
+
 /* A 1×1 kernel with stride 1 and no padding reads every pixel once, in
- * place: the image already is its own column matrix. */
-static bool conv_is_pointwise(conv_dims d) {
-    return d.kernel_h == 1 && d.kernel_w == 1 && d.stride_h == 1 && d.stride_w == 1 &&
-           d.pad_h == 0 && d.pad_w == 0;
+ * place: the image already is its own column matrix [C, H·W], and each
+ * pass is one product per image and group, without im2col
+ * (conv_pointwise.c). */
+static bool conv_uses_pointwise(conv_dims d) {
+    return conv_pointwise_applies(d);
+}
+
+/* Depthwise (groups = channels): the direct kernel of conv_depthwise.c. */
+static bool conv_uses_depthwise(conv_dims d) {
+    return conv_depthwise_applies(d);
 }
 
 /* Images per matrix product. A product over several images' columns at once
@@ -160,9 +177,8 @@ static int conv_chunk_images(conv_dims d) {
     return chunk < 1 ? 1 : (int)chunk;
 }
 
-/* Per-thread scratch, each piece 64-byte aligned:
- *   col:     [C*KH*KW, chunk*OH*OW] the chunk's column matrix (none for a
- *            pointwise conv on one image: the image is its own)
+/* Per-thread scratch of the im2col path, each piece 64-byte aligned:
+ *   col:     [C*KH*KW, chunk*OH*OW] the chunk's column matrix
  *   product: [F, chunk*OH*OW] forward's GEMM result before it is scattered to
  *            y, and backward's dz gathered from dy
  *   dweight: [F, C/G*KH*KW] and dbias: [F], this thread's partial sums. */
@@ -172,9 +188,7 @@ typedef struct conv_scratch {
 
 static int64_t conv_scratch_floats(conv_dims d, int chunk, conv_scratch *scratch, float *base) {
     int64_t columns = (int64_t)chunk * d.out_height * d.out_width;
-    int64_t col = conv_is_pointwise(d) && chunk == 1
-                      ? 0
-                      : cr_round_up_floats((int64_t)d.channels * d.kernel_h * d.kernel_w * columns);
+    int64_t col = cr_round_up_floats((int64_t)d.channels * d.kernel_h * d.kernel_w * columns);
     int64_t product = cr_round_up_floats(d.filters * columns);
     int64_t dweight =
         cr_round_up_floats((int64_t)d.filters * (d.channels / d.groups) * d.kernel_h * d.kernel_w);
@@ -339,11 +353,9 @@ static void col2im(float *restrict image, float *restrict col, int64_t col_strid
             }
 }
 
-/* The column matrix of images [first, first + count): theirs side by side.
- * A pointwise conv on one image needs none (the image is its own). */
+/* The column matrix of images [first, first + count): theirs side by side. */
 static const float *chunk_columns(float *col, const float *x, int first, int count, conv_dims d) {
     int64_t image_size = (int64_t)d.channels * d.height * d.width;
-    if (conv_is_pointwise(d) && count == 1) return x + first * image_size;
     int64_t spatial = (int64_t)d.out_height * d.out_width;
     for (int i = 0; i < count; i++)
         im2col(col + i * spatial, count * spatial, x + (first + i) * image_size, d);
@@ -368,14 +380,17 @@ static void conv_forward_chunk(float *y, const float *x, const float *weight,
                     col + g * patch * columns, (int)columns, 0.0f,
                     product + g * filters_per_group * columns, (int)columns);
     for (int i = 0; i < count; i++)
-        for (int f = 0; f < d.filters; f++) {
-            float *out = y + ((int64_t)(first + i) * d.filters + f) * spatial;
-            const float *in = product + f * columns + i * spatial;
-            float scale = epilogue_scale(epilogue, f), shift = epilogue_shift(epilogue, f);
-            for (int64_t j = 0; j < spatial; j++) out[j] = scale * in[j] + shift;
-            cr_activation_forward(out, spatial, epilogue->activation,
-                                  cr_activation_fused_param(epilogue->activation));
-        }
+        for (int f = 0; f < d.filters; f++)
+            cr_conv_epilogue_row(y + ((int64_t)(first + i) * d.filters + f) * spatial,
+                                 product + f * columns + i * spatial, spatial, f, epilogue);
+}
+
+void cr_conv_epilogue_row(float *out, const float *in, int64_t n, int f,
+                          const conv_epilogue *epilogue) {
+    float scale = epilogue_scale(epilogue, f), shift = epilogue_shift(epilogue, f);
+    for (int64_t j = 0; j < n; j++) out[j] = scale * in[j] + shift;
+    cr_activation_forward(out, n, epilogue->activation,
+                          cr_activation_fused_param(epilogue->activation));
 }
 
 /* Gradients of y = act(weight ⊛ x + bias) for a chunk of images, from dy:
@@ -419,16 +434,6 @@ static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bo
                         s.dweight + (int64_t)g * filters_per_group * patch, patch);
     }
     if (!dx) return;
-    if (conv_is_pointwise(d) && count == 1) {
-        /* The column gradient is the image gradient: accumulate in place. */
-        for (int g = 0; g < d.groups; g++)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns,
-                        filters_per_group, 1.0f, weight + (int64_t)g * filters_per_group * patch,
-                        patch, dz + g * filters_per_group * columns, (int)columns,
-                        dx_assign ? 0.0f : 1.0f, dx + first * image_size + g * patch * columns,
-                        (int)columns);
-        return;
-    }
     if (dx_assign) memset(dx + first * image_size, 0, (size_t)(count * image_size) * sizeof *dx);
     for (int g = 0; g < d.groups; g++)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns, filters_per_group,
@@ -451,7 +456,7 @@ static int conv_run_chunk(conv_dims d, int threads) {
 }
 
 static bool conv_uses_winograd(conv_dims d) {
-    return d.dil_h == 1 && d.dil_w == 1 &&
+    return !d.reference && d.dil_h == 1 && d.dil_w == 1 &&
            winograd_applies(d.kernel_h, d.kernel_w, d.stride_h, d.stride_w, d.groups, d.channels,
                             d.filters);
 }
@@ -520,8 +525,8 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
                        "(%d%s)",
                        cfg->groups, x.c, x.c % cfg->groups ? ", does not" : ", does", cfg->filters,
                        cfg->filters % cfg->groups ? ", does not" : ", does");
-    if (cr_conv_geometry(layer, cfg->kernel, cfg->stride, cfg->dilation, &cfg->padding, x,
-                         "kernel", "kernel", &layer->out.h, &layer->out.w, warnings, err))
+    if (cr_conv_geometry(layer, cfg->kernel, cfg->stride, cfg->dilation, &cfg->padding, x, "kernel",
+                         "kernel", &layer->out.h, &layer->out.w, warnings, err))
         return 1;
     layer->out.c = cfg->filters;
 
@@ -559,8 +564,15 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
     layer->kinks = cr_activation_kinks(cfg->activation);
     if (cr_activation_needs_input(cfg->activation))
         layer->saved_per_image = cr_shape_size(layer->out); /* z, for the derivative */
+    cfg->reference = reference_only;
     conv_dims d = conv_dims_of(layer, x, 1);
     layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
+    /* in the order of conv_forward_paths' choice: a 1×1 depthwise conv is
+     * depthwise */
+    if (conv_uses_depthwise(d))
+        layer->workspace_per_thread = conv_depthwise_scratch_floats(d);
+    else if (conv_uses_pointwise(d))
+        layer->workspace_per_thread = conv_pointwise_scratch_floats(d, cfg->activation);
     if (conv_uses_winograd(d)) {
         /* Forward's transformed weights (shared) and tiles (per thread),
          * for training's tile and evaluation's (a training net evaluates
@@ -653,6 +665,14 @@ static void conv_forward_paths(const cr_step *step) {
         conv_winograd_forward(step, d, y, &epilogue);
         return;
     }
+    if (conv_uses_depthwise(d)) {
+        conv_depthwise_forward(step, d, y, &epilogue);
+        return;
+    }
+    if (conv_uses_pointwise(d)) {
+        conv_pointwise_forward(step, d, y, &epilogue);
+        return;
+    }
     int chunk = conv_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
 #pragma omp parallel num_threads(step->threads)
@@ -671,27 +691,16 @@ static void conv_forward_paths(const cr_step *step) {
 
 /* dweight and dbias = the sum of the team's partial sums (each thread's
  * conv_scratch), in thread order; called by every thread of the team after a
- * barrier: the weights are shared out, the bias is one thread's. */
+ * barrier. */
 static void conv_reduce_partials(const cr_step *step, float *dweight, int64_t weight_count,
                                  float *dbias, int filters, int team) {
     conv_dims d = conv_dims_of(step->layer, step->in_shapes[0], step->batch);
     conv_scratch first_scratch;
     conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
     int64_t stride = step->thread_workspace_stride;
-    if (dweight) {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < weight_count; i++) {
-            float sum = first_scratch.dweight[i];
-            for (int t = 1; t < team; t++) sum += first_scratch.dweight[t * stride + i];
-            dweight[i] = sum;
-        }
-    }
-    if (dbias && omp_get_thread_num() == 0)
-        for (int f = 0; f < filters; f++) {
-            float sum = first_scratch.dbias[f];
-            for (int t = 1; t < team; t++) sum += first_scratch.dbias[t * stride + f];
-            dbias[f] = sum;
-        }
+    if (dweight)
+        cr_sum_thread_partials_in_team(dweight, first_scratch.dweight, weight_count, team, stride);
+    if (dbias) cr_sum_thread_partials_in_team(dbias, first_scratch.dbias, filters, team, stride);
 }
 
 /* dy: [N, F, OH, OW] -> dx += ..., dweight, dbias (OVERWRITTEN).
@@ -703,6 +712,15 @@ static void conv_layer_backward(const cr_step *step) {
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, step->in_shapes[0], step->batch);
     float *dweight = step->dparam[0], *dbias = cfg->bias.enabled ? step->dparam[1] : NULL;
+    const float *at = cr_activation_needs_input(cfg->activation) ? step->saved : step->y;
+    if (conv_uses_depthwise(d)) {
+        conv_depthwise_backward(step, d, cfg->activation, at, dweight, dbias);
+        return;
+    }
+    if (conv_uses_pointwise(d)) {
+        conv_pointwise_backward(step, d, cfg->activation, at, dweight, dbias);
+        return;
+    }
     int64_t weight_count = layer->params[0].count;
     int chunk = conv_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
@@ -728,10 +746,9 @@ static void conv_layer_backward(const cr_step *step) {
         cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
-            conv_backward_chunk(
-                winograd_dx ? NULL : step->dx[0], step->dx_assign, dweight != NULL, dbias != NULL,
-                step->dy, cr_activation_needs_input(cfg->activation) ? step->saved : step->y,
-                step->x[0], step->param[0], cfg->activation, first, count, scratch, d);
+            conv_backward_chunk(winograd_dx ? NULL : step->dx[0], step->dx_assign, dweight != NULL,
+                                dbias != NULL, step->dy, at, step->x[0], step->param[0],
+                                cfg->activation, first, count, scratch, d);
             if (winograd_dx)
                 winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, first, count,
                                  tiles, back);
@@ -769,8 +786,8 @@ static int add_chunked(cr_gemm *out, int written, int max, const char *pass, boo
 }
 
 /* The cblas_sgemm calls forward and backward make (bench's sgemm ceiling):
- * keep in step with conv_forward_chunk, conv_backward_chunk and
- * winograd_forward. */
+ * keep in step with conv_forward_chunk, conv_backward_chunk,
+ * winograd_forward and conv_pointwise.c. */
 static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max) {
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, in[0], batch);
@@ -779,6 +796,8 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
     int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
     int chunk = conv_run_chunk(d, threads);
     int written = 0;
+    if (conv_uses_depthwise(d)) return 0; /* direct loops, no products */
+    if (conv_uses_pointwise(d)) return conv_pointwise_gemms(d, cfg->trainable, threads, out, max);
     if (conv_uses_winograd(d)) {
         winograd_dims w = winograd_dims_of(d, true);
         written = add_chunked(out, written, max, "forward", false, false, d.filters, d.channels,

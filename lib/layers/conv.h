@@ -18,6 +18,8 @@ typedef struct conv_config {
     cr_activation activation;
     cr_values weights;
     bool trainable;
+    /* Not a key: set by the shape rule from cr_conv_reference_only. */
+    bool reference;
 } conv_config;
 
 /* Resolves `same` padding, rejects padding >= the (dilated) window and
@@ -33,7 +35,41 @@ typedef struct conv_dims {
     int filters, groups;                /* weight: [F, C/groups, KH, KW] */
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
     int out_height, out_width; /* y: [N, F, OH, OW] */
+    /* Every pass by im2col + sgemm, the reference the faster paths
+     * (Winograd, depthwise, pointwise) are tested against: see
+     * cr_conv_reference_only. */
+    bool reference;
 } conv_dims;
+
+/* For tests only: convs whose shape rule runs while this is on (from
+ * cr_model building, e.g. cr_model_load) take the reference path, im2col +
+ * sgemm, for every pass, whatever their shape; the ones built before or
+ * after keep their faster paths. Process-wide and not thread-safe: set it
+ * between model builds, on one thread. */
+void cr_conv_reference_only(bool on);
+
+/* What a conv does to its output channel f after the sum (its epilogue):
+ *   out = act(scale_f · (sum + bias_f) + shift_f)
+ * scale/shift come from a following batchnorm fused in evaluation mode
+ * (cr_step's post_*); NULL means 1 / 0, and then out = act(sum + bias_f)
+ * exactly as without the fusion. */
+typedef struct conv_epilogue {
+    const float *bias, *scale, *shift;
+    cr_activation activation;
+} conv_epilogue;
+
+static inline float epilogue_scale(const conv_epilogue *e, int f) {
+    return e->scale ? e->scale[f] : 1.0f;
+}
+static inline float epilogue_shift(const conv_epilogue *e, int f) {
+    float bias = e->bias ? e->bias[f] : 0.0f;
+    return e->scale ? e->scale[f] * bias + e->shift[f] : bias;
+}
+
+/* out[j] = act(scale_f · in[j] + shift_f) for j < n: one output channel
+ * f's values (out may be in). */
+void cr_conv_epilogue_row(float *out, const float *in, int64_t n, int f,
+                          const conv_epilogue *epilogue);
 
 /* Unfolds one image for convolution as a matrix product:
  *   image [C, H, W] -> col [C*KH*KW, OH*OW] (row stride col_stride), padding 0 */

@@ -14,24 +14,7 @@
 #include <stdint.h>
 
 #include "../layer.h"
-
-/* What a conv does to its output channel f after the sum (its epilogue):
- *   out = act(scale_f · (sum + bias_f) + shift_f)
- * scale/shift come from a following batchnorm fused in evaluation mode
- * (cr_step's post_*); NULL means 1 / 0, and then out = act(sum + bias_f)
- * exactly as without the fusion. */
-typedef struct conv_epilogue {
-    const float *bias, *scale, *shift;
-    cr_activation activation;
-} conv_epilogue;
-
-static inline float epilogue_scale(const conv_epilogue *e, int f) {
-    return e->scale ? e->scale[f] : 1.0f;
-}
-static inline float epilogue_shift(const conv_epilogue *e, int f) {
-    float bias = e->bias ? e->bias[f] : 0.0f;
-    return e->scale ? e->scale[f] * bias + e->shift[f] : bias;
-}
+#include "conv.h" /* conv_epilogue */
 
 typedef struct winograd_dims {
     int tile;                    /* output tile: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)) */
