@@ -149,16 +149,22 @@ static void print_target_evaluation(const char *model_name, const char *weights,
                loss, 100 * accuracy, 100 * exact);
 }
 
-/* --json for binary_cross_entropy and mse: {model, weights, data, images,
- * loss, and accuracy and exact_match (binary_cross_entropy) or rmse (mse)}. */
-static void print_target_json(const char *model_name, const char *weights, const cr_dataset *test,
-                              const cr_loss_config *loss_config, double loss, double accuracy,
-                              double exact) {
+/* What every eval --json document starts with: {model, weights, data, images}. */
+static cJSON *evaluation_json(const char *model_name, const char *weights, const cr_dataset *test) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "model", model_name);
     cJSON_AddStringToObject(root, "weights", weights);
     cJSON_AddStringToObject(root, "data", test->source ? test->source : "");
     cJSON_AddNumberToObject(root, "images", test->count);
+    return root;
+}
+
+/* --json for binary_cross_entropy and mse: {model, weights, data, images,
+ * loss, and accuracy and exact_match (binary_cross_entropy) or rmse (mse)}. */
+static void print_target_json(const char *model_name, const char *weights, const cr_dataset *test,
+                              const cr_loss_config *loss_config, double loss, double accuracy,
+                              double exact) {
+    cJSON *root = evaluation_json(model_name, weights, test);
     cJSON_AddStringToObject(root, "loss_type", cr_loss_name(loss_config->type));
     cJSON_AddNumberToObject(root, "loss", loss);
     if (loss_config->type == CR_LOSS_MSE) {
@@ -194,11 +200,7 @@ static cJSON *ratio_json(int64_t part, int64_t whole) {
 static void print_evaluation_json(const char *model_name, const char *weights,
                                   const cr_dataset *test, const int64_t *confusion, int classes,
                                   double loss, double accuracy) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "model", model_name);
-    cJSON_AddStringToObject(root, "weights", weights);
-    cJSON_AddStringToObject(root, "data", test->source ? test->source : "");
-    cJSON_AddNumberToObject(root, "images", test->count);
+    cJSON *root = evaluation_json(model_name, weights, test);
     cJSON_AddNumberToObject(root, "loss", loss);
     cJSON_AddNumberToObject(root, "accuracy", accuracy);
     cJSON *list = cJSON_AddArrayToObject(root, "classes");
