@@ -73,6 +73,16 @@ expect_in out "accuracy per output" "eval: per-output accuracy"
 expect_in out "exact match" "eval: exact match"
 # learnt: every output of every test image right
 expect_in out "accuracy per output 100.00%" "multi-label bars learnt"
+# eval --json for a per-output loss: the loss named, accuracy and exact
+# match as fractions, no confusion matrix
+expect_exit 0 eval bars.yaml --weights run-bce/best.safetensors --json
+python3 - "$scratch/out" <<'PY' && pass || fail "eval --json (binary cross-entropy)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["loss_type"] == "binary_cross_entropy", d
+assert d["accuracy"] == 1.0 and 0.0 <= d["exact_match"] <= 1.0, d
+assert d["loss"] >= 0 and d["images"] > 0 and "confusion" not in d and "rmse" not in d, d
+PY
 
 # mse through --data csv:TRAIN,TEST (relative to the working directory)
 cat >level.yaml <<'MODEL'
@@ -93,6 +103,14 @@ expect_in out "done: validation loss" "mse: done line"
 if grep -q "acc " "$scratch/out"; then fail "mse printed an accuracy"; else pass; fi
 expect_exit 0 eval level.yaml --data csv:data/train-level.csv,data/test-level.csv --weights run-mse/best.safetensors
 expect_in out "loss (mse)" "eval: mse"
+expect_exit 0 eval level.yaml --data csv:data/train-level.csv,data/test-level.csv --weights run-mse/best.safetensors --json
+python3 - "$scratch/out" <<'PY' && pass || fail "eval --json (mse): rmse, no accuracy"
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+assert d["loss_type"] == "mse", d
+assert math.isclose(d["rmse"], math.sqrt(d["loss"]), rel_tol=1e-9), d
+assert "accuracy" not in d and "exact_match" not in d, d
+PY
 # the loss may not change on resume
 sed 's/loss: binary_cross_entropy/loss: mse/' bars.yaml >bars-mse.yaml
 expect_exit 1 train bars-mse.yaml --resume run-bce --epochs 7
