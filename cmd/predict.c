@@ -261,12 +261,6 @@ static bool data_set_names(const cr_train_config *config, const cr_model *model,
     return cr_data_load(&config->data, true, model->input, names, &ignored) == 0;
 }
 
-static void print_document(cJSON *document) {
-    char *text = cJSON_Print(document);
-    if (text) printf("%s\n", text);
-    free(text);
-}
-
 int cmd_predict(int argc, char **argv) {
     predict_args args = {.top = 5, .batch_size = 32};
     if (cli_parse(&predict_spec, argc, argv, &args)) return 2;
@@ -314,8 +308,11 @@ int cmd_predict(int argc, char **argv) {
         (!out.order || predict_all(net, model, &config.transform, &list, batch, &out, &code)))
         code = 1;
     /* --json: one document after every image, so a script reads one value. */
-    if (out.document && (net || !code)) print_document(out.document);
-    cJSON_Delete(out.document);
+    if (out.document && (net || !code)) {
+        if (print_json(out.document)) code = 1;
+    } else {
+        cJSON_Delete(out.document);
+    }
     free(out.order);
     if (have_data_names) cr_dataset_free(&data_names);
     cr_image_list_free(&list);
