@@ -131,6 +131,12 @@ assert d["loss_type"] == "mse", d
 assert math.isclose(d["rmse"], math.sqrt(d["loss"]), rel_tol=1e-9), d
 assert "accuracy" not in d and "exact_match" not in d, d
 PY
+# --data csv:... is remembered as csv (it was recorded as 'mnist:', so the
+# weights named no data and a resume without --data failed)
+expect_exit 0 info run-mse/last.safetensors
+expect_in out "csv:$scratch/data/train-level.csv,$scratch/data/test-level.csv" "info: the csv data, absolute"
+expect_exit 0 train level.yaml --resume run-mse --epochs 6 --quiet
+expect_in out "after epoch 6" "a csv run resumes without --data"
 # predict with mse: the outputs are values, named so
 expect_exit 0 predict level.yaml --weights run-mse/best.safetensors --json data/img/test-1.pgm
 python3 - "$scratch/out" <<'PY' && pass || fail "predict --json with mse: values, not probabilities"
