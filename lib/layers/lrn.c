@@ -111,39 +111,40 @@ static void window_sum(float *sum, const float *planes, int64_t spatial, int fir
     }
 }
 
-/* s_c = k + alpha/size · Σ_j a_j² for every channel c of one image
- * ([C, spatial]), j over c's window. */
-static void lrn_bases(float *base, const float *x, cr_shape shape, const lrn_config *cfg) {
+/* s_c = k + alpha/size · Σ_j a_j², j over channel c's window, for one
+ * channel of an image x ([C, spatial]). */
+static void lrn_base(float *s, const float *x, int c, cr_shape shape, const lrn_config *cfg) {
     int64_t spatial = (int64_t)shape.h * shape.w;
     float scale = cfg->alpha / (float)cfg->size;
     int before = cfg->size / 2, after = (cfg->size - 1) / 2;
-    for (int c = 0; c < shape.c; c++) {
-        int first = c - before < 0 ? 0 : c - before;
-        int last = c + after >= shape.c ? shape.c - 1 : c + after;
-        float *s = base + c * spatial;
-        for (int64_t i = 0; i < spatial; i++) s[i] = 0.0f;
-        for (int j = first; j <= last; j++) {
-            const float *a = x + j * spatial;
-            for (int64_t i = 0; i < spatial; i++) s[i] += a[i] * a[i];
-        }
-        for (int64_t i = 0; i < spatial; i++) s[i] = cfg->k + scale * s[i];
+    int first = c - before < 0 ? 0 : c - before;
+    int last = c + after >= shape.c ? shape.c - 1 : c + after;
+    for (int64_t i = 0; i < spatial; i++) s[i] = 0.0f;
+    for (int j = first; j <= last; j++) {
+        const float *a = x + j * spatial;
+        for (int64_t i = 0; i < spatial; i++) s[i] += a[i] * a[i];
     }
+    for (int64_t i = 0; i < spatial; i++) s[i] = cfg->k + scale * s[i];
 }
 
 /* x: [N, C, H, W] -> y: [N, C, H, W]; saved: s, [N, C, H, W] (when planned) */
 static void lrn_forward(const cr_step *step) {
     const lrn_config *cfg = step->layer->config;
     cr_shape shape = step->layer->out;
-    int64_t image_size = cr_shape_size(shape);
+    int64_t spatial = (int64_t)shape.h * shape.w, image_size = cr_shape_size(shape);
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int image = 0; image < step->batch; image++) {
         const float *x = step->x[0] + image * image_size;
         float *y = step->y + image * image_size;
         /* Without a saved buffer (inference) s is built in y, then replaced. */
         float *base = step->saved ? step->saved + image * image_size : y;
-        lrn_bases(base, x, shape, cfg);
-        power_span(y, base, image_size, cfg->beta);
-        for (int64_t i = 0; i < image_size; i++) y[i] = x[i] * y[i];
+        /* Channel by channel, so that s is still in L1 for its power. */
+        for (int c = 0; c < shape.c; c++) {
+            int64_t at = c * spatial;
+            lrn_base(base + at, x, c, shape, cfg);
+            power_span(y + at, base + at, spatial, cfg->beta);
+            for (int64_t i = at; i < at + spatial; i++) y[i] = x[i] * y[i];
+        }
     }
 }
 
@@ -165,10 +166,15 @@ static void lrn_backward(const cr_step *step) {
         const float *s = step->saved + image * image_size;
         const float *dy = step->dy + image * image_size;
         float *dx = step->dx[0] + image * image_size;
-        for (int64_t i = 0; i < image_size; i++) ratio[i] = dy[i] * y[i] / s[i];
+        int ready = 0; /* channels [0, ready) of ratio are computed */
         for (int c = 0; c < shape.c; c++) {
             int first = c - before < 0 ? 0 : c - before;
             int last = c + after >= shape.c ? shape.c - 1 : c + after;
+            /* ratio's channels just before their first use, while the
+             * window's other channels are still in L1 */
+            for (; ready <= last; ready++)
+                for (int64_t i = ready * spatial; i < (ready + 1) * spatial; i++)
+                    ratio[i] = dy[i] * y[i] / s[i];
             for (int64_t from = 0; from < spatial; from += BLOCK) {
                 int64_t count = spatial - from < BLOCK ? spatial - from : BLOCK;
                 int64_t at = c * spatial + from;
