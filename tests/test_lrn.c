@@ -2,7 +2,11 @@
  * window (5, centred) and an even one (4: two channels before, one after),
  * forward and backward. The expected numbers were computed with PyTorch 1.13
  * in float64 for x and dy below; float32 agrees to ~7e-8. */
+#include <math.h>
+#include <stdlib.h>
+
 #include "check.h"
+#include "cpu.h"
 #include "net_fixture.h"
 
 /* [1, 6, 1, 2]: channel c holds x[2c], x[2c + 1]. */
@@ -100,7 +104,124 @@ static void test_lrn_batch_and_degenerate(void) {
     fixture_free(&f);
 }
 
+/* ---- the blocked, vectorised loops against the formula ------------------ */
+
+typedef struct lrn_case {
+    int c, h, w, size;
+    float alpha, beta, k;
+} lrn_case;
+
+/* The formula in double, one value at a time: y and dx for x, dy of one
+ * image [C, spatial]. */
+static void reference_lrn(const lrn_case *lc, const float *x, const float *dy, double *y,
+                          double *dx) {
+    int spatial = lc->h * lc->w, before = lc->size / 2, after = (lc->size - 1) / 2;
+    double *s = malloc(sizeof *s * lc->c * spatial);
+    for (int c = 0; c < lc->c; c++)
+        for (int i = 0; i < spatial; i++) {
+            double sum = 0;
+            for (int j = c - before; j <= c + after; j++)
+                if (j >= 0 && j < lc->c) sum += (double)x[j * spatial + i] * x[j * spatial + i];
+            s[c * spatial + i] = lc->k + lc->alpha / lc->size * sum;
+            y[c * spatial + i] = x[c * spatial + i] * pow(s[c * spatial + i], -lc->beta);
+        }
+    /* dy_c·y_c/s_c summed over the channels c whose windows hold channel i */
+    for (int i_c = 0; i_c < lc->c; i_c++)
+        for (int i = 0; i < spatial; i++) {
+            double sum = 0;
+            for (int c = i_c - after; c <= i_c + before; c++)
+                if (c >= 0 && c < lc->c)
+                    sum += dy[c * spatial + i] * y[c * spatial + i] / s[c * spatial + i];
+            int at = i_c * spatial + i;
+            dx[at] = dy[at] * pow(s[at], -lc->beta) -
+                     2.0 * lc->alpha * lc->beta / lc->size * x[at] * sum;
+        }
+    free(s);
+}
+
+/* y and dx of one case at the current vector level, into y_out, dx_out. */
+static bool run_lrn_case(const lrn_case *lc, const float *x, const float *dy, float *y_out,
+                         float *dx_out) {
+    char yaml[200];
+    snprintf(
+        yaml, sizeof yaml,
+        "input: [%d, %d, %d]\nlayers:\n  - {type: lrn, size: %d, alpha: %g, beta: %g, k: %g}\n",
+        lc->c, lc->h, lc->w, lc->size, lc->alpha, lc->beta, lc->k);
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return false;
+    int n = lc->c * lc->h * lc->w;
+    memcpy(cr_net_input(f.net), x, sizeof *x * n);
+    cr_net_forward(f.net, true);
+    memcpy(y_out, cr_net_output(f.net), sizeof *y_out * n);
+    memcpy(cr_net_output_grad(f.net), dy, sizeof *dy * n);
+    cr_net_backward(f.net);
+    memcpy(dx_out, cr_net_input_grad(f.net), sizeof *dx_out * n);
+    fixture_free(&f);
+    return true;
+}
+
+/* Planes longer than the backward's block of 256 positions and not a
+ * multiple of eight (17×19 = 323), a plane shorter than a vector, the
+ * window clipped at both ends, an even size, AlexNet's beta 0.75 (square
+ * roots) and another (pow): every vector level within float rounding of
+ * the formula, and the levels identical to each other for beta 0.75 (exact
+ * operations only), within 2 ulp-ish for SLEEF's pow against powf. */
+static void test_lrn_paths(void) {
+    static const lrn_case cases[] = {
+        {7, 17, 19, 5, 0.5f, 0.75f, 1.0f},
+        {6, 2, 3, 4, 0.8f, 0.6f, 2.0f},
+        {9, 17, 19, 3, 0.3f, 0.6f, 1.5f},
+    };
+    cr_cpu_level detected = cr_cpu();
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const lrn_case *lc = &cases[t];
+        int n = lc->c * lc->h * lc->w;
+        float *x = malloc(sizeof *x * n), *dy = malloc(sizeof *dy * n);
+        float *y[2] = {malloc(sizeof(float) * n), malloc(sizeof(float) * n)};
+        float *dx[2] = {malloc(sizeof(float) * n), malloc(sizeof(float) * n)};
+        double *y_ref = malloc(sizeof *y_ref * n), *dx_ref = malloc(sizeof *dx_ref * n);
+        uint32_t state = 777 + (uint32_t)t;
+        for (int i = 0; i < n; i++) {
+            state = state * 1664525u + 1013904223u;
+            x[i] = (float)(state >> 8) / (float)(1u << 24) * 4.0f - 2.0f;
+            state = state * 1664525u + 1013904223u;
+            dy[i] = (float)(state >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
+        }
+        reference_lrn(lc, x, dy, y_ref, dx_ref);
+        int levels = detected > CR_CPU_GENERIC ? 2 : 1;
+        for (int l = 0; l < levels; l++) {
+            cr_cpu_force(l == 0 ? CR_CPU_GENERIC : detected);
+            if (!run_lrn_case(lc, x, dy, y[l], dx[l])) break;
+            int close = 0;
+            for (int i = 0; i < n; i++)
+                close += fabs(y[l][i] - y_ref[i]) <= 1e-6 * fmax(1.0, fabs(y_ref[i])) &&
+                         fabs(dx[l][i] - dx_ref[i]) <= 2e-6 * fmax(1.0, fabs(dx_ref[i]));
+            CHECK_INT(close, n);
+        }
+        cr_cpu_force(detected);
+        if (levels == 2) {
+            int same = 0;
+            for (int i = 0; i < n; i++)
+                same +=
+                    lc->beta == 0.75f
+                        ? y[0][i] == y[1][i] && dx[0][i] == dx[1][i]
+                        : fabsf(y[0][i] - y[1][i]) <= 3e-7f * fmaxf(1.0f, fabsf(y[0][i])) &&
+                              fabsf(dx[0][i] - dx[1][i]) <= 3e-7f * fmaxf(1.0f, fabsf(dx[0][i]));
+            CHECK_INT(same, n);
+        }
+        free(x);
+        free(dy);
+        free(y_ref);
+        free(dx_ref);
+        for (int l = 0; l < 2; l++) {
+            free(y[l]);
+            free(dx[l]);
+        }
+    }
+}
+
 int main(void) {
+    test_lrn_paths();
     test_lrn_size_5();
     test_lrn_size_4();
     test_lrn_batch_and_degenerate();

@@ -82,14 +82,12 @@ static void test_more_activations(void) {
                                       0.84134475f, 3.4991858f, 7},
                       (const float[]){-0.00050365f, -0.0852318f, 0.13250488f, 0.5f, 0.86749512f,
                                       1.08331547f, 1.00282176f, 1});
-    check_activation8("elu",
-                      (const float[]){-0.98168436f, -0.86466472f, -0.39346934f, 0, 0.5f, 1, 3.5f,
-                                      7},
-                      (const float[]){0.01831564f, 0.13533528f, 0.60653066f, 1, 1, 1, 1, 1});
-    check_activation8("hardswish",
-                      (const float[]){0, -1.0f / 3, -0.20833333f, 0, 0.29166667f, 2.0f / 3, 3.5f,
-                                      7},
-                      (const float[]){0, -1.0f / 6, 1.0f / 3, 0.5f, 2.0f / 3, 5.0f / 6, 1, 1});
+    check_activation8(
+        "elu", (const float[]){-0.98168436f, -0.86466472f, -0.39346934f, 0, 0.5f, 1, 3.5f, 7},
+        (const float[]){0.01831564f, 0.13533528f, 0.60653066f, 1, 1, 1, 1, 1});
+    check_activation8(
+        "hardswish", (const float[]){0, -1.0f / 3, -0.20833333f, 0, 0.29166667f, 2.0f / 3, 3.5f, 7},
+        (const float[]){0, -1.0f / 6, 1.0f / 3, 0.5f, 2.0f / 3, 5.0f / 6, 1, 1});
     check_activation8("hardsigmoid",
                       (const float[]){0, 1.0f / 6, 0.41666667f, 0.5f, 0.58333333f, 2.0f / 3, 1, 1},
                       (const float[]){0, 1.0f / 6, 1.0f / 6, 1.0f / 6, 1.0f / 6, 1.0f / 6, 0, 0});
@@ -240,6 +238,42 @@ static void test_add_and_concat(void) {
     }
 }
 
+/* add over more values than one of its blocks of work (16,384), the last
+ * block partial, three inputs, two threads: the input itself, relu(x) and
+ * −x, summed in input order. */
+static void test_add_blocks(void) {
+    enum { BATCH = 5, N = BATCH * 3 * 37 * 41 };
+    fixture f;
+    cr_set_threads(2);
+    if (fixture_build(
+            &f,
+            "input: [3, 37, 41]\n"
+            "layers:\n"
+            "  - {type: relu, name: a, input: input}\n"
+            "  - {type: conv, name: b, input: input, filters: 3, kernel: 1, groups: 3,\n"
+            "     weights: [[[[-1]]], [[[-1]]], [[[-1]]]], bias: false, trainable: false}\n"
+            "  - {type: add, inputs: [input, a, b]}\n",
+            BATCH)) {
+        float *x = cr_net_input(f.net);
+        for (int i = 0; i < N; i++) x[i] = (float)((i * 37) % 101) / 8.0f - 6.0f;
+        cr_net_forward(f.net, true);
+        const float *y = cr_net_output(f.net);
+        int right = 0;
+        for (int i = 0; i < N; i++) right += y[i] == (x[i] + (x[i] > 0 ? x[i] : 0.0f)) + -x[i];
+        CHECK_INT(right, N);
+        float *dy = cr_net_output_grad(f.net);
+        for (int i = 0; i < N; i++) dy[i] = (float)(i % 7) - 3.0f;
+        cr_net_backward(f.net);
+        /* dy from the input itself, relu'(x)·dy, and −dy: relu'(x)·dy */
+        const float *dx = cr_net_input_grad(f.net);
+        right = 0;
+        for (int i = 0; i < N; i++) right += fabsf(dx[i] - (x[i] > 0 ? dy[i] : 0.0f)) <= 1e-6f;
+        CHECK_INT(right, N);
+        fixture_free(&f);
+    }
+    cr_set_threads(1);
+}
+
 int main(void) {
     test_activations();
     test_more_activations();
@@ -249,5 +283,6 @@ int main(void) {
     test_flatten();
     test_softmax();
     test_add_and_concat();
+    test_add_blocks();
     return check_report();
 }

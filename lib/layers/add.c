@@ -1,8 +1,6 @@
 /* add: element-wise sum of two or more inputs of identical shape (residual
  * connections).
  *   x_i: [N, C, H, W] -> y: [N, C, H, W] */
-#include <string.h>
-
 #include "../layer.h"
 #include "../onnx_build.h"
 
@@ -19,20 +17,46 @@ static int add_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
     return 0;
 }
 
-/* x_i: [N, C, H, W] -> y = Σ_i x_i */
+/* Values per piece of work: the batch split over the threads in blocks
+ * small enough for the static schedule to balance, large enough that each
+ * costs far more than its scheduling. */
+enum { ADD_BLOCK = 16384 };
+
+static int64_t add_blocks(const cr_step *step, int64_t *n) {
+    *n = step->batch * cr_shape_size(step->layer->out);
+    return (*n + ADD_BLOCK - 1) / ADD_BLOCK;
+}
+
+/* x_i: [N, C, H, W] -> y = Σ_i x_i, added in input order: one pass over
+ * the first two inputs, then one per further input. */
 static void add_forward(const cr_step *step) {
-    int64_t n = step->batch * cr_shape_size(step->layer->out);
-    memcpy(step->y, step->x[0], (size_t)n * sizeof(float));
-    for (int i = 1; i < step->layer->n_inputs; i++)
-        for (int64_t j = 0; j < n; j++) step->y[j] += step->x[i][j];
+    int64_t n, blocks = add_blocks(step, &n);
+#pragma omp parallel for num_threads(step->threads) schedule(static)
+    for (int64_t block = 0; block < blocks; block++) {
+        int64_t first = block * ADD_BLOCK, count = n - first < ADD_BLOCK ? n - first : ADD_BLOCK;
+        float *y = step->y + first;
+        const float *a = step->x[0] + first, *b = step->x[1] + first;
+        for (int64_t j = 0; j < count; j++) y[j] = a[j] + b[j];
+        for (int i = 2; i < step->layer->n_inputs; i++) {
+            const float *x = step->x[i] + first;
+            for (int64_t j = 0; j < count; j++) y[j] += x[j];
+        }
+    }
 }
 
 /* dx_i += dy for every input */
 static void add_backward(const cr_step *step) {
-    int64_t n = step->batch * cr_shape_size(step->layer->out);
-    for (int i = 0; i < step->layer->n_inputs; i++)
-        if (step->dx[i])
-            for (int64_t j = 0; j < n; j++) step->dx[i][j] += step->dy[j];
+    int64_t n, blocks = add_blocks(step, &n);
+#pragma omp parallel for num_threads(step->threads) schedule(static)
+    for (int64_t block = 0; block < blocks; block++) {
+        int64_t first = block * ADD_BLOCK, count = n - first < ADD_BLOCK ? n - first : ADD_BLOCK;
+        const float *dy = step->dy + first;
+        for (int i = 0; i < step->layer->n_inputs; i++) {
+            if (!step->dx[i]) continue;
+            float *dx = step->dx[i] + first;
+            for (int64_t j = 0; j < count; j++) dx[j] += dy[j];
+        }
+    }
 }
 
 /* Add for two inputs, Sum for more. */

@@ -3,6 +3,7 @@
  * Backward routes each output's gradient to the input position that won. */
 #include <assert.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -12,14 +13,6 @@
 /* The arg-max indices are int32 stored in the float `saved` buffer, which
  * holds nothing else. */
 static_assert(sizeof(int32_t) == sizeof(float), "arg-max indices share the float buffer");
-
-static int maxpool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
-                         cr_error *err) {
-    if (cr_pool_infer(layer, in, warnings, err)) return 1;
-    layer->saved_per_image = cr_shape_size(layer->out); /* arg-max index per output */
-    layer->kinks = CR_KINKS_ARGMAX;
-    return 0;
-}
 
 #if CR_X86
 /* The scalar 2×2 rule for 8 windows side by side: top-left, top-right,
@@ -48,6 +41,84 @@ CR_TARGET_AVX2 static void max_2x2_eight(float *y, int32_t *winner, const float 
     }
 }
 #endif
+
+/* The general window (any size, stride and padding) works on neighbouring
+ * outputs of a row in vector lanes (maxpool_lanes.h), two output rows at a
+ * time, from a copy of the input plane with -inf in the padding and enough
+ * columns on the right for whole groups of up to LANES windows: every
+ * output is computed alike, without clipping or a slower tail (windows past
+ * the row's end are computed and dropped). */
+enum { LANES = 8 };
+
+/* The plane copy: [padding + H + padding rows, copy_pitch columns], the
+ * image from row and column `padding` on. */
+static int copy_pitch(cr_shape in, cr_shape out, const pool_config *cfg) {
+    int groups = (out.w + LANES - 1) / LANES;
+    /* + 1: the even/odd load of stride 2 reads one value past lane 7's */
+    int reach = (groups * LANES - 1) * cfg->stride[1] + cfg->size[1] + 1;
+    return reach > cfg->padding[1] + in.w ? reach : cfg->padding[1] + in.w;
+}
+
+static int64_t copy_floats(cr_shape in, cr_shape out, const pool_config *cfg) {
+    return (int64_t)(in.h + 2 * cfg->padding[0]) * copy_pitch(in, out, cfg);
+}
+
+/* x: [H, W] -> copy (see copy_pitch), -inf around the image. */
+static void copy_padded(float *copy, int pitch, const float *x, cr_shape in,
+                        const pool_config *cfg) {
+    int top = cfg->padding[0], left = cfg->padding[1];
+    for (int64_t i = 0; i < (int64_t)top * pitch; i++) copy[i] = -INFINITY;
+    for (int64_t i = (int64_t)(top + in.h) * pitch; i < (int64_t)(2 * top + in.h) * pitch; i++)
+        copy[i] = -INFINITY;
+    for (int row = 0; row < in.h; row++) {
+        float *to = copy + (int64_t)(top + row) * pitch + left;
+        const float *from = x + (int64_t)row * in.w;
+        for (int col = -left; col < 0; col++) to[col] = -INFINITY;
+        /* Eight at a time, the last eight overlapping: no call to memcpy per
+         * row of a small plane. */
+        if (in.w >= LANES) {
+            for (int col = 0; col < in.w; col += LANES) {
+                int at = col + LANES <= in.w ? col : in.w - LANES;
+                memcpy(to + at, from + at, LANES * sizeof *to);
+            }
+        } else {
+            for (int col = 0; col < in.w; col++) to[col] = from[col];
+        }
+        for (int col = in.w; col < pitch - left; col++) to[col] = -INFINITY;
+    }
+}
+
+/* The loops over windows in vector lanes: once with four-float vectors
+ * for plain x86-64 (max_plane_generic), once with eight-float vectors for
+ * AVX2 (max_plane_avx2, chosen at run time). Only compares and selects:
+ * both give identical results. */
+#define LANE_COUNT      4
+#define LANE_NAME(name) name##_generic
+#define LANE_TARGET
+#include "maxpool_lanes.h"
+#undef LANE_COUNT
+#undef LANE_NAME
+#undef LANE_TARGET
+
+#if CR_X86
+#define LANE_COUNT      8
+#define LANE_NAME(name) name##_avx2
+#define LANE_TARGET     CR_TARGET_AVX2
+#include "maxpool_lanes.h"
+#undef LANE_COUNT
+#undef LANE_NAME
+#undef LANE_TARGET
+#endif
+
+static int maxpool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
+                         cr_error *err) {
+    if (cr_pool_infer(layer, in, warnings, err)) return 1;
+    layer->saved_per_image = cr_shape_size(layer->out); /* arg-max index per output */
+    layer->kinks = CR_KINKS_ARGMAX;
+    /* The general window's padded copy of one plane (max_plane). */
+    layer->workspace_per_thread = copy_floats(in[0], layer->out, layer->config);
+    return 0;
+}
 
 /* x: [N, C, H, W] -> y: [N, C, OH, OW]; saved: [N, C, OH, OW] int32, the
  * winner's index within its H×W plane (not kept when saved is NULL: no
@@ -96,52 +167,14 @@ static void maxpool_forward(const cr_step *step) {
             }
             continue;
         }
-        if (unpadded) {
-            /* Every window lies inside the image: no clipping. */
-            for (int out_row = 0; out_row < out.h; out_row++)
-                for (int out_col = 0; out_col < out.w; out_col++) {
-                    int corner = out_row * cfg->stride[0] * in.w + out_col * cfg->stride[1];
-                    int best_index = corner;
-                    float best = x[corner];
-                    for (int row = 0; row < cfg->size[0]; row++)
-                        for (int col = 0; col < cfg->size[1]; col++) {
-                            int index = corner + row * in.w + col;
-                            float value = x[index];
-                            /* As PyTorch; selects, not branches: which
-                             * value wins is data and would mispredict. */
-                            bool wins = value > best || isnan(value);
-                            best = wins ? value : best;
-                            best_index = wins ? index : best_index;
-                        }
-                    y[out_row * out.w + out_col] = best;
-                    if (winner) winner[out_row * out.w + out_col] = best_index;
-                }
+        float *copy = cr_thread_workspace(step, omp_get_thread_num());
+#if CR_X86
+        if (avx2) {
+            max_plane_avx2(copy, x, in, out, cfg, y, winner);
             continue;
         }
-        for (int out_row = 0; out_row < out.h; out_row++) {
-            int row_start, row_end;
-            cr_pool_window(out_row, cfg->size[0], cfg->stride[0], cfg->padding[0], in.h, &row_start,
-                           &row_end);
-            for (int out_col = 0; out_col < out.w; out_col++) {
-                int col_start, col_end;
-                cr_pool_window(out_col, cfg->size[1], cfg->stride[1], cfg->padding[1], in.w,
-                               &col_start, &col_end);
-                /* Padding < window guarantees at least one real pixel. As in
-                 * PyTorch: the first maximum wins ties, and NaN propagates. */
-                int best_index = row_start * in.w + col_start;
-                float best = -INFINITY;
-                for (int row = row_start; row < row_end; row++)
-                    for (int col = col_start; col < col_end; col++) {
-                        float value = x[row * in.w + col];
-                        if (value > best || isnan(value)) {
-                            best = value;
-                            best_index = row * in.w + col;
-                        }
-                    }
-                y[out_row * out.w + out_col] = x[best_index];
-                if (winner) winner[out_row * out.w + out_col] = best_index;
-            }
-        }
+#endif
+        max_plane_generic(copy, x, in, out, cfg, y, winner);
     }
 }
 
