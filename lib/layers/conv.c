@@ -11,11 +11,13 @@
 
 #include "../layer.h"
 #include "../onnx_build.h"
+#include "../cpu.h"
 #include "../parallel.h"
 #include "conv.h"
 #include "conv_depthwise.h"
 #include "conv_pointwise.h"
 #include "conv_strided_pointwise.h"
+#include "stride2_rows.h"
 #include "winograd.h"
 
 static const cr_key conv_keys[] = {
@@ -274,7 +276,7 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
 static void
 im2col(float *restrict col, int64_t col_stride, const float *restrict image, conv_dims d) {
-    bool shifted_copy = conv_is_shifted_copy(d);
+    bool shifted_copy = conv_is_shifted_copy(d), avx2 = cr_cpu_avx2();
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
             for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
@@ -316,6 +318,8 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
                      * a call costs more than the copy. */
                     if (d.stride_w == 1)
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow];
+                    else if (d.stride_w == 2)
+                        cr_gather_stride2(out + first, row + 2 * first, end - first, avx2);
                     else
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow * d.stride_w];
                     for (int ow = end; ow < d.out_width; ow++) out[ow] = 0.0f;
@@ -328,7 +332,7 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
  *   col: [C*KH*KW, OH*OW] with row stride col_stride -> image += [C, H, W]
  * (col's entries for padding positions may be cleared on the way). */
 static void col2im(float *restrict image, float *restrict col, int64_t col_stride, conv_dims d) {
-    bool shifted_copy = conv_is_shifted_copy(d);
+    bool shifted_copy = conv_is_shifted_copy(d), avx2 = cr_cpu_avx2();
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
             for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
@@ -355,6 +359,8 @@ static void col2im(float *restrict image, float *restrict col, int64_t col_strid
                     float *row = image + ((int64_t)c * d.height + ih) * d.width - d.pad_w + kw;
                     if (d.stride_w == 1)
                         for (int ow = first; ow < end; ow++) row[ow] += in[ow];
+                    else if (d.stride_w == 2)
+                        cr_scatter_add_stride2(row + 2 * first, in + first, end - first, avx2);
                     else
                         for (int ow = first; ow < end; ow++) row[ow * d.stride_w] += in[ow];
                 }

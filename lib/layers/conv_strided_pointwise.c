@@ -7,7 +7,9 @@
 #include <omp.h>
 #include <string.h>
 
+#include "../cpu.h"
 #include "../parallel.h"
+#include "stride2_rows.h"
 
 bool conv_strided_pointwise_applies(conv_dims d) {
     return !d.reference && d.kernel_h == 1 && d.kernel_w == 1 &&
@@ -79,13 +81,17 @@ static strided_chunk chunk_of(int64_t k, int chunk, conv_dims d) {
 /* g [C, columns] = the pixels the 1×1 windows sit on. */
 static void gather(float *restrict g, const float *restrict x, strided_chunk ch, conv_dims d) {
     int64_t plane = (int64_t)d.height * d.width;
+    bool avx2 = cr_cpu_avx2();
     for (int i = 0; i < ch.count; i++)
         for (int c = 0; c < d.channels; c++) {
             const float *in = x + ((int64_t)(ch.first + i) * d.channels + c) * plane;
             float *out = g + c * ch.columns + i * ch.spatial;
             for (int oh = 0; oh < d.out_height; oh++, out += d.out_width) {
                 const float *row = in + (int64_t)oh * d.stride_h * d.width;
-                for (int ow = 0; ow < d.out_width; ow++) out[ow] = row[ow * d.stride_w];
+                if (d.stride_w == 2)
+                    cr_gather_stride2(out, row, d.out_width, avx2);
+                else
+                    for (int ow = 0; ow < d.out_width; ow++) out[ow] = row[ow * d.stride_w];
             }
         }
 }
@@ -95,6 +101,7 @@ static void gather(float *restrict g, const float *restrict x, strided_chunk ch,
 static void scatter(float *restrict dx, bool assign, const float *restrict part, strided_chunk ch,
                     conv_dims d) {
     int64_t plane = (int64_t)d.height * d.width;
+    bool avx2 = cr_cpu_avx2();
     for (int i = 0; i < ch.count; i++)
         for (int c = 0; c < d.channels; c++) {
             float *image = dx + ((int64_t)(ch.first + i) * d.channels + c) * plane;
@@ -102,7 +109,10 @@ static void scatter(float *restrict dx, bool assign, const float *restrict part,
             if (assign) memset(image, 0, (size_t)plane * sizeof *image);
             for (int oh = 0; oh < d.out_height; oh++, in += d.out_width) {
                 float *row = image + (int64_t)oh * d.stride_h * d.width;
-                for (int ow = 0; ow < d.out_width; ow++) row[ow * d.stride_w] += in[ow];
+                if (d.stride_w == 2)
+                    cr_scatter_add_stride2(row, in, d.out_width, avx2);
+                else
+                    for (int ow = 0; ow < d.out_width; ow++) row[ow * d.stride_w] += in[ow];
             }
         }
 }
