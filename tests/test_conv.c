@@ -525,10 +525,13 @@ static void test_random_geometries(void) {
         {2, 16, 9, 40, 17, 1, 3, 3, 1, 1, 1, 1, true, "none", 1, 1},
         /* Stride-2 rows long enough for the vector gather and scatter
          * (stride2_rows.c): 3×3 with odd and even widths (19 and 17
-         * outputs across), a strided 1×1 (21 across). */
+         * outputs across), a strided 1×1 (21 across); rows of 8 outputs,
+         * one block each where the pixel after them is in the image. */
         {3, 5, 9, 37, 6, 1, 3, 3, 2, 2, 1, 1, true, "relu", 1, 1},
         {2, 4, 8, 34, 5, 1, 3, 3, 2, 2, 1, 1, false, "none", 1, 1},
         {3, 3, 7, 41, 4, 1, 1, 1, 2, 2, 0, 0, true, "none", 1, 1},
+        {3, 3, 16, 16, 4, 1, 3, 3, 2, 2, 1, 1, true, "none", 1, 1},
+        {2, 3, 15, 16, 4, 1, 1, 1, 2, 2, 0, 0, false, "relu", 1, 1},
     };
     /* Every case with Winograd's tile as the size picks it, then with each
      * tile forced (the 3×3 stride-1 cases; the others ignore it). */
@@ -852,34 +855,40 @@ static void test_strided_pointwise_against_reference(void) {
 
 /* The stride-2 row copies, portable and AVX2, against their definition
  * for every length up to 40: out[i] = row[2i]; row[2i] += in[i] with the
- * odd pixels unchanged. Each buffer is allocated to the size the copy may
- * touch (row: 2n − 1 floats), so ASan catches a read or write past it. */
+ * odd pixels unchanged. The row is allocated to what the copy may touch,
+ * the 2n − 1 pixels it needs or one more (`readable`: a row of 8 outputs
+ * becomes a vector block), so ASan catches a read or write past it. */
+static void check_stride2_rows(int n, int64_t readable, bool avx2) {
+    size_t span = (size_t)(readable > 0 ? readable : 1);
+    float *row = malloc(span * sizeof *row), *expected = malloc(span * sizeof *expected);
+    float *in = malloc((size_t)(n ? n : 1) * sizeof *in);
+    float *out = malloc((size_t)(n ? n : 1) * sizeof *out);
+    uint64_t seed = 5 + (uint64_t)n;
+    fill_uniform(row, (int64_t)span, &seed);
+    fill_uniform(in, n, &seed);
+    cr_gather_stride2(out, row, n, readable, avx2);
+    int wrong = 0;
+    for (int i = 0; i < n; i++) wrong += out[i] != row[2 * i];
+    memcpy(expected, row, span * sizeof *row);
+    for (int i = 0; i < n; i++) expected[2 * i] += in[i];
+    cr_scatter_add_stride2(row, in, n, readable, avx2);
+    for (int64_t i = 0; i < readable; i++) wrong += row[i] != expected[i];
+    if (wrong)
+        fprintf(stderr, "stride-2 rows, n %d, readable %lld, avx2 %d: %d wrong\n", n,
+                (long long)readable, avx2, wrong);
+    CHECK(wrong == 0);
+    free(row);
+    free(expected);
+    free(in);
+    free(out);
+}
+
 static void test_stride2_rows(void) {
     bool levels[2] = {false, cr_cpu_avx2()};
     for (int l = 0; l < (levels[1] ? 2 : 1); l++)
-        for (int n = 0; n <= 40; n++) {
-            int span = n ? 2 * n - 1 : 1;
-            float *row = malloc((size_t)span * sizeof *row);
-            float *expected = malloc((size_t)span * sizeof *expected);
-            float *in = malloc((size_t)(n ? n : 1) * sizeof *in);
-            float *out = malloc((size_t)(n ? n : 1) * sizeof *out);
-            uint64_t seed = 5 + (uint64_t)n;
-            fill_uniform(row, span, &seed);
-            fill_uniform(in, n, &seed);
-            cr_gather_stride2(out, row, n, levels[l]);
-            int wrong = 0;
-            for (int i = 0; i < n; i++) wrong += out[i] != row[2 * i];
-            memcpy(expected, row, (size_t)span * sizeof *row);
-            for (int i = 0; i < n; i++) expected[2 * i] += in[i];
-            cr_scatter_add_stride2(row, in, n, levels[l]);
-            for (int i = 0; i < 2 * n - 1; i++) wrong += row[i] != expected[i];
-            if (wrong) fprintf(stderr, "stride-2 rows, n %d, avx2 %d: %d wrong\n", n, l, wrong);
-            CHECK(wrong == 0);
-            free(row);
-            free(expected);
-            free(in);
-            free(out);
-        }
+        for (int n = 0; n <= 40; n++)
+            for (int extra = 0; extra < 2; extra++)
+                check_stride2_rows(n, n ? 2 * n - 1 + extra : extra, levels[l]);
 }
 
 int main(void) {

@@ -277,6 +277,7 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))
 static void
 im2col(float *restrict col, int64_t col_stride, const float *restrict image, conv_dims d) {
     bool shifted_copy = conv_is_shifted_copy(d), avx2 = cr_cpu_avx2();
+    int64_t image_size = (int64_t)d.channels * d.height * d.width;
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
             for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
@@ -319,7 +320,8 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
                     if (d.stride_w == 1)
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow];
                     else if (d.stride_w == 2)
-                        cr_gather_stride2(out + first, row + 2 * first, end - first, avx2);
+                        cr_gather_stride2(out + first, row + 2 * first, end - first,
+                                          image + image_size - (row + 2 * first), avx2);
                     else
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow * d.stride_w];
                     for (int ow = end; ow < d.out_width; ow++) out[ow] = 0.0f;
@@ -333,6 +335,7 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
  * (col's entries for padding positions may be cleared on the way). */
 static void col2im(float *restrict image, float *restrict col, int64_t col_stride, conv_dims d) {
     bool shifted_copy = conv_is_shifted_copy(d), avx2 = cr_cpu_avx2();
+    int64_t image_size = (int64_t)d.channels * d.height * d.width;
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
             for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
@@ -360,7 +363,8 @@ static void col2im(float *restrict image, float *restrict col, int64_t col_strid
                     if (d.stride_w == 1)
                         for (int ow = first; ow < end; ow++) row[ow] += in[ow];
                     else if (d.stride_w == 2)
-                        cr_scatter_add_stride2(row + 2 * first, in + first, end - first, avx2);
+                        cr_scatter_add_stride2(row + 2 * first, in + first, end - first,
+                                               image + image_size - (row + 2 * first), avx2);
                     else
                         for (int ow = first; ow < end; ow++) row[ow * d.stride_w] += in[ow];
                 }

@@ -89,7 +89,7 @@ static void gather(float *restrict g, const float *restrict x, strided_chunk ch,
             for (int oh = 0; oh < d.out_height; oh++, out += d.out_width) {
                 const float *row = in + (int64_t)oh * d.stride_h * d.width;
                 if (d.stride_w == 2)
-                    cr_gather_stride2(out, row, d.out_width, avx2);
+                    cr_gather_stride2(out, row, d.out_width, in + plane - row, avx2);
                 else
                     for (int ow = 0; ow < d.out_width; ow++) out[ow] = row[ow * d.stride_w];
             }
@@ -110,7 +110,7 @@ static void scatter(float *restrict dx, bool assign, const float *restrict part,
             for (int oh = 0; oh < d.out_height; oh++, in += d.out_width) {
                 float *row = image + (int64_t)oh * d.stride_h * d.width;
                 if (d.stride_w == 2)
-                    cr_scatter_add_stride2(row, in, d.out_width, avx2);
+                    cr_scatter_add_stride2(row, in, d.out_width, image + plane - row, avx2);
                 else
                     for (int ow = 0; ow < d.out_width; ow++) row[ow * d.stride_w] += in[ow];
             }
