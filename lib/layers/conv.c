@@ -187,9 +187,15 @@ typedef struct conv_scratch {
     float *col, *product, *dweight, *dbias;
 } conv_scratch;
 
+static bool conv_uses_winograd_dw(conv_dims d);
+
 static int64_t conv_scratch_floats(conv_dims d, int chunk, conv_scratch *scratch, float *base) {
     int64_t columns = (int64_t)chunk * d.out_height * d.out_width;
-    int64_t col = cr_round_up_floats((int64_t)d.channels * d.kernel_h * d.kernel_w * columns);
+    /* Backward with the Winograd weight gradient unfolds nothing (its input
+     * gradient is Winograd's too). */
+    int64_t col = conv_uses_winograd_dw(d)
+                      ? 0
+                      : cr_round_up_floats((int64_t)d.channels * d.kernel_h * d.kernel_w * columns);
     int64_t product = cr_round_up_floats(d.filters * columns);
     int64_t dweight =
         cr_round_up_floats((int64_t)d.filters * (d.channels / d.groups) * d.kernel_h * d.kernel_w);
@@ -516,11 +522,27 @@ static winograd_dims winograd_weight_dims(conv_dims d) {
 /* Decided once, by the shape rule (conv_config's winograd_dw), so that the
  * memory plan and the passes agree. */
 static bool conv_picks_winograd_dw(conv_dims d) {
-    return conv_uses_winograd(d) && winograd_dw_pays(winograd_weight_dims(d), conv_chunk_images(d));
+    return conv_uses_winograd(d) && winograd_dw_pays(winograd_weight_dims(d));
 }
 
 static bool conv_uses_winograd_dw(conv_dims d) {
     return conv_uses_winograd(d) && d.winograd_dw;
+}
+
+/* Backward's chunks: im2col's, or with the Winograd weight gradient as
+ * many images as its products want (winograd_dw_chunk_images). */
+static int conv_backward_chunk_images(conv_dims d) {
+    return conv_uses_winograd_dw(d) ? winograd_dw_chunk_images(winograd_weight_dims(d))
+                                    : conv_chunk_images(d);
+}
+
+static int conv_backward_run_chunk(conv_dims d, int threads) {
+    return run_chunk(conv_backward_chunk_images(d), d.batch, threads);
+}
+
+/* Backward's conv_scratch (the dz gather, the partial sums). */
+static int64_t conv_backward_scratch_floats(conv_dims d, conv_scratch *scratch, float *base) {
+    return conv_scratch_floats(d, conv_backward_chunk_images(d), scratch, base);
 }
 
 static int winograd_run_chunk(winograd_dims w, int batch, int threads) {
@@ -538,7 +560,7 @@ typedef struct conv_winograd_scratch {
 
 static int64_t conv_winograd_scratch_floats(conv_dims d, bool want_du, conv_winograd_scratch *out,
                                             float *base) {
-    int images = conv_chunk_images(d);
+    int images = conv_backward_chunk_images(d);
     int64_t tiles = 0, du = 0;
     if (conv_uses_winograd_dx(d))
         tiles = winograd_scratch_floats(winograd_backward_dims(d), images);
@@ -635,7 +657,8 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
         layer->workspace = winograd_weight_floats(w);
         if (winograd_weight_floats(eval) > layer->workspace)
             layer->workspace = winograd_weight_floats(eval);
-        layer->workspace_per_thread += conv_winograd_scratch_floats(d, cfg->trainable, NULL, NULL);
+        layer->workspace_per_thread = conv_backward_scratch_floats(d, NULL, NULL) +
+                                      conv_winograd_scratch_floats(d, cfg->trainable, NULL, NULL);
         if (tiles > layer->workspace_per_thread) layer->workspace_per_thread = tiles;
         /* Inference keeps the transformed weights: at batch 1 transforming
          * them costs as much as a third of the layer's products. */
@@ -744,7 +767,7 @@ static void conv_reduce_partials(const cr_step *step, float *dweight, int64_t we
                                  float *dbias, int filters, int team) {
     conv_dims d = conv_dims_of(step->layer, step->in_shapes[0], step->batch);
     conv_scratch first_scratch;
-    conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
+    conv_backward_scratch_floats(d, &first_scratch, cr_thread_workspace(step, 0));
     int64_t stride = step->thread_workspace_stride;
     if (dweight)
         cr_sum_thread_partials_in_team(dweight, first_scratch.dweight, weight_count, team, stride);
@@ -802,7 +825,7 @@ static void conv_layer_backward(const cr_step *step) {
         return;
     }
     int64_t weight_count = layer->params[0].count;
-    int chunk = conv_run_chunk(d, step->threads);
+    int chunk = conv_backward_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
     conv_backward_plan plan = conv_backward_plan_of(step, d, dweight != NULL);
 #pragma omp parallel num_threads(step->threads)
@@ -818,9 +841,8 @@ static void conv_layer_backward(const cr_step *step) {
         conv_scratch scratch;
         float *base = cr_thread_workspace(step, thread);
         conv_winograd_scratch ws;
-        conv_winograd_scratch_floats(
-            d, cfg->trainable, &ws,
-            base + conv_scratch_floats(d, conv_chunk_images(d), &scratch, base));
+        conv_winograd_scratch_floats(d, cfg->trainable, &ws,
+                                     base + conv_backward_scratch_floats(d, &scratch, base));
         if (dweight) memset(scratch.dweight, 0, (size_t)weight_count * sizeof(float));
         if (dbias) memset(scratch.dbias, 0, (size_t)d.filters * sizeof(float));
         if (plan.winograd_dw)
@@ -879,7 +901,7 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
     int threads = cr_threads(), spatial = d.out_height * d.out_width;
     int filters_per_group = d.filters / d.groups;
     int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
-    int chunk = conv_run_chunk(d, threads);
+    int chunk = conv_run_chunk(d, threads), back_chunk = conv_backward_run_chunk(d, threads);
     int written = 0;
     if (conv_uses_depthwise(d)) return 0; /* direct loops, no products */
     if (conv_uses_pointwise(d)) return conv_pointwise_gemms(d, cfg->trainable, threads, out, max);
@@ -897,19 +919,19 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
         winograd_dims w = winograd_weight_dims(d);
         written =
             add_chunked(out, written, max, "backward-weights", false, true, d.filters, d.channels,
-                        (int)winograd_tiles(w), batch, chunk, winograd_positions(w));
+                        (int)winograd_tiles(w), batch, back_chunk, winograd_positions(w));
     } else if (cfg->trainable) {
         written = add_chunked(out, written, max, "backward-weights", false, true, filters_per_group,
-                              patch, spatial, batch, chunk, d.groups);
+                              patch, spatial, batch, back_chunk, d.groups);
     }
     if (conv_uses_winograd_dx(d)) {
         winograd_dims back = winograd_backward_dims(d);
         written =
             add_chunked(out, written, max, "backward-input", false, false, d.channels, d.filters,
-                        (int)winograd_tiles(back), batch, chunk, winograd_positions(back));
+                        (int)winograd_tiles(back), batch, back_chunk, winograd_positions(back));
     } else {
         written = add_chunked(out, written, max, "backward-input", true, false, patch,
-                              filters_per_group, spatial, batch, chunk, d.groups);
+                              filters_per_group, spatial, batch, back_chunk, d.groups);
     }
     return written;
 }

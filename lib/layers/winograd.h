@@ -127,10 +127,14 @@ void winograd_window(float *out, int rows, int columns, const float *plane, int 
 void winograd_weight_gradient(float *du, const float *x, winograd_input dz, int first, int count,
                               float *scratch, winograd_dims d);
 
+/* Images per backward chunk with the Winograd weight gradient (its
+ * scratch: winograd_scratch_floats(d, that)). */
+int winograd_dw_chunk_images(winograd_dims d);
+
 /* Whether the weight gradient of a conv with these forward dimensions
- * (d.tile = 2) takes Winograd, with chunks of `images` images: where it was
- * measured faster than im2col + GEMM (winograd_dw.c). */
-bool winograd_dw_pays(winograd_dims d, int images);
+ * (d.tile = 2) takes Winograd: where it was measured faster than im2col +
+ * GEMM (winograd_dw.c). */
+bool winograd_dw_pays(winograd_dims d);
 /* Tests and measurements only: 1 takes Winograd wherever it applies, −1
  * never, 0 goes back to winograd_dw_pays's choice; read by the conv shape
  * rule (cr_model building), as cr_conv_reference_only. */

@@ -23,15 +23,34 @@ void winograd_force_dw(int mode) {
     forced = mode;
 }
 
+/* A chunk's products want depth (tiles), but its V and dM, written by the
+ * transforms and read back by the products, should stay in the core's L2
+ * (512 KiB on Zen 3: 128 Ki floats). Measured at one thread on the EPYC,
+ * 64 channels of 16×16: 1.44–1.51× im2col with this limit, 0.95× with 4×
+ * as much (4 images per chunk instead of 1). */
+#define WINOGRAD_DW_COLUMNS 256
+#define WINOGRAD_DW_SCRATCH (128 * 1024)
+
+int winograd_dw_chunk_images(winograd_dims d) {
+    int64_t tiles = winograd_tiles(d);
+    int64_t images = (WINOGRAD_DW_COLUMNS + tiles - 1) / tiles;
+    int64_t fit =
+        WINOGRAD_DW_SCRATCH / (winograd_positions(d) * (int64_t)(d.channels + d.filters) * tiles);
+    if (images > fit) images = fit;
+    return images < 1 ? 1 : (int)images;
+}
+
 /* Measured on a 2-core AMD EPYC (Zen 3), one thread, batch 64, backward
- * of a 3×3 'same' conv with relu (dz, dbias and dW, no dx), against
- * im2col + GEMM: 1.13× at 64 channels of 16×16, 1.24× at 256 of 14×14,
- * 1.56× at 64 of 56×56; 0.6–1.0× on smaller maps (7×7, 8×8), whose
- * products [F, tiles]·[tiles, C] are too shallow. */
+ * of a 3×3 'same' conv with relu (dz, dbias and dW, no dx; the thread's CPU
+ * time, best of 6, load average 6.5) against im2col + GEMM: 1.2–1.8× from
+ * 16 to 64 channels at 16×16 and 32×32, 1.42× at 128 of 28×28, 1.56× at 64
+ * of 56×56, 1.11× at 256 of 14×14; but 0.95× at 64 and 128 channels of 8×8
+ * and 0.54–0.73× at AlexNet's 192–256 of 7×7: 4 or 16 tiles per image
+ * leave the vector transforms mostly edge blocks (masked, from a padded
+ * copy) and the products shallow. */
 #define WINOGRAD_DW_MIN_PIXELS 196
 
-bool winograd_dw_pays(winograd_dims d, int images) {
-    (void)images;
+bool winograd_dw_pays(winograd_dims d) {
     if (forced) return forced > 0;
     return (int64_t)d.out_height * d.out_width >= WINOGRAD_DW_MIN_PIXELS;
 }
