@@ -23,15 +23,6 @@ CR_TARGET_AVX2 static inline void cr_split_even_odd(const float *p, __m256 *even
         _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-/* The first n (1..8) lanes of v stored at out; lanes past them untouched. */
-CR_TARGET_AVX2 static inline void cr_store_first(float *out, __m256 v, int n) {
-    if (n == 8) {
-        _mm256_storeu_ps(out, v);
-        return;
-    }
-    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    _mm256_maskstore_ps(out, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes), v);
-}
 #endif
 
 #endif

@@ -73,10 +73,9 @@ static void store_output_gradient_tile(float *out, int64_t plane, float a, float
 
 #if CR_X86
 /* The same for the 8 tiles whose dY starts at p, p + 2, .., p + 14 (2 rows
- * `width` apart, 16 columns), the first n of them stored in consecutive
- * columns. */
+ * `width` apart, 16 columns), in 8 consecutive columns. */
 CR_TARGET_AVX2 static void store_output_gradient_tiles8(float *out, int64_t plane, const float *p,
-                                                        int width, int n) {
+                                                        int width) {
     __m256 a, b, c, e;
     cr_split_even_odd(p, &a, &b);
     cr_split_even_odd(p + width, &c, &e);
@@ -87,33 +86,33 @@ CR_TARGET_AVX2 static void store_output_gradient_tiles8(float *out, int64_t plan
                          {_mm256_sub_ps(zero, c), _mm256_sub_ps(zero, e)}};
     for (int r = 0; r < 4; r++) {
         __m256 left = rows[r][0], right = rows[r][1];
-        cr_store_first(out + (4 * r + 0) * plane, left, n);
-        cr_store_first(out + (4 * r + 1) * plane, _mm256_add_ps(left, right), n);
-        cr_store_first(out + (4 * r + 2) * plane, _mm256_sub_ps(left, right), n);
-        cr_store_first(out + (4 * r + 3) * plane, _mm256_sub_ps(zero, right), n);
+        _mm256_storeu_ps(out + (4 * r + 0) * plane, left);
+        _mm256_storeu_ps(out + (4 * r + 1) * plane, _mm256_add_ps(left, right));
+        _mm256_storeu_ps(out + (4 * r + 2) * plane, _mm256_sub_ps(left, right));
+        _mm256_storeu_ps(out + (4 * r + 3) * plane, _mm256_sub_ps(zero, right));
     }
 }
 
-/* transform_output_gradient's row of tiles ty, 8 at a time: straight from
- * dz where their 2 × 16 values exist, else from a copy with zeros past
- * the edge. Returns the next column. */
-CR_TARGET_AVX2 static int64_t output_gradient_row8(float *dm, int64_t plane, int64_t column,
-                                                   const float *dz_channel, int ty,
-                                                   winograd_dims d) {
-    int tiles_across = (d.out_width + 1) / 2, row = 2 * ty;
-    for (int tx = 0; tx < tiles_across; tx += 8) {
-        int n = tiles_across - tx < 8 ? tiles_across - tx : 8, col = 2 * tx;
+/* transform_output_gradient's first tiles of row ty, 8 at a time: straight
+ * from dz where their 2 × 16 values exist, else from a copy with zeros past
+ * the edge (as transform_input, fewer than 8 are left to the caller).
+ * Returns the tiles done. */
+CR_TARGET_AVX2 static int output_gradient_row8(float *dm, int64_t plane, int64_t column,
+                                               const float *dz_channel, int ty, winograd_dims d) {
+    int tiles_across = (d.out_width + 1) / 2, row = 2 * ty, tx = 0;
+    for (; tx + 8 <= tiles_across; tx += 8) {
+        int col = 2 * tx;
         if (row + 2 <= d.out_height && col + 16 <= d.out_width) {
             store_output_gradient_tiles8(dm + column + tx, plane,
-                                         dz_channel + (int64_t)row * d.out_width + col, d.out_width,
-                                         8);
+                                         dz_channel + (int64_t)row * d.out_width + col,
+                                         d.out_width);
             continue;
         }
         float window[2 * 16];
         winograd_window(window, 2, 16, dz_channel, d.out_height, d.out_width, row, col);
-        store_output_gradient_tiles8(dm + column + tx, plane, window, 16, n);
+        store_output_gradient_tiles8(dm + column + tx, plane, window, 16);
     }
-    return column + tiles_across;
+    return tx;
 }
 #endif
 
@@ -124,17 +123,19 @@ static void transform_output_gradient(float *dm, int64_t columns, int64_t first_
     int64_t plane = winograd_plane_stride(d.filters, columns); /* one ξ of dM */
     int tiles_down = (d.out_height + 1) / 2, tiles_across = (d.out_width + 1) / 2;
     int64_t column = first_column;
+    bool avx2 = cr_cpu_avx2();
+    (void)avx2; /* read only by the x86 paths */
     for (int ty = 0; ty < tiles_down; ty++) {
+        int row = 2 * ty, tx = 0;
 #if CR_X86
-        if (cr_cpu_avx2()) {
-            column = output_gradient_row8(dm, plane, column, dz_channel, ty, d);
-            continue;
+        if (avx2) {
+            tx = output_gradient_row8(dm, plane, column, dz_channel, ty, d);
+            column += tx;
         }
 #endif
-        int row = 2 * ty;
         const float *top = dz_channel + (int64_t)row * d.out_width;
         bool both_rows = row + 1 < d.out_height;
-        for (int tx = 0; tx < tiles_across; tx++, column++) {
+        for (; tx < tiles_across; tx++, column++) {
             int col = 2 * tx;
             bool right = col + 1 < d.out_width;
             float a = top[col], b = right ? top[col + 1] : 0.0f;
