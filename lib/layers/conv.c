@@ -859,8 +859,10 @@ static void conv_layer_backward(const cr_step *step) {
         }
         /* This thread's dU as its dweight partial (the transform is linear:
          * the sum of the threads' transforms is the transform of the sum). */
-        if (plan.winograd_dw) winograd_weight_gradient_finish(scratch.dweight, ws.du, plan.weight);
-            /* The partial sums, added in thread order by the same team. */
+        if (plan.winograd_dw) {
+            winograd_weight_gradient_finish(scratch.dweight, ws.du, plan.weight);
+        }
+        /* The partial sums, added in thread order by the same team. */
 #pragma omp barrier
         conv_reduce_partials(step, dweight, weight_count, dbias, d.filters, team);
     }
