@@ -543,6 +543,14 @@ static void test_random_geometries(void) {
             check_random_case(cases[i], cases[i].batch + 1, seed + i);
     }
     winograd_force_tile(0);
+    /* The weight gradient by Winograd wherever it applies (these maps are
+     * mostly too small for winograd_dw_pays to pick it), then never. */
+    for (int mode = 1; mode >= -1; mode -= 2) {
+        winograd_force_dw(mode);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            check_random_case(cases[i], cases[i].batch + 1, seed + i);
+    }
+    winograd_force_dw(0);
 }
 
 /* ---- the faster paths against the reference, im2col + sgemm ---------------
@@ -891,6 +899,48 @@ static void test_stride2_rows(void) {
                 check_stride2_rows(n, n ? 2 * n - 1 + extra : extra, levels[l]);
 }
 
+/* Winograd's weight gradient (forced on wherever Winograd applies) and
+ * its input gradient under a fused activation (dz = dy ⊙ f′ gathered per
+ * chunk) against im2col + sgemm: odd sizes (half tiles), padding 0 / 1 /
+ * 2, batches that leave a chunk remainder and do not divide among 3
+ * threads, bias on and off, activations read from y or from the kept z. */
+static void test_winograd_against_reference(void) {
+    const path_case cases[] = {
+        {"3x3 p1 relu, odd 7x9",
+         "  - {type: conv, name: c, filters: 16, kernel: 3, padding: 1, activation: relu}\n", 16, 7,
+         9, 5},
+        {"3x3 p0 leaky_relu no bias, 6x11",
+         "  - {type: conv, name: c, filters: 20, kernel: 3, bias: false, activation: "
+         "leaky_relu}\n",
+         17, 6, 11, 7},
+        {"3x3 p2 tanh, 5x5",
+         "  - {type: conv, name: c, filters: 16, kernel: 3, padding: 2, activation: tanh}\n", 18, 5,
+         5, 4},
+        {"3x3 p[1,2] hardswish (keeps z), 9x6",
+         "  - {type: conv, name: c, filters: 17, kernel: 3, padding: [1, 2], activation: "
+         "hardswish}\n",
+         16, 9, 6, 3},
+        /* 17×13 outputs: 3 images per chunk, so batch 7 ends in a chunk
+         * of 1 at one thread too; 40 wide: the 8-tile vector transforms
+         * with a partial last block. */
+        {"3x3 p1 sigmoid, 17x13, chunk remainder",
+         "  - {type: conv, name: c, filters: 16, kernel: 3, padding: 1, activation: sigmoid}\n", 16,
+         17, 13, 7},
+        {"3x3 p1 relu6 no bias, 5x40",
+         "  - {type: conv, name: c, filters: 16, kernel: 3, padding: 1, bias: false, activation: "
+         "relu6}\n",
+         16, 5, 40, 2},
+        {"3x3 p1, no activation, 6x37",
+         "  - {type: conv, name: c, filters: 24, kernel: 3, padding: 1}\n", 16, 6, 37, 1},
+        {"3x3 p1 + batchnorm + relu6",
+         WITH_BN("{type: conv, name: c, filters: 16, kernel: 3, padding: 1, bias: false}"), 16, 9,
+         7, 5},
+    };
+    winograd_force_dw(1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_path_case(&cases[i], true);
+    winograd_force_dw(0);
+}
+
 int main(void) {
     test_textbook_cases();
     test_groups();
@@ -906,5 +956,6 @@ int main(void) {
     test_depthwise_loops_agree();
     test_pointwise_against_reference();
     test_strided_pointwise_against_reference();
+    test_winograd_against_reference();
     return check_report();
 }

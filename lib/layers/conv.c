@@ -138,6 +138,7 @@ static conv_dims conv_dims_of(const cr_layer *layer, cr_shape in, int batch) {
         .out_height = layer->out.h,
         .out_width = layer->out.w,
         .reference = cfg->reference,
+        .winograd_dw = cfg->winograd_dw,
     };
 }
 
@@ -196,9 +197,15 @@ typedef struct conv_scratch {
     float *col, *product, *dweight, *dbias;
 } conv_scratch;
 
+static bool conv_uses_winograd_dw(conv_dims d);
+
 static int64_t conv_scratch_floats(conv_dims d, int chunk, conv_scratch *scratch, float *base) {
     int64_t columns = (int64_t)chunk * d.out_height * d.out_width;
-    int64_t col = cr_round_up_floats((int64_t)d.channels * d.kernel_h * d.kernel_w * columns);
+    /* Backward with the Winograd weight gradient unfolds nothing (its input
+     * gradient is Winograd's too). */
+    int64_t col = conv_uses_winograd_dw(d)
+                      ? 0
+                      : cr_round_up_floats((int64_t)d.channels * d.kernel_h * d.kernel_w * columns);
     int64_t product = cr_round_up_floats(d.filters * columns);
     int64_t dweight =
         cr_round_up_floats((int64_t)d.filters * (d.channels / d.groups) * d.kernel_h * d.kernel_w);
@@ -416,11 +423,13 @@ void cr_conv_epilogue_row(float *out, const float *in, int64_t n, int f,
  *        for an activation that needs it (cr_activation_needs_input)
  *   dweight_g += dz_g · col_gᵀ,  dbias += Σ_pixels dz   (this thread's partial sums)
  *   dx       += col2im(weight_gᵀ · dz_g)  (ACCUMULATED, or OVERWRITTEN with dx_assign;
- *                                         NULL: not wanted) */
-static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bool want_dbias,
-                                const float *dy, const float *at, const float *x,
-                                const float *weight, cr_activation activation, int first, int count,
-                                conv_scratch s, conv_dims d) {
+ *                                         NULL: not wanted)
+ * Returns dz, [F, count, OH·OW] (for the Winograd passes). */
+static const float *conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight,
+                                        bool want_dbias, const float *dy, const float *at,
+                                        const float *x, const float *weight,
+                                        cr_activation activation, int first, int count,
+                                        conv_scratch s, conv_dims d) {
     int64_t spatial = (int64_t)d.out_height * d.out_width, columns = count * spatial;
     int64_t image_size = (int64_t)d.channels * d.height * d.width;
     int filters_per_group = d.filters / d.groups;
@@ -451,7 +460,7 @@ static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bo
                         col + g * patch * columns, (int)columns, 1.0f,
                         s.dweight + (int64_t)g * filters_per_group * patch, patch);
     }
-    if (!dx) return;
+    if (!dx) return dz;
     if (dx_assign) memset(dx + first * image_size, 0, (size_t)(count * image_size) * sizeof *dx);
     for (int g = 0; g < d.groups; g++)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, (int)columns, filters_per_group,
@@ -460,6 +469,7 @@ static void conv_backward_chunk(float *dx, bool dx_assign, bool want_dweight, bo
                     s.col + g * patch * columns, (int)columns);
     for (int i = 0; i < count; i++)
         col2im(dx + (first + i) * image_size, s.col + i * spatial, columns, d);
+    return dz;
 }
 
 /* Chunks of at most `chunk` images, at least one per thread where the batch
@@ -497,11 +507,11 @@ static winograd_dims winograd_dims_of(conv_dims d, bool training) {
     return w;
 }
 
-/* Backward's input gradient by Winograd: the convolution of dz (= dy: no
- * fused activation to undo) with the turned kernels, 'same' sized back to
- * the input (padding 2 − p). */
-static bool conv_uses_winograd_dx(conv_dims d, cr_activation activation) {
-    return conv_uses_winograd(d) && activation == CR_ACT_NONE && d.pad_h <= 2 && d.pad_w <= 2;
+/* Backward's input gradient by Winograd: the convolution of dz (dy times
+ * the fused activation's derivative, as conv_backward_chunk gathers it)
+ * with the turned kernels, 'same' sized back to the input (padding 2 − p). */
+static bool conv_uses_winograd_dx(conv_dims d) {
+    return conv_uses_winograd(d) && d.pad_h <= 2 && d.pad_w <= 2;
 }
 
 static winograd_dims winograd_backward_dims(conv_dims d) {
@@ -519,8 +529,68 @@ static winograd_dims winograd_backward_dims(conv_dims d) {
     return w;
 }
 
+/* The weight gradient by Winograd F(2×2, 3×3) (winograd_dw.c); always the
+ * 2×2 tile, whatever a test forces for the other passes. */
+static winograd_dims winograd_weight_dims(conv_dims d) {
+    winograd_dims w = winograd_dims_of(d, true);
+    w.tile = 2;
+    return w;
+}
+
+/* Decided once, by the shape rule (conv_config's winograd_dw), so that the
+ * memory plan and the passes agree. */
+static bool conv_picks_winograd_dw(conv_dims d) {
+    return conv_uses_winograd(d) && winograd_dw_pays(winograd_weight_dims(d));
+}
+
+static bool conv_uses_winograd_dw(conv_dims d) {
+    return conv_uses_winograd(d) && d.winograd_dw;
+}
+
+/* Backward's chunks: im2col's, or with the Winograd weight gradient as
+ * many images as its products want (winograd_dw_chunk_images). */
+static int conv_backward_chunk_images(conv_dims d) {
+    return conv_uses_winograd_dw(d) ? winograd_dw_chunk_images(winograd_weight_dims(d))
+                                    : conv_chunk_images(d);
+}
+
+static int conv_backward_run_chunk(conv_dims d, int threads) {
+    return run_chunk(conv_backward_chunk_images(d), d.batch, threads);
+}
+
+/* Backward's conv_scratch (the dz gather, the partial sums). */
+static int64_t conv_backward_scratch_floats(conv_dims d, conv_scratch *scratch, float *base) {
+    return conv_scratch_floats(d, conv_backward_chunk_images(d), scratch, base);
+}
+
 static int winograd_run_chunk(winograd_dims w, int batch, int threads) {
     return run_chunk(winograd_chunk_images(w), batch, threads);
+}
+
+/* Backward's per-thread scratch after conv_scratch (Winograd layers only):
+ *   tiles: V and M of a chunk, for the input gradient and then the weight
+ *          gradient (winograd_scratch_floats of either, the larger)
+ *   du:    [16, F, C] this thread's partial Winograd weight gradient dU
+ *          (with want_du; NULL otherwise) */
+typedef struct conv_winograd_scratch {
+    float *tiles, *du;
+} conv_winograd_scratch;
+
+static int64_t conv_winograd_scratch_floats(conv_dims d, bool want_du, conv_winograd_scratch *out,
+                                            float *base) {
+    int images = conv_backward_chunk_images(d);
+    int64_t tiles = 0, du = 0;
+    if (conv_uses_winograd_dx(d))
+        tiles = winograd_scratch_floats(winograd_backward_dims(d), images);
+    if (want_du && conv_uses_winograd_dw(d)) {
+        winograd_dims w = winograd_weight_dims(d);
+        int64_t weight_tiles = winograd_scratch_floats(w, images);
+        if (weight_tiles > tiles) tiles = weight_tiles;
+        du = winograd_weight_floats(w);
+    }
+    tiles = cr_round_up_floats(tiles);
+    if (out) *out = (conv_winograd_scratch){base, du ? base + tiles : NULL};
+    return tiles + du;
 }
 
 /* For the kinds that share the unfolding (conv_transpose: lib/layers/conv.h). */
@@ -583,7 +653,9 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
     if (cr_activation_needs_input(cfg->activation))
         layer->saved_per_image = cr_shape_size(layer->out); /* z, for the derivative */
     cfg->reference = reference_only;
+    cfg->winograd_dw = false;
     conv_dims d = conv_dims_of(layer, x, 1);
+    cfg->winograd_dw = d.winograd_dw = conv_picks_winograd_dw(d);
     layer->workspace_per_thread = conv_scratch_floats(d, conv_chunk_images(d), NULL, NULL);
     /* in the order of conv_forward_paths' choice: a 1×1 depthwise conv is
      * depthwise */
@@ -596,18 +668,17 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
     if (conv_uses_winograd(d)) {
         /* Forward's transformed weights (shared) and tiles (per thread),
          * for training's tile and evaluation's (a training net evaluates
-         * too); backward needs the im2col scratch and, for its input
-         * gradient, tiles of its own next to it. */
+         * too); backward needs the im2col scratch and, for its Winograd
+         * input and weight gradients, tiles and dU of its own next to it. */
         winograd_dims w = winograd_dims_of(d, true), eval = winograd_dims_of(d, false);
-        winograd_dims back = winograd_backward_dims(d);
         int64_t tiles = winograd_scratch_floats(w, winograd_chunk_images(w));
         int64_t eval_tiles = winograd_scratch_floats(eval, winograd_chunk_images(eval));
         if (eval_tiles > tiles) tiles = eval_tiles;
         layer->workspace = winograd_weight_floats(w);
         if (winograd_weight_floats(eval) > layer->workspace)
             layer->workspace = winograd_weight_floats(eval);
-        if (conv_uses_winograd_dx(d, cfg->activation))
-            layer->workspace_per_thread += winograd_scratch_floats(back, conv_chunk_images(d));
+        layer->workspace_per_thread = conv_backward_scratch_floats(d, NULL, NULL) +
+                                      conv_winograd_scratch_floats(d, cfg->trainable, NULL, NULL);
         if (tiles > layer->workspace_per_thread) layer->workspace_per_thread = tiles;
         /* Inference keeps the transformed weights: at batch 1 transforming
          * them costs as much as a third of the layer's products. */
@@ -720,11 +791,43 @@ static void conv_reduce_partials(const cr_step *step, float *dweight, int64_t we
                                  float *dbias, int filters, int team) {
     conv_dims d = conv_dims_of(step->layer, step->in_shapes[0], step->batch);
     conv_scratch first_scratch;
-    conv_scratch_floats(d, conv_chunk_images(d), &first_scratch, cr_thread_workspace(step, 0));
+    conv_backward_scratch_floats(d, &first_scratch, cr_thread_workspace(step, 0));
     int64_t stride = step->thread_workspace_stride;
     if (dweight)
         cr_sum_thread_partials_in_team(dweight, first_scratch.dweight, weight_count, team, stride);
     if (dbias) cr_sum_thread_partials_in_team(dbias, first_scratch.dbias, filters, team, stride);
+}
+
+/* What a backward pass does beyond conv_backward_chunk's im2col work. */
+typedef struct conv_backward_plan {
+    bool winograd_dx, winograd_dw;
+    winograd_dims back, weight; /* their dimensions */
+    const float *u;             /* the turned, transformed kernels of winograd_dx */
+} conv_backward_plan;
+
+/* A chunk's Winograd passes on its gathered dz ([F, count, OH·OW]):
+ *   dx[first .. first + count) (+)= Winograd(dz, turned kernels)
+ *   du += Winograd weight-gradient products of dz and x */
+static void conv_backward_winograd_chunk(const cr_step *step, const conv_backward_plan *plan,
+                                         const float *dz, int first, int count,
+                                         conv_winograd_scratch ws, conv_dims d) {
+    int64_t spatial = (int64_t)d.out_height * d.out_width;
+    winograd_input dz_in = {dz, spatial, count * spatial};
+    if (plan->winograd_dw)
+        winograd_weight_gradient(ws.du, step->x[0], dz_in, first, count, ws.tiles, plan->weight);
+    if (plan->winograd_dx)
+        winograd_forward_from(step->dx[0] + (int64_t)first * d.channels * d.height * d.width,
+                              !step->dx_assign, dz_in, plan->u, NULL, count, ws.tiles, plan->back);
+}
+
+static conv_backward_plan conv_backward_plan_of(const cr_step *step, conv_dims d, bool dweight) {
+    return (conv_backward_plan){
+        .winograd_dx = step->dx[0] && conv_uses_winograd_dx(d),
+        .winograd_dw = dweight && conv_uses_winograd_dw(d),
+        .back = winograd_backward_dims(d),
+        .weight = winograd_weight_dims(d),
+        .u = step->workspace,
+    };
 }
 
 /* dy: [N, F, OH, OW] -> dx += ..., dweight, dbias (OVERWRITTEN).
@@ -750,36 +853,42 @@ static void conv_layer_backward(const cr_step *step) {
         return;
     }
     int64_t weight_count = layer->params[0].count;
-    int chunk = conv_run_chunk(d, step->threads);
+    int chunk = conv_backward_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
-    bool winograd_dx = step->dx[0] && conv_uses_winograd_dx(d, cfg->activation);
-    winograd_dims back = winograd_backward_dims(d);
-    float *u = step->workspace;
+    conv_backward_plan plan = conv_backward_plan_of(step, d, dweight != NULL);
 #pragma omp parallel num_threads(step->threads)
     {
         int thread = omp_get_thread_num(), team = omp_get_num_threads();
-        if (winograd_dx) {
+        if (plan.winograd_dx) {
             int64_t first, end;
             cr_thread_share(d.channels, thread, team, &first, &end);
-            winograd_transform_weights_flipped(u, step->param[0], back, (int)first, (int)end);
+            winograd_transform_weights_flipped(step->workspace, step->param[0], plan.back,
+                                               (int)first, (int)end);
 #pragma omp barrier
         }
         conv_scratch scratch;
-        float *tiles = cr_thread_workspace(step, thread) +
-                       conv_scratch_floats(d, conv_chunk_images(d), &scratch,
-                                           cr_thread_workspace(step, thread));
+        float *base = cr_thread_workspace(step, thread);
+        conv_winograd_scratch ws;
+        conv_winograd_scratch_floats(d, cfg->trainable, &ws,
+                                     base + conv_backward_scratch_floats(d, &scratch, base));
         if (dweight) memset(scratch.dweight, 0, (size_t)weight_count * sizeof(float));
         if (dbias) memset(scratch.dbias, 0, (size_t)d.filters * sizeof(float));
+        if (plan.winograd_dw)
+            memset(ws.du, 0, (size_t)winograd_weight_floats(plan.weight) * sizeof(float));
         int64_t first_chunk, end_chunk;
         cr_thread_share(chunks, thread, omp_get_num_threads(), &first_chunk, &end_chunk);
         for (int64_t k = first_chunk; k < end_chunk; k++) {
             int first = (int)k * chunk, count = d.batch - first < chunk ? d.batch - first : chunk;
-            conv_backward_chunk(winograd_dx ? NULL : step->dx[0], step->dx_assign, dweight != NULL,
-                                dbias != NULL, step->dy, at, step->x[0], step->param[0],
-                                cfg->activation, first, count, scratch, d);
-            if (winograd_dx)
-                winograd_forward(step->dx[0], !step->dx_assign, step->dy, u, NULL, first, count,
-                                 tiles, back);
+            const float *dz = conv_backward_chunk(
+                plan.winograd_dx ? NULL : step->dx[0], step->dx_assign,
+                dweight && !plan.winograd_dw, dbias != NULL, step->dy, at, step->x[0],
+                step->param[0], cfg->activation, first, count, scratch, d);
+            conv_backward_winograd_chunk(step, &plan, dz, first, count, ws, d);
+        }
+        /* This thread's dU as its dweight partial (the transform is linear:
+         * the sum of the threads' transforms is the transform of the sum). */
+        if (plan.winograd_dw) {
+            winograd_weight_gradient_finish(scratch.dweight, ws.du, plan.weight);
         }
         /* The partial sums, added in thread order by the same team. */
 #pragma omp barrier
@@ -815,7 +924,8 @@ static int add_chunked(cr_gemm *out, int written, int max, const char *pass, boo
 
 /* The cblas_sgemm calls forward and backward make (bench's sgemm ceiling):
  * keep in step with conv_forward_chunk, conv_backward_chunk,
- * winograd_forward, conv_pointwise.c and conv_strided_pointwise.c. */
+ * winograd_forward, winograd_weight_gradient, conv_pointwise.c and
+ * conv_strided_pointwise.c. */
 static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max) {
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, in[0], batch);
@@ -823,9 +933,10 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
     int filters_per_group = d.filters / d.groups;
     int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
     /* The strided 1×1 path makes the im2col path's products (its column
-     * matrix has C/G·1·1 rows too), on chunks of its own size. */
-    int chunk = conv_uses_strided_pointwise(d) ? conv_strided_pointwise_chunk(d, threads)
-                                               : conv_run_chunk(d, threads);
+     * matrix has C/G·1·1 rows too), on chunks of its own size both ways. */
+    bool strided = conv_uses_strided_pointwise(d);
+    int chunk = strided ? conv_strided_pointwise_chunk(d, threads) : conv_run_chunk(d, threads);
+    int back_chunk = strided ? chunk : conv_backward_run_chunk(d, threads);
     int written = 0;
     if (conv_uses_depthwise(d)) return 0; /* direct loops, no products */
     if (conv_uses_pointwise(d)) return conv_pointwise_gemms(d, cfg->trainable, threads, out, max);
@@ -838,17 +949,24 @@ static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_g
         written = add_chunked(out, written, max, "forward", false, false, filters_per_group, patch,
                               spatial, batch, chunk, d.groups);
     }
-    if (cfg->trainable)
+    if (cfg->trainable && conv_uses_winograd_dw(d)) {
+        /* winograd_weight_gradient: 16 products [F, tiles]·[tiles, C] */
+        winograd_dims w = winograd_weight_dims(d);
+        written =
+            add_chunked(out, written, max, "backward-weights", false, true, d.filters, d.channels,
+                        (int)winograd_tiles(w), batch, back_chunk, winograd_positions(w));
+    } else if (cfg->trainable) {
         written = add_chunked(out, written, max, "backward-weights", false, true, filters_per_group,
-                              patch, spatial, batch, chunk, d.groups);
-    if (conv_uses_winograd_dx(d, cfg->activation)) {
+                              patch, spatial, batch, back_chunk, d.groups);
+    }
+    if (conv_uses_winograd_dx(d)) {
         winograd_dims back = winograd_backward_dims(d);
         written =
             add_chunked(out, written, max, "backward-input", false, false, d.channels, d.filters,
-                        (int)winograd_tiles(back), batch, chunk, winograd_positions(back));
+                        (int)winograd_tiles(back), batch, back_chunk, winograd_positions(back));
     } else {
         written = add_chunked(out, written, max, "backward-input", true, false, patch,
-                              filters_per_group, spatial, batch, chunk, d.groups);
+                              filters_per_group, spatial, batch, back_chunk, d.groups);
     }
     return written;
 }

@@ -18,8 +18,9 @@ typedef struct conv_config {
     cr_activation activation;
     cr_values weights;
     bool trainable;
-    /* Not a key: set by the shape rule from cr_conv_reference_only. */
-    bool reference;
+    /* Not keys: set by the shape rule, from cr_conv_reference_only and
+     * from winograd_dw_pays (or a test's winograd_force_dw). */
+    bool reference, winograd_dw;
 } conv_config;
 
 /* Resolves `same` padding, rejects padding >= the (dilated) window and
@@ -39,6 +40,8 @@ typedef struct conv_dims {
      * (Winograd, depthwise, pointwise) are tested against: see
      * cr_conv_reference_only. */
     bool reference;
+    /* The weight gradient by Winograd (where it applies): conv_config's. */
+    bool winograd_dw;
 } conv_dims;
 
 /* For tests only: convs whose shape rule runs while this is on (from

@@ -22,6 +22,7 @@ CR_TARGET_AVX2 static inline void cr_split_even_odd(const float *p, __m256 *even
         _mm256_castps_pd(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(3, 1, 3, 1))),
         _MM_SHUFFLE(3, 1, 2, 0)));
 }
+
 #endif
 
 #endif

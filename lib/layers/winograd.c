@@ -122,6 +122,20 @@ void winograd_transform_weights_flipped(float *u, const float *weight, winograd_
         }
 }
 
+void winograd_window(float *out, int rows, int columns, const float *plane, int height, int width,
+                     int top, int left) {
+    int from = left < 0 ? -left : 0, to = width - left < columns ? width - left : columns;
+    for (int r = 0; r < rows; r++, out += columns) {
+        int row = top + r, s = 0;
+        if (row >= 0 && row < height) {
+            const float *in = plane + (int64_t)row * width;
+            for (; s < from; s++) out[s] = 0.0f;
+            for (; s < to; s++) out[s] = in[left + s];
+        }
+        for (; s < columns; s++) out[s] = 0.0f;
+    }
+}
+
 /* One tile's Bᵀ·d·B, stored at out[ξ·plane]. */
 static void store_input_tile(float *out, int64_t plane, const float tile[4][4]) {
     float bd[4][4]; /* Bᵀ·d */
@@ -141,7 +155,8 @@ static void store_input_tile(float *out, int64_t plane, const float tile[4][4]) 
 
 #if CR_X86
 /* store_input_tile for the 8 tiles whose top-left input pixel is at
- * p, p + 2, .., p + 14 (all inside the image), in 8 consecutive columns. */
+ * p, p + 2, .., p + 14 (4 rows `width` apart, 18 columns), in 8
+ * consecutive columns. */
 CR_TARGET_AVX2 static void store_input_tiles8(float *out, int64_t plane, const float *p,
                                               int width) {
     __m256 d[4][4];
@@ -178,13 +193,22 @@ static void transform_input(float *v, int64_t columns, int64_t first_column, con
         bool rows_inside = top >= 0 && top + 4 <= d.height;
         int tx = 0;
 #if CR_X86
-        /* Eight tiles at once where their 4 rows × 18 columns are inside. */
-        if (rows_inside && avx2)
-            for (; tx + 8 <= tiles_across(d) && 2 * tx - d.pad_w >= 0 &&
-                   2 * tx - d.pad_w + 18 <= d.width;
-                 tx += 8, column += 8)
-                store_input_tiles8(v + column, plane,
-                                   channel + (int64_t)top * d.width + 2 * tx - d.pad_w, d.width);
+        /* Eight tiles at a time: straight from the image where their 4 rows
+         * × 18 columns are inside it, else from a copy with the padding's
+         * zeros. Fewer than 8 left go one by one (masked stores of the
+         * first n lanes were slower: the forward of 128 channels at 8×8
+         * took 1.7× as long on the EPYC). */
+        for (; avx2 && tx + 8 <= tiles_across(d); tx += 8, column += 8) {
+            int left = 2 * tx - d.pad_w;
+            if (rows_inside && left >= 0 && left + 18 <= d.width) {
+                store_input_tiles8(v + column, plane, channel + (int64_t)top * d.width + left,
+                                   d.width);
+                continue;
+            }
+            float window[4 * 18];
+            winograd_window(window, 4, 18, channel, d.height, d.width, top, left);
+            store_input_tiles8(v + column, plane, window, 18);
+        }
 #endif
         for (; tx < tiles_across(d); tx++, column++) {
             int left = 2 * tx - d.pad_w;
@@ -286,31 +310,45 @@ static void transform_output(float *y_channel, const float *m, int64_t columns,
     }
 }
 
+void winograd_transform_input(float *v, int64_t columns, int64_t first_column, const float *channel,
+                              winograd_dims d) {
+    if (d.tile == 4)
+        winograd4_transform_input(v, columns, first_column, channel, d);
+    else
+        transform_input(v, columns, first_column, channel, d);
+}
+
 void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
                       const conv_epilogue *epilogue, int first, int count, float *scratch,
                       winograd_dims d) {
-    int64_t tiles = winograd_tiles(d), columns = count * tiles;
     int64_t image_size = (int64_t)d.channels * d.height * d.width;
+    winograd_input in = {x + first * image_size, image_size, (int64_t)d.height * d.width};
+    winograd_forward_from(y + (int64_t)first * d.filters * d.out_height * d.out_width, accumulate,
+                          in, u, epilogue, count, scratch, d);
+}
+
+void winograd_forward_from(float *y, bool accumulate, winograd_input x, const float *u,
+                           const conv_epilogue *epilogue, int count, float *scratch,
+                           winograd_dims d) {
+    int64_t tiles = winograd_tiles(d), columns = count * tiles;
     int64_t out_spatial = (int64_t)d.out_height * d.out_width;
     int64_t v_plane = winograd_plane_stride(d.channels, columns),
             m_plane = winograd_plane_stride(d.filters, columns);
     int64_t u_plane = winograd_plane_stride(d.filters, d.channels);
     float *v = scratch, *m = scratch + winograd_positions(d) * v_plane;
-    void (*input)(float *, int64_t, int64_t, const float *, winograd_dims) =
-        d.tile == 4 ? winograd4_transform_input : transform_input;
     void (*output)(float *, const float *, int64_t, int64_t, float, float, bool, winograd_dims) =
         d.tile == 4 ? winograd4_transform_output : transform_output;
     for (int i = 0; i < count; i++)
         for (int c = 0; c < d.channels; c++)
-            input(v + (int64_t)c * columns, columns, i * tiles,
-                  x + (first + i) * image_size + (int64_t)c * d.height * d.width, d);
+            winograd_transform_input(v + (int64_t)c * columns, columns, i * tiles,
+                                     x.base + i * x.image_stride + c * x.channel_stride, d);
     for (int xi = 0; xi < winograd_positions(d); xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.filters, (int)columns, d.channels,
                     1.0f, u + xi * u_plane, d.channels, v + xi * v_plane, (int)columns, 0.0f,
                     m + xi * m_plane, (int)columns);
     for (int i = 0; i < count; i++)
         for (int f = 0; f < d.filters; f++) {
-            float *y_channel = y + ((int64_t)(first + i) * d.filters + f) * out_spatial;
+            float *y_channel = y + ((int64_t)i * d.filters + f) * out_spatial;
             output(y_channel, m + (int64_t)f * columns, columns, i * tiles,
                    epilogue ? epilogue_scale(epilogue, f) : 1.0f,
                    epilogue ? epilogue_shift(epilogue, f) : 0.0f, accumulate, d);

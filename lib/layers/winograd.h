@@ -3,10 +3,10 @@
  * 4×4 input tile with 16 multiplications per channel instead of 36, as 16
  * matrix products [F, C]·[C, tiles], or 4×4 outputs from a 6×6 tile with 36
  * instead of 144 (Lavin & Gray, "Fast Algorithms for Convolutional Neural
- * Networks", 2016). Used for the forward pass and for
- * backward's input gradient (itself such a convolution); the weight
- * gradient stays im2col + GEMM. Results differ from im2col's only by float
- * rounding (tests/test_conv.c against a direct convolution in double). */
+ * Networks", 2016). Used for the forward pass, for
+ * backward's input gradient (itself such a convolution) and, F(2×2) only,
+ * for the weight gradient where that pays (lib/layers/winograd_dw.c). Results differ from im2col's
+ * only by float rounding (tests/test_conv.c against a direct convolution in double). */
 #ifndef CNNRUN_LAYERS_WINOGRAD_H
 #define CNNRUN_LAYERS_WINOGRAD_H
 
@@ -84,6 +84,64 @@ void winograd_transform_weights_flipped(float *u, const float *weight, winograd_
 void winograd_forward(float *y, bool accumulate, const float *x, const float *u,
                       const conv_epilogue *epilogue, int first, int count, float *scratch,
                       winograd_dims d);
+
+/* Where a chunk's input lies: image i's channel c (an [H, W] plane) starts
+ * at base + i·image_stride + c·channel_stride. NCHW: image_stride = C·H·W,
+ * channel_stride = H·W; backward's dz gathered per chunk as [F, images,
+ * OH·OW]: image_stride = OH·OW, channel_stride = images·OH·OW. */
+typedef struct winograd_input {
+    const float *base;
+    int64_t image_stride, channel_stride;
+} winograd_input;
+
+/* winograd_forward for `count` images read from x (any layout above),
+ * written from y on: y: [count, F, OH, OW]. */
+void winograd_forward_from(float *y, bool accumulate, winograd_input x, const float *u,
+                           const conv_epilogue *epilogue, int count, float *scratch,
+                           winograd_dims d);
+
+/* V[ξ][c][column] = (Bᵀ·d·B)[ξ] for every tile of one image's channel
+ * (an [H, W] plane), `column` counting tiles from first_column; V has
+ * `columns` columns per row and rows winograd_plane_stride(C, columns)
+ * apart per ξ. Reads outside the image are 0. */
+void winograd_transform_input(float *v, int64_t columns, int64_t first_column, const float *channel,
+                              winograd_dims d);
+
+/* out [rows, columns] = the window of an [height, width] plane from (top,
+ * left) on, zeros where it lies outside (the vector transforms' edges). */
+void winograd_window(float *out, int rows, int columns, const float *plane, int height, int width,
+                     int top, int left);
+
+/* ---- the weight gradient, F(2×2, 3×3) (lib/layers/winograd_dw.c) ----------
+ * The forward per tile is Y[k] = Aᵀ [Σ_c U[k][c] ⊙ V[c]] A with U = G g Gᵀ,
+ * V = Bᵀ d B; so with dY the 2×2 tile of the output gradient dz:
+ *   dM[k]  = A · dY[k] · Aᵀ                          (4×4 from 2×2)
+ *   dU[ξ]  [F, C] += dM[ξ] [F, tiles] · V[ξ]ᵀ [tiles, C]   (16 products)
+ *   dW[k][c] = Gᵀ · dU[k][c] · G                     (3×3 from 4×4)
+ * d: the forward dimensions with d.tile = 2. */
+
+/* dU += the products of images [0, count) of dz ([F, OH, OW] planes laid
+ * out as winograd_input says) and images [first, first + count) of x
+ * ([N, C, H, W]); scratch holds winograd_scratch_floats(d, count).
+ * du: [16, F, C], planes winograd_plane_stride(F, C) apart (as U). */
+void winograd_weight_gradient(float *du, const float *x, winograd_input dz, int first, int count,
+                              float *scratch, winograd_dims d);
+
+/* Images per backward chunk with the Winograd weight gradient (its
+ * scratch: winograd_scratch_floats(d, that)). */
+int winograd_dw_chunk_images(winograd_dims d);
+
+/* Whether the weight gradient of a conv with these forward dimensions
+ * (d.tile = 2) takes Winograd: where it was measured faster than im2col +
+ * GEMM (winograd_dw.c). */
+bool winograd_dw_pays(winograd_dims d);
+/* Tests and measurements only: 1 takes Winograd wherever it applies, −1
+ * never, 0 goes back to winograd_dw_pays's choice; read by the conv shape
+ * rule (cr_model building), as cr_conv_reference_only. */
+void winograd_force_dw(int mode);
+
+/* dweight = Gᵀ·dU·G (OVERWRITTEN). du: [16, F, C] -> dweight: [F, C, 3, 3] */
+void winograd_weight_gradient_finish(float *dweight, const float *du, winograd_dims d);
 
 /* F(4×4, 3×3)'s halves of the above (lib/layers/winograd4.c); callers use
  * the functions above, which choose by d.tile. */
