@@ -232,8 +232,8 @@ typedef struct cr_step {
      * cr_net_options' fuse_training): post_y is the output of the
      * activation layer that alone reads this one, post_scale/post_shift are
      * NULL. Forward writes act(z) into post_y instead of z into y; backward
-     * takes dy as the gradient of post_y and uses dy·act'(post_y) as its own
-     * output gradient. */
+     * takes dy as the gradient of post_y and uses dy·act'(z) as its own
+     * output gradient (z as forward computed it, bit for bit). */
     const float *post_scale, *post_shift;
     cr_activation post_activation;
     float *post_y;

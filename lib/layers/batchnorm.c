@@ -97,12 +97,13 @@ INLINE f8 activate8(f8 z, cr_activation activation) {
     return z;
 }
 
-/* The gradient reaching the batchnorm's output: dy where the fused
- * activation passes it (its output y > 0, and < 6 for relu6), else 0. */
-INLINE f8 masked8(f8 dy, f8 y, cr_activation activation) {
-    if (activation == CR_ACT_RELU) return select8(y > broadcast8(0.0f), dy);
+/* The gradient reaching the batchnorm's output z: dy where the fused
+ * activation passes it (z > 0, and z < 6 for relu6; the same test as the
+ * activation layers' on their output act(z)), else 0. */
+INLINE f8 masked8(f8 dy, f8 z, cr_activation activation) {
+    if (activation == CR_ACT_RELU) return select8(z > broadcast8(0.0f), dy);
     if (activation == CR_ACT_RELU6)
-        return select8((y > broadcast8(0.0f)) & (y < broadcast8(6.0f)), dy);
+        return select8((z > broadcast8(0.0f)) & (z < broadcast8(6.0f)), dy);
     return dy;
 }
 
@@ -172,32 +173,43 @@ INLINE void channel_affine(float *y, const float *x, channel_view v, float a, fl
     }
 }
 
-/* Σ g and Σ g·(x − mean) over one channel, g = masked(dy) (`at`: the
- * fused activation's output, unused without one): floats per block, double
- * across blocks. */
-INLINE void channel_gradient_sums(const float *dy, const float *at, const float *x, float mean,
-                                  channel_view v, cr_activation activation, double *sum_dy,
+/* What backward needs of one channel. A fused activation's mask is taken
+ * on z = a·x + b recomputed from x, bit for bit what forward computed
+ * (same a, b and operations), instead of reading the activation's output:
+ * one stream less in each pass. */
+typedef struct channel_gradient {
+    float mean;
+    float a, b;       /* forward's map, the activation's input */
+    float scale;      /* γ·invstd */
+    float mean_dy, k; /* training: Σg/M and invstd²·Σg·(x − mean)/M; evaluation: 0 */
+} channel_gradient;
+
+/* Σ g and Σ g·(x − mean) over one channel, g = masked(dy): floats per
+ * block, double across blocks. */
+INLINE void channel_gradient_sums(const float *dy, const float *x, channel_view v,
+                                  channel_gradient c, cr_activation activation, double *sum_dy,
                                   double *sum_dy_centred) {
     double total = 0.0, total_centred = 0.0;
-    f8 m = broadcast8(mean);
+    f8 m = broadcast8(c.mean), a = broadcast8(c.a), b = broadcast8(c.b);
     for (int image = 0; image < v.batch; image++)
         for (int64_t start = 0; start < v.spatial; start += BLOCK) {
             int64_t offset = image * v.image_size + start;
             int64_t length = v.spatial - start < BLOCK ? v.spatial - start : BLOCK;
-            const float *g = dy + offset, *y = at + offset, *in = x + offset;
+            const float *g = dy + offset, *in = x + offset;
             f8 sum = broadcast8(0.0f), sum_centred = broadcast8(0.0f);
             int64_t i = 0;
             for (; i + 8 <= length; i += 8) {
-                f8 gradient = masked8(load8(g + i), load8(y + i), activation);
+                f8 value = load8(in + i);
+                f8 gradient = masked8(load8(g + i), a * value + b, activation);
                 sum += gradient;
-                sum_centred += gradient * (load8(in + i) - m);
+                sum_centred += gradient * (value - m);
             }
             if (i < length) { /* the missing lanes: gradient 0, x = mean */
-                int64_t n = length - i;
+                f8 value = load_part8(in + i, length - i, c.mean);
                 f8 gradient =
-                    masked8(load_part8(g + i, n, 0.0f), load_part8(y + i, n, 1.0f), activation);
+                    masked8(load_part8(g + i, length - i, 0.0f), a * value + b, activation);
                 sum += gradient;
-                sum_centred += gradient * (load_part8(in + i, n, mean) - m);
+                sum_centred += gradient * (value - m);
             }
             total += total8(sum);
             total_centred += total8(sum_centred);
@@ -206,33 +218,30 @@ INLINE void channel_gradient_sums(const float *dy, const float *at, const float 
     *sum_dy_centred = total_centred;
 }
 
-/* dx = scale·(g − mean_dy − (x − mean)·k), assigned or added (training, in
- * PyTorch's form; evaluation passes mean_dy = k = 0). */
-INLINE f8 input_gradient8(f8 dy, f8 at, f8 x, f8 mean, f8 scale, f8 mean_dy, f8 k,
-                          cr_activation activation) {
-    return scale * (masked8(dy, at, activation) - mean_dy - (x - mean) * k);
-}
-
-INLINE void channel_input_gradient(float *dx, const float *dy, const float *at, const float *x,
-                                   channel_view v, float mean, float scale, float mean_dy, float k,
-                                   cr_activation activation, bool assign) {
-    f8 m = broadcast8(mean), s = broadcast8(scale), md = broadcast8(mean_dy), kk = broadcast8(k);
+/* dx = scale·(g − mean_dy − (x − mean)·k), assigned or added (PyTorch's
+ * form). */
+INLINE void channel_input_gradient(float *dx, const float *dy, const float *x, channel_view v,
+                                   channel_gradient c, cr_activation activation, bool assign) {
+    f8 m = broadcast8(c.mean), a = broadcast8(c.a), b = broadcast8(c.b);
+    f8 scale = broadcast8(c.scale), mean_dy = broadcast8(c.mean_dy), k = broadcast8(c.k);
     for (int image = 0; image < v.batch; image++) {
         int64_t offset = image * v.image_size;
-        const float *g = dy + offset, *y = at + offset, *in = x + offset;
+        const float *g = dy + offset, *in = x + offset;
         float *out = dx + offset;
         int64_t i = 0;
         for (; i + 8 <= v.spatial; i += 8) {
-            f8 value = input_gradient8(load8(g + i), load8(y + i), load8(in + i), m, s, md, kk,
-                                       activation);
-            store8(out + i, assign ? value : load8(out + i) + value);
+            f8 value = load8(in + i);
+            f8 gradient = masked8(load8(g + i), a * value + b, activation);
+            f8 result = scale * (gradient - mean_dy - (value - m) * k);
+            store8(out + i, assign ? result : load8(out + i) + result);
         }
         if (i < v.spatial) {
             int64_t n = v.spatial - i;
-            f8 value = input_gradient8(load_part8(g + i, n, 0.0f), load_part8(y + i, n, 0.0f),
-                                       load_part8(in + i, n, 0.0f), m, s, md, kk, activation);
-            if (!assign) value += load_part8(out + i, n, 0.0f);
-            memcpy(out + i, &value, (size_t)n * sizeof(float));
+            f8 value = load_part8(in + i, n, 0.0f);
+            f8 gradient = masked8(load_part8(g + i, n, 0.0f), a * value + b, activation);
+            f8 result = scale * (gradient - mean_dy - (value - m) * k);
+            if (!assign) result += load_part8(out + i, n, 0.0f);
+            memcpy(out + i, &result, (size_t)n * sizeof(float));
         }
     }
 }
@@ -258,22 +267,17 @@ INLINE void affine_any(float *y, const float *x, channel_view v, float a, float 
     WITH_ACTIVATION(activation, channel_affine(y, x, v, a, b, act_));
 }
 
-INLINE void gradient_sums_any(const float *dy, const float *at, const float *x, float mean,
-                              channel_view v, cr_activation activation, double *sum_dy,
-                              double *sum_dy_centred) {
-    WITH_ACTIVATION(activation,
-                    channel_gradient_sums(dy, at, x, mean, v, act_, sum_dy, sum_dy_centred));
+INLINE void gradient_sums_any(const float *dy, const float *x, channel_view v, channel_gradient c,
+                              cr_activation activation, double *sum_dy, double *sum_dy_centred) {
+    WITH_ACTIVATION(activation, channel_gradient_sums(dy, x, v, c, act_, sum_dy, sum_dy_centred));
 }
 
-INLINE void input_gradient_any(float *dx, const float *dy, const float *at, const float *x,
-                               channel_view v, float mean, float scale, float mean_dy, float k,
-                               cr_activation activation, bool assign) {
+INLINE void input_gradient_any(float *dx, const float *dy, const float *x, channel_view v,
+                               channel_gradient c, cr_activation activation, bool assign) {
     if (assign)
-        WITH_ACTIVATION(activation, channel_input_gradient(dx, dy, at, x, v, mean, scale, mean_dy,
-                                                           k, act_, true));
+        WITH_ACTIVATION(activation, channel_input_gradient(dx, dy, x, v, c, act_, true));
     else
-        WITH_ACTIVATION(activation, channel_input_gradient(dx, dy, at, x, v, mean, scale, mean_dy,
-                                                           k, act_, false));
+        WITH_ACTIVATION(activation, channel_input_gradient(dx, dy, x, v, c, act_, false));
 }
 
 static void moments_generic(const float *x, channel_view v, double *mean, double *m2) {
@@ -283,15 +287,14 @@ static void affine_generic(float *y, const float *x, channel_view v, float a, fl
                            cr_activation activation) {
     affine_any(y, x, v, a, b, activation);
 }
-static void gradient_sums_generic(const float *dy, const float *at, const float *x, float mean,
-                                  channel_view v, cr_activation activation, double *sum_dy,
+static void gradient_sums_generic(const float *dy, const float *x, channel_view v,
+                                  channel_gradient c, cr_activation activation, double *sum_dy,
                                   double *sum_dy_centred) {
-    gradient_sums_any(dy, at, x, mean, v, activation, sum_dy, sum_dy_centred);
+    gradient_sums_any(dy, x, v, c, activation, sum_dy, sum_dy_centred);
 }
-static void input_gradient_generic(float *dx, const float *dy, const float *at, const float *x,
-                                   channel_view v, float mean, float scale, float mean_dy, float k,
-                                   cr_activation activation, bool assign) {
-    input_gradient_any(dx, dy, at, x, v, mean, scale, mean_dy, k, activation, assign);
+static void input_gradient_generic(float *dx, const float *dy, const float *x, channel_view v,
+                                   channel_gradient c, cr_activation activation, bool assign) {
+    input_gradient_any(dx, dy, x, v, c, activation, assign);
 }
 
 #if CR_X86
@@ -302,16 +305,15 @@ CR_TARGET_AVX2 static void affine_avx2(float *y, const float *x, channel_view v,
                                        cr_activation activation) {
     affine_any(y, x, v, a, b, activation);
 }
-CR_TARGET_AVX2 static void gradient_sums_avx2(const float *dy, const float *at, const float *x,
-                                              float mean, channel_view v, cr_activation activation,
+CR_TARGET_AVX2 static void gradient_sums_avx2(const float *dy, const float *x, channel_view v,
+                                              channel_gradient c, cr_activation activation,
                                               double *sum_dy, double *sum_dy_centred) {
-    gradient_sums_any(dy, at, x, mean, v, activation, sum_dy, sum_dy_centred);
+    gradient_sums_any(dy, x, v, c, activation, sum_dy, sum_dy_centred);
 }
-CR_TARGET_AVX2 static void input_gradient_avx2(float *dx, const float *dy, const float *at,
-                                               const float *x, channel_view v, float mean,
-                                               float scale, float mean_dy, float k,
+CR_TARGET_AVX2 static void input_gradient_avx2(float *dx, const float *dy, const float *x,
+                                               channel_view v, channel_gradient c,
                                                cr_activation activation, bool assign) {
-    input_gradient_any(dx, dy, at, x, v, mean, scale, mean_dy, k, activation, assign);
+    input_gradient_any(dx, dy, x, v, c, activation, assign);
 }
 #endif
 
@@ -320,12 +322,10 @@ typedef struct batchnorm_loops {
     void (*moments)(const float *x, channel_view v, double *mean, double *m2);
     void (*affine)(float *y, const float *x, channel_view v, float a, float b,
                    cr_activation activation);
-    void (*gradient_sums)(const float *dy, const float *at, const float *x, float mean,
-                          channel_view v, cr_activation activation, double *sum_dy,
-                          double *sum_dy_centred);
-    void (*input_gradient)(float *dx, const float *dy, const float *at, const float *x,
-                           channel_view v, float mean, float scale, float mean_dy, float k,
-                           cr_activation activation, bool assign);
+    void (*gradient_sums)(const float *dy, const float *x, channel_view v, channel_gradient c,
+                          cr_activation activation, double *sum_dy, double *sum_dy_centred);
+    void (*input_gradient)(float *dx, const float *dy, const float *x, channel_view v,
+                           channel_gradient c, cr_activation activation, bool assign);
 } batchnorm_loops;
 
 static batchnorm_loops loops_for_cpu(void) {
@@ -410,7 +410,7 @@ static void batchnorm_backward(const cr_step *step) {
     int64_t spatial = (int64_t)shape.h * shape.w;
     channel_view view = {step->batch, channels * spatial, spatial};
     int64_t count = step->batch * spatial;
-    const float *gamma = step->param[GAMMA];
+    const float *gamma = step->param[GAMMA], *beta = step->param[BETA];
     const float *running_mean = step->param[RUNNING_MEAN];
     const float *running_var = step->param[RUNNING_VAR];
     float *dgamma = step->dparam[GAMMA], *dbeta = step->dparam[BETA];
@@ -427,23 +427,23 @@ static void batchnorm_backward(const cr_step *step) {
             mean = running_mean[c];
             inverse_std = (float)(1.0 / sqrt((double)running_var[c] + cfg->eps));
         }
+        /* a and b exactly as forward computed them. */
+        float a = gamma[c] * inverse_std;
+        channel_gradient constants = {.mean = mean, .a = a, .b = beta[c] - mean * a, .scale = a};
         int64_t first = c * spatial;
         const float *dy = step->dy + first, *x = step->x[0] + first;
-        /* Without a fused activation `at` is never read. */
-        const float *at = step->post_y ? step->post_y + first : dy;
         double sum_dy, sum_dy_centred;
-        loops.gradient_sums(dy, at, x, mean, view, activation, &sum_dy, &sum_dy_centred);
+        loops.gradient_sums(dy, x, view, constants, activation, &sum_dy, &sum_dy_centred);
         if (dgamma) dgamma[c] = (float)(sum_dy_centred * inverse_std);
         if (dbeta) dbeta[c] = (float)sum_dy;
         if (!step->dx[0]) continue;
 
-        float mean_dy = 0.0f, k = 0.0f;
         if (step->training) {
-            mean_dy = (float)(sum_dy / (double)count);
-            k = (float)(sum_dy_centred * inverse_std * inverse_std / (double)count);
+            constants.mean_dy = (float)(sum_dy / (double)count);
+            constants.k = (float)(sum_dy_centred * inverse_std * inverse_std / (double)count);
         }
-        loops.input_gradient(step->dx[0] + first, dy, at, x, view, mean, gamma[c] * inverse_std,
-                             mean_dy, k, activation, step->dx_assign);
+        loops.input_gradient(step->dx[0] + first, dy, x, view, constants, activation,
+                             step->dx_assign);
     }
 }
 
