@@ -151,11 +151,12 @@ typedef struct cr_net_options {
      * intermediate outputs are read (features, apply). Results differ from
      * the unfused layers by float rounding. */
     bool fuse_inference;
-    /* Training forwards run batchnorm → relu (or relu6) as one pass: the
-     * batchnorm writes the relu's output, and backward applies the relu's
-     * mask while it reads the gradient. The batchnorm's own output is then
-     * not written, so leave it off where it is read (per-layer dumps). The
-     * results are those of the unfused layers, bit for bit. */
+    /* Training forwards run batchnorm → relu and add → relu (or relu6) as
+     * one pass: the batchnorm (add) writes the relu's output, and backward
+     * applies the relu's mask while it reads the gradient. The batchnorm's
+     * (add's) own output is then not written, so leave it off where it is
+     * read (per-layer dumps). The results are those of the unfused layers,
+     * bit for bit. */
     bool fuse_training;
 } cr_net_options;
 

@@ -340,7 +340,7 @@ typedef struct cr_layer_kind {
      * layer cannot be folded into an epilogue. */
     cr_activation epilogue_activation;
     /* Training forward and backward honour cr_step's post_y and
-     * post_activation (relu or relu6) without post_scale (batchnorm): the
+     * post_activation (relu or relu6) without post_scale (batchnorm, add): the
      * runtime then runs an activation layer that alone reads this one as
      * part of it, saving a pass over memory each way (net.c,
      * cr_model_training_fusion). */

@@ -66,7 +66,7 @@ int cr_model_format_versions(const int **versions);
 int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *offsets, int *born);
 
 /* The activation layer (relu, relu6) that training may run as part of layer
- * `layer` (cr_layer_kind.trains_with_activation: batchnorm), or -1: the
+ * `layer` (cr_layer_kind.trains_with_activation: batchnorm, add), or -1: the
  * activation is the only reader of `layer`, neither is the network output,
  * and the activation's derivative is a function of its output. The two
  * share one output gradient (cr_model_plan_gradients): the activation's

@@ -154,7 +154,8 @@ static void test_batchnorm_1d(void) {
  * (cr_net_options.fuse_training): it must give the unfused layers' results
  * bit for bit — outputs, every gradient, the running statistics — after a
  * conv, after dense (BatchNorm1d), at 1 and 3 threads, and must leave a
- * batchnorm alone whose output has a second reader (bn3, read by the add). */
+ * batchnorm alone whose output has a second reader (bn3, read by the add).
+ * The add → relu of a residual block (sum → r5) fuses the same way. */
 static const char *const fusion_model =
     "input: [3, 6, 6]\n"
     "layers:\n"
@@ -168,6 +169,7 @@ static const char *const fusion_model =
     "  - {type: batchnorm, name: bn3}\n"
     "  - {type: relu, name: r3}\n"
     "  - {type: add, name: sum, inputs: [r3, bn3]}\n"
+    "  - {type: relu, name: r5}\n"
     "  - {type: flatten, name: flat}\n"
     "  - {type: dense, name: fc1, units: 6}\n"
     "  - {type: batchnorm, name: bn4}\n"
@@ -251,6 +253,8 @@ static void test_batchnorm_relu_fusion(int threads) {
     CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "bn2")),
               cr_model_find_layer(model, "r2"));
     CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "bn3")), -1);
+    CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "sum")),
+              cr_model_find_layer(model, "r5"));
     CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "bn4")),
               cr_model_find_layer(model, "r4"));
     cr_net *plain = fusion_net(model, false), *fused = fusion_net(model, true);

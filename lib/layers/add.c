@@ -19,20 +19,64 @@ static int add_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
     return 0;
 }
 
-/* x_i: [N, C, H, W] -> y = Σ_i x_i */
-static void add_forward(const cr_step *step) {
-    int64_t n = step->batch * cr_shape_size(step->layer->out);
-    memcpy(step->y, step->x[0], (size_t)n * sizeof(float));
-    for (int i = 1; i < step->layer->n_inputs; i++)
-        for (int64_t j = 0; j < n; j++) step->y[j] += step->x[i][j];
+/* act(z) for a fused relu or relu6: the activation layers' expressions. */
+static inline float activate(float z, cr_activation activation) {
+    if (activation == CR_ACT_RELU) return z > 0.0f ? z : 0.0f;
+    if (activation == CR_ACT_RELU6) return z < 0.0f ? 0.0f : z > 6.0f ? 6.0f : z;
+    return z;
 }
 
-/* dx_i += dy for every input */
+/* The gradient through a fused relu or relu6 from its output y (the
+ * activation layers' rule). */
+static inline float through(float dy, float y, cr_activation activation) {
+    if (activation == CR_ACT_RELU) return y > 0.0f ? dy : 0.0f;
+    if (activation == CR_ACT_RELU6) return y > 0.0f && y < 6.0f ? dy : 0.0f;
+    return dy;
+}
+
+/* The fused forward of two inputs (a residual block's add → relu): one pass
+ * writing act(x0 + x1), the activation a constant so the loop vectorises. */
+static void add_pair_activated(float *y, const float *x0, const float *x1, int64_t n,
+                               cr_activation activation) {
+    if (activation == CR_ACT_RELU)
+        for (int64_t j = 0; j < n; j++) y[j] = activate(x0[j] + x1[j], CR_ACT_RELU);
+    else
+        for (int64_t j = 0; j < n; j++) y[j] = activate(x0[j] + x1[j], CR_ACT_RELU6);
+}
+
+/* x_i: [N, C, H, W] -> y = Σ_i x_i, summed in input order; fused with an
+ * activation (cr_step.post_y: the relu that alone reads it, in training),
+ * act(Σ_i x_i) into post_y instead. */
+static void add_forward(const cr_step *step) {
+    int64_t n = step->batch * cr_shape_size(step->layer->out);
+    if (step->post_y && step->layer->n_inputs == 2) {
+        add_pair_activated(step->post_y, step->x[0], step->x[1], n, step->post_activation);
+        return;
+    }
+    float *y = step->post_y ? step->post_y : step->y;
+    memcpy(y, step->x[0], (size_t)n * sizeof(float));
+    for (int i = 1; i < step->layer->n_inputs; i++)
+        for (int64_t j = 0; j < n; j++) y[j] += step->x[i][j];
+    if (step->post_y)
+        for (int64_t j = 0; j < n; j++) y[j] = activate(y[j], step->post_activation);
+}
+
+/* dx_i += dy for every input; fused, dy is the activation's output
+ * gradient, masked by its output on the way. */
 static void add_backward(const cr_step *step) {
     int64_t n = step->batch * cr_shape_size(step->layer->out);
-    for (int i = 0; i < step->layer->n_inputs; i++)
-        if (step->dx[i])
-            for (int64_t j = 0; j < n; j++) step->dx[i][j] += step->dy[j];
+    const float *y = step->post_y;
+    cr_activation activation = y ? step->post_activation : CR_ACT_NONE;
+    for (int i = 0; i < step->layer->n_inputs; i++) {
+        float *dx = step->dx[i];
+        if (!dx) continue;
+        if (activation == CR_ACT_RELU)
+            for (int64_t j = 0; j < n; j++) dx[j] += through(step->dy[j], y[j], CR_ACT_RELU);
+        else if (activation == CR_ACT_RELU6)
+            for (int64_t j = 0; j < n; j++) dx[j] += through(step->dy[j], y[j], CR_ACT_RELU6);
+        else
+            for (int64_t j = 0; j < n; j++) dx[j] += step->dy[j];
+    }
 }
 
 /* Add for two inputs, Sum for more. */
@@ -54,5 +98,6 @@ const cr_layer_kind cr_add_kind = {
     .infer = add_infer,
     .forward = add_forward,
     .backward = add_backward,
+    .trains_with_activation = true,
     .aliases = (const char *const[]){"shortcut", "eltwise", NULL},
 };
