@@ -106,7 +106,7 @@ static double take_batch(const cr_bench_options *options, cr_net *net, int *labe
 static int bench_training(const cr_model *model, const cr_bench_options *options,
                           cr_bench_result *result, cr_error *err) {
     int layers = model->n_layers, steps = options->steps, batch = options->batch;
-    cr_net_options net_options = {.seed = options->seed, .training = true};
+    cr_net_options net_options = {.seed = options->seed, .training = true, .fuse_training = true};
     cr_net *net;
     if (cr_net_create(model, batch, &net_options, &net, err)) return 1;
     cr_optimizer_config sgd = cr_optimizer_defaults(CR_OPT_SGD);

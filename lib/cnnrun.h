@@ -151,6 +151,13 @@ typedef struct cr_net_options {
      * intermediate outputs are read (features, apply). Results differ from
      * the unfused layers by float rounding. */
     bool fuse_inference;
+    /* Training forwards run batchnorm → relu and add → relu (or relu6) as
+     * one pass: the batchnorm (add) writes the relu's output, and backward
+     * applies the relu's mask while it reads the gradient. The batchnorm's
+     * (add's) own output is then not written, so leave it off where it is
+     * read (per-layer dumps). The results are those of the unfused layers,
+     * bit for bit. */
+    bool fuse_training;
 } cr_net_options;
 
 /* Plans every buffer for up to `max_batch` images once, and initialises the
@@ -268,8 +275,8 @@ CR_API int cr_net_load_weights(cr_net *net, const char *path, cr_error *err);
  * the net's first batch slot (any batch size the net was created for); the
  * net's batch size is left as it was. */
 CR_API int cr_predict_image(cr_net *net, const unsigned char *pixels, int height, int width,
-                            int channels, const float *mean, const float *std,
-                            float *probabilities, cr_error *err);
+                            int channels, const float *mean, const float *std, float *probabilities,
+                            cr_error *err);
 
 /* The normalisation a weights file records (`cnnrun info` shows it):
  * *channels values in mean[] and std[] (at most 4), or *channels 0 when the

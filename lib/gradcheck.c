@@ -233,7 +233,10 @@ int cr_gradcheck(const cr_model *model, const cr_gradcheck_options *options,
     *results = NULL;
     *n_results = 0;
     cr_net *net;
-    cr_net_options net_options = {.seed = options->seed, .training = true, .input_grad = true};
+    /* The fused training path is the one `cnnrun train` runs: check it. The
+     * kink pattern reads activations' outputs, which fusion still writes. */
+    cr_net_options net_options = {
+        .seed = options->seed, .training = true, .input_grad = true, .fuse_training = true};
     if (cr_net_create(model, options->batch, &net_options, &net, err)) return 1;
 
     uint64_t rng = options->seed * 0x9E3779B97F4A7C15ULL + 12345;

@@ -172,7 +172,7 @@ typedef struct cr_layer {
      * the next: values that depend on the parameters alone (Winograd's
      * transformed weights), computed once instead of every forward. */
     int64_t eval_constants;
-    bool used;                    /* some layer (or the network output) reads it */
+    bool used; /* some layer (or the network output) reads it */
     /* The train section's `freeze:` covers it (lib/freeze.h): its
      * parameters are not trainable whatever its kind's keys say. */
     bool frozen;
@@ -227,7 +227,13 @@ typedef struct cr_step {
     /* Evaluation-mode fusion (conv forward only; see cr_net_options'
      * fuse_inference): when post_y is set, write act(post_scale·z +
      * post_shift) per output channel into post_y, the output of the
-     * batchnorm (and relu) that follow, instead of z into y. */
+     * batchnorm (and relu) that follow, instead of z into y.
+     * Training fusion (a kind with trains_with_activation; see
+     * cr_net_options' fuse_training): post_y is the output of the
+     * activation layer that alone reads this one, post_scale/post_shift are
+     * NULL. Forward writes act(z) into post_y instead of z into y; backward
+     * takes dy as the gradient of post_y and uses dy·act'(z) as its own
+     * output gradient (z as forward computed it, bit for bit). */
     const float *post_scale, *post_shift;
     cr_activation post_activation;
     float *post_y;
@@ -333,6 +339,12 @@ typedef struct cr_layer_kind {
      * epilogue may apply it instead (relu: CR_ACT_RELU); CR_ACT_NONE: the
      * layer cannot be folded into an epilogue. */
     cr_activation epilogue_activation;
+    /* Training forward and backward honour cr_step's post_y and
+     * post_activation (relu or relu6) without post_scale (batchnorm, add): the
+     * runtime then runs an activation layer that alone reads this one as
+     * part of it, saving a pass over memory each way (net.c,
+     * cr_model_training_fusion). */
+    bool trains_with_activation;
     /* Tracks batches (NULL: no): PyTorch's module has one more buffer, an
      * I64 scalar of this name (batchnorm: "num_batches_tracked"), that
      * cnnrun does not use: weights are saved with it (0), after the

@@ -56,12 +56,23 @@ int cr_model_format_versions(const int **versions);
  * the start of one block that gradients never alive at the same time share.
  * Backward runs the layers in reverse: layer i's gradient is born when its
  * last reader's backward writes into it (the output's and any unread
- * layer's: before backward starts) and dies after layer i's own backward.
+ * layer's: before backward starts) and dies after layer i's own backward
+ * (an activation fused in training with its input passes its block on to
+ * that input instead: cr_model_training_fusion).
  * Fills offsets[n_layers] and *born[n_layers] (the layer whose backward
  * first writes it, n_layers for "before backward"), returns the block's size
  * in floats; every piece starts 64-byte aligned. offsets/born may be NULL
  * (size only). */
 int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *offsets, int *born);
+
+/* The activation layer (relu, relu6) that training may run as part of layer
+ * `layer` (cr_layer_kind.trains_with_activation: batchnorm, add), or -1: the
+ * activation is the only reader of `layer`, neither is the network output,
+ * and the activation's derivative is a function of its output. The two
+ * share one output gradient (cr_model_plan_gradients): the activation's
+ * backward, when it runs on its own, turns it in place into the gradient of
+ * `layer`'s output; fused, `layer`'s backward applies the mask itself. */
+int cr_model_training_fusion(const cr_model *model, int layer);
 
 /* Internal stages, in order (spec.c, graph.c, shape.c). */
 int cr_spec_parse(cr_model *model, cr_error *err);

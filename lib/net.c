@@ -77,6 +77,11 @@ struct cr_net {
     /* fuse_inference: per layer, the last layer of the conv → batchnorm
      * (→ relu) chain it starts, or -1. */
     int *chain_end;
+    /* fuse_training: per layer, the activation layer its training forward
+     * and its backward run as part of it, or -1 (cr_model_training_fusion);
+     * fused_away marks those activations, whose own steps then do nothing. */
+    int *fused_activation;
+    bool *fused_away;
 
     /* Set by a loss fused with the output layer (cr_net_loss_grad): the
      * output gradient holds d(loss)/d(logits), the output layer's input, and
@@ -337,6 +342,19 @@ static int plan_fusion(cr_net *net, cr_error *err) {
     return 0;
 }
 
+static int plan_training_fusion(cr_net *net, cr_error *err) {
+    const cr_model *model = net->model;
+    size_t n = (size_t)(model->n_layers ? model->n_layers : 1);
+    net->fused_activation = malloc(n * sizeof *net->fused_activation);
+    net->fused_away = calloc(n, sizeof *net->fused_away);
+    if (!net->fused_activation || !net->fused_away) return out_of_memory(err, 0);
+    for (int i = 0; i < model->n_layers; i++) {
+        net->fused_activation[i] = cr_model_training_fusion(model, i);
+        if (net->fused_activation[i] >= 0) net->fused_away[net->fused_activation[i]] = true;
+    }
+    return 0;
+}
+
 int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *options, cr_net **out,
                   cr_error *err) {
     *out = NULL;
@@ -370,7 +388,8 @@ int cr_net_create(const cr_model *model, int max_batch, const cr_net_options *op
     if (!net->layers || plan_params(net, options->seed, err) ||
         plan_arena(net, err, options->input_grad) || plan_backward(net, options->input_grad, err) ||
         wire_inputs(net, err) || plan_constants(net, err) ||
-        (options->fuse_inference && plan_fusion(net, err))) {
+        (options->fuse_inference && plan_fusion(net, err)) ||
+        (options->fuse_training && options->training && plan_training_fusion(net, err))) {
         if (net->layers)
             cr_net_free(net);
         else
@@ -391,6 +410,8 @@ void cr_net_free(cr_net *net) {
     for (int i = 0; i < net->n_entries; i++) free(net->entries ? net->entries[i].name : NULL);
     free(net->entries);
     free(net->chain_end);
+    free(net->fused_activation);
+    free(net->fused_away);
     free(net->gradient_born);
     free(net->backward_wanted);
     free(net->layers);
@@ -490,6 +511,20 @@ static int forward_chain(cr_net *net, int first) {
     return last;
 }
 
+/* Layer i's step with the activation it runs as part of it in training
+ * (fuse_training): the activation's output, and its output gradient, which
+ * is i's own (cr_model_plan_gradients) until the mask is applied. */
+static void attach_activation(cr_net *net, cr_step *step, int i) {
+    int activation = net->fused_activation[i];
+    step->post_y = net->layers[activation].y;
+    step->post_activation = net->model->layers[activation].kind->epilogue_activation;
+    step->dy = net->layers[activation].dy;
+}
+
+static bool fused_in_training(const cr_net *net, int i) {
+    return net->fused_activation && net->fused_activation[i] >= 0;
+}
+
 void cr_net_params_changed(cr_net *net) {
     net->constants_ready = false;
 }
@@ -506,7 +541,10 @@ void cr_net_forward(cr_net *net, bool training) {
             i = last;
             continue;
         }
+        /* Its input's forward wrote its output (fuse_training). */
+        if (training && net->fused_away && net->fused_away[i]) continue;
         cr_step step = make_step(net, i, training);
+        if (training && fused_in_training(net, i)) attach_activation(net, &step, i);
         double started = net->forward_seconds ? cr_monotonic_seconds() : 0.0;
         net->model->layers[i].kind->forward(&step);
         if (net->forward_seconds) net->forward_seconds[i] += cr_monotonic_seconds() - started;
@@ -557,6 +595,10 @@ static void layer_backward(cr_net *net, int i) {
         }
         return;
     }
+    /* A fused activation's mask is applied by its input's backward, after
+     * either forward: the activation's output holds act(input) both ways. */
+    if (net->fused_away && net->fused_away[i]) return;
+    if (fused_in_training(net, i)) attach_activation(net, &step, i);
     model->layers[i].kind->backward(&step);
 }
 

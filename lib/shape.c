@@ -83,13 +83,41 @@ typedef struct gradient_block {
     bool free;
 } gradient_block;
 
+int cr_model_training_fusion(const cr_model *model, int layer) {
+    const cr_layer *layers = model->layers;
+    if (!layers[layer].kind->trains_with_activation || layer == model->output) return -1;
+    int reader = -1;
+    for (int j = 0; j < model->n_layers; j++)
+        for (int k = 0; k < layers[j].n_inputs; k++) {
+            if (layers[j].inputs[k] != layer) continue;
+            if (reader >= 0) return -1; /* a second reader needs the plain output */
+            reader = j;
+        }
+    if (reader < 0 || reader == model->output || layers[reader].n_inputs != 1 ||
+        !layers[reader].kind->assigns_dx)
+        return -1;
+    cr_activation activation = layers[reader].kind->epilogue_activation;
+    return activation == CR_ACT_RELU || activation == CR_ACT_RELU6 ? reader : -1;
+}
+
+/* heir[a] = b when activation a hands its gradient block down to layer b
+ * (cr_model_training_fusion), else -1. */
+static void plan_gradient_heirs(const cr_model *model, int *heir) {
+    for (int i = 0; i < model->n_layers; i++) heir[i] = -1;
+    for (int i = 0; i < model->n_layers; i++) {
+        int activation = cr_model_training_fusion(model, i);
+        if (activation >= 0) heir[activation] = i;
+    }
+}
+
 int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *offsets, int *born) {
     int n = model->n_layers;
     int *birth = malloc((size_t)(n ? n : 1) * sizeof *birth);
     int *block_of = malloc((size_t)(n ? n : 1) * sizeof *block_of);
     gradient_block *blocks = malloc((size_t)(n ? n : 1) * sizeof *blocks);
+    int *heir = malloc((size_t)(n ? n : 1) * sizeof *heir);
     int64_t total = 0;
-    if (!birth || !block_of || !blocks) {
+    if (!birth || !block_of || !blocks || !heir) {
         /* No room to plan: one piece each, nothing shared. */
         for (int i = 0; i < n; i++) {
             if (offsets) offsets[i] = total;
@@ -99,8 +127,10 @@ int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *o
         free(birth);
         free(block_of);
         free(blocks);
+        free(heir);
         return total;
     }
+    plan_gradient_heirs(model, heir);
     for (int i = 0; i < n; i++) birth[i] = n;
     for (int j = 0; j < n; j++)
         for (int k = 0; k < model->layers[j].n_inputs; k++) {
@@ -118,6 +148,10 @@ int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *o
     for (int t = n; t >= 0; t--) {
         for (int i = 0; i < n; i++) {
             if (birth[i] != t) continue;
+            if (t < n && heir[t] == i) { /* born into its activation's block */
+                block_of[i] = block_of[t];
+                continue;
+            }
             int64_t size = cr_round_up_floats(mul(batch, cr_shape_size(model->layers[i].out)));
             int best = -1; /* the smallest free block that fits */
             for (int b = 0; b < n_blocks; b++)
@@ -139,7 +173,7 @@ int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *o
             blocks[best].free = false;
             block_of[i] = best;
         }
-        if (t < n) blocks[block_of[t]].free = true;
+        if (t < n && heir[t] < 0) blocks[block_of[t]].free = true;
     }
     for (int i = 0; i < n; i++) {
         if (offsets) offsets[i] = blocks[block_of[i]].offset;
@@ -148,6 +182,7 @@ int64_t cr_model_plan_gradients(const cr_model *model, int64_t batch, int64_t *o
     free(birth);
     free(block_of);
     free(blocks);
+    free(heir);
     return total;
 }
 

@@ -1142,8 +1142,10 @@ int cr_train(const cr_model *model, const cr_train_config *requested, const cr_d
     status = check_same_run(&r, err);
     /* A rank holds at most its share of a global batch. */
     int size = cr_dist_size(), share_max = (config->batch_size + size - 1) / size;
-    /* Validation reads only the output: it may run fused chains. */
-    cr_net_options net_options = {.seed = config->seed, .training = true, .fuse_inference = true};
+    /* Training and validation read only the output: both may run fused
+     * chains (same results as unfused training, bit for bit). */
+    cr_net_options net_options = {
+        .seed = config->seed, .training = true, .fuse_inference = true, .fuse_training = true};
     if (!status) status = cr_net_create(model, share_max, &net_options, &r.net, err);
     int64_t parameter_count = 0;
     if (!status) cr_net_param_block(r.net, &parameter_count);

@@ -150,10 +150,143 @@ static void test_batchnorm_1d(void) {
     fixture_free(&f);
 }
 
+/* Training runs batchnorm → relu (→ relu6) as one pass each way
+ * (cr_net_options.fuse_training): it must give the unfused layers' results
+ * bit for bit — outputs, every gradient, the running statistics — after a
+ * conv, after dense (BatchNorm1d), at 1 and 3 threads, and must leave a
+ * batchnorm alone whose output has a second reader (bn3, read by the add).
+ * The add → relu of a residual block (sum → r5) fuses the same way. */
+static const char *const fusion_model =
+    "input: [3, 6, 6]\n"
+    "layers:\n"
+    "  - {type: conv, name: c1, filters: 4, kernel: 3, padding: 1}\n"
+    "  - {type: batchnorm, name: bn1}\n"
+    "  - {type: relu, name: r1}\n"
+    "  - {type: conv, name: c2, filters: 4, kernel: 3, padding: 1}\n"
+    "  - {type: batchnorm, name: bn2}\n"
+    "  - {type: relu6, name: r2}\n"
+    "  - {type: conv, name: c3, filters: 4, kernel: 1}\n"
+    "  - {type: batchnorm, name: bn3}\n"
+    "  - {type: relu, name: r3}\n"
+    "  - {type: add, name: sum, inputs: [r3, bn3]}\n"
+    "  - {type: relu, name: r5}\n"
+    "  - {type: flatten, name: flat}\n"
+    "  - {type: dense, name: fc1, units: 6}\n"
+    "  - {type: batchnorm, name: bn4}\n"
+    "  - {type: relu, name: r4}\n"
+    "  - {type: dense, name: fc2, units: 5}\n"
+    "  - {type: softmax, name: out}\n";
+
+enum { FUSION_BATCH = 5 };
+
+static cr_net *fusion_net(const cr_model *model, bool fuse) {
+    cr_net *net;
+    cr_error err;
+    cr_net_options options = {
+        .seed = 2, .training = true, .input_grad = true, .fuse_training = fuse};
+    if (cr_net_create(model, FUSION_BATCH, &options, &net, &err)) {
+        CHECK(!"network builds");
+        return NULL;
+    }
+    /* bn2 scaled and shifted so that relu6 clips at 6 as well as at 0. */
+    for (int i = 0; i < cr_net_param_count(net); i++) {
+        cr_tensor t = cr_net_param(net, i);
+        for (int64_t j = 0; j < t.count; j++)
+            if (strcmp(t.name, "bn2.weight") == 0)
+                t.data[j] = 4.0f;
+            else if (strcmp(t.name, "bn2.bias") == 0)
+                t.data[j] = 2.0f;
+    }
+    return net;
+}
+
+/* One training step on both nets from the same input; then everything
+ * compared exactly. */
+static void fusion_step(cr_net *plain, cr_net *fused, const cr_model *model, uint64_t *rng) {
+    int64_t inputs = FUSION_BATCH * cr_shape_size(model->input);
+    fill_uniform(cr_net_input(plain), inputs, rng);
+    memcpy(cr_net_input(fused), cr_net_input(plain), (size_t)inputs * sizeof(float));
+    int bn1 = cr_model_find_layer(model, "bn1");
+    int64_t bn1_size = FUSION_BATCH * cr_shape_size(model->layers[bn1].out);
+    /* The fused forward does not write bn1's own output: NaN stays. */
+    for (int64_t i = 0; i < bn1_size; i++) cr_net_layer_output(fused, bn1)[i] = NAN;
+    int labels[FUSION_BATCH] = {0, 3, 1, 4, 2};
+    cr_net_forward(plain, true);
+    cr_net_forward(fused, true);
+    CHECK(isnan(cr_net_layer_output(fused, bn1)[0]));
+    CHECK(!isnan(cr_net_layer_output(plain, bn1)[0]));
+    CHECK_NEAR(cr_net_cross_entropy(plain, labels), cr_net_cross_entropy(fused, labels), 0);
+    cr_net_backward(plain);
+    cr_net_backward(fused);
+
+    for (int i = 0; i < model->n_layers; i++) {
+        if (cr_model_training_fusion(model, i) >= 0) continue; /* its output is unwritten */
+        char what[64];
+        snprintf(what, sizeof what, "fused %s output", model->layers[i].name);
+        check_floats(what, cr_net_layer_output(fused, i), cr_net_layer_output(plain, i),
+                     FUSION_BATCH * cr_shape_size(model->layers[i].out), 0);
+    }
+    int64_t grads, fused_grads;
+    const float *expected = cr_net_grad_block(plain, &grads);
+    const float *actual = cr_net_grad_block(fused, &fused_grads);
+    CHECK_INT(fused_grads, grads);
+    check_floats("fused parameter gradients", actual, expected, grads, 0);
+    check_floats("fused input gradient", cr_net_input_grad(fused), cr_net_input_grad(plain), inputs,
+                 0);
+    for (int i = 0; i < cr_net_param_count(plain); i++) {
+        cr_tensor a = cr_net_param(fused, i), b = cr_net_param(plain, i);
+        check_floats(b.name, a.data, b.data, b.count, 0); /* running statistics */
+    }
+}
+
+static void test_batchnorm_relu_fusion(int threads) {
+    cr_set_threads(threads);
+    fixture f = {0};
+    cr_error err;
+    if (cr_model_load_text(fusion_model, strlen(fusion_model), "fusion.yaml", &f.model, &err)) {
+        CHECK(!"model loads");
+        return;
+    }
+    const cr_model *model = f.model;
+    CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "bn1")),
+              cr_model_find_layer(model, "r1"));
+    CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "bn2")),
+              cr_model_find_layer(model, "r2"));
+    CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "bn3")), -1);
+    CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "sum")),
+              cr_model_find_layer(model, "r5"));
+    CHECK_INT(cr_model_training_fusion(model, cr_model_find_layer(model, "bn4")),
+              cr_model_find_layer(model, "r4"));
+    cr_net *plain = fusion_net(model, false), *fused = fusion_net(model, true);
+    uint64_t rng = 77;
+    if (plain && fused) {
+        /* Two steps: the second starts from updated running statistics. */
+        fusion_step(plain, fused, model, &rng);
+        fusion_step(plain, fused, model, &rng);
+        /* Backward after an evaluation forward applies the mask too. */
+        cr_net_forward(plain, false);
+        cr_net_forward(fused, false);
+        memcpy(cr_net_output_grad(fused), cr_net_output(plain), 5 * FUSION_BATCH * sizeof(float));
+        memcpy(cr_net_output_grad(plain), cr_net_output(plain), 5 * FUSION_BATCH * sizeof(float));
+        cr_net_backward(plain);
+        cr_net_backward(fused);
+        int64_t grads;
+        const float *expected = cr_net_grad_block(plain, &grads);
+        check_floats("fused gradients after evaluation", cr_net_grad_block(fused, &grads), expected,
+                     grads, 0);
+    }
+    cr_net_free(plain);
+    cr_net_free(fused);
+    cr_model_free(f.model);
+    cr_set_threads(0);
+}
+
 int main(void) {
     test_batchnorm_training_step();
     test_batchnorm_evaluation();
     test_batchnorm_statistics();
     test_batchnorm_1d();
+    test_batchnorm_relu_fusion(1);
+    test_batchnorm_relu_fusion(3);
     return check_report();
 }

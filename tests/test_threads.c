@@ -101,12 +101,13 @@ static bool step(cr_net *net, const cr_model *model, const int *labels) {
     return true;
 }
 
-static run train_once(const cr_model *model, int threads, bool poison_first) {
+static run train_once(const cr_model *model, int threads, bool poison_first, bool fuse) {
     run r = {0};
     cr_set_threads(threads);
     cr_net *net;
     cr_error err;
-    cr_net_options options = {.seed = 3, .training = true, .input_grad = true};
+    cr_net_options options = {
+        .seed = 3, .training = true, .input_grad = true, .fuse_training = fuse};
     if (cr_net_create(model, BATCH, &options, &net, &err)) {
         CHECK(!"network builds");
         return r;
@@ -173,7 +174,7 @@ static double norm_difference(const float *a, const float *b, int64_t count) {
 static void check_portable(const char *path, const cr_model *model, const run *dispatched) {
     cr_cpu_level level = cr_cpu();
     cr_cpu_force(CR_CPU_GENERIC);
-    run portable = train_once(model, 1, false);
+    run portable = train_once(model, 1, false, false);
     cr_cpu_force(level);
     if (!portable.output || !dispatched->output) return;
     double output = worst_difference(portable.output, dispatched->output, portable.output_count);
@@ -197,15 +198,22 @@ static int batchnorm_layers(const cr_model *model) {
 }
 
 static void check_model(const char *path, const cr_model *model) {
-    run plain = train_once(model, 1, false);
-    run poisoned = train_once(model, 1, true);
-    run threaded = train_once(model, 3, true);
+    /* The poisoned and threaded runs also fuse batchnorm → relu in
+     * training (cr_net_options.fuse_training), which must change no bit. */
+    run plain = train_once(model, 1, false, false);
+    run poisoned = train_once(model, 1, true, true);
+    run threaded = train_once(model, 3, true, true);
     check_portable(path, model, &plain);
     if (plain.output && poisoned.output && threaded.output) {
         bool same =
+            memcmp(plain.output, poisoned.output, (size_t)plain.output_count * 4) == 0 &&
             memcmp(plain.grads, poisoned.grads, (size_t)plain.grad_count * 4) == 0 &&
             memcmp(plain.input_grad, poisoned.input_grad, (size_t)plain.input_count * 4) == 0;
-        if (!same) fprintf(stderr, "%s: gradients change after the buffers held NaN\n", path);
+        if (!same)
+            fprintf(stderr,
+                    "%s: the step changes after the buffers held NaN, or with batchnorm → relu "
+                    "fused\n",
+                    path);
         CHECK(same);
         double output = worst_difference(threaded.output, plain.output, plain.output_count);
         double grads = worst_difference(threaded.grads, plain.grads, plain.grad_count);
@@ -305,20 +313,30 @@ static void check_fusion(const char *path, const cr_model *model) {
 
 /* Output gradients share memory: two that are alive at the same time (from
  * the backward of the last reader to the layer's own) never overlap, and a
- * plain chain needs far less than one buffer per layer. */
+ * plain chain needs far less than one buffer per layer. A batchnorm and the
+ * relu that training fuses with it share one gradient, which lives until
+ * the batchnorm's backward (cr_model_training_fusion). */
 static void check_gradient_plan(const char *path, const cr_model *model) {
     int n = model->n_layers;
     int64_t *offsets = malloc((size_t)n * sizeof *offsets), unshared = 0;
-    int *born = malloc((size_t)n * sizeof *born);
+    int *born = malloc((size_t)n * sizeof *born), *dies = malloc((size_t)n * sizeof *dies);
     int64_t total = cr_model_plan_gradients(model, BATCH, offsets, born);
+    for (int i = 0; i < n; i++) dies[i] = i;
+    for (int i = 0; i < n; i++) {
+        int activation = cr_model_training_fusion(model, i);
+        if (activation < 0) continue;
+        dies[activation] = i;
+        CHECK(offsets[activation] == offsets[i]);
+    }
     int overlaps = 0;
     for (int i = 0; i < n; i++) {
         int64_t size_i = BATCH * cr_shape_size(model->layers[i].out);
         unshared += size_i;
         CHECK(offsets[i] + size_i <= total);
         for (int j = i + 1; j < n; j++) {
+            if (cr_model_training_fusion(model, i) == j) continue; /* one gradient */
             int64_t size_j = BATCH * cr_shape_size(model->layers[j].out);
-            bool alive_together = i <= born[j] && j <= born[i];
+            bool alive_together = dies[i] <= born[j] && dies[j] <= born[i];
             bool share = offsets[i] < offsets[j] + size_j && offsets[j] < offsets[i] + size_i;
             overlaps += alive_together && share;
         }
@@ -329,6 +347,7 @@ static void check_gradient_plan(const char *path, const cr_model *model) {
     if (strstr(path, "vgg_small.yaml")) CHECK(total * 2 < unshared);
     free(offsets);
     free(born);
+    free(dies);
 }
 
 static void check_file(const char *path, void *context) {

@@ -27,35 +27,87 @@ static int64_t add_blocks(const cr_step *step, int64_t *n) {
     return (*n + ADD_BLOCK - 1) / ADD_BLOCK;
 }
 
-/* x_i: [N, C, H, W] -> y = Σ_i x_i, added in input order: one pass over
- * the first two inputs, then one per further input. */
+/* act(z) for a fused relu or relu6: the activation layers' expressions. */
+static inline float activate(float z, cr_activation activation) {
+    if (activation == CR_ACT_RELU) return z > 0.0f ? z : 0.0f;
+    if (activation == CR_ACT_RELU6) return z < 0.0f ? 0.0f : z > 6.0f ? 6.0f : z;
+    return z;
+}
+
+/* The gradient through a fused relu or relu6 from its output y (the
+ * activation layers' rule). */
+static inline float through(float dy, float y, cr_activation activation) {
+    if (activation == CR_ACT_RELU) return y > 0.0f ? dy : 0.0f;
+    if (activation == CR_ACT_RELU6) return y > 0.0f && y < 6.0f ? dy : 0.0f;
+    return dy;
+}
+
+/* The fused forward of two inputs (a residual block's add → relu): one pass
+ * writing act(x0 + x1), the activation a constant so the loop vectorises. */
+static void add_pair_activated(float *y, const float *x0, const float *x1, int64_t n,
+                               cr_activation activation) {
+    if (activation == CR_ACT_RELU)
+        for (int64_t j = 0; j < n; j++) y[j] = activate(x0[j] + x1[j], CR_ACT_RELU);
+    else
+        for (int64_t j = 0; j < n; j++) y[j] = activate(x0[j] + x1[j], CR_ACT_RELU6);
+}
+
+/* Values first .. first + count of the forward: Σ_i x_i in input order (one
+ * pass over the first two inputs, then one per further input), or fused
+ * with an activation (cr_step.post_y: the relu that alone reads it, in
+ * training) act(Σ_i x_i) into post_y instead. */
+static void add_forward_block(const cr_step *step, int64_t first, int64_t count) {
+    float *y = (step->post_y ? step->post_y : step->y) + first;
+    const float *a = step->x[0] + first, *b = step->x[1] + first;
+    if (step->post_y && step->layer->n_inputs == 2) {
+        add_pair_activated(y, a, b, count, step->post_activation);
+        return;
+    }
+    for (int64_t j = 0; j < count; j++) y[j] = a[j] + b[j];
+    for (int i = 2; i < step->layer->n_inputs; i++) {
+        const float *x = step->x[i] + first;
+        for (int64_t j = 0; j < count; j++) y[j] += x[j];
+    }
+    if (step->post_y)
+        for (int64_t j = 0; j < count; j++) y[j] = activate(y[j], step->post_activation);
+}
+
+/* x_i: [N, C, H, W] -> y = Σ_i x_i (or act(Σ_i x_i) into post_y) */
 static void add_forward(const cr_step *step) {
     int64_t n, blocks = add_blocks(step, &n);
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t block = 0; block < blocks; block++) {
-        int64_t first = block * ADD_BLOCK, count = n - first < ADD_BLOCK ? n - first : ADD_BLOCK;
-        float *y = step->y + first;
-        const float *a = step->x[0] + first, *b = step->x[1] + first;
-        for (int64_t j = 0; j < count; j++) y[j] = a[j] + b[j];
-        for (int i = 2; i < step->layer->n_inputs; i++) {
-            const float *x = step->x[i] + first;
-            for (int64_t j = 0; j < count; j++) y[j] += x[j];
-        }
+        int64_t first = block * ADD_BLOCK;
+        add_forward_block(step, first, n - first < ADD_BLOCK ? n - first : ADD_BLOCK);
     }
 }
 
-/* dx_i += dy for every input */
+/* Values first .. first + count of the backward: dx_i += dy for every
+ * input; fused, dy is the activation's output gradient, masked by its
+ * output on the way. */
+static void add_backward_block(const cr_step *step, int64_t first, int64_t count) {
+    const float *dy = step->dy + first;
+    const float *y = step->post_y ? step->post_y + first : NULL;
+    cr_activation activation = y ? step->post_activation : CR_ACT_NONE;
+    for (int i = 0; i < step->layer->n_inputs; i++) {
+        if (!step->dx[i]) continue;
+        float *dx = step->dx[i] + first;
+        if (activation == CR_ACT_RELU)
+            for (int64_t j = 0; j < count; j++) dx[j] += through(dy[j], y[j], CR_ACT_RELU);
+        else if (activation == CR_ACT_RELU6)
+            for (int64_t j = 0; j < count; j++) dx[j] += through(dy[j], y[j], CR_ACT_RELU6);
+        else
+            for (int64_t j = 0; j < count; j++) dx[j] += dy[j];
+    }
+}
+
+/* dy: [N, C, H, W] -> dx_i += dy (through the fused activation) */
 static void add_backward(const cr_step *step) {
     int64_t n, blocks = add_blocks(step, &n);
 #pragma omp parallel for num_threads(step->threads) schedule(static)
     for (int64_t block = 0; block < blocks; block++) {
-        int64_t first = block * ADD_BLOCK, count = n - first < ADD_BLOCK ? n - first : ADD_BLOCK;
-        const float *dy = step->dy + first;
-        for (int i = 0; i < step->layer->n_inputs; i++) {
-            if (!step->dx[i]) continue;
-            float *dx = step->dx[i] + first;
-            for (int64_t j = 0; j < count; j++) dx[j] += dy[j];
-        }
+        int64_t first = block * ADD_BLOCK;
+        add_backward_block(step, first, n - first < ADD_BLOCK ? n - first : ADD_BLOCK);
     }
 }
 
@@ -78,5 +130,6 @@ const cr_layer_kind cr_add_kind = {
     .infer = add_infer,
     .forward = add_forward,
     .backward = add_backward,
+    .trains_with_activation = true,
     .aliases = (const char *const[]){"shortcut", "eltwise", NULL},
 };
