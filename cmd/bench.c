@@ -194,10 +194,7 @@ static void print_bench_json(const cr_model *model, const cr_bench_result *r,
     cJSON_AddNumberToObject(root, "user_seconds", r->user_seconds);
     cJSON_AddNumberToObject(root, "system_seconds", r->system_seconds);
     cJSON_AddItemToObject(root, "machine", machine_json(&r->machine));
-    char *text = cJSON_Print(root);
-    if (text) printf("%s\n", text);
-    free(text);
-    cJSON_Delete(root);
+    print_json(root);
 }
 
 static void print_bench_table(const char *path, const cr_model *model, const cr_bench_result *r,

@@ -167,10 +167,7 @@ static void print_error_json(const cr_error *err, const cr_warnings *warnings) {
     cJSON_AddStringToObject(item, "text", text);
     cJSON_AddItemToArray(errors, item);
     add_warnings_json(root, warnings);
-    char *printed = cJSON_Print(root);
-    if (printed) printf("%s\n", printed);
-    free(printed);
-    cJSON_Delete(root);
+    print_json(root);
 }
 
 /* One row per layer: name, type, inputs, output shape, parameters, MACs,
@@ -381,10 +378,7 @@ static void print_check_json(const char *path, const cr_model *model, int batch,
     cJSON_AddItemToObject(root, "totals", totals_json(model));
     cJSON_AddItemToObject(root, "training_memory", memory_json(model, batch, optimizer));
     add_warnings_json(root, &model->warnings);
-    char *text = cJSON_Print(root);
-    if (text) printf("%s\n", text);
-    free(text);
-    cJSON_Delete(root);
+    print_json(root);
 }
 
 /* A failure: as text on stderr, or with --json as one document on stdout. */

@@ -173,10 +173,7 @@ static void print_target_json(const char *model_name, const char *weights, const
         cJSON_AddNumberToObject(root, "accuracy", accuracy);
         cJSON_AddNumberToObject(root, "exact_match", exact);
     }
-    char *text = cJSON_Print(root);
-    if (text) printf("%s\n", text);
-    free(text);
-    cJSON_Delete(root);
+    print_json(root);
 }
 
 /* A class's figures from the confusion matrix: images of it, right, and
@@ -228,10 +225,7 @@ static void print_evaluation_json(const char *model_name, const char *weights,
         cJSON_AddItemToArray(matrix, row);
     }
     cJSON_AddNumberToObject(root, "correct", (double)all_right);
-    char *text = cJSON_Print(root);
-    if (text) printf("%s\n", text);
-    free(text);
-    cJSON_Delete(root);
+    print_json(root);
 }
 
 int cmd_eval(int argc, char **argv) {

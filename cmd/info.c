@@ -206,11 +206,7 @@ int cmd_info(int argc, char **argv) {
     } else if (args.model) {
         fputs(info.model_text, stdout);
     } else if (args.json) {
-        cJSON *root = info_json(file, &info);
-        char *text = root ? cJSON_Print(root) : NULL;
-        if (text) printf("%s\n", text);
-        free(text);
-        cJSON_Delete(root);
+        print_json(info_json(file, &info));
     } else {
         print_text_info(file, &info);
     }

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "image_files.h"
+#include "loss.h"
 #include "parallel.h"
 #include "print.h"
 #include "run_limits.h"
@@ -82,9 +83,12 @@ const cli_spec predict_spec = {
         "by its name: a folder's other files are skipped with a note, a named file that\n"
         "is not an image is an error). Each image is converted to the model's channels\n"
         "and size and normalised, and the K most likely classes are printed with their\n"
-        "probabilities. Normalisation and class names come from the weights when they\n"
-        "record them (cnnrun info: weights cnnrun train writes do), else from the train\n"
-        "section and its data set, else classes are shown by number.\n",
+        "probabilities (the train section's loss decides: cross_entropy a softmax over\n"
+        "the classes, binary_cross_entropy one sigmoid per output, mse the outputs\n"
+        "themselves, printed as values). Normalisation and class names come from the\n"
+        "weights when they record them (cnnrun info: weights cnnrun train writes do),\n"
+        "else from the train section and its data set, else classes are shown by\n"
+        "number.\n",
     .exit_status = "0 every image classified, 1 invalid model or weights, a file that is not an "
                    "image or does not decode, 2 usage error or unreadable file.",
 };
@@ -109,6 +113,8 @@ static void rank_classes(const float *probabilities, int classes, ranked *order)
 /* How results go out: one of three forms, with what they share. */
 typedef struct output {
     bool json, csv;
+    int loss_type; /* cr_loss_type: what the outputs mean (cr_output_scores) */
+    bool values;   /* mse: the outputs are values, not probabilities */
     int top, classes;
     const cr_dataset *names; /* NULL: classes by number */
     cJSON *document;         /* --json: the list, printed at the end */
@@ -135,7 +141,8 @@ static cJSON *top_classes_json(const output *out, const char *image) {
             cJSON_AddStringToObject(entry, "name", class_name(out, index));
         else
             cJSON_AddNullToObject(entry, "name");
-        cJSON_AddNumberToObject(entry, "probability", (double)out->order[k].probability);
+        cJSON_AddNumberToObject(entry, out->values ? "value" : "probability",
+                                (double)out->order[k].probability);
         cJSON_AddItemToArray(list, entry);
     }
     return item;
@@ -174,8 +181,11 @@ static void print_text(const output *out, const char *image) {
     printf("%s\n", path);
     for (int k = 0; k < out->top && k < out->classes; k++) {
         char label[160];
-        printf("  %6.2f%%  %s\n", 100.0 * out->order[k].probability,
-               class_text(out->names, out->order[k].index, label, sizeof label));
+        const char *name = class_text(out->names, out->order[k].index, label, sizeof label);
+        if (out->values)
+            printf("  %10.6g  %s\n", (double)out->order[k].probability, name);
+        else
+            printf("  %6.2f%%  %s\n", 100.0 * out->order[k].probability, name);
     }
 }
 
@@ -241,7 +251,7 @@ static int predict_all(cr_net *net, const cr_model *model, const cr_transform *t
         cr_net_forward(net, false);
         for (int i = 0, slot = 0; i < n; i++) {
             if (!ok[i]) continue;
-            cr_output_probabilities(net, slot++, probabilities);
+            cr_output_scores(net, slot++, out->loss_type, probabilities);
             emit(out, paths[i], probabilities);
         }
     }
@@ -259,12 +269,6 @@ static bool data_set_names(const cr_train_config *config, const cr_model *model,
                            cr_dataset *names) {
     cr_error ignored;
     return cr_data_load(&config->data, true, model->input, names, &ignored) == 0;
-}
-
-static void print_document(cJSON *document) {
-    char *text = cJSON_Print(document);
-    if (text) printf("%s\n", text);
-    free(text);
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -301,6 +305,8 @@ int cmd_predict(int argc, char **argv) {
     output out = {
         .json = args.json,
         .csv = args.csv,
+        .loss_type = config.loss.type,
+        .values = config.loss.type == CR_LOSS_MSE,
         .top = args.top,
         .classes = classes,
         .names = info.classes      ? &names
@@ -309,13 +315,16 @@ int cmd_predict(int argc, char **argv) {
         .document = args.json ? cJSON_CreateArray() : NULL,
         .order = malloc((size_t)classes * sizeof(ranked)),
     };
-    if (net && args.csv) printf("image,rank,class,name,probability\n");
+    if (net && args.csv) printf("image,rank,class,name,%s\n", out.values ? "value" : "probability");
     if (net &&
         (!out.order || predict_all(net, model, &config.transform, &list, batch, &out, &code)))
         code = 1;
     /* --json: one document after every image, so a script reads one value. */
-    if (out.document && (net || !code)) print_document(out.document);
-    cJSON_Delete(out.document);
+    if (out.document && (net || !code)) {
+        if (print_json(out.document)) code = 1;
+    } else {
+        cJSON_Delete(out.document);
+    }
     free(out.order);
     if (have_data_names) cr_dataset_free(&data_names);
     cr_image_list_free(&list);

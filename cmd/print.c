@@ -2,6 +2,7 @@
 #include "print.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layer.h"
@@ -29,6 +30,18 @@ void print_warning_summary(const char *path, const cr_warnings *warnings) {
             first->layer[0] ? "layer '" : "", first->layer, first->layer[0] ? "': " : "",
             first->message, strlen(first->message) > 100 ? "…" : "", path,
             warnings->count == 1 ? "it" : "them all");
+}
+
+int print_json(cJSON *document) {
+    char *text = document ? cJSON_Print(document) : NULL;
+    cJSON_Delete(document);
+    if (!text) {
+        fprintf(stderr, "error: out of memory while printing the JSON document\n");
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
 }
 
 const char *grouped(int64_t value, char *out, size_t size) {

@@ -27,6 +27,9 @@ const char *human_count(int64_t value, char *out, size_t size);
 void shape_text(cr_shape s, char *out, size_t size);
 /* [C, H, W] */
 cJSON *shape_json(cr_shape s);
+/* Prints a --json document (indented, then a newline) on stdout and deletes
+ * it; 1 with a message on stderr when it could not be printed. */
+int print_json(cJSON *document);
 
 /* Characters a terminal shows for UTF-8 text. */
 int display_width(const char *text);

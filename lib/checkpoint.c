@@ -128,7 +128,7 @@ static int compare_indices(const void *a, const void *b) {
 
 /* Indices 0..count-1 ordered by name[i] in byte order. */
 static int *name_order(const char *const *names, int count) {
-    int *order = malloc((size_t)(count ? count : 1) * sizeof *order);
+    int *order = malloc((count > 0 ? (size_t)count : 1) * sizeof *order);
     if (!order) return NULL;
     for (int i = 0; i < count; i++) order[i] = i;
     sort_names_base = names;

@@ -962,10 +962,11 @@ int cr_data_source_text(const cr_data_source *source, char *out, size_t size) {
     char a[PATH_MAX], b[PATH_MAX];
     int n;
     /* Folders relative to the working folder: a resume may start elsewhere. */
-    if (source->format == CR_DATA_FOLDER) {
+    if (source->format == CR_DATA_FOLDER || source->format == CR_DATA_CSV) {
         const char *train = absolute(source->train_dir, a), *test = absolute(source->test_dir, b);
         if (strchr(train, ',')) return 1;
-        n = snprintf(out, size, "folder:%s%s%s", train, test[0] ? "," : "", test);
+        n = snprintf(out, size, "%s:%s%s%s", source->format == CR_DATA_CSV ? "csv" : "folder",
+                     train, test[0] ? "," : "", test);
     } else {
         n = snprintf(out, size, "%s:%s",
                      source->format == CR_DATA_CIFAR10 ? "cifar10"

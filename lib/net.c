@@ -20,6 +20,7 @@
 #include "model.h"
 #include "run_limits.h"
 #include "parallel.h"
+#include "planned_memory.h"
 #include "random.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
@@ -92,13 +93,6 @@ static int64_t round_up(int64_t floats) {
     return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
 
-static float *aligned_floats(int64_t count) {
-    size_t bytes = (size_t)round_up(count > 0 ? count : 1) * sizeof(float);
-    float *p = aligned_alloc(64, bytes);
-    if (p) memset(p, 0, bytes);
-    return p;
-}
-
 static int out_of_memory(cr_error *err, int64_t bytes) {
     return cr_fail(err, CR_ERR_RUNTIME, (cr_mark){0}, NULL,
                    "out of memory: could not allocate %.1f MiB", (double)bytes / (1 << 20));
@@ -140,8 +134,8 @@ static int plan_params(cr_net *net, uint64_t seed, cr_error *err) {
             net->param_floats += param->count;
             net->n_entries++;
         }
-    net->params = aligned_floats(net->param_floats);
-    net->grads = net->training_planned ? aligned_floats(net->trainable_floats) : NULL;
+    net->params = cr_planned_floats(net->param_floats);
+    net->grads = net->training_planned ? cr_planned_floats(net->trainable_floats) : NULL;
     net->entries = calloc((size_t)(net->n_entries ? net->n_entries : 1), sizeof *net->entries);
     if (!net->params || (net->training_planned && !net->grads) || !net->entries)
         return out_of_memory(err, net->param_floats * 8);
@@ -218,7 +212,7 @@ static int plan_arena(cr_net *net, cr_error *err, bool input_grad) {
     int64_t workspace_offset = offset;
     offset += round_up(workspace);
     net->arena_floats = offset;
-    net->arena = aligned_floats(offset);
+    net->arena = cr_planned_floats(offset);
     free(gradient_offsets);
     if (!net->arena) {
         free(offsets);
@@ -323,7 +317,7 @@ static int plan_constants(cr_net *net, cr_error *err) {
     int64_t total = 0;
     for (int i = 0; i < model->n_layers; i++) total += round_up(model->layers[i].eval_constants);
     if (net->training_planned || total == 0) return 0;
-    net->constants = aligned_floats(total);
+    net->constants = cr_planned_floats(total);
     if (!net->constants) return out_of_memory(err, total * 4);
     net->allocated_bytes += total * 4;
     int64_t offset = 0;

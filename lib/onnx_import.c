@@ -332,7 +332,7 @@ static int value_from_tensor(importer *im, value *v, const Onnx__TensorProto *t)
     v->type = VALUE_INTS;
     v->n_ints = (int)count;
     v->rank = (int)t->n_dims;
-    v->ints = malloc((size_t)(count ? count : 1) * sizeof *v->ints);
+    v->ints = malloc((count > 0 ? (size_t)count : 1) * sizeof *v->ints);
     if (!v->ints) return out_of_memory(im);
     for (int64_t i = 0; i < count; i++) v->ints[i] = tensor_int(t, i);
     return 0;

@@ -169,6 +169,10 @@ void cr_plot_ranges(const cr_metrics *metrics, double *epoch_low, double *epoch_
     *loss_high = nice_ceiling(largest);
 }
 
+double cr_plot_rmse_high(double loss_high) {
+    return nice_ceiling(sqrt(loss_high));
+}
+
 void cr_plot_pixel(int panel, double epoch, double value, double epoch_low, double epoch_high,
                    double high, int *x, int *y) {
     double across = (epoch - epoch_low) / (epoch_high - epoch_low);
@@ -223,20 +227,31 @@ static void tick_text(double value, char *text, size_t size) {
     snprintf(text, size, "%.3g", value);
 }
 
+/* A panel's two series; square_root: draw √value (rmse from mse's loss). */
+typedef struct panel_series {
+    const double *train, *val;
+    bool square_root;
+} panel_series;
+
+static double shown(const double *values, int i, bool square_root) {
+    return square_root ? sqrt(values[i]) : values[i];
+}
+
 static void draw_series(cairo_t *cr, int panel, const cr_metrics *metrics, const double *values,
-                        double epoch_low, double epoch_high, double high,
+                        bool square_root, double epoch_low, double epoch_high, double high,
                         const unsigned char *color) {
     set_color(cr, color);
     cairo_set_line_width(cr, LINE_WIDTH);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     bool drawing = false;
     for (int i = 0; i < metrics->rows; i++) {
-        if (!isfinite(values[i])) { /* a gap, not a line through garbage */
+        if (!isfinite(shown(values, i, square_root))) { /* a gap, not a line through garbage */
             drawing = false;
             continue;
         }
         double x, y;
-        point_of(panel, metrics->epoch[i], values[i], epoch_low, epoch_high, high, &x, &y);
+        point_of(panel, metrics->epoch[i], shown(values, i, square_root), epoch_low, epoch_high,
+                 high, &x, &y);
         if (drawing)
             cairo_line_to(cr, x, y);
         else
@@ -245,9 +260,10 @@ static void draw_series(cairo_t *cr, int panel, const cr_metrics *metrics, const
     }
     cairo_stroke(cr);
     for (int i = 0; i < metrics->rows; i++) { /* each epoch's own point */
-        if (!isfinite(values[i])) continue;
+        if (!isfinite(shown(values, i, square_root))) continue;
         double x, y;
-        point_of(panel, metrics->epoch[i], values[i], epoch_low, epoch_high, high, &x, &y);
+        point_of(panel, metrics->epoch[i], shown(values, i, square_root), epoch_low, epoch_high,
+                 high, &x, &y);
         cairo_arc(cr, x, y, MARKER, 0, 2 * PI);
         cairo_fill(cr);
     }
@@ -316,29 +332,50 @@ static void draw_key(cairo_t *cr, int panel, bool at_bottom) {
 }
 
 static void draw_panel(cairo_t *cr, int panel, const char *title, const char *axis_title,
-                       const cr_metrics *metrics, const double *train, const double *val,
-                       double epoch_low, double epoch_high, double high) {
+                       const cr_metrics *metrics, panel_series series, double epoch_low,
+                       double epoch_high, double high) {
     static const unsigned char ink[3] = {20, 20, 20};
     draw_axes(cr, panel, axis_title, epoch_low, epoch_high, high);
     int last = metrics->rows - 1;
-    draw_key(cr, panel, (train[last] + val[last]) / 2 > high / 2);
+    double train_end = shown(series.train, last, series.square_root),
+           val_end = shown(series.val, last, series.square_root);
+    draw_key(cr, panel, (train_end + val_end) / 2 > high / 2);
     set_color(cr, ink);
     text_at(cr, title, panel * CR_PLOT_PANEL_WIDTH + CR_PLOT_LEFT + CR_PLOT_AREA_WIDTH / 2.0, 1,
             0.5, 0, TITLE_FONT, true);
-    draw_series(cr, panel, metrics, train, epoch_low, epoch_high, high, cr_plot_train_color);
-    draw_series(cr, panel, metrics, val, epoch_low, epoch_high, high, cr_plot_val_color);
+    draw_series(cr, panel, metrics, series.train, series.square_root, epoch_low, epoch_high, high,
+                cr_plot_train_color);
+    draw_series(cr, panel, metrics, series.val, series.square_root, epoch_low, epoch_high, high,
+                cr_plot_val_color);
 }
 
-/* Both panels on white, in picture units (scale the context first). */
+bool cr_metrics_regression(const cr_metrics *metrics) {
+    for (int i = 0; i < metrics->rows; i++)
+        if (!isnan(metrics->train_accuracy[i]) || !isnan(metrics->val_accuracy[i])) return false;
+    return true;
+}
+
+/* Both panels on white, in picture units (scale the context first). A
+ * regression (mse: no accuracy) shows its root mean squared error in the
+ * second panel, in the targets' own units. */
 static void draw_curves(cairo_t *cr, const cr_metrics *metrics) {
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
     double epoch_low, epoch_high, loss_high;
     cr_plot_ranges(metrics, &epoch_low, &epoch_high, &loss_high);
-    draw_panel(cr, 0, "loss", "cross-entropy", metrics, metrics->train_loss, metrics->val_loss,
+    bool regression = cr_metrics_regression(metrics);
+    panel_series loss = {metrics->train_loss, metrics->val_loss, false};
+    draw_panel(cr, 0, "loss", regression ? "mean squared error" : "cross-entropy", metrics, loss,
                epoch_low, epoch_high, loss_high);
-    draw_panel(cr, 1, "accuracy", "fraction correct", metrics, metrics->train_accuracy,
-               metrics->val_accuracy, epoch_low, epoch_high, 1.0);
+    if (regression) {
+        loss.square_root = true;
+        draw_panel(cr, 1, "rmse", "root mean squared error", metrics, loss, epoch_low, epoch_high,
+                   cr_plot_rmse_high(loss_high));
+    } else {
+        panel_series accuracy = {metrics->train_accuracy, metrics->val_accuracy, false};
+        draw_panel(cr, 1, "accuracy", "fraction correct", metrics, accuracy, epoch_low, epoch_high,
+                   1.0);
+    }
 }
 
 /* ---- output --------------------------------------------------------------------------- */

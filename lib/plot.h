@@ -10,6 +10,8 @@
 #ifndef CNNRUN_PLOT_H
 #define CNNRUN_PLOT_H
 
+#include <stdbool.h>
+
 #include "error.h"
 #include "image_out.h"
 
@@ -40,6 +42,11 @@ extern const unsigned char cr_plot_train_color[3], cr_plot_val_color[3];
  * horizontal range is the first .. last epoch (one epoch: epoch .. epoch+1). */
 void cr_plot_ranges(const cr_metrics *metrics, double *epoch_low, double *epoch_high,
                     double *loss_high);
+
+/* Whether the run is a regression (mse): no accuracy in any row. Its second
+ * panel then shows the root mean squared error, 0 .. cr_plot_rmse_high. */
+bool cr_metrics_regression(const cr_metrics *metrics);
+double cr_plot_rmse_high(double loss_high);
 
 /* The pixel of (epoch, value) in panel `panel` whose vertical range is
  * 0 .. high: x from the area's left column to its right one, y from the

@@ -248,21 +248,30 @@ int cr_check_data_for_loss(const cr_model *model, const cr_loss_config *loss,
     return 0;
 }
 
-void cr_output_probabilities(cr_net *net, int image, float *out) {
+void cr_output_scores(cr_net *net, int image, int loss_type, float *out) {
     const cr_model *model = cr_net_model(net);
     int classes = model_outputs(model);
     const float *output = cr_net_output(net) + (int64_t)image * classes;
     /* A final softmax gives the distribution, a final sigmoid one
-     * probability per output (multi-label): both as they are. */
+     * probability per output (multi-label), mse's outputs are the values:
+     * all as they are. */
     const cr_layer_kind *last = model->layers[model->output].kind;
-    if (last->outputs_probabilities || last->outputs_sigmoid) {
+    if (loss_type == CR_LOSS_MSE || last->outputs_probabilities || last->outputs_sigmoid) {
         memcpy(out, output, (size_t)classes * sizeof *out);
+        return;
+    }
+    if (loss_type == CR_LOSS_BINARY_CROSS_ENTROPY) { /* logits: one sigmoid per output */
+        for (int c = 0; c < classes; c++) out[c] = (float)(1.0 / (1.0 + exp(-(double)output[c])));
         return;
     }
     float largest = output[argmax(output, classes)];
     double sum = 0.0;
     for (int c = 0; c < classes; c++) sum += exp((double)output[c] - largest);
     for (int c = 0; c < classes; c++) out[c] = (float)(exp((double)output[c] - largest) / sum);
+}
+
+void cr_output_probabilities(cr_net *net, int image, float *out) {
+    cr_output_scores(net, image, CR_LOSS_CROSS_ENTROPY, out);
 }
 
 /* ---- run folder ---------------------------------------------------------------------- */
@@ -478,7 +487,7 @@ typedef struct run {
     cr_optimizer optimizer;
     cr_checkpoint_state state;
     int *order;
-    float *targets; /* [share_max, outputs] for losses that learn targets (loss.h) */
+    float *targets;               /* [share_max, outputs] for losses that learn targets (loss.h) */
     cr_loader *loader;            /* prepares the training batches */
     const cr_loader_batch *batch; /* the step's, until it is released */
     int64_t steps_per_epoch;

@@ -57,8 +57,8 @@ typedef struct cr_train_options {
     /* Tensors of init_weights that are missing or mismatched keep their
      * seeded initialisation (init_weights.h); false: they are an error. */
     bool init_partial;
-    int64_t max_steps;        /* stop after this many optimizer steps of the run; 0: no limit */
-    bool no_shuffle;          /* the training images in file order every epoch */
+    int64_t max_steps; /* stop after this many optimizer steps of the run; 0: no limit */
+    bool no_shuffle;   /* the training images in file order every epoch */
     /* Threads preparing batches ahead of the step (loader.h); 0: the step's
      * own thread prepares each batch. The batches are the same either way. */
     int loader_threads;
@@ -180,5 +180,11 @@ int cr_check_data_for_loss(const cr_model *model, const cr_loss_config *loss,
  * output then), else the softmax of the output.
  * out holds the model's number of outputs. */
 void cr_output_probabilities(cr_net *net, int image, float *out);
+/* What image `image` of the last forward predicts under the loss the model
+ * was trained with (a cr_loss_type): cross_entropy as
+ * cr_output_probabilities; binary_cross_entropy one probability per output,
+ * the sigmoid of each logit (the output itself after a final sigmoid); mse
+ * the outputs themselves (values, not probabilities). */
+void cr_output_scores(cr_net *net, int image, int loss_type, float *out);
 
 #endif

@@ -164,6 +164,7 @@ void cr_train_settings_record(cr_setting_value *values, const cr_train_config *c
 }
 
 const char *cr_float_text(float value, char *out, size_t size) {
+    if (!out || size == 0) return ""; /* nowhere to write (and GCC's -Wformat-truncation knows) */
     for (int digits = 6; digits <= 9; digits++) {
         snprintf(out, size, "%.*g", digits, (double)value);
         if (strtof(out, NULL) == value) break;

@@ -89,6 +89,15 @@ write_split() {
 
 # write_tiny_model FILE DATA_DIR: a 4-layer model for write_split's 8×8 images
 # of 3 classes (conv, maxpool, dense, softmax), 2 epochs of batch 8, seed 3.
+# The bar images with three classes in data/ and with four in data4/: 60
+# training and 30 test images each.
+write_bar_data() {
+    write_split data train 60 3
+    write_split data t10k 30 3
+    write_split data4 train 60 4
+    write_split data4 t10k 30 4
+}
+
 write_tiny_model() {
     cat >"$1" <<EOF
 name: tiny

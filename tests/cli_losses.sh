@@ -73,6 +73,36 @@ expect_in out "accuracy per output" "eval: per-output accuracy"
 expect_in out "exact match" "eval: exact match"
 # learnt: every output of every test image right
 expect_in out "accuracy per output 100.00%" "multi-label bars learnt"
+# eval --json for a per-output loss: the loss named, accuracy and exact
+# match as fractions, no confusion matrix
+expect_exit 0 eval bars.yaml --weights run-bce/best.safetensors --json
+python3 - "$scratch/out" <<'PY' && pass || fail "eval --json (binary cross-entropy)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["loss_type"] == "binary_cross_entropy", d
+assert d["accuracy"] == 1.0 and 0.0 <= d["exact_match"] <= 1.0, d
+assert d["loss"] >= 0 and d["images"] > 0 and "confusion" not in d and "rmse" not in d, d
+PY
+
+# predict on a model that ends in logits, trained with binary cross-entropy:
+# one sigmoid per output, the same probabilities as the model with the
+# sigmoid layer on the same weights (not a softmax over the outputs)
+grep -v 'type: sigmoid' bars.yaml >bars-logits.yaml
+expect_exit 0 train bars-logits.yaml --out run-logits --quiet
+expect_exit 0 predict bars-logits.yaml --weights run-logits/best.safetensors --json --top 2 data/img/test-0.pgm data/img/test-3.pgm
+cp "$scratch/out" logits.json
+expect_exit 0 predict bars.yaml --weights run-logits/best.safetensors --json --top 2 data/img/test-0.pgm data/img/test-3.pgm
+python3 - logits.json "$scratch/out" <<'PY' && pass || fail "predict: binary cross-entropy logits get one sigmoid per output"
+import json, sys
+logits, sigmoid = (json.load(open(p)) for p in sys.argv[1:3])
+for a, b in zip(logits, sigmoid):
+    pa = {e["class"]: e["probability"] for e in a["top"]}
+    pb = {e["class"]: e["probability"] for e in b["top"]}
+    assert pa.keys() == pb.keys() and all(abs(pa[k] - pb[k]) < 1e-6 for k in pa), (a, b)
+# test-0 has no bar, test-3 both: far from a softmax's sum of 1
+assert all(e["probability"] < 0.5 for e in logits[0]["top"]), logits
+assert all(e["probability"] > 0.5 for e in logits[1]["top"]), logits
+PY
 
 # mse through --data csv:TRAIN,TEST (relative to the working directory)
 cat >level.yaml <<'MODEL'
@@ -93,6 +123,29 @@ expect_in out "done: validation loss" "mse: done line"
 if grep -q "acc " "$scratch/out"; then fail "mse printed an accuracy"; else pass; fi
 expect_exit 0 eval level.yaml --data csv:data/train-level.csv,data/test-level.csv --weights run-mse/best.safetensors
 expect_in out "loss (mse)" "eval: mse"
+expect_exit 0 eval level.yaml --data csv:data/train-level.csv,data/test-level.csv --weights run-mse/best.safetensors --json
+python3 - "$scratch/out" <<'PY' && pass || fail "eval --json (mse): rmse, no accuracy"
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+assert d["loss_type"] == "mse", d
+assert math.isclose(d["rmse"], math.sqrt(d["loss"]), rel_tol=1e-9), d
+assert "accuracy" not in d and "exact_match" not in d, d
+PY
+# --data csv:... is remembered as csv (it was recorded as 'mnist:', so the
+# weights named no data and a resume without --data failed)
+expect_exit 0 info run-mse/last.safetensors
+expect_in out "csv:$scratch/data/train-level.csv,$scratch/data/test-level.csv" "info: the csv data, absolute"
+expect_exit 0 train level.yaml --resume run-mse --epochs 6 --quiet
+expect_in out "after epoch 6" "a csv run resumes without --data"
+# predict with mse: the outputs are values, named so
+expect_exit 0 predict level.yaml --weights run-mse/best.safetensors --json data/img/test-1.pgm
+python3 - "$scratch/out" <<'PY' && pass || fail "predict --json with mse: values, not probabilities"
+import json, sys
+top = json.load(open(sys.argv[1]))[0]["top"]
+assert len(top) == 1 and "value" in top[0] and "probability" not in top[0], top
+PY
+expect_exit 0 predict level.yaml --weights run-mse/best.safetensors --csv data/img/test-1.pgm
+expect_in out "image,rank,class,name,value" "predict --csv with mse: a value column"
 # the loss may not change on resume
 sed 's/loss: binary_cross_entropy/loss: mse/' bars.yaml >bars-mse.yaml
 expect_exit 1 train bars-mse.yaml --resume run-bce --epochs 7

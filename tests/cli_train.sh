@@ -14,10 +14,7 @@ cd "$scratch" || exit 1
 
 # ---- a tiny data set ------------------------------------------------------------------------
 
-write_split data train 60 3
-write_split data t10k 30 3
-write_split data4 train 60 4
-write_split data4 t10k 30 4
+write_bar_data
 
 write_tiny_model tiny.yaml "$scratch/data"
 

@@ -11,10 +11,7 @@ case $cnnrun in /*) ;; *) cnnrun=$PWD/$cnnrun ;; esac
 source "$(dirname "${BASH_SOURCE[0]}")/cli-helpers.bash"
 cd "$scratch" || exit 1
 
-write_split data train 60 3
-write_split data t10k 30 3
-write_split data4 train 60 4
-write_split data4 t10k 30 4
+write_bar_data
 
 # tiny: 3 classes; tiny4: the same layers with a 4-class head, on 4 classes.
 write_tiny_model tiny.yaml "$scratch/data"

@@ -10,6 +10,8 @@
 #include "layers/winograd.h"
 #include "cpu.h"
 #include "layers/conv.h"
+#include "layers/conv_strided_pointwise.h"
+#include "layers/stride2_rows.h"
 #include "net_fixture.h"
 
 /* 1..25 row by row: x(r, c) = 5r + c + 1. */
@@ -263,6 +265,52 @@ static void test_fused_activations(void) {
     }
 }
 
+/* The same for strided 1×1 convs, whose dx is a scatter onto every second
+ * pixel: on a 3×3 input, stride 2 reads x(0,0), x(0,2), x(2,0), x(2,2),
+ * so y = 5·those and dx = 5·dy there, 0 on the five pixels no window
+ * reads. Two convs on the input add their dx; one alone assigns it. */
+static const float strided_x[9] = {1, 9, -2, 9, 9, 9, 3, 9, 0.5f};
+static const float strided_dy[4] = {1, 0.5f, -1, 2};
+
+/* Runs one of those nets on strided_x and strided_dy; `garbage` fills dx
+ * first (the runtime leaves the buffer as it is for a layer that assigns
+ * dx: the scatter must clear the pixels it does not hit; the buffer is the
+ * net's own, writable memory). */
+static void check_strided_dx(const char *what, const char *layers, float y_scale, float dx_scale,
+                             bool garbage) {
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "name: t\ninput: [1, 3, 3]\nlayers:\n%s", layers);
+    fixture f;
+    if (!fixture_build(&f, yaml, 1)) return;
+    memcpy(cr_net_input(f.net), strided_x, sizeof strided_x);
+    cr_net_forward(f.net, true);
+    const float y[4] = {1 * y_scale, -2 * y_scale, 3 * y_scale, 0.5f * y_scale};
+    check_floats(what, cr_net_output(f.net), y, 4, 1e-6);
+    float *dx = (float *)cr_net_input_grad(f.net);
+    if (garbage)
+        for (int i = 0; i < 9; i++) dx[i] = 1000.0f;
+    memcpy(cr_net_output_grad(f.net), strided_dy, sizeof strided_dy);
+    cr_net_backward(f.net);
+    float expected[9] = {0};
+    for (int i = 0; i < 4; i++) expected[(i / 2) * 6 + (i % 2) * 2] = dx_scale * strided_dy[i];
+    check_floats(what, dx, expected, 9, 1e-6);
+    fixture_free(&f);
+}
+
+static void test_strided_pointwise_dx(void) {
+    check_strided_dx("strided pointwise summed dx",
+                     "  - {type: conv, name: a, filters: 1, kernel: 1, stride: 2, bias: false,\n"
+                     "     weights: [[[[2]]]]}\n"
+                     "  - {type: conv, name: b, input: input, filters: 1, kernel: 1, stride: 2,\n"
+                     "     bias: false, weights: [[[[3]]]]}\n"
+                     "  - {type: add, inputs: [a, b]}\n",
+                     5, 5, false);
+    check_strided_dx("strided pointwise assigned dx",
+                     "  - {type: conv, name: a, filters: 1, kernel: 1, stride: 2, bias: false,\n"
+                     "     weights: [[[[2]]]]}\n",
+                     2, 2, true);
+}
+
 /* ---- random geometries against a naive direct convolution ----------------- */
 
 typedef struct geometry {
@@ -475,6 +523,15 @@ static void test_random_geometries(void) {
         /* ...and 8 tiles at a time in the vector transforms, backward's
          * input gradient included: 40 outputs across. */
         {2, 16, 9, 40, 17, 1, 3, 3, 1, 1, 1, 1, true, "none", 1, 1},
+        /* Stride-2 rows long enough for the vector gather and scatter
+         * (stride2_rows.c): 3×3 with odd and even widths (19 and 17
+         * outputs across), a strided 1×1 (21 across); rows of 8 outputs,
+         * one block each where the pixel after them is in the image. */
+        {3, 5, 9, 37, 6, 1, 3, 3, 2, 2, 1, 1, true, "relu", 1, 1},
+        {2, 4, 8, 34, 5, 1, 3, 3, 2, 2, 1, 1, false, "none", 1, 1},
+        {3, 3, 7, 41, 4, 1, 1, 1, 2, 2, 0, 0, true, "none", 1, 1},
+        {3, 3, 16, 16, 4, 1, 3, 3, 2, 2, 1, 1, true, "none", 1, 1},
+        {2, 3, 15, 16, 4, 1, 1, 1, 2, 2, 0, 0, false, "relu", 1, 1},
     };
     /* Every case with Winograd's tile as the size picks it, then with each
      * tile forced (the 3×3 stride-1 cases; the others ignore it). */
@@ -729,6 +786,111 @@ static void test_pointwise_against_reference(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_path_case(&cases[i], true);
 }
 
+/* Layer 0 of the fast side takes the strided 1×1 path: its scratch is that
+ * path's (the reference's is the im2col path's, whose column matrix is
+ * sized differently). */
+static void check_takes_strided_pointwise(const path_case *pc) {
+    cr_model *model = load_case(pc, false);
+    if (!model) return;
+    const cr_layer *layer = &model->layers[0];
+    const conv_config *cfg = layer->config;
+    conv_dims d = {.batch = 1,
+                   .channels = pc->channels,
+                   .height = pc->height,
+                   .width = pc->width,
+                   .filters = cfg->filters,
+                   .groups = cfg->groups,
+                   .kernel_h = 1,
+                   .kernel_w = 1,
+                   .stride_h = cfg->stride[0],
+                   .stride_w = cfg->stride[1],
+                   .dil_h = 1,
+                   .dil_w = 1,
+                   .out_height = layer->out.h,
+                   .out_width = layer->out.w};
+    CHECK(conv_strided_pointwise_applies(d));
+    CHECK_INT(layer->workspace_per_thread, conv_strided_pointwise_scratch_floats(d));
+    cr_model_free(model);
+}
+
+/* ResNet's downsampling shortcut: odd sizes (OH = ⌈H/2⌉), batches the 3
+ * threads do not divide, bias on and off, fused activations, groups, a
+ * stride of 3 that leaves the last rows and columns unread. */
+static void test_strided_pointwise_against_reference(void) {
+    const path_case cases[] = {
+        {"1x1 s2 odd", "  - {type: conv, name: c, filters: 7, kernel: 1, stride: 2}\n", 5, 9, 11,
+         1},
+        {"1x1 s2 odd", "  - {type: conv, name: c, filters: 7, kernel: 1, stride: 2}\n", 5, 9, 11,
+         5},
+        {"1x1 s2 relu no bias",
+         "  - {type: conv, name: c, filters: 6, kernel: 1, stride: 2, bias: false, activation: "
+         "relu}\n",
+         4, 8, 8, 7},
+        {"1x1 s[2,3] groups 2 relu6",
+         "  - {type: conv, name: c, filters: 6, kernel: 1, stride: [2, 3], groups: 2, activation: "
+         "relu6}\n",
+         4, 10, 11, 5},
+        {"1x1 s3 tanh, rows and columns unread",
+         "  - {type: conv, name: c, filters: 3, kernel: 1, stride: 3, activation: tanh}\n", 2, 11,
+         8, 4},
+        {"1x1 s2 silu (keeps z)",
+         "  - {type: conv, name: c, filters: 3, kernel: 1, stride: 2, activation: silu}\n", 6, 7, 5,
+         5},
+        /* 21×20 outputs: chunks of 3 images, 3 + 3 + 1 for 7, so a thread
+         * sums several chunks and the last writes y in place */
+        {"1x1 s2 several chunks", "  - {type: conv, name: c, filters: 4, kernel: 1, stride: 2}\n",
+         3, 41, 39, 7},
+        {"1x1 s2 + batchnorm + relu6",
+         WITH_BN("{type: conv, name: c, filters: 9, kernel: 1, stride: 2, bias: false}"), 8, 7, 9,
+         1},
+        {"1x1 s2 + batchnorm + relu6",
+         WITH_BN("{type: conv, name: c, filters: 9, kernel: 1, stride: 2, bias: false}"), 8, 7, 9,
+         7},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_takes_strided_pointwise(&cases[i]);
+        check_path_case(&cases[i], true);
+    }
+}
+
+/* The stride-2 row copies, portable and AVX2, against their definition
+ * for every length up to 40: out[i] = row[2i]; row[2i] += in[i] with the
+ * odd pixels unchanged. The row is allocated to what the copy may touch,
+ * the 2n − 1 pixels it needs or one more (`readable`: a row of 8 outputs
+ * becomes a vector block), so ASan catches a read or write past it. */
+static void check_stride2_rows(int n, int64_t readable, bool avx2) {
+    size_t span = (size_t)(readable > 0 ? readable : 1);
+    float *row = malloc(span * sizeof *row), *expected = malloc(span * sizeof *expected);
+    float *in = malloc((size_t)(n ? n : 1) * sizeof *in);
+    float *out = malloc((size_t)(n ? n : 1) * sizeof *out);
+    uint64_t seed = 5 + (uint64_t)n;
+    fill_uniform(row, (int64_t)span, &seed);
+    fill_uniform(in, n, &seed);
+    cr_gather_stride2(out, row, n, readable, avx2);
+    int wrong = 0;
+    for (int i = 0; i < n; i++) wrong += out[i] != row[2 * i];
+    memcpy(expected, row, span * sizeof *row);
+    for (int i = 0; i < n; i++) expected[2 * i] += in[i];
+    cr_scatter_add_stride2(row, in, n, readable, avx2);
+    for (int64_t i = 0; i < readable; i++) wrong += row[i] != expected[i];
+    if (wrong)
+        fprintf(stderr, "stride-2 rows, n %d, readable %lld, avx2 %d: %d wrong\n", n,
+                (long long)readable, avx2, wrong);
+    CHECK(wrong == 0);
+    free(row);
+    free(expected);
+    free(in);
+    free(out);
+}
+
+static void test_stride2_rows(void) {
+    bool levels[2] = {false, cr_cpu_avx2()};
+    for (int l = 0; l < (levels[1] ? 2 : 1); l++)
+        for (int n = 0; n <= 40; n++)
+            for (int extra = 0; extra < 2; extra++)
+                check_stride2_rows(n, n ? 2 * n - 1 + extra : extra, levels[l]);
+}
+
 int main(void) {
     test_textbook_cases();
     test_groups();
@@ -736,10 +898,13 @@ int main(void) {
     test_frozen();
     test_dx_accumulates();
     test_pointwise_dx_accumulates();
+    test_strided_pointwise_dx();
     test_fused_activations();
+    test_stride2_rows();
     test_random_geometries();
     test_depthwise_against_reference();
     test_depthwise_loops_agree();
     test_pointwise_against_reference();
+    test_strided_pointwise_against_reference();
     return check_report();
 }

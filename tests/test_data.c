@@ -17,23 +17,8 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "scratch_folder.h"
 #include "data.h"
-
-static char folder[64];
-
-/* A path inside the temporary folder; a few rotating buffers so several can
- * be alive in one call. */
-static const char *in_folder(const char *fmt, ...) {
-    static char paths[8][512];
-    static int next;
-    char *out = paths[next++ % 8];
-    int used = snprintf(out, sizeof paths[0], "%s/", folder);
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(out + used, sizeof paths[0] - (size_t)used, fmt, args);
-    va_end(args);
-    return out;
-}
 
 static void make_folder(const char *path) {
     if (mkdir(path, 0700) != 0) {
@@ -56,10 +41,6 @@ static void write_file(const char *path, const void *bytes, size_t size, bool gz
         CHECK_INT(fwrite(bytes, 1, size, file), (long long)size);
         fclose(file);
     }
-}
-
-static void write_text(const char *path, const char *text) {
-    write_file(path, text, strlen(text), false);
 }
 
 static void remove_tree(const char *path) {
@@ -1079,11 +1060,7 @@ static void test_fashion_mnist(void) {
 }
 
 int main(void) {
-    snprintf(folder, sizeof folder, "/tmp/cnnrun_test_data_XXXXXX");
-    if (!mkdtemp(folder)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (scratch_folder_make("data")) return 1;
     test_idx();
     test_idx_errors();
     test_cifar();

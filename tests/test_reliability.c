@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "scratch_folder.h"
 #include "cnnrun.h"
 #include "data.h"
 #include "describe.h"
@@ -29,24 +30,6 @@
 #include "stop_signals.h"
 #include "train.h"
 
-static char work[64];
-
-static const char *in_work(const char *name) {
-    static char paths[8][4096];
-    static int next;
-    char *path = paths[next++ % 8];
-    snprintf(path, sizeof paths[0], "%s/%s", work, name);
-    return path;
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
-
 static void formatted(const cr_error *err, char *out, size_t size) {
     cr_error_format(err, out, size);
 }
@@ -55,20 +38,20 @@ static void formatted(const cr_error *err, char *out, size_t size) {
 
 static void test_regular_files_only(void) {
     cr_error err;
-    const char *fifo = in_work("pipe");
+    const char *fifo = in_folder("pipe");
     CHECK_INT(mkfifo(fifo, 0600), 0);
     /* Opening a FIFO for reading would wait for a writer forever. */
     CHECK_INT(cr_open_regular(fifo, &err), -1);
     CHECK_CONTAINS(err.message, "is a FIFO (named pipe), not a file");
-    CHECK(cr_fopen_regular(work, &err) == NULL);
+    CHECK(cr_fopen_regular(folder, &err) == NULL);
     CHECK_CONTAINS(err.message, "is a folder, not a file");
     CHECK(cr_fopen_regular("/dev/null", &err) == NULL);
     CHECK_CONTAINS(err.message, "is a character device, not a file");
-    CHECK(cr_fopen_regular(in_work("absent"), &err) == NULL);
+    CHECK(cr_fopen_regular(in_folder("absent"), &err) == NULL);
     CHECK_CONTAINS(err.message, "cannot open: No such file or directory");
     CHECK_INT(err.kind, CR_ERR_IO);
-    write_text(in_work("plain"), "x");
-    FILE *f = cr_fopen_regular(in_work("plain"), &err);
+    write_text(in_folder("plain"), "x");
+    FILE *f = cr_fopen_regular(in_folder("plain"), &err);
     CHECK(f != NULL);
     if (f) {
         CHECK_INT(fgetc(f), 'x'); /* blocking reads again after the check */
@@ -83,8 +66,8 @@ static void test_regular_files_only(void) {
     CHECK_INT(cr_metrics_read(fifo, &metrics, &err), 1);
     CHECK_CONTAINS(err.message, "is a FIFO");
     /* `plot` on a run folder whose metrics.csv is a folder. */
-    CHECK_INT(mkdir(in_work("metrics-folder"), 0700), 0);
-    CHECK_INT(cr_metrics_read(in_work("metrics-folder"), &metrics, &err), 1);
+    CHECK_INT(mkdir(in_folder("metrics-folder"), 0700), 0);
+    CHECK_INT(cr_metrics_read(in_folder("metrics-folder"), &metrics, &err), 1);
     CHECK_CONTAINS(err.message, "is a folder, not a file");
     unlink(fifo);
 }
@@ -98,7 +81,7 @@ static void test_metrics_epochs(void) {
         {"0", "epoch 0 is not a whole number"},
         {"1.5", "epoch 1.5 is not a whole number"},
     };
-    const char *csv = in_work("metrics.csv");
+    const char *csv = in_folder("metrics.csv");
     cr_metrics metrics;
     cr_error err;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -151,10 +134,10 @@ static void test_class_names_file(void) {
 /* A FIFO named like an image inside a class folder (docs/data.md: nothing
  * skipped silently). */
 static void test_special_file_in_class_folder(void) {
-    const char *root = in_work("pets");
+    const char *root = in_folder("pets");
     CHECK_INT(mkdir(root, 0700), 0);
-    CHECK_INT(mkdir(in_work("pets/cat"), 0700), 0);
-    CHECK_INT(mkfifo(in_work("pets/cat/x.png"), 0600), 0);
+    CHECK_INT(mkdir(in_folder("pets/cat"), 0700), 0);
+    CHECK_INT(mkfifo(in_folder("pets/cat/x.png"), 0600), 0);
     cr_data_source source;
     cr_error err;
     char text[64 + 4096];
@@ -171,7 +154,7 @@ static void test_special_file_in_class_folder(void) {
 static void test_run_folder(void) {
     cr_error err;
     cr_run_folder first, second;
-    const char *dir = in_work("runs/tiny");
+    const char *dir = in_folder("runs/tiny");
     CHECK_INT(cr_run_folder_open(dir, false, &first, &err), 0);
     /* A second run in the same folder fails at once, naming the holder. */
     char pid[64];
@@ -185,7 +168,7 @@ static void test_run_folder(void) {
     cr_run_folder_close(&first);
 
     /* Files of its own run are fine; someone else's are not replaced. */
-    write_text(in_work("runs/tiny/notes.txt"), "mine");
+    write_text(in_folder("runs/tiny/notes.txt"), "mine");
     CHECK_INT(cr_run_folder_open(dir, false, &first, &err), 1);
     CHECK_CONTAINS(err.message, "holds files cnnrun did not write ('notes.txt')");
     CHECK_INT(cr_run_folder_open_next(dir, &first, &err), 0);
@@ -196,26 +179,26 @@ static void test_run_folder(void) {
     cr_run_folder_close(&first);
 
     /* Interrupted writes' temporary files go; others' files with the same look stay. */
-    write_text(in_work("runs/tiny-2/checkpoint.safetensors.tmp-Ab12Cd"), "partial");
-    write_text(in_work("runs/tiny-2/last.safetensors.tmp-zzzzzz"), "partial");
-    CHECK_INT(cr_run_folder_open(in_work("runs/tiny-2"), true, &first, &err), 0);
+    write_text(in_folder("runs/tiny-2/checkpoint.safetensors.tmp-Ab12Cd"), "partial");
+    write_text(in_folder("runs/tiny-2/last.safetensors.tmp-zzzzzz"), "partial");
+    CHECK_INT(cr_run_folder_open(in_folder("runs/tiny-2"), true, &first, &err), 0);
     CHECK_INT(first.removed_temps, 2);
-    CHECK(access(in_work("runs/tiny-2/checkpoint.safetensors.tmp-Ab12Cd"), F_OK) != 0);
+    CHECK(access(in_folder("runs/tiny-2/checkpoint.safetensors.tmp-Ab12Cd"), F_OK) != 0);
     cr_run_folder_close(&first);
-    write_text(in_work("runs/tiny/notes.txt.tmp-Ab12Cd"), "theirs");
+    write_text(in_folder("runs/tiny/notes.txt.tmp-Ab12Cd"), "theirs");
     CHECK_INT(cr_run_folder_open(dir, true, &first, &err), 0);
     CHECK_INT(first.removed_temps, 0);
     cr_run_folder_close(&first);
 
     /* A plain file where the folder should be. */
-    write_text(in_work("runs/file"), "x");
-    CHECK_INT(cr_run_folder_open(in_work("runs/file/sub"), false, &first, &err), 1);
+    write_text(in_folder("runs/file"), "x");
+    CHECK_INT(cr_run_folder_open(in_folder("runs/file/sub"), false, &first, &err), 1);
     CHECK_CONTAINS(err.message, "is a file");
 }
 
 /* The lock belongs to the process: a child holding it makes the parent fail. */
 static void test_run_folder_other_process(void) {
-    const char *dir = in_work("runs/shared");
+    const char *dir = in_folder("runs/shared");
     int ready[2];
     CHECK_INT(pipe(ready), 0);
     pid_t child = fork();
@@ -252,10 +235,10 @@ static void test_png_write_errors(void) {
     cr_error err;
     CHECK_INT(cr_picture_create(&picture, 8, 8, 1, 200, &err), 0);
     /* A missing folder: the reason, not "cannot write the PNG file". */
-    CHECK_INT(cr_picture_write_png(&picture, in_work("no-such-folder/x.png"), &err), 1);
+    CHECK_INT(cr_picture_write_png(&picture, in_folder("no-such-folder/x.png"), &err), 1);
     CHECK_CONTAINS(err.message, "No such file or directory");
     /* Written whole, and an existing picture is replaced, not written into. */
-    const char *path = in_work("x.png");
+    const char *path = in_folder("x.png");
     write_text(path, "old picture");
     CHECK_INT(cr_picture_write_png(&picture, path, &err), 0);
     struct stat info;
@@ -454,8 +437,7 @@ static void test_stop_signals(void) {
 }
 
 int main(void) {
-    snprintf(work, sizeof work, "/tmp/cnnrun-reliability-XXXXXX");
-    if (!mkdtemp(work)) return 1;
+    if (scratch_folder_make("reliability")) return 1;
     test_regular_files_only();
     test_metrics_epochs();
     test_class_names_file();
@@ -470,7 +452,7 @@ int main(void) {
     test_limits();
     test_stop_signals();
     char command[128];
-    snprintf(command, sizeof command, "rm -rf '%s'", work);
-    if (system(command) != 0) printf("could not remove %s\n", work);
+    snprintf(command, sizeof command, "rm -rf '%s'", folder);
+    if (system(command) != 0) printf("could not remove %s\n", folder);
     return check_report();
 }

@@ -13,19 +13,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "scratch_folder.h"
 #include "cnnrun.h"
 #include "net_fixture.h"
 #include "safetensors.h"
-
-static char folder[64];
-
-static const char *in_folder(const char *name) {
-    static char path[2][256];
-    static int next;
-    char *out = path[next++ % 2];
-    snprintf(out, sizeof path[0], "%s/%s", folder, name);
-    return out;
-}
 
 static bool build(fixture *f, const char *yaml, uint64_t seed, int batch) {
     cr_error err;
@@ -650,11 +641,7 @@ static void test_broken_files(void) {
 }
 
 int main(void) {
-    snprintf(folder, sizeof folder, "/tmp/test_safetensors.XXXXXX");
-    if (!mkdtemp(folder)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (scratch_folder_make("safetensors")) return 1;
     test_round_trip();
     test_known_bytes();
     test_atomic_write();

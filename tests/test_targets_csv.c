@@ -12,27 +12,10 @@
 #include <stb/stb_image_write.h>
 
 #include "check.h"
+#include "scratch_folder.h"
 #include "targets_csv.h"
 #include "train.h"
 #include "train_config.h"
-
-static char folder[64];
-
-static const char *in_folder(const char *name) {
-    static char path[4][512];
-    static int next;
-    char *out = path[next++ % 4];
-    snprintf(out, sizeof path[0], "%s/%s", folder, name);
-    return out;
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
 
 /* Image i (8×8 grey): a bright bar on rows 1-2 when `top`, on rows 5-6 when
  * `bottom`, the rest faint noise at brightness `level` (0..60). */
@@ -283,11 +266,7 @@ static void remove_tree(const char *path) {
 
 int main(void) {
     cr_set_threads(1);
-    snprintf(folder, sizeof folder, "/tmp/cnnrun-csv-XXXXXX");
-    if (!mkdtemp(folder)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (scratch_folder_make("csv")) return 1;
     test_labels_by_name();
     test_columns();
     test_errors();

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "scratch_folder.h"
 #include "checkpoint.h"
 #include "cnnrun.h"
 #include "safetensors.h"
@@ -30,16 +31,6 @@
 #define BATCH           8
 #define STEPS_PER_EPOCH 8 /* 60 / 8 rounded up: the last batch has 4 */
 #define EPOCHS          3
-
-static char folder[64];
-
-static const char *in_folder(const char *name) {
-    static char path[4][512];
-    static int next;
-    char *out = path[next++ % 4];
-    snprintf(out, sizeof path[0], "%s/%s", folder, name);
-    return out;
-}
 
 static void put_be32(FILE *f, uint32_t value) {
     unsigned char bytes[4] = {value >> 24, value >> 16 & 0xff, value >> 8 & 0xff, value & 0xff};
@@ -867,11 +858,7 @@ static void remove_tree(const char *path) {
 
 int main(void) {
     cr_set_threads(1);
-    snprintf(folder, sizeof folder, "/tmp/cnnrun-train-XXXXXX");
-    if (!mkdtemp(folder)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (scratch_folder_make("train")) return 1;
     char data[600];
     snprintf(data, sizeof data, "%s/data", folder);
     make_data(data, 3);

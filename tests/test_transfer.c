@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "scratch_folder.h"
 #include "cnnrun.h"
 #include "init_weights.h"
 #include "safetensors.h"
@@ -30,16 +31,6 @@
 #ifndef CNNRUN_SOURCE_DIR
 #define CNNRUN_SOURCE_DIR "."
 #endif
-
-static char folder[64];
-
-static const char *in_folder(const char *name) {
-    static char path[4][512];
-    static int next;
-    char *out = path[next++ % 4];
-    snprintf(out, sizeof path[0], "%s/%s", folder, name);
-    return out;
-}
 
 static cr_model *load_model(const char *yaml, cr_train_config *config) {
     cr_model *model = NULL;
@@ -512,8 +503,7 @@ static void test_lenet_new_head(void) {
 }
 
 int main(void) {
-    snprintf(folder, sizeof folder, "/tmp/cnnrun-transfer-XXXXXX");
-    if (!mkdtemp(folder)) return 1;
+    if (scratch_folder_make("transfer")) return 1;
     cr_set_threads(1);
     test_report_cases();
     test_freeze_marks();

@@ -331,6 +331,41 @@ static void test_plot_curves(void) {
     cr_metrics_free(&metrics);
 }
 
+/* mse (no accuracy): the second panel shows the root mean squared error,
+ * 0..2 for losses up to 4: train rmse 0.5 at epoch 3 at (320 + 170,
+ * 195 - round(0.25·179) = 150), validation rmse 0.7 at epoch 5 at
+ * (627, 195 - round(0.35·179) = 132). */
+static void test_plot_regression(void) {
+    char run[512], csv[600], curves[512], arguments[2048], out[8192];
+    in_work_dir("regression", run, sizeof run);
+    CHECK(mkdir(run, 0777) == 0);
+    snprintf(csv, sizeof csv, "%s/metrics.csv", run);
+    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
+                         "1,4.0,nan,3.24,nan,0.1\n"
+                         "2,1.0,nan,1.44,nan,0.1\n"
+                         "3,0.25,nan,0.81,nan,0.1\n"
+                         "4,0.16,nan,0.64,nan,0.01\n"
+                         "5,0.09,nan,0.49,nan,0.01\n");
+    cr_metrics metrics;
+    cr_error err;
+    CHECK_INT(cr_metrics_read(csv, &metrics, &err), 0);
+    CHECK(cr_metrics_regression(&metrics));
+    double low, high, loss_high;
+    cr_plot_ranges(&metrics, &low, &high, &loss_high);
+    CHECK_NEAR(cr_plot_rmse_high(loss_high), 2.0, 1e-12);
+    cr_metrics_free(&metrics);
+    in_work_dir("regression.png", curves, sizeof curves);
+    snprintf(arguments, sizeof arguments, "plot %s -o %s", run, curves);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    int w, h, n;
+    unsigned char *picture = stbi_load(curves, &w, &h, &n, 3);
+    CHECK(picture != NULL);
+    if (!picture) return;
+    CHECK(memcmp(picture + 3 * (150 * w + 490), cr_plot_train_color, 3) == 0);
+    CHECK(memcmp(picture + 3 * (132 * w + 627), cr_plot_val_color, 3) == 0);
+    stbi_image_free(picture);
+}
+
 static void test_plot_errors(void) {
     char run[512], csv[600], curves[512], arguments[2048], out[8192];
     in_work_dir("badrun", run, sizeof run);
@@ -487,6 +522,7 @@ int main(void) {
     test_apply_matches_reference();
     test_apply_errors();
     test_plot_curves();
+    test_plot_regression();
     test_plot_errors();
     test_kernel_tiles_rgb();
     test_filters_sobel();

@@ -11,10 +11,13 @@
 
 #include "../layer.h"
 #include "../onnx_build.h"
+#include "../cpu.h"
 #include "../parallel.h"
 #include "conv.h"
 #include "conv_depthwise.h"
 #include "conv_pointwise.h"
+#include "conv_strided_pointwise.h"
+#include "stride2_rows.h"
 #include "winograd.h"
 
 static const cr_key conv_keys[] = {
@@ -153,6 +156,13 @@ static bool conv_uses_pointwise(conv_dims d) {
     return conv_pointwise_applies(d);
 }
 
+/* A 1×1 kernel with a stride (ResNet's shortcut) reads only the strided
+ * pixels: gathered, they are the whole column matrix, C rows instead of
+ * im2col's, so the products can be wider (conv_strided_pointwise.c). */
+static bool conv_uses_strided_pointwise(conv_dims d) {
+    return conv_strided_pointwise_applies(d);
+}
+
 /* Depthwise (groups = channels): the direct kernel of conv_depthwise.c. */
 static bool conv_uses_depthwise(conv_dims d) {
     return conv_depthwise_applies(d);
@@ -266,7 +276,8 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
 static void
 im2col(float *restrict col, int64_t col_stride, const float *restrict image, conv_dims d) {
-    bool shifted_copy = conv_is_shifted_copy(d);
+    bool shifted_copy = conv_is_shifted_copy(d), avx2 = cr_cpu_avx2();
+    int64_t image_size = (int64_t)d.channels * d.height * d.width;
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
             for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
@@ -308,6 +319,9 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
                      * a call costs more than the copy. */
                     if (d.stride_w == 1)
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow];
+                    else if (d.stride_w == 2)
+                        cr_gather_stride2(out + first, row + 2 * first, end - first,
+                                          image + image_size - (row + 2 * first), avx2);
                     else
                         for (int ow = first; ow < end; ow++) out[ow] = row[ow * d.stride_w];
                     for (int ow = end; ow < d.out_width; ow++) out[ow] = 0.0f;
@@ -320,7 +334,8 @@ im2col(float *restrict col, int64_t col_stride, const float *restrict image, con
  *   col: [C*KH*KW, OH*OW] with row stride col_stride -> image += [C, H, W]
  * (col's entries for padding positions may be cleared on the way). */
 static void col2im(float *restrict image, float *restrict col, int64_t col_stride, conv_dims d) {
-    bool shifted_copy = conv_is_shifted_copy(d);
+    bool shifted_copy = conv_is_shifted_copy(d), avx2 = cr_cpu_avx2();
+    int64_t image_size = (int64_t)d.channels * d.height * d.width;
     for (int c = 0; c < d.channels; c++)
         for (int kh = 0; kh < d.kernel_h * d.dil_h; kh += d.dil_h)
             for (int kw = 0; kw < d.kernel_w * d.dil_w; kw += d.dil_w, col += col_stride) {
@@ -347,6 +362,9 @@ static void col2im(float *restrict image, float *restrict col, int64_t col_strid
                     float *row = image + ((int64_t)c * d.height + ih) * d.width - d.pad_w + kw;
                     if (d.stride_w == 1)
                         for (int ow = first; ow < end; ow++) row[ow] += in[ow];
+                    else if (d.stride_w == 2)
+                        cr_scatter_add_stride2(row + 2 * first, in + first, end - first,
+                                               image + image_size - (row + 2 * first), avx2);
                     else
                         for (int ow = first; ow < end; ow++) row[ow * d.stride_w] += in[ow];
                 }
@@ -573,6 +591,8 @@ static int conv_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings
         layer->workspace_per_thread = conv_depthwise_scratch_floats(d);
     else if (conv_uses_pointwise(d))
         layer->workspace_per_thread = conv_pointwise_scratch_floats(d, cfg->activation);
+    else if (conv_uses_strided_pointwise(d))
+        layer->workspace_per_thread = conv_strided_pointwise_scratch_floats(d);
     if (conv_uses_winograd(d)) {
         /* Forward's transformed weights (shared) and tiles (per thread),
          * for training's tile and evaluation's (a training net evaluates
@@ -673,6 +693,10 @@ static void conv_forward_paths(const cr_step *step) {
         conv_pointwise_forward(step, d, y, &epilogue);
         return;
     }
+    if (conv_uses_strided_pointwise(d)) {
+        conv_strided_pointwise_forward(step, d, y, &epilogue);
+        return;
+    }
     int chunk = conv_run_chunk(d, step->threads);
     int chunks = (d.batch + chunk - 1) / chunk;
 #pragma omp parallel num_threads(step->threads)
@@ -719,6 +743,10 @@ static void conv_layer_backward(const cr_step *step) {
     }
     if (conv_uses_pointwise(d)) {
         conv_pointwise_backward(step, d, cfg->activation, at, dweight, dbias);
+        return;
+    }
+    if (conv_uses_strided_pointwise(d)) {
+        conv_strided_pointwise_backward(step, d, cfg->activation, at, dweight, dbias);
         return;
     }
     int64_t weight_count = layer->params[0].count;
@@ -787,14 +815,17 @@ static int add_chunked(cr_gemm *out, int written, int max, const char *pass, boo
 
 /* The cblas_sgemm calls forward and backward make (bench's sgemm ceiling):
  * keep in step with conv_forward_chunk, conv_backward_chunk,
- * winograd_forward and conv_pointwise.c. */
+ * winograd_forward, conv_pointwise.c and conv_strided_pointwise.c. */
 static int conv_gemms(const cr_layer *layer, const cr_shape *in, int batch, cr_gemm *out, int max) {
     const conv_config *cfg = layer->config;
     conv_dims d = conv_dims_of(layer, in[0], batch);
     int threads = cr_threads(), spatial = d.out_height * d.out_width;
     int filters_per_group = d.filters / d.groups;
     int patch = d.channels / d.groups * d.kernel_h * d.kernel_w;
-    int chunk = conv_run_chunk(d, threads);
+    /* The strided 1×1 path makes the im2col path's products (its column
+     * matrix has C/G·1·1 rows too), on chunks of its own size. */
+    int chunk = conv_uses_strided_pointwise(d) ? conv_strided_pointwise_chunk(d, threads)
+                                               : conv_run_chunk(d, threads);
     int written = 0;
     if (conv_uses_depthwise(d)) return 0; /* direct loops, no products */
     if (conv_uses_pointwise(d)) return conv_pointwise_gemms(d, cfg->trainable, threads, out, max);
