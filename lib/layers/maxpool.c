@@ -110,13 +110,20 @@ static void copy_padded(float *copy, int pitch, const float *x, cr_shape in,
 #undef LANE_TARGET
 #endif
 
+/* VGG's and AlexNet-style nets' common case, with a path of its own. */
+static bool two_by_two(const pool_config *cfg) {
+    return cfg->padding[0] == 0 && cfg->padding[1] == 0 && cfg->size[0] == 2 && cfg->size[1] == 2 &&
+           cfg->stride[0] == 2 && cfg->stride[1] == 2;
+}
+
 static int maxpool_infer(cr_layer *layer, const cr_shape *in, cr_warnings *warnings,
                          cr_error *err) {
     if (cr_pool_infer(layer, in, warnings, err)) return 1;
     layer->saved_per_image = cr_shape_size(layer->out); /* arg-max index per output */
     layer->kinks = CR_KINKS_ARGMAX;
     /* The general window's padded copy of one plane (max_plane). */
-    layer->workspace_per_thread = copy_floats(in[0], layer->out, layer->config);
+    if (!two_by_two(layer->config))
+        layer->workspace_per_thread = copy_floats(in[0], layer->out, layer->config);
     return 0;
 }
 
@@ -129,9 +136,7 @@ static void maxpool_forward(const cr_step *step) {
     int64_t planes = (int64_t)step->batch * in.c;
     int64_t in_plane = (int64_t)in.h * in.w, out_plane = (int64_t)out.h * out.w;
     int32_t *winners = (int32_t *)step->saved;
-    bool unpadded = cfg->padding[0] == 0 && cfg->padding[1] == 0;
-    bool two_by_two = unpadded && cfg->size[0] == 2 && cfg->size[1] == 2 && cfg->stride[0] == 2 &&
-                      cfg->stride[1] == 2;
+    bool plain_2x2 = two_by_two(cfg);
     bool avx2 = cr_cpu_avx2();
     (void)avx2; /* read only by the x86 paths */
 #pragma omp parallel for num_threads(step->threads) schedule(static)
@@ -139,9 +144,8 @@ static void maxpool_forward(const cr_step *step) {
         const float *x = step->x[0] + plane * in_plane;
         float *y = step->y + plane * out_plane;
         int32_t *winner = winners ? winners + plane * out_plane : NULL;
-        if (two_by_two) {
-            /* VGG's and AlexNet-style nets' common case, without loops over
-             * the window: four compares, in PyTorch's order. */
+        if (plain_2x2) {
+            /* Without loops over the window: four compares, in PyTorch's order. */
             for (int out_row = 0; out_row < out.h; out_row++) {
                 const float *top = x + (int64_t)out_row * 2 * in.w;
                 int out_col = 0;
