@@ -156,30 +156,45 @@ INLINE void channel_moments(const float *x, channel_view v, double *mean_out, do
     *m2_out = m2;
 }
 
-/* y = act(a·x + b) over one channel. */
-INLINE void channel_affine(float *y, const float *x, channel_view v, float a, float b,
+/* One channel's statistics and parameters. */
+typedef struct channel_map {
+    float mean, inverse_std, gamma, beta;
+} channel_map;
+
+/* The batchnorm's output z = γ·((x − mean)·invstd) + β: x − mean is exact
+ * near the mean, where PyTorch's x·a + (β − mean·a) rounds a·x and its
+ * cancelling shift (the finite differences of gradcheck notice). */
+INLINE f8 normalise8(f8 x, f8 mean, f8 inverse_std, f8 gamma, f8 beta) {
+    return gamma * ((x - mean) * inverse_std) + beta;
+}
+
+/* y = act(z) over one channel. */
+INLINE void channel_affine(float *y, const float *x, channel_view v, channel_map map,
                            cr_activation activation) {
-    f8 scale = broadcast8(a), shift = broadcast8(b);
+    f8 m = broadcast8(map.mean), inverse_std = broadcast8(map.inverse_std);
+    f8 gamma = broadcast8(map.gamma), beta = broadcast8(map.beta);
     for (int image = 0; image < v.batch; image++) {
         const float *in = x + image * v.image_size;
         float *out = y + image * v.image_size;
         int64_t i = 0;
         for (; i + 8 <= v.spatial; i += 8)
-            store8(out + i, activate8(scale * load8(in + i) + shift, activation));
+            store8(out + i,
+                   activate8(normalise8(load8(in + i), m, inverse_std, gamma, beta), activation));
         if (i < v.spatial) {
-            f8 z = activate8(scale * load_part8(in + i, v.spatial - i, 0.0f) + shift, activation);
+            f8 z = activate8(
+                normalise8(load_part8(in + i, v.spatial - i, 0.0f), m, inverse_std, gamma, beta),
+                activation);
             memcpy(out + i, &z, (size_t)(v.spatial - i) * sizeof(float));
         }
     }
 }
 
 /* What backward needs of one channel. A fused activation's mask is taken
- * on z = a·x + b recomputed from x, bit for bit what forward computed
+ * on z recomputed from x, bit for bit what forward computed
  * (same a, b and operations), instead of reading the activation's output:
  * one stream less in each pass. */
 typedef struct channel_gradient {
-    float mean;
-    float a, b;       /* forward's map, the activation's input */
+    channel_map map;  /* forward's normalise8, the activation's input */
     float scale;      /* γ·invstd */
     float mean_dy, k; /* training: Σg/M and invstd²·Σg·(x − mean)/M; evaluation: 0 */
 } channel_gradient;
@@ -190,7 +205,8 @@ INLINE void channel_gradient_sums(const float *dy, const float *x, channel_view 
                                   channel_gradient c, cr_activation activation, double *sum_dy,
                                   double *sum_dy_centred) {
     double total = 0.0, total_centred = 0.0;
-    f8 m = broadcast8(c.mean), a = broadcast8(c.a), b = broadcast8(c.b);
+    f8 m = broadcast8(c.map.mean), inverse_std = broadcast8(c.map.inverse_std);
+    f8 gamma = broadcast8(c.map.gamma), beta = broadcast8(c.map.beta);
     for (int image = 0; image < v.batch; image++)
         for (int64_t start = 0; start < v.spatial; start += BLOCK) {
             int64_t offset = image * v.image_size + start;
@@ -200,14 +216,15 @@ INLINE void channel_gradient_sums(const float *dy, const float *x, channel_view 
             int64_t i = 0;
             for (; i + 8 <= length; i += 8) {
                 f8 value = load8(in + i);
-                f8 gradient = masked8(load8(g + i), a * value + b, activation);
+                f8 gradient = masked8(load8(g + i), normalise8(value, m, inverse_std, gamma, beta),
+                                      activation);
                 sum += gradient;
                 sum_centred += gradient * (value - m);
             }
             if (i < length) { /* the missing lanes: gradient 0, x = mean */
-                f8 value = load_part8(in + i, length - i, c.mean);
-                f8 gradient =
-                    masked8(load_part8(g + i, length - i, 0.0f), a * value + b, activation);
+                f8 value = load_part8(in + i, length - i, c.map.mean);
+                f8 gradient = masked8(load_part8(g + i, length - i, 0.0f),
+                                      normalise8(value, m, inverse_std, gamma, beta), activation);
                 sum += gradient;
                 sum_centred += gradient * (value - m);
             }
@@ -222,7 +239,8 @@ INLINE void channel_gradient_sums(const float *dy, const float *x, channel_view 
  * form). */
 INLINE void channel_input_gradient(float *dx, const float *dy, const float *x, channel_view v,
                                    channel_gradient c, cr_activation activation, bool assign) {
-    f8 m = broadcast8(c.mean), a = broadcast8(c.a), b = broadcast8(c.b);
+    f8 m = broadcast8(c.map.mean), inverse_std = broadcast8(c.map.inverse_std);
+    f8 gamma = broadcast8(c.map.gamma), beta = broadcast8(c.map.beta);
     f8 scale = broadcast8(c.scale), mean_dy = broadcast8(c.mean_dy), k = broadcast8(c.k);
     for (int image = 0; image < v.batch; image++) {
         int64_t offset = image * v.image_size;
@@ -231,14 +249,16 @@ INLINE void channel_input_gradient(float *dx, const float *dy, const float *x, c
         int64_t i = 0;
         for (; i + 8 <= v.spatial; i += 8) {
             f8 value = load8(in + i);
-            f8 gradient = masked8(load8(g + i), a * value + b, activation);
+            f8 gradient =
+                masked8(load8(g + i), normalise8(value, m, inverse_std, gamma, beta), activation);
             f8 result = scale * (gradient - mean_dy - (value - m) * k);
             store8(out + i, assign ? result : load8(out + i) + result);
         }
         if (i < v.spatial) {
             int64_t n = v.spatial - i;
             f8 value = load_part8(in + i, n, 0.0f);
-            f8 gradient = masked8(load_part8(g + i, n, 0.0f), a * value + b, activation);
+            f8 gradient = masked8(load_part8(g + i, n, 0.0f),
+                                  normalise8(value, m, inverse_std, gamma, beta), activation);
             f8 result = scale * (gradient - mean_dy - (value - m) * k);
             if (!assign) result += load_part8(out + i, n, 0.0f);
             memcpy(out + i, &result, (size_t)n * sizeof(float));
@@ -262,9 +282,9 @@ INLINE void channel_input_gradient(float *dx, const float *dy, const float *x, c
         }                                                                                          \
     } while (0)
 
-INLINE void affine_any(float *y, const float *x, channel_view v, float a, float b,
+INLINE void affine_any(float *y, const float *x, channel_view v, channel_map map,
                        cr_activation activation) {
-    WITH_ACTIVATION(activation, channel_affine(y, x, v, a, b, act_));
+    WITH_ACTIVATION(activation, channel_affine(y, x, v, map, act_));
 }
 
 INLINE void gradient_sums_any(const float *dy, const float *x, channel_view v, channel_gradient c,
@@ -283,9 +303,9 @@ INLINE void input_gradient_any(float *dx, const float *dy, const float *x, chann
 static void moments_generic(const float *x, channel_view v, double *mean, double *m2) {
     channel_moments(x, v, mean, m2);
 }
-static void affine_generic(float *y, const float *x, channel_view v, float a, float b,
+static void affine_generic(float *y, const float *x, channel_view v, channel_map map,
                            cr_activation activation) {
-    affine_any(y, x, v, a, b, activation);
+    affine_any(y, x, v, map, activation);
 }
 static void gradient_sums_generic(const float *dy, const float *x, channel_view v,
                                   channel_gradient c, cr_activation activation, double *sum_dy,
@@ -301,9 +321,9 @@ static void input_gradient_generic(float *dx, const float *dy, const float *x, c
 CR_TARGET_AVX2 static void moments_avx2(const float *x, channel_view v, double *mean, double *m2) {
     channel_moments(x, v, mean, m2);
 }
-CR_TARGET_AVX2 static void affine_avx2(float *y, const float *x, channel_view v, float a, float b,
+CR_TARGET_AVX2 static void affine_avx2(float *y, const float *x, channel_view v, channel_map map,
                                        cr_activation activation) {
-    affine_any(y, x, v, a, b, activation);
+    affine_any(y, x, v, map, activation);
 }
 CR_TARGET_AVX2 static void gradient_sums_avx2(const float *dy, const float *x, channel_view v,
                                               channel_gradient c, cr_activation activation,
@@ -320,7 +340,7 @@ CR_TARGET_AVX2 static void input_gradient_avx2(float *dx, const float *dy, const
 /* The loops for this processor (lib/cpu.h), chosen once per call. */
 typedef struct batchnorm_loops {
     void (*moments)(const float *x, channel_view v, double *mean, double *m2);
-    void (*affine)(float *y, const float *x, channel_view v, float a, float b,
+    void (*affine)(float *y, const float *x, channel_view v, channel_map map,
                    cr_activation activation);
     void (*gradient_sums)(const float *dy, const float *x, channel_view v, channel_gradient c,
                           cr_activation activation, double *sum_dy, double *sum_dy_centred);
@@ -391,9 +411,8 @@ static void batchnorm_forward(const cr_step *step) {
             mean = running_mean[c];
             inverse_std = (float)(1.0 / sqrt((double)running_var[c] + cfg->eps));
         }
-        /* PyTorch's form: y = x·a + b, a = γ·invstd, b = β − mean·a. */
-        float a = gamma[c] * inverse_std, b = beta[c] - mean * a;
-        loops.affine(y + c * spatial, x_channel, view, a, b, activation);
+        channel_map map = {mean, inverse_std, gamma[c], beta[c]};
+        loops.affine(y + c * spatial, x_channel, view, map, activation);
     }
 }
 
@@ -428,8 +447,8 @@ static void batchnorm_backward(const cr_step *step) {
             inverse_std = (float)(1.0 / sqrt((double)running_var[c] + cfg->eps));
         }
         /* a and b exactly as forward computed them. */
-        float a = gamma[c] * inverse_std;
-        channel_gradient constants = {.mean = mean, .a = a, .b = beta[c] - mean * a, .scale = a};
+        channel_gradient constants = {.map = {mean, inverse_std, gamma[c], beta[c]},
+                                      .scale = gamma[c] * inverse_std};
         int64_t first = c * spatial;
         const float *dy = step->dy + first, *x = step->x[0] + first;
         double sum_dy, sum_dy_centred;
