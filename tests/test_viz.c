@@ -284,28 +284,41 @@ static int count_color(const unsigned char *pixels, int n, const unsigned char *
     return count;
 }
 
+/* Writes metrics.csv with `csv` into a new run folder `name`, runs `cnnrun
+ * plot` on it and loads the PNG (NULL when any of it failed); csv_path gets
+ * the file's path. */
+static unsigned char *plot_run(const char *name, const char *csv, char *csv_path, size_t size,
+                               int *w, int *h) {
+    char run[512], curves[600], arguments[2048], out[8192];
+    in_work_dir(name, run, sizeof run);
+    CHECK(mkdir(run, 0777) == 0);
+    snprintf(csv_path, size, "%s/metrics.csv", run);
+    write_text_file(csv_path, csv);
+    snprintf(curves, sizeof curves, "%s.png", run);
+    snprintf(arguments, sizeof arguments, "plot %s -o %s", run, curves);
+    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
+    int n;
+    unsigned char *picture = stbi_load(curves, w, h, &n, 3);
+    CHECK(picture != NULL);
+    return picture;
+}
+
 /* Five epochs; the loss panel's range is 0..2 (largest loss 2.0), epochs
  * 1..5 across the 276-pixel area. Train loss 0.5 at epoch 3:
  * x = 32 + round(0.5·275) = 170, y = 16 + 179 - round(0.25·179) = 150.
  * Validation accuracy 0.7 at epoch 5 (panel 1):
  * x = 320 + 32 + 275 = 627, y = 195 - round(0.7·179) = 70. */
 static void test_plot_curves(void) {
-    char run[512], csv[600], curves[512], arguments[2048], out[8192];
-    in_work_dir("run", run, sizeof run);
-    CHECK(mkdir(run, 0777) == 0);
-    snprintf(csv, sizeof csv, "%s/metrics.csv", run);
-    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
-                         "1,2.0,0.2,1.8,0.3,0.1\n"
-                         "2,1.0,0.5,1.2,0.45,0.1\n"
-                         "3,0.5,0.7,0.9,0.6,0.1\n"
-                         "4,0.4,0.8,0.8,0.65,0.01\n"
-                         "5,0.3,0.9,0.7,0.7,0.01\n");
-    in_work_dir("curves.png", curves, sizeof curves);
-    snprintf(arguments, sizeof arguments, "plot %s -o %s", run, curves);
-    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
-    int w, h, n;
-    unsigned char *picture = stbi_load(curves, &w, &h, &n, 3);
-    CHECK(picture != NULL);
+    char csv[600];
+    int w, h;
+    unsigned char *picture = plot_run("run",
+                                      "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
+                                      "1,2.0,0.2,1.8,0.3,0.1\n"
+                                      "2,1.0,0.5,1.2,0.45,0.1\n"
+                                      "3,0.5,0.7,0.9,0.6,0.1\n"
+                                      "4,0.4,0.8,0.8,0.65,0.01\n"
+                                      "5,0.3,0.9,0.7,0.7,0.01\n",
+                                      csv, sizeof csv, &w, &h);
     if (!picture) return;
     CHECK_INT(w, 640);
     CHECK_INT(h, 220);
@@ -336,16 +349,16 @@ static void test_plot_curves(void) {
  * 195 - round(0.25·179) = 150), validation rmse 0.7 at epoch 5 at
  * (627, 195 - round(0.35·179) = 132). */
 static void test_plot_regression(void) {
-    char run[512], csv[600], curves[512], arguments[2048], out[8192];
-    in_work_dir("regression", run, sizeof run);
-    CHECK(mkdir(run, 0777) == 0);
-    snprintf(csv, sizeof csv, "%s/metrics.csv", run);
-    write_text_file(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
-                         "1,4.0,nan,3.24,nan,0.1\n"
-                         "2,1.0,nan,1.44,nan,0.1\n"
-                         "3,0.25,nan,0.81,nan,0.1\n"
-                         "4,0.16,nan,0.64,nan,0.01\n"
-                         "5,0.09,nan,0.49,nan,0.01\n");
+    char csv[600];
+    int w, h;
+    unsigned char *picture = plot_run("regression",
+                                      "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr\n"
+                                      "1,4.0,nan,3.24,nan,0.1\n"
+                                      "2,1.0,nan,1.44,nan,0.1\n"
+                                      "3,0.25,nan,0.81,nan,0.1\n"
+                                      "4,0.16,nan,0.64,nan,0.01\n"
+                                      "5,0.09,nan,0.49,nan,0.01\n",
+                                      csv, sizeof csv, &w, &h);
     cr_metrics metrics;
     cr_error err;
     CHECK_INT(cr_metrics_read(csv, &metrics, &err), 0);
@@ -354,12 +367,6 @@ static void test_plot_regression(void) {
     cr_plot_ranges(&metrics, &low, &high, &loss_high);
     CHECK_NEAR(cr_plot_rmse_high(loss_high), 2.0, 1e-12);
     cr_metrics_free(&metrics);
-    in_work_dir("regression.png", curves, sizeof curves);
-    snprintf(arguments, sizeof arguments, "plot %s -o %s", run, curves);
-    CHECK_INT(run_cnnrun(arguments, out, sizeof out), 0);
-    int w, h, n;
-    unsigned char *picture = stbi_load(curves, &w, &h, &n, 3);
-    CHECK(picture != NULL);
     if (!picture) return;
     CHECK(memcmp(picture + 3 * (150 * w + 490), cr_plot_train_color, 3) == 0);
     CHECK(memcmp(picture + 3 * (132 * w + 627), cr_plot_val_color, 3) == 0);
