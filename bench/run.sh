@@ -4,7 +4,7 @@
 # bench/results/DATE-HOST.json and .md, and with --update-results rewrites the
 # generated tables in bench/RESULTS.md.
 #
-#   bench/run.sh                  the full run (3 repetitions; 8 min on 2 idle cores)
+#   bench/run.sh                  the full run (3 repetitions; 21 min on 2 idle cores)
 #   bench/run.sh --quick          1 repetition, fewer steps (~4 min): to try the scripts
 #   bench/run.sh --update-results ...and put the tables into bench/RESULTS.md
 #   bench/run.sh --cnnrun PATH    an already built cnnrun (no build)
