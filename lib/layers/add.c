@@ -34,14 +34,6 @@ static inline float activate(float z, cr_activation activation) {
     return z;
 }
 
-/* The gradient through a fused relu or relu6 from its output y (the
- * activation layers' rule). */
-static inline float through(float dy, float y, cr_activation activation) {
-    if (activation == CR_ACT_RELU) return y > 0.0f ? dy : 0.0f;
-    if (activation == CR_ACT_RELU6) return y > 0.0f && y < 6.0f ? dy : 0.0f;
-    return dy;
-}
-
 /* The fused forward of two inputs (a residual block's add → relu): one pass
  * writing act(x0 + x1), the activation a constant so the loop vectorises. */
 static void add_pair_activated(float *y, const float *x0, const float *x1, int64_t n,
@@ -84,21 +76,16 @@ static void add_forward(const cr_step *step) {
 
 /* Values first .. first + count of the backward: dx_i += dy for every
  * input; fused, dy is the activation's output gradient, masked by its
- * output on the way. */
+ * output on the way by the activation layers' own rule (so the fused
+ * gradient is the unfused one bit for bit). */
 static void add_backward_block(const cr_step *step, int64_t first, int64_t count) {
     const float *dy = step->dy + first;
     const float *y = step->post_y ? step->post_y + first : NULL;
     cr_activation activation = y ? step->post_activation : CR_ACT_NONE;
-    for (int i = 0; i < step->layer->n_inputs; i++) {
-        if (!step->dx[i]) continue;
-        float *dx = step->dx[i] + first;
-        if (activation == CR_ACT_RELU)
-            for (int64_t j = 0; j < count; j++) dx[j] += through(dy[j], y[j], CR_ACT_RELU);
-        else if (activation == CR_ACT_RELU6)
-            for (int64_t j = 0; j < count; j++) dx[j] += through(dy[j], y[j], CR_ACT_RELU6);
-        else
-            for (int64_t j = 0; j < count; j++) dx[j] += dy[j];
-    }
+    for (int i = 0; i < step->layer->n_inputs; i++)
+        if (step->dx[i])
+            cr_activation_backward_add(step->dx[i] + first, dy, y, count, activation,
+                                       cr_activation_fused_param(activation));
 }
 
 /* dy: [N, C, H, W] -> dx_i += dy (through the fused activation) */
