@@ -114,12 +114,16 @@ static void rank_classes(const float *probabilities, int classes, ranked *order)
 typedef struct output {
     bool json, csv;
     int loss_type; /* cr_loss_type: what the outputs mean (cr_output_scores) */
-    bool values;   /* mse: the outputs are values, not probabilities */
     int top, classes;
     const cr_dataset *names; /* NULL: classes by number */
     cJSON *document;         /* --json: the list, printed at the end */
     ranked *order;           /* scratch for `classes` entries */
 } output;
+
+/* mse: the outputs are values, not probabilities. */
+static bool shows_values(const output *out) {
+    return out->loss_type == CR_LOSS_MSE;
+}
 
 static const char *class_name(const output *out, int index) {
     const cr_dataset *names = out->names;
@@ -141,7 +145,7 @@ static cJSON *top_classes_json(const output *out, const char *image) {
             cJSON_AddStringToObject(entry, "name", class_name(out, index));
         else
             cJSON_AddNullToObject(entry, "name");
-        cJSON_AddNumberToObject(entry, out->values ? "value" : "probability",
+        cJSON_AddNumberToObject(entry, shows_values(out) ? "value" : "probability",
                                 (double)out->order[k].probability);
         cJSON_AddItemToArray(list, entry);
     }
@@ -182,7 +186,7 @@ static void print_text(const output *out, const char *image) {
     for (int k = 0; k < out->top && k < out->classes; k++) {
         char label[160];
         const char *name = class_text(out->names, out->order[k].index, label, sizeof label);
-        if (out->values)
+        if (shows_values(out))
             printf("  %10.6g  %s\n", (double)out->order[k].probability, name);
         else
             printf("  %6.2f%%  %s\n", 100.0 * out->order[k].probability, name);
@@ -306,7 +310,6 @@ int cmd_predict(int argc, char **argv) {
         .json = args.json,
         .csv = args.csv,
         .loss_type = config.loss.type,
-        .values = config.loss.type == CR_LOSS_MSE,
         .top = args.top,
         .classes = classes,
         .names = info.classes      ? &names
@@ -315,7 +318,8 @@ int cmd_predict(int argc, char **argv) {
         .document = args.json ? cJSON_CreateArray() : NULL,
         .order = malloc((size_t)classes * sizeof(ranked)),
     };
-    if (net && args.csv) printf("image,rank,class,name,%s\n", out.values ? "value" : "probability");
+    if (net && args.csv)
+        printf("image,rank,class,name,%s\n", shows_values(&out) ? "value" : "probability");
     if (net &&
         (!out.order || predict_all(net, model, &config.transform, &list, batch, &out, &code)))
         code = 1;
